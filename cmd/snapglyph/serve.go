@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/auth"
+	"github.com/snapglyph/snapglyph/internal/meter"
+	"github.com/snapglyph/snapglyph/internal/server"
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+	"github.com/snapglyph/snapglyph/internal/usage"
+)
+
+func (e *env) logger(format string) (*slog.Logger, error) {
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(e.stderr, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, nil)), nil
+	}
+	return nil, snapglyph.Errorf(snapglyph.EINVALID, "--log-format must be text or json, not %q", format)
+}
+
+func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
+	db, err := store.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (e *env) migrate(ctx context.Context, args []string) error {
+	fs := e.flagSet("migrate")
+	dsn := e.dbFlag(fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "database is up to date")
+	return db.Close()
+}
+
+func (e *env) durationFlag(fs interface {
+	Duration(string, time.Duration, string) *time.Duration
+}, name string, def time.Duration, help string) *time.Duration {
+	if v := e.envDefault(name, ""); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	return fs.Duration(name, def, help)
+}
+
+func (e *env) intFlag(fs interface {
+	Int(string, int, string) *int
+}, name string, def int, help string) *int {
+	if v := e.envDefault(name, ""); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	return fs.Int(name, def, help)
+}
+
+// serve runs the service until ctx ends, then stops gracefully: it stops
+// accepting requests, waits for those in flight, returns unspent leases and
+// flushes buffered usage before it returns.
+func (e *env) serve(ctx context.Context, args []string) error {
+	fs := e.flagSet("serve")
+	addr := fs.String("addr", e.envDefault("addr", "127.0.0.1:8080"), "address to listen on (env SNAPGLYPH_ADDR)")
+	dsn := e.dbFlag(fs)
+	flush := e.durationFlag(fs, "flush-interval", usage.DefaultInterval, "how often buffered usage and last-used data are written (env SNAPGLYPH_FLUSH_INTERVAL)")
+	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
+	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
+	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
+	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *flush <= 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "--flush-interval must be positive")
+	case *cacheSize <= 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "--cache-size must be positive")
+	case *maxBlock <= 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "--lease-block must be positive")
+	}
+	log, err := e.logger(*logFormat)
+	if err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	svc := service.New(db)
+	verifier := auth.NewVerifier(db, *cacheSize)
+	m := meter.New(db)
+	m.Now = db.Now
+	m.MaxBlock = int64(*maxBlock)
+	rec := usage.New(db, log)
+	rec.Interval = *flush
+	apply := func(c store.Change, resync bool) {
+		if resync {
+			verifier.InvalidateAll()
+			m.Close(context.Background())
+			return
+		}
+		switch c.Kind {
+		case store.ChangeKey:
+			verifier.InvalidateKey(c.RefID)
+		case store.ChangeOrg:
+			verifier.InvalidateOrg(c.RefID)
+			m.Forget(context.Background(), c.RefID)
+		}
+	}
+	svc.Changed = func(c store.Change) { apply(c, false) }
+	watcher, err := auth.NewWatcher(ctx, db, verifier, apply, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Deps{
+		DB: db, Service: svc, Verifier: verifier, Watcher: watcher, Meter: m, Recorder: rec,
+		Log: log, LogRequests: *logRequests,
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", *addr, err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); watcher.Run(bg) }()
+	go func() { defer wg.Done(); rec.Run(bg) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+	kind := "sqlite"
+	if db.Postgres() {
+		kind = "postgres"
+	}
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", kind)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = httpServer.Shutdown(sctx)
+		cancel()
+	}
+	// Requests are done: give back unspent allowance, then flush usage.
+	m.Close(context.Background())
+	stopBG()
+	wg.Wait()
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// A Watcher brings changes made by other processes (the CLI, other nodes)
+// to this node's caches before they can be served stale.
+type Watcher interface {
+	// Fresh is called before each cached read; it returns once every
+	// change committed before the call has been applied.
+	Fresh(ctx context.Context) error
+	// Run watches until ctx ends.
+	Run(ctx context.Context)
+	// Ready reports whether changes are being received.
+	Ready() bool
+}
+
+// Apply is called for each change: it invalidates whatever the change
+// makes stale. resync is true when changes may have been missed and every
+// cache must be dropped.
+type Apply func(c store.Change, resync bool)
+
+// NewWatcher returns the watcher for the database: PostgreSQL LISTEN/NOTIFY
+// or SQLite's data_version.
+func NewWatcher(ctx context.Context, db *store.DB, v *Verifier, apply Apply, log *slog.Logger) (Watcher, error) {
+	last, err := db.LastChange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if db.Postgres() {
+		w := &pgWatcher{db: db, v: v, apply: apply, log: log}
+		w.last.Store(last)
+		v.SetTrusted(false) // until the LISTEN is in place
+		return w, nil
+	}
+	ver, err := db.NewVersioner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &sqliteWatcher{db: db, ver: ver, apply: apply, last: last}
+	if w.version, err = ver.Version(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// sqliteWatcher checks SQLite's data_version, which changes whenever
+// another connection commits, and reads the change log when it does. The
+// check runs on every request, so a change committed by the CLI applies to
+// the very next request: there is no window.
+type sqliteWatcher struct {
+	db    *store.DB
+	ver   *store.Versioner
+	apply Apply
+
+	mu      sync.Mutex
+	version int64
+	last    int64
+}
+
+func (w *sqliteWatcher) Fresh(ctx context.Context) error {
+	v, err := w.ver.Version(ctx)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v == w.version {
+		return nil
+	}
+	for {
+		changes, err := w.db.Changes(ctx, w.last, 500)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			w.apply(c, false)
+			w.last = c.Seq
+		}
+		if len(changes) < 500 {
+			break
+		}
+	}
+	w.version = v
+	return nil
+}
+
+func (w *sqliteWatcher) Run(ctx context.Context) {
+	<-ctx.Done()
+	w.ver.Close()
+}
+
+func (w *sqliteWatcher) Ready() bool { return true }
+
+// pgWatcher LISTENs on a dedicated connection. NOTIFY is sent in the same
+// transaction as each change, so it arrives only after commit. While the
+// connection is down the verifier is untrusted (every request reads the
+// database); after reconnecting it catches up from the change log and
+// drops every cache before trusting them again.
+type pgWatcher struct {
+	db    *store.DB
+	v     *Verifier
+	apply Apply
+	log   *slog.Logger
+
+	last      atomic.Int64
+	connected atomic.Bool
+	// Reconnects counts connections made after the first, for metrics.
+	Reconnects atomic.Uint64
+}
+
+func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
+
+func (w *pgWatcher) Ready() bool { return w.connected.Load() }
+
+func (w *pgWatcher) Run(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := w.db.Listen(ctx, func() { w.caughtUp(ctx) }, func(c store.Change) {
+			w.apply(c, false)
+			if c.Seq > w.last.Load() {
+				w.last.Store(c.Seq)
+			}
+		})
+		if w.connected.Swap(false) {
+			w.v.SetTrusted(false)
+			w.apply(store.Change{}, true)
+			backoff = 50 * time.Millisecond
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("change listener disconnected; serving without cache until it is back", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// caughtUp runs once LISTEN is in place: nothing from now on is missed,
+// and what happened before is dropped wholesale.
+func (w *pgWatcher) caughtUp(ctx context.Context) {
+	if last, err := w.db.LastChange(ctx); err == nil {
+		w.last.Store(last)
+	}
+	w.apply(store.Change{}, true)
+	w.v.SetTrusted(true)
+	w.connected.Store(true)
+}

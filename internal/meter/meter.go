@@ -1,0 +1,236 @@
+// Package meter enforces the monthly allowances (API calls and image
+// credits) exactly, on one node or many, without a database write per
+// request.
+//
+// Each node leases blocks of an organisation's allowance with one atomic
+// conditional UPDATE (reserved + n <= limit) and spends them in memory.
+// Blocks shrink as the allowance runs low, down to one unit, so the last
+// units go to whichever node asks first and the limit is met exactly. A
+// graceful stop returns unspent units; a crash loses at most one block per
+// organisation (the customer's loss, bounded; the limit is never passed).
+package meter
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// Store is the persistence the meter needs; *store.DB has it.
+type Store interface {
+	Lease(ctx context.Context, orgID, period string, c store.Counter, want, min, limit int64) (granted, reserved int64, err error)
+	ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error
+	Usage(ctx context.Context, orgID, period string) (store.UsageRow, error)
+}
+
+// DefaultMaxBlock is the largest block a node leases at once.
+const DefaultMaxBlock = 64
+
+// Meter hands out allowance. Its methods are safe for concurrent use.
+type Meter struct {
+	store Store
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+	// MaxBlock caps the size of one lease.
+	MaxBlock int64
+
+	mu       sync.Mutex
+	accounts map[string]*account
+
+	// Leases counts lease round trips to the database, for metrics.
+	Leases atomic.Uint64
+}
+
+// account is one organisation's allowance on this node, for one period.
+type account struct {
+	mu     sync.Mutex
+	dead   bool // released by Forget or Close: look the account up again
+	period string
+	pools  [2]pool // by counterIndex
+}
+
+type pool struct {
+	limit    int64 // the limit the lease was taken under
+	reserved int64 // the database's reserved total after our last lease
+	lease    int64 // units leased and not yet spent
+	loaded   bool
+}
+
+func counterIndex(c store.Counter) int {
+	if c == store.ImageCredits {
+		return 1
+	}
+	return 0
+}
+
+var counters = [2]store.Counter{store.APICalls, store.ImageCredits}
+
+// New returns a meter backed by st.
+func New(st Store) *Meter {
+	return &Meter{store: st, Now: time.Now, MaxBlock: DefaultMaxBlock, accounts: make(map[string]*account)}
+}
+
+// State is an allowance after a charge.
+type State struct {
+	Limit     int64
+	Remaining int64
+	ResetsAt  time.Time
+}
+
+func limitOf(org *snapglyph.Org, c store.Counter) int64 {
+	if c == store.ImageCredits {
+		return org.ImageCreditLimit()
+	}
+	return org.APICallLimit()
+}
+
+// lock returns the organisation's account, locked.
+func (m *Meter) lock(orgID string) *account {
+	for {
+		m.mu.Lock()
+		a := m.accounts[orgID]
+		if a == nil {
+			a = &account{}
+			m.accounts[orgID] = a
+		}
+		m.mu.Unlock()
+		a.mu.Lock()
+		if !a.dead {
+			return a
+		}
+		a.mu.Unlock()
+	}
+}
+
+// Charge spends n units of the counter for the organisation in the current
+// period. ok is false, and nothing is spent, when fewer than n are left.
+func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
+	period, resets := snapglyph.Period(m.Now())
+	a := m.lock(org.ID)
+	defer a.mu.Unlock()
+	p, err := m.poolLocked(ctx, a, org, c, period)
+	if err != nil {
+		return State{}, false, err
+	}
+	if p.lease < n {
+		// Lease a block sized to what is left, so the last units are
+		// spread one at a time and no node sits on them.
+		left := p.limit - p.reserved
+		want := min(max(left/16, 1), m.MaxBlock)
+		need := n - p.lease
+		want = max(want, need)
+		granted, reserved, err := m.store.Lease(ctx, org.ID, period, c, want, need, p.limit)
+		m.Leases.Add(1)
+		if err != nil {
+			return State{}, false, err
+		}
+		p.reserved = reserved
+		p.lease += granted
+	}
+	st = State{Limit: p.limit, ResetsAt: resets}
+	if p.lease < n {
+		st.Remaining = max(p.limit-p.reserved+p.lease, 0)
+		return st, false, nil
+	}
+	p.lease -= n
+	st.Remaining = max(p.limit-p.reserved+p.lease, 0)
+	return st, true, nil
+}
+
+// Peek returns the counter's state without spending anything.
+func (m *Meter) Peek(ctx context.Context, org *snapglyph.Org, c store.Counter) (State, error) {
+	period, resets := snapglyph.Period(m.Now())
+	a := m.lock(org.ID)
+	defer a.mu.Unlock()
+	p, err := m.poolLocked(ctx, a, org, c, period)
+	if err != nil {
+		return State{}, err
+	}
+	return State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}, nil
+}
+
+// Refund puts back n units charged in this period by a request that was
+// then refused (they were never spent).
+func (m *Meter) Refund(org *snapglyph.Org, c store.Counter, n int64) {
+	period, _ := snapglyph.Period(m.Now())
+	a := m.lock(org.ID)
+	if a.period == period {
+		a.pools[counterIndex(c)].lease += n
+	}
+	a.mu.Unlock()
+}
+
+// poolLocked returns the account's pool for the counter, starting a new
+// period or picking up a changed limit first.
+func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, c store.Counter, period string) (*pool, error) {
+	if a.period != period {
+		// A new month: the old period's unspent leases no longer matter.
+		a.period = period
+		a.pools = [2]pool{}
+	}
+	p := &a.pools[counterIndex(c)]
+	limit := limitOf(org, c)
+	if p.loaded && p.limit != limit {
+		m.returnLease(ctx, org.ID, period, c, p)
+		p.loaded = false
+	}
+	if !p.loaded {
+		u, err := m.store.Usage(ctx, org.ID, period)
+		if err != nil {
+			return nil, err
+		}
+		if c == store.ImageCredits {
+			p.reserved = u.Reserved.ImageCredits
+		} else {
+			p.reserved = u.Reserved.APICalls
+		}
+		p.limit, p.lease, p.loaded = limit, 0, true
+	}
+	return p, nil
+}
+
+func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.Counter, p *pool) {
+	if p.lease > 0 {
+		if err := m.store.ReturnLease(ctx, orgID, period, c, p.lease); err == nil {
+			p.reserved -= p.lease
+		}
+		p.lease = 0
+	}
+}
+
+// Forget returns an organisation's unspent leases and drops its state, so
+// a changed plan or limit applies to the next request.
+func (m *Meter) Forget(ctx context.Context, orgID string) {
+	m.mu.Lock()
+	a := m.accounts[orgID]
+	delete(m.accounts, orgID)
+	m.mu.Unlock()
+	if a != nil {
+		m.release(ctx, orgID, a)
+	}
+}
+
+func (m *Meter) release(ctx context.Context, orgID string, a *account) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dead = true
+	for i := range a.pools {
+		m.returnLease(ctx, orgID, a.period, counters[i], &a.pools[i])
+	}
+}
+
+// Close returns every unspent lease: call it on a graceful stop, after the
+// last request.
+func (m *Meter) Close(ctx context.Context) {
+	m.mu.Lock()
+	accounts := m.accounts
+	m.accounts = make(map[string]*account)
+	m.mu.Unlock()
+	for id, a := range accounts {
+		m.release(ctx, id, a)
+	}
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// principal is the API caller, resolved once by requireAPIKey.
+type principal struct {
+	key    *snapglyph.APIKey
+	org    *snapglyph.Org
+	period string
+	now    time.Time
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	return p
+}
+
+func malformedAuth(format string, args ...any) error {
+	return snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "malformed_authorization", format, args...)
+}
+
+// bearerKey extracts the key from an Authorization header value that must
+// be exactly "Bearer <key>" (the scheme in any case, RFC 6750). The errors
+// say what is wrong without repeating what was sent.
+func bearerKey(h string) (string, error) {
+	const example = "send it as: Authorization: Bearer qr_live_…"
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok {
+		switch {
+		case strings.TrimSpace(h) == "":
+			return "", malformedAuth("the Authorization header is empty; %s", example)
+		case strings.EqualFold(strings.TrimSpace(h), "bearer"):
+			return "", malformedAuth("the Authorization header has the Bearer scheme but no key after it")
+		case strings.HasPrefix(h, "qr_"):
+			return "", malformedAuth("the Authorization header has the key without the Bearer scheme; %s", example)
+		}
+		return "", malformedAuth("the Authorization header is not of the form Bearer <key>; %s", example)
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		if strings.HasPrefix(scheme, "qr_") {
+			return "", malformedAuth("the Authorization header has the key without the Bearer scheme; %s", example)
+		}
+		return "", malformedAuth("the Authorization scheme must be Bearer, not %q; %s", truncate(scheme, 20), example)
+	}
+	switch {
+	case rest == "":
+		return "", malformedAuth("the Authorization header has the Bearer scheme but no key after it")
+	case rest[0] == ' ' || rest[0] == '\t':
+		return "", malformedAuth("there is more than one space after Bearer; remove the extra spaces")
+	case strings.ContainsAny(rest, "\r\n"):
+		return "", malformedAuth("the Authorization header contains a line break; remove it from the key")
+	case strings.HasSuffix(rest, " ") || strings.HasSuffix(rest, "\t"):
+		return "", malformedAuth("there are spaces after the key; remove them")
+	case strings.ContainsAny(rest, " \t"):
+		return "", malformedAuth("the key contains a space; send only the key after Bearer")
+	case strings.ContainsAny(rest, `"'`):
+		return "", malformedAuth("the key is in quotes; send it without quotes")
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < 0x20 || rest[i] == 0x7f {
+			return "", malformedAuth("the Authorization header contains a control character")
+		}
+	}
+	return rest, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// missingKey explains a request without an Authorization header, naming
+// the places a key was sent instead (they are not accepted: headers and
+// URLs end up in logs and caches).
+func missingKey(r *http.Request) error {
+	msg := "this endpoint needs an API key; send it as: Authorization: Bearer qr_live_…"
+	switch {
+	case r.Header.Get("X-API-Key") != "" || r.Header.Get("Api-Key") != "" || r.Header.Get("X-Api-Token") != "":
+		msg = "an API key was sent in an X-API-Key-style header, which is not accepted; send it as: Authorization: Bearer qr_live_…"
+	case r.URL.Query().Has("api_key") || r.URL.Query().Has("apiKey") || r.URL.Query().Has("key") || r.URL.Query().Has("access_token"):
+		msg = "an API key was sent in the URL, which is not accepted (URLs are logged and cached: revoke that key if it was a real one); send it as: Authorization: Bearer qr_live_…"
+	}
+	return snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "missing_api_key", "%s", msg)
+}
+
+// requireAPIKey authenticates an API request, checks the plan, and charges
+// one API call. Requests it refuses cost nothing.
+func (s *Server) requireAPIKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		headers := r.Header.Values("Authorization")
+		if len(headers) == 0 {
+			s.verifyCount("missing")
+			s.writeError(w, r, missingKey(r))
+			return
+		}
+		if len(headers) > 1 {
+			s.verifyCount("malformed")
+			s.writeError(w, r, malformedAuth("send exactly one Authorization header"))
+			return
+		}
+		raw, err := bearerKey(headers[0])
+		if err != nil {
+			s.verifyCount("malformed")
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.watcher.Fresh(ctx); err != nil {
+			s.writeError(w, r, unavailable(err))
+			return
+		}
+		key, org, err := s.verifier.Verify(ctx, raw)
+		if err != nil {
+			s.verifyCount(verifyOutcome(err))
+			s.writeError(w, r, err)
+			return
+		}
+		s.verifyCount("valid")
+		now := s.now()
+		if !org.HasAPI(now) {
+			s.writeError(w, r, org.ErrNotInPlan(now))
+			return
+		}
+		calls, ok, err := s.meter.Charge(ctx, org, store.APICalls, 1)
+		if err != nil {
+			s.writeError(w, r, unavailable(err))
+			return
+		}
+		h := w.Header()
+		setLimitHeaders(h, calls)
+		if !ok {
+			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
+			s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "api_call_limit_reached",
+				"the organisation has used all %d API calls of this month; the allowance renews on %s", calls.Limit, calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
+			return
+		}
+		if credits, err := s.meter.Peek(ctx, org, store.ImageCredits); err == nil {
+			setCreditHeaders(h, credits)
+		}
+		period, _ := snapglyph.Period(now)
+		s.recorder.Record(org.ID, key.ID, period, snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: now, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
+		p := &principal{key: key, org: org, period: period, now: now}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
+	})
+}
+
+func verifyOutcome(err error) string {
+	switch snapglyph.ErrorReason(err) {
+	case "malformed_api_key":
+		return "malformed"
+	case "invalid_api_key":
+		return "unknown"
+	case "api_key_paused":
+		return "paused"
+	case "api_key_revoked":
+		return "revoked"
+	}
+	return "error"
+}
+
+// unavailable makes a database failure a 503 unless it already is one.
+func unavailable(err error) error {
+	if c := snapglyph.ErrorCode(err); c != snapglyph.EINTERNAL {
+		return err
+	}
+	return &wrapped{err: err, app: snapglyph.Errorf(snapglyph.EUNAVAILABLE, "the service cannot reach its database; try again in a few seconds")}
+}
+
+type wrapped struct {
+	err error
+	app *snapglyph.Error
+}
+
+func (w *wrapped) Error() string   { return w.err.Error() }
+func (w *wrapped) Unwrap() []error { return []error{w.app, w.err} }
+
+func retryAfter(now, resets time.Time) int64 {
+	return max(int64(resets.Sub(now).Seconds()+0.999), 1)
+}
+
+func setLimitHeaders(h http.Header, c meterState) {
+	h.Set("X-RateLimit-Limit", itoa(c.Limit))
+	h.Set("X-RateLimit-Remaining", itoa(c.Remaining))
+	h.Set("X-RateLimit-Reset", itoa(c.ResetsAt.Unix()))
+}
+
+func setCreditHeaders(h http.Header, c meterState) {
+	h.Set("X-Image-Credits-Limit", itoa(c.Limit))
+	h.Set("X-Image-Credits-Remaining", itoa(c.Remaining))
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// clientIP is the peer address of the request.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

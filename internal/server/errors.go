@@ -1,0 +1,103 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// statuses maps application error codes to HTTP statuses: the only place
+// that does.
+var statuses = map[string]int{
+	snapglyph.EINVALID:      http.StatusBadRequest,
+	snapglyph.EUNAUTHORIZED: http.StatusUnauthorized,
+	snapglyph.EFORBIDDEN:    http.StatusForbidden,
+	snapglyph.ENOTFOUND:     http.StatusNotFound,
+	snapglyph.ECONFLICT:     http.StatusConflict,
+	snapglyph.ERATELIMIT:    http.StatusTooManyRequests,
+	snapglyph.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	snapglyph.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
+	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	snapglyph.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// defaultReasons is the API's "code" for errors that carry no reason.
+var defaultReasons = map[string]string{
+	snapglyph.EINVALID:      "invalid_request",
+	snapglyph.EUNAUTHORIZED: "unauthorized",
+	snapglyph.EFORBIDDEN:    "forbidden",
+	snapglyph.ENOTFOUND:     "not_found",
+	snapglyph.ECONFLICT:     "conflict",
+	snapglyph.ERATELIMIT:    "rate_limited",
+	snapglyph.ETOOLARGE:     "request_too_large",
+	snapglyph.EUNSUPPORTED:  "unsupported_media_type",
+	snapglyph.EUNPROCESSABL: "unprocessable",
+	snapglyph.EUNAVAILABLE:  "service_unavailable",
+	snapglyph.EINTERNAL:     "internal_error",
+}
+
+// Problem is an RFC 9457 problem document with SnapGlyph's stable code.
+type Problem struct {
+	Type      string                 `json:"type"`
+	Title     string                 `json:"title"`
+	Status    int                    `json:"status"`
+	Detail    string                 `json:"detail"`
+	Code      string                 `json:"code"`
+	Instance  string                 `json:"instance,omitempty"`
+	RequestID string                 `json:"requestId,omitempty"`
+	Errors    []snapglyph.FieldError `json:"errors,omitempty"`
+}
+
+// ProblemTypeBase prefixes each problem's code to form its type URI.
+const ProblemTypeBase = "https://snapglyph.com/problems/"
+
+// writeError renders err as a problem document. Internal errors are logged
+// and shown only as "Internal error."; a database that cannot be reached
+// is a 503 that asks to retry.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := snapglyph.ErrorCode(err)
+	if code == snapglyph.EINTERNAL {
+		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
+	} else if code == snapglyph.EUNAVAILABLE {
+		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "2")
+	}
+	status := statuses[code]
+	reason := snapglyph.ErrorReason(err)
+	if reason == "" {
+		reason = defaultReasons[code]
+	}
+	p := Problem{
+		Type:      ProblemTypeBase + reason,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    snapglyph.ErrorMessage(err),
+		Code:      reason,
+		RequestID: requestID(r.Context()),
+	}
+	var e *snapglyph.Error
+	if errors.As(err, &e) {
+		p.Errors = e.Fields
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate(reason))
+	}
+	writeJSON(w, status, "application/problem+json", p)
+}
+
+// wwwAuthenticate builds the RFC 6750 challenge for a 401.
+func wwwAuthenticate(reason string) string {
+	if reason == "missing_api_key" {
+		return `Bearer realm="snapglyph"`
+	}
+	return `Bearer realm="snapglyph", error="invalid_token", error_description=` + strconv.Quote(reason)
+}
+
+// logAttrs is a helper for handlers that want to log with the request id.
+func (s *Server) logWith(r *http.Request) *slog.Logger {
+	return s.log.With("request_id", requestID(r.Context()))
+}

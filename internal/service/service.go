@@ -1,0 +1,150 @@
+// Package service holds the rules of SnapGlyph's management actions (who
+// may create, pause, resume and revoke keys; which plans have the API;
+// what input is valid). The CLI, the API and the dashboard all call it, so
+// a rule holds the same everywhere.
+package service
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// Service carries out management actions. Its methods are safe for
+// concurrent use.
+type Service struct {
+	db *store.DB // its Now is the service's clock too
+	// Changed, if set, is called after a change commits, so this
+	// process's caches drop it at once (other processes hear of it from
+	// the database).
+	Changed func(store.Change)
+}
+
+// New returns a service over db.
+func New(db *store.DB) *Service {
+	return &Service{db: db}
+}
+
+func (s *Service) changed(kind, id string) {
+	if s.Changed != nil {
+		s.Changed(store.Change{Kind: kind, RefID: id})
+	}
+}
+
+// NewOrg is the input of CreateOrg.
+type NewOrg struct {
+	Name       string
+	OwnerEmail string
+	Plan       string // default "trial"
+	Password   string // optional: the Owner's dashboard password
+}
+
+// CreateOrg creates an organisation and its Owner. Returns EINVALID.
+func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *snapglyph.User, error) {
+	name := strings.TrimSpace(in.Name)
+	if n := utf8.RuneCountInString(name); n == 0 || n > 100 {
+		return nil, nil, snapglyph.Errorf(snapglyph.EINVALID, "the organisation name must have 1 to 100 characters")
+	}
+	email, err := normalizeEmail(in.OwnerEmail)
+	if err != nil {
+		return nil, nil, err
+	}
+	planName := in.Plan
+	if planName == "" {
+		planName = string(snapglyph.PlanTrial)
+	}
+	plan, err := snapglyph.ParsePlan(planName)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hash string
+	if in.Password != "" {
+		if hash, err = HashPassword(in.Password); err != nil {
+			return nil, nil, err
+		}
+	}
+	org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: name, Plan: plan}
+	if plan == snapglyph.PlanTrial {
+		org.TrialEndsAt = s.db.Now().Add(snapglyph.TrialLength).UTC()
+	}
+	owner, err := s.db.CreateOrg(ctx, org, email, hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	return org, owner, nil
+}
+
+func normalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 {
+		return "", snapglyph.Errorf(snapglyph.EINVALID, "%q is not an email address", s)
+	}
+	return s, nil
+}
+
+// SetPlan changes an organisation's plan. Only the operator (and, later,
+// billing) may. Returns EINVALID, EFORBIDDEN, ENOTFOUND.
+func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, planName string) error {
+	plan, err := snapglyph.ParsePlan(planName)
+	if err != nil {
+		return err
+	}
+	if actor.UserID != "" {
+		return snapglyph.Errorf(snapglyph.EFORBIDDEN, "plans are changed by the operator")
+	}
+	if err := s.db.SetPlan(ctx, orgID, plan, actor); err != nil {
+		return err
+	}
+	s.changed(store.ChangeOrg, orgID)
+	return nil
+}
+
+// SetLimits overrides an organisation's monthly limits (nil: unchanged).
+// Returns EINVALID for negative values, EFORBIDDEN, ENOTFOUND.
+func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID string, apiCalls, imageCredits *int64) error {
+	if apiCalls == nil && imageCredits == nil {
+		return snapglyph.Errorf(snapglyph.EINVALID, "give --api-calls, --image-credits or both")
+	}
+	for _, v := range []*int64{apiCalls, imageCredits} {
+		if v != nil && *v < 0 {
+			return snapglyph.Errorf(snapglyph.EINVALID, "a limit cannot be negative (got %d)", *v)
+		}
+	}
+	if actor.UserID != "" {
+		return snapglyph.Errorf(snapglyph.EFORBIDDEN, "limits are changed by the operator")
+	}
+	if err := s.db.SetLimits(ctx, orgID, apiCalls, imageCredits, actor); err != nil {
+		return err
+	}
+	s.changed(store.ChangeOrg, orgID)
+	return nil
+}
+
+// Org returns an organisation. Returns ENOTFOUND.
+func (s *Service) Org(ctx context.Context, id string) (*snapglyph.Org, error) {
+	return s.db.Org(ctx, id)
+}
+
+// authorizeKeys checks that actor may manage the organisation's keys.
+// Returns ENOTFOUND (not a member: the organisation is not disclosed) or
+// EFORBIDDEN (a Member).
+func (s *Service) authorizeKeys(ctx context.Context, actor snapglyph.Actor, orgID string) error {
+	if actor.UserID == "" {
+		return nil // the operator
+	}
+	role, err := s.db.Role(ctx, orgID, actor.UserID)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+	} else if err != nil {
+		return err
+	}
+	if !role.CanManageKeys() {
+		return snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage API keys; ask one of them")
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package snapglyph
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Plan names an organisation's subscription plan.
+type Plan string
+
+// The plans of DESIGN §2.
+const (
+	PlanStarter Plan = "starter"
+	PlanTrial   Plan = "trial"
+	PlanPro     Plan = "pro"
+	PlanMax     Plan = "max"
+)
+
+// TrialLength is how long a new organisation's Pro trial lasts.
+const TrialLength = 14 * 24 * time.Hour
+
+// PlanLimits are a plan's monthly allowances and caps. A negative value
+// means unlimited.
+type PlanLimits struct {
+	API          bool
+	APICalls     int64
+	ImageCredits int64
+	Seats        int
+	QRCodes      int
+}
+
+var plans = map[Plan]PlanLimits{
+	PlanStarter: {API: false, APICalls: 0, ImageCredits: 0, Seats: 1, QRCodes: 5},
+	PlanTrial:   {API: true, APICalls: 1000, ImageCredits: 200, Seats: 5, QRCodes: -1},
+	PlanPro:     {API: true, APICalls: 1000, ImageCredits: 200, Seats: 5, QRCodes: -1},
+	PlanMax:     {API: true, APICalls: 10000, ImageCredits: 2000, Seats: -1, QRCodes: -1},
+}
+
+// ParsePlan returns the plan named s, or EINVALID.
+func ParsePlan(s string) (Plan, error) {
+	p := Plan(strings.ToLower(strings.TrimSpace(s)))
+	if _, ok := plans[p]; !ok {
+		return "", Errorf(EINVALID, "unknown plan %q: use starter, trial, pro or max", s)
+	}
+	return p, nil
+}
+
+// Limits returns the plan's limits.
+func (p Plan) Limits() PlanLimits { return plans[p] }
+
+// Role is a member's role in an organisation.
+type Role string
+
+// The roles of DESIGN §2.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// CanManageKeys reports whether the role may create, pause, resume and
+// revoke API keys.
+func (r Role) CanManageKeys() bool { return r == RoleOwner || r == RoleAdmin }
+
+// Org is an organisation: the tenant that owns keys, QR codes and usage.
+type Org struct {
+	ID          string
+	Name        string
+	Plan        Plan
+	TrialEndsAt time.Time // zero unless Plan is trial
+	CreatedAt   time.Time
+	// Operator overrides of the plan's monthly limits; nil = the plan's.
+	APICallsLimit     *int64
+	ImageCreditsLimit *int64
+}
+
+// HasAPI reports whether the organisation may use the API at time now.
+func (o *Org) HasAPI(now time.Time) bool {
+	if !o.Plan.Limits().API {
+		return false
+	}
+	return o.Plan != PlanTrial || now.Before(o.TrialEndsAt)
+}
+
+// APICallLimit returns the monthly API-call allowance.
+func (o *Org) APICallLimit() int64 {
+	if o.APICallsLimit != nil {
+		return *o.APICallsLimit
+	}
+	return o.Plan.Limits().APICalls
+}
+
+// ImageCreditLimit returns the monthly image-credit allowance.
+func (o *Org) ImageCreditLimit() int64 {
+	if o.ImageCreditsLimit != nil {
+		return *o.ImageCreditsLimit
+	}
+	return o.Plan.Limits().ImageCredits
+}
+
+// ErrNotInPlan is the error for API use by an organisation without API
+// access at time now.
+func (o *Org) ErrNotInPlan(now time.Time) error {
+	if o.Plan == PlanTrial && !now.Before(o.TrialEndsAt) {
+		return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's 14-day trial ended on %s; API access needs the Pro or Max plan", o.TrialEndsAt.UTC().Format("2006-01-02"))
+	}
+	return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's %s plan has no API access; upgrade to Pro or Max", o.Plan)
+}
+
+// User is a person who signs in to the dashboard.
+type User struct {
+	ID        string
+	Email     string
+	Name      string
+	CreatedAt time.Time
+}
+
+// KeyStatus is the state of an API key.
+type KeyStatus string
+
+// Key statuses. Revoked is terminal.
+const (
+	KeyActive  KeyStatus = "active"
+	KeyPaused  KeyStatus = "paused"
+	KeyRevoked KeyStatus = "revoked"
+)
+
+// APIKey is an API key as stored: never the key itself.
+type APIKey struct {
+	ID         string
+	OrgID      string
+	Name       string
+	Prefix     string // "qr_live_a1b2"
+	Status     KeyStatus
+	CreatedAt  time.Time
+	CreatedBy  string // "user:usr_…" or "operator"
+	LastUsedAt time.Time
+	LastUsedIP string
+	LastUsedUA string
+	RevokedAt  time.Time
+}
+
+// Err returns the authentication error for a key that is not active, or nil.
+func (k *APIKey) Err() error {
+	switch k.Status {
+	case KeyActive:
+		return nil
+	case KeyPaused:
+		return Reasonf(EUNAUTHORIZED, "api_key_paused", "the API key %s... (%s) is paused; an Owner or Admin can resume it in API Settings", k.Prefix, k.Name)
+	default:
+		return Reasonf(EUNAUTHORIZED, "api_key_revoked", "the API key %s... (%s) was revoked and can never be used again; create a new key in API Settings", k.Prefix, k.Name)
+	}
+}
+
+// MaxKeyNameLen is the longest key name, in characters.
+const MaxKeyNameLen = 64
+
+// NormalizeKeyName trims name and checks its length.
+func NormalizeKeyName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	switch {
+	case !utf8.ValidString(name):
+		return "", Errorf(EINVALID, "the key name must be valid UTF-8")
+	case n == 0:
+		return "", Errorf(EINVALID, "the key name is required: say where the key is used, e.g. Production-WebApp")
+	case n > MaxKeyNameLen:
+		return "", Errorf(EINVALID, "the key name has %d characters; at most %d are allowed", n, MaxKeyNameLen)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", Errorf(EINVALID, "the key name may not contain control characters")
+		}
+	}
+	return name, nil
+}
+
+var genericNames = map[string]bool{
+	"key": true, "key 1": true, "key1": true, "test": true, "api": true, "api key": true,
+	"apikey": true, "my key": true, "new key": true, "default": true, "temp": true, "token": true,
+}
+
+// KeyNameHint returns advice when name is generic (the seed page's "Bad"
+// column), and "" otherwise. Generic names are accepted.
+func KeyNameHint(name string) string {
+	n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	if genericNames[n] || (strings.HasPrefix(n, "key ") && len(n) <= 6) || (strings.HasPrefix(n, "test") && len(n) <= 6) {
+		return "\"" + name + "\" does not say where the key is used; a name like Production-WebApp or Zapier-Integration makes it easy to find and revoke later"
+	}
+	return ""
+}
+
+// Usage is an organisation's (or a key's) consumption in one period.
+type Usage struct {
+	Period            string // "2026-11"
+	APICalls          int64
+	APICallsLimit     int64
+	ImageCredits      int64
+	ImageCreditsLimit int64
+	ResetsAt          time.Time
+}
+
+// Period returns the usage period (a calendar month in UTC) containing t,
+// and the instant the next one begins.
+func Period(t time.Time) (name string, resetsAt time.Time) {
+	t = t.UTC()
+	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return start.Format("2006-01"), start.AddDate(0, 1, 0)
+}
+
+// Actor is who performed a management action: a signed-in user or the
+// operator's command line.
+type Actor struct {
+	UserID string // empty for the operator
+	Label  string // email or "operator (CLI)"
+	IP     string
+}
+
+// Operator is the actor of CLI commands.
+var Operator = Actor{Label: "operator (CLI)"}
+
+// String returns the stored form: "user:ID" or "operator".
+func (a Actor) String() string {
+	if a.UserID == "" {
+		return "operator"
+	}
+	return "user:" + a.UserID
+}
+
+// AuditEvent is one entry of an organisation's audit log.
+type AuditEvent struct {
+	ID         int64
+	OrgID      string
+	Action     string // "key.created", "key.paused", …
+	Actor      string // "user:usr_…" or "operator"
+	ActorLabel string
+	TargetID   string
+	TargetName string
+	IP         string
+	At         time.Time
+}
+
+// Counts is a number of API calls and image credits.
+type Counts struct {
+	APICalls     int64
+	ImageCredits int64
+}
+
+// LastUse is the most recent authenticated request made with a key.
+type LastUse struct {
+	At        time.Time
+	IP        string
+	UserAgent string
+}
+
+// PeriodKey names a counter of one organisation or key in one period.
+type PeriodKey struct {
+	ID     string // org or key id
+	Period string
+}
+
+// UsageBatch is what a node has buffered since its last flush: spent
+// counts per organisation and per key, and each key's last use.
+type UsageBatch struct {
+	Orgs     map[PeriodKey]Counts
+	Keys     map[PeriodKey]Counts
+	LastUsed map[string]LastUse // by key id
+}
+
+// Empty reports whether the batch holds nothing.
+func (b *UsageBatch) Empty() bool {
+	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0
+}

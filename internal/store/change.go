@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Kinds of change that invalidate node caches.
+const (
+	ChangeKey = "key" // an API key's status changed; RefID is the key id
+	ChangeOrg = "org" // an organisation's plan or limits changed; RefID is the org id
+)
+
+// NotifyChannel is the PostgreSQL channel that carries changes.
+const NotifyChannel = "snapglyph_changes"
+
+// Change is one entry of the change log.
+type Change struct {
+	Seq   int64
+	Kind  string
+	RefID string
+}
+
+// recordChange appends to the change log and, on PostgreSQL, sends a
+// NOTIFY in the same transaction: it is delivered only if and when the
+// transaction commits, so no node hears of a change that did not happen.
+func (tx *Tx) recordChange(ctx context.Context, kind, id string) error {
+	var seq int64
+	if err := tx.QueryRow(ctx, `INSERT INTO changes (kind, ref_id, at) VALUES (?, ?, ?) RETURNING seq`, kind, id, ms(tx.now)).Scan(&seq); err != nil {
+		return err
+	}
+	if tx.db.dialect == postgres {
+		payload := strconv.FormatInt(seq, 10) + ":" + kind + ":" + id
+		if _, err := tx.Exec(ctx, `SELECT pg_notify(?, ?)`, NotifyChannel, payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseChange parses a notification payload "seq:kind:id".
+func ParseChange(payload string) (Change, bool) {
+	seqS, rest, ok := strings.Cut(payload, ":")
+	if !ok {
+		return Change{}, false
+	}
+	kind, id, ok := strings.Cut(rest, ":")
+	seq, err := strconv.ParseInt(seqS, 10, 64)
+	if !ok || err != nil {
+		return Change{}, false
+	}
+	return Change{Seq: seq, Kind: kind, RefID: id}, true
+}
+
+// Changes returns the change-log entries after seq, oldest first, at most
+// limit of them.
+func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]Change, error) {
+	rows, err := d.query(ctx, `SELECT seq, kind, ref_id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: changes: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		var c Change
+		if err := rows.Scan(&c.Seq, &c.Kind, &c.RefID); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, formatError(rows.Err())
+}
+
+// LastChange returns the newest change-log sequence number (0 if none).
+func (d *DB) LastChange(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := d.queryRow(ctx, `SELECT MAX(seq) FROM changes`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("store: last change: %w", formatError(err))
+	}
+	return seq.Int64, nil
+}
+
+// Versioner reads SQLite's PRAGMA data_version on one dedicated
+// connection: the value changes whenever another connection (another
+// process, or another connection of our pool) commits.
+type Versioner struct {
+	mu   sync.Mutex
+	conn *sql.Conn
+	stmt *sql.Stmt
+}
+
+// NewVersioner pins a connection for data_version reads. SQLite only.
+func (d *DB) NewVersioner(ctx context.Context) (*Versioner, error) {
+	if d.dialect != sqlite {
+		return nil, fmt.Errorf("store: data_version is a SQLite feature")
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := conn.PrepareContext(ctx, `PRAGMA data_version`)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &Versioner{conn: conn, stmt: stmt}, nil
+}
+
+// Version returns the current data_version.
+func (v *Versioner) Version(ctx context.Context) (int64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var n int64
+	err := v.stmt.QueryRowContext(ctx).Scan(&n)
+	return n, err
+}
+
+// Close releases the pinned connection.
+func (v *Versioner) Close() error {
+	v.stmt.Close()
+	return v.conn.Close()
+}
+
+// Listen opens a dedicated PostgreSQL connection, LISTENs on the change
+// channel, calls ready once the LISTEN is in place, and then calls fn for
+// each change until ctx ends or the connection fails; it returns the
+// error. The caller reconnects.
+func (d *DB) Listen(ctx context.Context, ready func(), fn func(Change)) error {
+	conn, err := pgx.Connect(ctx, d.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return err
+	}
+	ready()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if c, ok := ParseChange(n.Payload); ok {
+			fn(c)
+		}
+	}
+}

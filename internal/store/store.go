@@ -1,0 +1,254 @@
+// Package store keeps SnapGlyph's data in SQLite (the embedded default) or
+// PostgreSQL (production). Both run the same SQL text, written with "?"
+// placeholders; dialect.go holds the few differences.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// DB is a handle on the database. Its methods are safe for concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect dialect
+	dsn     string
+
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+
+	// rewritten holds SQL texts translated for the dialect, by source text.
+	rewritten sync.Map
+}
+
+// Open opens the database named by dsn: a postgres:// or postgresql:// URL
+// selects PostgreSQL, anything else is a SQLite file path. It does not
+// migrate; call Migrate.
+func Open(dsn string) (*DB, error) {
+	if dsn == "" {
+		return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database given")
+	}
+	d := &DB{dsn: dsn, Now: time.Now}
+	var err error
+	if IsPostgres(dsn) {
+		d.dialect = postgres
+		d.db, err = sql.Open("pgx", dsn)
+		if err == nil {
+			d.db.SetMaxOpenConns(20)
+			d.db.SetMaxIdleConns(20)
+			d.db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	} else {
+		d.dialect = sqlite
+		d.db, err = sql.Open("sqlite", sqliteDSN(dsn))
+		if err == nil {
+			// Readers run concurrently under WAL; writers take the lock
+			// at BEGIN (_txlock=immediate) and wait busy_timeout for it.
+			d.db.SetMaxOpenConns(8)
+			d.db.SetMaxIdleConns(8)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.db.PingContext(ctx); err != nil {
+		d.db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return d, nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqliteDSN turns a file path into a modernc.org/sqlite DSN with the
+// pragmas every connection needs: WAL so readers never block the writer,
+// foreign keys on (off by default in SQLite), a busy timeout instead of
+// immediate SQLITE_BUSY errors, and synchronous=FULL so an acknowledged
+// commit survives a power cut as well as a crash.
+func sqliteDSN(path string) string {
+	if strings.HasPrefix(path, "file:") {
+		return path
+	}
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Postgres reports whether the database is PostgreSQL.
+func (d *DB) Postgres() bool { return d.dialect == postgres }
+
+// DSN returns the data source the database was opened with.
+func (d *DB) DSN() string { return d.dsn }
+
+// SQL returns the underlying handle, for health checks and metrics.
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Ping checks that the database answers within ctx.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+func (d *DB) now() time.Time { return d.Now() }
+
+// Migrate applies the embedded migrations that have not run yet, each in
+// its own transaction, and records them in schema_migrations.
+func (d *DB) Migrate(ctx context.Context) error {
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	dir := "migrations/" + d.dialect.name
+	names, err := fs.Glob(migrations, dir+"/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := d.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("store: migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (d *DB) migrateFile(ctx context.Context, name string) error {
+	return d.tx(ctx, func(tx *Tx) error {
+		if d.dialect == postgres {
+			// Nodes that start together must not run a migration twice.
+			if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7261001)`); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		} else if n > 0 {
+			return nil
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
+		return err
+	})
+}
+
+// Tx is a transaction with the dialect's placeholder rewriting.
+type Tx struct {
+	tx  *sql.Tx
+	db  *DB
+	now time.Time
+	// notify collects change notifications to send on commit.
+	changes []change
+}
+
+type change struct{ kind, id string }
+
+// tx runs fn in a transaction and commits it if fn returns nil.
+func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
+	stx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return formatError(err)
+	}
+	tx := &Tx{tx: stx, db: d, now: d.now()}
+	if err := fn(tx); err != nil {
+		stx.Rollback()
+		return formatError(err)
+	}
+	if err := stx.Commit(); err != nil {
+		return formatError(err)
+	}
+	return nil
+}
+
+// Exec runs a statement written with "?" placeholders.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.db.rebind(query), args...)
+}
+
+// Query runs a query written with "?" placeholders.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.rebind(query), args...)
+}
+
+// QueryRow runs a query written with "?" placeholders.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.rebind(query), args...)
+}
+
+func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return d.db.QueryContext(ctx, d.rebind(query), args...)
+}
+
+func (d *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return d.db.QueryRowContext(ctx, d.rebind(query), args...)
+}
+
+func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return d.db.ExecContext(ctx, d.rebind(query), args...)
+}
+
+// formatError translates driver errors into application errors: no rows
+// become ENOTFOUND, a database that cannot be reached EUNAVAILABLE.
+func formatError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *snapglyph.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "not found")
+	}
+	if isUnavailable(err) {
+		return &unavailableError{err}
+	}
+	return err
+}
+
+// unavailableError marks a failure to reach the database. It carries the
+// driver error for the log and shows users only EUNAVAILABLE.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return "store: database unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error {
+	return []error{e.err, snapglyph.Errorf(snapglyph.EUNAVAILABLE, "the database is unavailable; try again in a few seconds")}
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}

@@ -1,0 +1,195 @@
+// Package usage buffers what requests spend and when keys were last used,
+// and writes it to the database in the background, so no request waits
+// for a write. A failed flush keeps its batch for the next one; the final
+// flush runs when the node stops.
+package usage
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// Saver is what the recorder writes to; *store.DB has it.
+type Saver interface {
+	SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) error
+}
+
+// DefaultInterval is how often buffered usage is flushed.
+const DefaultInterval = time.Second
+
+// Recorder buffers usage. Its methods are safe for concurrent use.
+type Recorder struct {
+	saver    Saver
+	log      *slog.Logger
+	Interval time.Duration
+
+	mu      sync.Mutex
+	pending *snapglyph.UsageBatch
+	// flushing is the batch being written, still counted by Pending.
+	flushing *snapglyph.UsageBatch
+	flushMu  sync.Mutex // one flush at a time
+
+	// Flushes and FlushErrors count flushes, for metrics; LastFlush is
+	// the duration of the last one in nanoseconds.
+	Flushes, FlushErrors atomic.Uint64
+	LastFlush            atomic.Int64
+}
+
+// New returns a recorder writing to s.
+func New(s Saver, log *slog.Logger) *Recorder {
+	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch()}
+}
+
+func newBatch() *snapglyph.UsageBatch {
+	return &snapglyph.UsageBatch{
+		Orgs:     make(map[snapglyph.PeriodKey]snapglyph.Counts),
+		Keys:     make(map[snapglyph.PeriodKey]snapglyph.Counts),
+		LastUsed: make(map[string]snapglyph.LastUse),
+	}
+}
+
+// Record adds one request's spending and the key's last use.
+func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use snapglyph.LastUse) {
+	r.mu.Lock()
+	add(r.pending, orgID, keyID, period, c)
+	if prev, ok := r.pending.LastUsed[keyID]; !ok || !use.At.Before(prev.At) {
+		r.pending.LastUsed[keyID] = use
+	}
+	r.mu.Unlock()
+}
+
+func add(b *snapglyph.UsageBatch, orgID, keyID, period string, c snapglyph.Counts) {
+	ok := snapglyph.PeriodKey{ID: orgID, Period: period}
+	o := b.Orgs[ok]
+	o.APICalls += c.APICalls
+	o.ImageCredits += c.ImageCredits
+	b.Orgs[ok] = o
+	kk := snapglyph.PeriodKey{ID: keyID, Period: period}
+	k := b.Keys[kk]
+	k.APICalls += c.APICalls
+	k.ImageCredits += c.ImageCredits
+	b.Keys[kk] = k
+}
+
+// Pending returns what is buffered, not yet in the database, for an
+// organisation (or a key) in a period.
+func (r *Recorder) Pending(id, period string) snapglyph.Counts {
+	k := snapglyph.PeriodKey{ID: id, Period: period}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.pending.Orgs[k]
+	kc := r.pending.Keys[k]
+	c.APICalls += kc.APICalls
+	c.ImageCredits += kc.ImageCredits
+	if r.flushing != nil {
+		f, fk := r.flushing.Orgs[k], r.flushing.Keys[k]
+		c.APICalls += f.APICalls + fk.APICalls
+		c.ImageCredits += f.ImageCredits + fk.ImageCredits
+	}
+	return c
+}
+
+// PendingLastUse returns a key's buffered last use, if any.
+func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u, ok := r.pending.LastUsed[keyID]
+	if !ok && r.flushing != nil {
+		u, ok = r.flushing.LastUsed[keyID]
+	}
+	return u, ok
+}
+
+// Flush writes what is buffered. On failure the batch is merged back into
+// the buffer and the error returned.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	b := r.pending
+	if b.Empty() {
+		r.mu.Unlock()
+		return nil
+	}
+	r.pending, r.flushing = newBatch(), b
+	r.mu.Unlock()
+
+	start := time.Now()
+	err := r.saver.SaveUsage(ctx, b)
+	r.LastFlush.Store(int64(time.Since(start)))
+	r.Flushes.Add(1)
+
+	r.mu.Lock()
+	r.flushing = nil
+	if err != nil {
+		for k, c := range b.Orgs {
+			o := r.pending.Orgs[k]
+			o.APICalls += c.APICalls
+			o.ImageCredits += c.ImageCredits
+			r.pending.Orgs[k] = o
+		}
+		for k, c := range b.Keys {
+			o := r.pending.Keys[k]
+			o.APICalls += c.APICalls
+			o.ImageCredits += c.ImageCredits
+			r.pending.Keys[k] = o
+		}
+		for id, u := range b.LastUsed {
+			if prev, ok := r.pending.LastUsed[id]; !ok || prev.At.Before(u.At) {
+				r.pending.LastUsed[id] = u
+			}
+		}
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.FlushErrors.Add(1)
+	}
+	return err
+}
+
+// Backlog returns the number of buffered entries, for metrics.
+func (r *Recorder) Backlog() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending.Keys) + len(r.pending.LastUsed)
+}
+
+// Run flushes every Interval until ctx ends, then flushes once more with a
+// fresh deadline so a graceful stop loses nothing.
+func (r *Recorder) Run(ctx context.Context) {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("usage flush failed; will retry", "err", err)
+			}
+		case <-ctx.Done():
+			r.Close()
+			return
+		}
+	}
+}
+
+// Close makes the final flush, retrying for up to 10 seconds.
+func (r *Recorder) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		err := r.Flush(ctx)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			r.log.Error("final usage flush failed; buffered usage is lost", "err", err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
