@@ -8,13 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
-	"github.com/snapglyph/snapglyph/internal/server"
-	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
@@ -111,43 +109,19 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 
-	svc := service.New(db)
-	verifier := auth.NewVerifier(db, *cacheSize)
-	m := meter.New(db)
-	m.Now = db.Now
-	m.MaxBlock = int64(*maxBlock)
-	rec := usage.New(db, log)
-	rec.Interval = *flush
-	apply := func(c store.Change, resync bool) {
-		if resync {
-			verifier.InvalidateAll()
-			m.Close(context.Background())
-			return
-		}
-		switch c.Kind {
-		case store.ChangeKey:
-			verifier.InvalidateKey(c.RefID)
-		case store.ChangeOrg:
-			verifier.InvalidateOrg(c.RefID)
-			m.Forget(context.Background(), c.RefID)
-		}
-	}
-	svc.Changed = func(c store.Change) { apply(c, false) }
-	watcher, err := auth.NewWatcher(ctx, db, verifier, apply, log)
+	n, err := node.New(ctx, db, node.Config{
+		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
+	}, log)
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Deps{
-		DB: db, Service: svc, Verifier: verifier, Watcher: watcher, Meter: m, Recorder: rec,
-		Log: log, LogRequests: *logRequests,
-	})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", *addr, err)
 	}
 	httpServer := &http.Server{
-		Handler:           srv,
+		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -155,11 +129,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); watcher.Run(bg) }()
-	go func() { defer wg.Done(); rec.Run(bg) }()
+	n.Start()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
@@ -178,9 +148,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		cancel()
 	}
 	// Requests are done: give back unspent allowance, then flush usage.
-	m.Close(context.Background())
-	stopBG()
-	wg.Wait()
+	n.Close()
 	log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 )
 
@@ -35,7 +36,7 @@ func NewWatcher(ctx context.Context, db *store.DB, v *Verifier, apply Apply, log
 		return nil, err
 	}
 	if db.Postgres() {
-		w := &pgWatcher{db: db, v: v, apply: apply, log: log}
+		w := &pgWatcher{db: db, v: v, apply: apply, log: log, id: snapglyph.NewID("node"), ack: make(chan struct{}, 1)}
 		w.last.Store(last)
 		v.SetTrusted(false) // until the LISTEN is in place
 		return w, nil
@@ -110,10 +111,10 @@ type pgWatcher struct {
 	apply Apply
 	log   *slog.Logger
 
+	id        string        // this node's row in the nodes table
+	ack       chan struct{} // wakes the acknowledger
 	last      atomic.Int64
 	connected atomic.Bool
-	// Reconnects counts connections made after the first, for metrics.
-	Reconnects atomic.Uint64
 }
 
 func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
@@ -121,6 +122,9 @@ func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
 func (w *pgWatcher) Ready() bool { return w.connected.Load() }
 
 func (w *pgWatcher) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { w.acknowledge(ctx); close(done) }()
+	defer func() { <-done }()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		err := w.db.Listen(ctx, func() { w.caughtUp(ctx) }, func(c store.Change) {
@@ -128,10 +132,12 @@ func (w *pgWatcher) Run(ctx context.Context) {
 			if c.Seq > w.last.Load() {
 				w.last.Store(c.Seq)
 			}
+			w.poke()
 		})
 		if w.connected.Swap(false) {
 			w.v.SetTrusted(false)
 			w.apply(store.Change{}, true)
+			w.poke()
 			backoff = 50 * time.Millisecond
 		}
 		if ctx.Err() != nil {
@@ -156,4 +162,43 @@ func (w *pgWatcher) caughtUp(ctx context.Context) {
 	w.apply(store.Change{}, true)
 	w.v.SetTrusted(true)
 	w.connected.Store(true)
+	w.poke()
+}
+
+func (w *pgWatcher) poke() {
+	select {
+	case w.ack <- struct{}{}:
+	default:
+	}
+}
+
+// acknowledge writes this node's progress through the change log to the
+// nodes table whenever it moves, and every second as a heartbeat, so a
+// management command can wait until every node has applied its change.
+// On stop it removes the row.
+func (w *pgWatcher) acknowledge(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	written := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			w.db.RemoveNode(rctx, w.id)
+			cancel()
+			return
+		case <-w.ack:
+		case <-t.C:
+			written = -1 // heartbeat: write even if nothing moved
+		}
+		last := w.last.Load()
+		if last == written {
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := w.db.SetNode(wctx, w.id, last, w.connected.Load()); err == nil {
+			written = last
+		}
+		cancel()
+	}
 }

@@ -90,6 +90,6 @@ func (s *Service) setKeyStatus(ctx context.Context, actor snapglyph.Actor, keyID
 	if err != nil {
 		return nil, err
 	}
-	s.changed(store.ChangeKey, keyID)
+	s.changed(ctx, store.ChangeKey, keyID)
 	return k, nil
 }

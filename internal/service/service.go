@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -29,9 +30,21 @@ func New(db *store.DB) *Service {
 	return &Service{db: db}
 }
 
-func (s *Service) changed(kind, id string) {
+// ApplyTimeout bounds how long a change waits for other nodes to confirm
+// it. A node that does not confirm in time has lost its database link or
+// its listener, and then serves nothing from its cache.
+const ApplyTimeout = 2 * time.Second
+
+// changed makes a committed change take effect: at once in this process,
+// and, on PostgreSQL, it waits until every other listening node has
+// applied it, so it is in force everywhere when the call returns. (On
+// SQLite every node checks data_version before each request.)
+func (s *Service) changed(ctx context.Context, kind, id string) {
 	if s.Changed != nil {
 		s.Changed(store.Change{Kind: kind, RefID: id})
+	}
+	if s.db.Postgres() {
+		s.db.WaitApplied(ctx, ApplyTimeout)
 	}
 }
 
@@ -100,7 +113,7 @@ func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, pla
 	if err := s.db.SetPlan(ctx, orgID, plan, actor); err != nil {
 		return err
 	}
-	s.changed(store.ChangeOrg, orgID)
+	s.changed(ctx, store.ChangeOrg, orgID)
 	return nil
 }
 
@@ -121,7 +134,7 @@ func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID st
 	if err := s.db.SetLimits(ctx, orgID, apiCalls, imageCredits, actor); err != nil {
 		return err
 	}
-	s.changed(store.ChangeOrg, orgID)
+	s.changed(ctx, store.ChangeOrg, orgID)
 	return nil
 }
 

@@ -44,8 +44,20 @@ func GenerateKey() string {
 			}
 		}
 	}
-	putChecksum(b[n:], crc32.ChecksumIEEE(b[:n]))
+	putChecksum(b[n:], checksum(string(b[:n])))
 	return string(b[:])
+}
+
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
+// checksum is the CRC-32 (IEEE) of s, computed over the string in place:
+// hash/crc32's functions take a slice, and the conversion would allocate.
+func checksum(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = crcTable[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 // putChecksum writes c in base62, fixed width, most significant first.
@@ -82,10 +94,8 @@ func CheckKey(s string) error {
 			return malformedKey("an API key contains only letters and digits after %q; character %d is not one", KeyPrefix, i+1)
 		}
 	}
-	var b [KeyLen]byte // a stack copy: []byte(s) would allocate
-	copy(b[:], s)
 	var sum [KeyChecksumLen]byte
-	putChecksum(sum[:], crc32.ChecksumIEEE(b[:KeyLen-KeyChecksumLen]))
+	putChecksum(sum[:], checksum(s[:KeyLen-KeyChecksumLen]))
 	if string(sum[:]) != s[KeyLen-KeyChecksumLen:] {
 		return malformedKey("the API key's checksum does not match: it was mistyped or changed; copy it again from where you stored it")
 	}

@@ -7,8 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // Kinds of change that invalidate node caches.
@@ -149,5 +152,57 @@ func (d *DB) Listen(ctx context.Context, ready func(), fn func(Change)) error {
 		if c, ok := ParseChange(n.Payload); ok {
 			fn(c)
 		}
+	}
+}
+
+// NodeStaleAfter is how long a node that stopped heart-beating is still
+// waited for.
+const NodeStaleAfter = 5 * time.Second
+
+// SetNode records a node's progress through the change log and whether it
+// is listening (a node that is not listening serves nothing from cache,
+// so nobody needs to wait for it). It also serves as the heartbeat.
+func (d *DB) SetNode(ctx context.Context, id string, appliedSeq int64, listening bool) error {
+	_, err := d.exec(ctx, `INSERT INTO nodes (id, applied_seq, listening, seen_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq, listening = excluded.listening, seen_at = excluded.seen_at`,
+		id, appliedSeq, listening, time.Now().UnixMilli())
+	return formatError(err)
+}
+
+// RemoveNode deletes a node that is stopping.
+func (d *DB) RemoveNode(ctx context.Context, id string) error {
+	_, err := d.exec(ctx, `DELETE FROM nodes WHERE id = ?`, id)
+	return formatError(err)
+}
+
+// WaitApplied waits until every live, listening node has applied the
+// change log up to its current end, or until timeout. It returns
+// ECONFLICT naming the count of nodes still behind on timeout.
+func (d *DB) WaitApplied(ctx context.Context, timeout time.Duration) error {
+	seq, err := d.LastChange(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		var behind int
+		err := d.queryRow(ctx, `SELECT COUNT(*) FROM nodes WHERE listening AND seen_at > ? AND applied_seq < ?`,
+			time.Now().Add(-NodeStaleAfter).UnixMilli(), seq).Scan(&behind)
+		if err != nil {
+			return formatError(err)
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "%d node(s) have not confirmed the change yet", behind)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 }

@@ -1,0 +1,98 @@
+// Package testdb gives tests a fresh, migrated database of each dialect:
+// SQLite always, PostgreSQL when SNAPGLYPH_TEST_POSTGRES names one (then a
+// PostgreSQL failure fails the test instead of skipping it).
+package testdb
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// PostgresEnv names the variable holding the PostgreSQL test server's URL.
+const PostgresEnv = "SNAPGLYPH_TEST_POSTGRES"
+
+// DB is a test database and the DSN another process can open it with.
+type DB struct {
+	*store.DB
+	Dialect string
+	DSN     string
+	Path    string // SQLite: the file
+}
+
+// Each runs fn as a subtest on SQLite and, when configured, on PostgreSQL.
+func Each(t *testing.T, fn func(t *testing.T, db *DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, Open(t, "sqlite")) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Open(t, "postgres")) })
+}
+
+// Open returns a new migrated database of the dialect, removed when the
+// test ends. A PostgreSQL test is skipped (with the reason) when
+// SNAPGLYPH_TEST_POSTGRES is not set.
+func Open(tb testing.TB, dialect string) *DB {
+	tb.Helper()
+	d := &DB{Dialect: dialect}
+	if dialect == "postgres" {
+		base := os.Getenv(PostgresEnv)
+		if base == "" {
+			tb.Skipf("PostgreSQL tests skipped: set %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them", PostgresEnv)
+		}
+		schema := strings.ToLower("t_" + snapglyph.NewID("s")[2:])
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+			admin.Close()
+			tb.Fatalf("PostgreSQL at %s: %v", PostgresEnv, err)
+		}
+		tb.Cleanup(func() {
+			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			admin.Close()
+		})
+		sep := "?"
+		if strings.Contains(base, "?") {
+			sep = "&"
+		}
+		d.DSN = base + sep + "search_path=" + schema
+	} else {
+		d.Path = filepath.Join(tb.TempDir(), "snapglyph.db")
+		d.DSN = d.Path
+	}
+	var err error
+	if d.DB, err = store.Open(d.DSN); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.DB.Close() })
+	if err := d.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// Clock is a settable clock for tests, safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a clock at t; install it with db.Now = c.Now.
+func NewClock(t time.Time) *Clock {
+	c := &Clock{}
+	c.Set(t)
+	return c
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// Set moves the clock.
+func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
