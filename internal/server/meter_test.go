@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// TestMeteringExactUnderConcurrency: with 40 calls left, 70 concurrent
+// requests get exactly 40 answers and 30 × 429.
+func TestMeteringExactUnderConcurrency(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		// Spend 10 calls, then lower the limit to 50: 40 are left.
+		for i := 0; i < 10; i++ {
+			expectOK(t, h.get("/api/v1/usage", h.key))
+		}
+		limit := int64(50)
+		if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &limit, nil); err != nil {
+			t.Fatal(err)
+		}
+		const n = 70
+		statuses := make([]int, n)
+		retry := make([]string, n)
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-gate
+				req, _ := http.NewRequest("GET", h.srv.URL+"/api/v1/usage", nil)
+				req.Header.Set("Authorization", "Bearer "+h.key)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				statuses[i], retry[i] = resp.StatusCode, resp.Header.Get("Retry-After")
+			}(i)
+		}
+		close(gate)
+		wg.Wait()
+		count := map[int]int{}
+		for i, s := range statuses {
+			count[s]++
+			if s == 429 {
+				secs, err := strconv.Atoi(retry[i])
+				// From 2026-11-15 12:00 UTC to 2026-12-01 00:00 UTC.
+				if err != nil || secs != int((15*24+12)*3600) {
+					t.Errorf("Retry-After %q, want %d", retry[i], (15*24+12)*3600)
+				}
+			}
+		}
+		if count[200] != 40 || count[429] != 30 {
+			t.Fatalf("got %v, want exactly 40 × 200 and 30 × 429", count)
+		}
+		expectProblem(t, h.get("/api/v1/usage", h.key), 429, "api_call_limit_reached")
+		h.node.Recorder.Flush(ctx)
+		u, _ := db.Usage(ctx, h.org.ID, "2026-11")
+		if u.Used.APICalls != 50 || u.Reserved.APICalls != 50 {
+			t.Errorf("stored used %d reserved %d, want 50 and 50", u.Used.APICalls, u.Reserved.APICalls)
+		}
+		if c, _ := db.KeyUsage(ctx, h.kid, "2026-11"); c.APICalls != 50 {
+			t.Errorf("key usage %d, want 50", c.APICalls)
+		}
+	})
+}
+
+// TestPeriodRollover: the allowance comes back at 00:00 UTC on the 1st.
+func TestPeriodRollover(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		limit := int64(3)
+		if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &limit, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Set(time.Date(2026, 11, 30, 23, 59, 58, 0, time.UTC))
+		for i := 0; i < 3; i++ {
+			expectOK(t, h.get("/api/v1/usage", h.key))
+		}
+		resp := h.get("/api/v1/usage", h.key)
+		if resp.Header.Get("Retry-After") != "2" {
+			t.Errorf("Retry-After %q one... two seconds before midnight, want 2", resp.Header.Get("Retry-After"))
+		}
+		expectProblem(t, resp, 429, "api_call_limit_reached")
+
+		h.clock.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		resp = h.get("/api/v1/usage", h.key)
+		if got := resp.Header.Get("X-RateLimit-Reset"); got != "1798761600" { // 2027-01-01
+			t.Errorf("X-RateLimit-Reset %s after rollover, want 1798761600", got)
+		}
+		body := expectOK(t, resp)
+		if body["period"] != "2026-12" || body["apiCalls"].(map[string]any)["used"] != 1.0 {
+			t.Errorf("after rollover: %v", body)
+		}
+		h.node.Recorder.Flush(ctx)
+		nov, _ := db.Usage(ctx, h.org.ID, "2026-11")
+		dec, _ := db.Usage(ctx, h.org.ID, "2026-12")
+		if nov.Used.APICalls != 3 || dec.Used.APICalls != 1 {
+			t.Errorf("November %d, December %d; want 3 and 1", nov.Used.APICalls, dec.Used.APICalls)
+		}
+	})
+}
+
+// TestUsagePerKey: usage is kept per organisation and per key.
+func TestUsagePerKey(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		other, err := h.cli.CreateKey(ctx, snapglyph.Operator, h.org.ID, "Zapier-Integration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			expectOK(t, h.get("/api/v1/usage", h.key))
+		}
+		body := expectOK(t, h.get("/api/v1/usage", other.Secret))
+		if body["apiCalls"].(map[string]any)["used"] != 4.0 || body["key"].(map[string]any)["apiCalls"] != 1.0 {
+			t.Errorf("org and key usage: %v", body)
+		}
+		h.node.Recorder.Flush(ctx)
+		a, _ := db.KeyUsage(ctx, h.kid, "2026-11")
+		b, _ := db.KeyUsage(ctx, other.ID, "2026-11")
+		if a.APICalls != 3 || b.APICalls != 1 {
+			t.Errorf("per key: %d and %d, want 3 and 1", a.APICalls, b.APICalls)
+		}
+	})
+}
