@@ -55,7 +55,9 @@ func NewWatcher(ctx context.Context, db *store.DB, v *Verifier, apply Apply, log
 // sqliteWatcher checks SQLite's data_version, which changes whenever
 // another connection commits, and reads the change log when it does. The
 // check runs on every request, so a change committed by the CLI applies to
-// the very next request: there is no window.
+// the very next request: there is no window. When the wal-index header in
+// shared memory shows no commit at all since the last check, the query is
+// skipped, which makes the check cost nanoseconds.
 type sqliteWatcher struct {
 	db    *store.DB
 	ver   *store.Versioner
@@ -67,29 +69,35 @@ type sqliteWatcher struct {
 }
 
 func (w *sqliteWatcher) Fresh(ctx context.Context) error {
+	if w.ver.Unchanged() {
+		return nil // nothing committed anywhere since the last check
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ver.Unchanged() {
+		return nil // another request caught up while we waited
+	}
 	v, err := w.ver.Version(ctx)
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if v == w.version {
-		return nil
+	if v != w.version {
+		for {
+			changes, err := w.db.Changes(ctx, w.last, 500)
+			if err != nil {
+				return err
+			}
+			for _, c := range changes {
+				w.apply(c, false)
+				w.last = c.Seq
+			}
+			if len(changes) < 500 {
+				break
+			}
+		}
+		w.version = v
 	}
-	for {
-		changes, err := w.db.Changes(ctx, w.last, 500)
-		if err != nil {
-			return err
-		}
-		for _, c := range changes {
-			w.apply(c, false)
-			w.last = c.Seq
-		}
-		if len(changes) < 500 {
-			break
-		}
-	}
-	w.version = v
+	w.ver.Commit()
 	return nil
 }
 

@@ -40,6 +40,7 @@ type Meter struct {
 
 	mu       sync.Mutex
 	accounts map[string]*account
+	inflight sync.WaitGroup // leases ahead of need
 
 	// Leases counts lease round trips to the database, for metrics.
 	Leases atomic.Uint64
@@ -58,7 +59,13 @@ type pool struct {
 	reserved int64 // the database's reserved total after our last lease
 	lease    int64 // units leased and not yet spent
 	loaded   bool
+	fetching bool // a lease ahead of need is in flight
 }
+
+// prefetchMin is the smallest block leased ahead of need. Below it the
+// allowance is nearly spent and blocks are leased one request at a time,
+// so that no node sits on units another node's request could use.
+const prefetchMin = 8
 
 func counterIndex(c store.Counter) int {
 	if c == store.ImageCredits {
@@ -119,10 +126,8 @@ func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter,
 	if p.lease < n {
 		// Lease a block sized to what is left, so the last units are
 		// spread one at a time and no node sits on them.
-		left := p.limit - p.reserved
-		want := min(max(left/16, 1), m.MaxBlock)
 		need := n - p.lease
-		want = max(want, need)
+		want := max(m.blockSize(p), need)
 		granted, reserved, err := m.store.Lease(ctx, org.ID, period, c, want, need, p.limit)
 		m.Leases.Add(1)
 		if err != nil {
@@ -138,7 +143,45 @@ func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter,
 	}
 	p.lease -= n
 	st.Remaining = max(p.limit-p.reserved+p.lease, 0)
+	if want := m.blockSize(p); want >= prefetchMin && p.lease < want/2 && !p.fetching {
+		// Lease the next block before this one runs out, so requests
+		// do not wait for the database write.
+		p.fetching = true
+		m.inflight.Add(1)
+		go m.prefetch(a, org.ID, period, c, want, p.limit)
+	}
 	return st, true, nil
+}
+
+// blockSize is how much to lease next: a sixteenth of what is left,
+// capped at MaxBlock.
+func (m *Meter) blockSize(p *pool) int64 {
+	return min(max((p.limit-p.reserved)/16, 1), m.MaxBlock)
+}
+
+// prefetch leases a block for the account in the background. If the
+// account changed meanwhile (forgotten, a new period, a new limit), the
+// block goes straight back.
+func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, want, limit int64) {
+	defer m.inflight.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, want, 1, limit)
+	m.Leases.Add(1)
+	a.mu.Lock()
+	p := &a.pools[counterIndex(c)]
+	current := !a.dead && a.period == period && p.loaded && p.limit == limit
+	if current {
+		p.fetching = false
+		if err == nil {
+			p.lease += granted
+			p.reserved = max(p.reserved, reserved)
+		}
+	}
+	a.mu.Unlock()
+	if !current && err == nil && granted > 0 {
+		m.store.ReturnLease(ctx, orgID, period, c, granted)
+	}
 }
 
 // Peek returns the counter's state without spending anything.
@@ -188,7 +231,7 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 		} else {
 			p.reserved = u.Reserved.APICalls
 		}
-		p.limit, p.lease, p.loaded = limit, 0, true
+		*p = pool{limit: limit, reserved: p.reserved, loaded: true}
 	}
 	return p, nil
 }
@@ -226,6 +269,7 @@ func (m *Meter) release(ctx context.Context, orgID string, a *account) {
 // Close returns every unspent lease: call it on a graceful stop, after the
 // last request.
 func (m *Meter) Close(ctx context.Context) {
+	m.inflight.Wait()
 	m.mu.Lock()
 	accounts := m.accounts
 	m.accounts = make(map[string]*account)

@@ -14,10 +14,12 @@ import (
 
 // principal is the API caller, resolved once by requireAPIKey.
 type principal struct {
-	key    *snapglyph.APIKey
-	org    *snapglyph.Org
-	period string
-	now    time.Time
+	key     *snapglyph.APIKey
+	org     *snapglyph.Org
+	period  string
+	now     time.Time
+	calls   meterState // after this request's charge
+	credits meterState
 }
 
 type principalKey struct{}
@@ -148,12 +150,16 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 				"the organisation has used all %d API calls of this month; the allowance renews on %s", calls.Limit, calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
 			return
 		}
-		if credits, err := s.meter.Peek(ctx, org, store.ImageCredits); err == nil {
-			setCreditHeaders(h, credits)
+		credits, err := s.meter.Peek(ctx, org, store.ImageCredits)
+		if err != nil {
+			s.meter.Refund(org, store.APICalls, 1)
+			s.writeError(w, r, unavailable(err))
+			return
 		}
+		setCreditHeaders(h, credits)
 		period, _ := snapglyph.Period(now)
 		s.recorder.Record(org.ID, key.ID, period, snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: now, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
-		p := &principal{key: key, org: org, period: period, now: now}
+		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
 	})
 }
@@ -192,15 +198,24 @@ func retryAfter(now, resets time.Time) int64 {
 	return max(int64(resets.Sub(now).Seconds()+0.999), 1)
 }
 
+// The usage headers, in canonical form so they are set without parsing.
+const (
+	hRateLimit        = "X-Ratelimit-Limit"
+	hRateRemaining    = "X-Ratelimit-Remaining"
+	hRateReset        = "X-Ratelimit-Reset"
+	hCreditsLimit     = "X-Image-Credits-Limit"
+	hCreditsRemaining = "X-Image-Credits-Remaining"
+)
+
 func setLimitHeaders(h http.Header, c meterState) {
-	h.Set("X-RateLimit-Limit", itoa(c.Limit))
-	h.Set("X-RateLimit-Remaining", itoa(c.Remaining))
-	h.Set("X-RateLimit-Reset", itoa(c.ResetsAt.Unix()))
+	h[hRateLimit] = []string{itoa(c.Limit)}
+	h[hRateRemaining] = []string{itoa(c.Remaining)}
+	h[hRateReset] = []string{itoa(c.ResetsAt.Unix())}
 }
 
 func setCreditHeaders(h http.Header, c meterState) {
-	h.Set("X-Image-Credits-Limit", itoa(c.Limit))
-	h.Set("X-Image-Credits-Remaining", itoa(c.Remaining))
+	h[hCreditsLimit] = []string{itoa(c.Limit)}
+	h[hCreditsRemaining] = []string{itoa(c.Remaining)}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -222,8 +222,8 @@ func TestUsageHeadersAndBody(t *testing.T) {
 		if body["resetsAt"] != "2026-12-01T00:00:00Z" || body["period"] != "2026-11" {
 			t.Errorf("resetsAt %v period %v", body["resetsAt"], body["period"])
 		}
-		if k := body["key"].(map[string]any); k["apiCalls"] != 5.0 || k["id"] != h.kid {
-			t.Errorf("key usage %v", k)
+		if calls["remaining"] != 995.0 || credits["remaining"] != 200.0 {
+			t.Errorf("remaining: %v", body)
 		}
 	})
 }

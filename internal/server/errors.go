@@ -101,3 +101,7 @@ func wwwAuthenticate(reason string) string {
 func (s *Server) logWith(r *http.Request) *slog.Logger {
 	return s.log.With("request_id", requestID(r.Context()))
 }
+
+func errNoRoute(r *http.Request) error {
+	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
+}

@@ -75,12 +75,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
-	api := http.NewServeMux()
-	api.HandleFunc("GET /api/v1/usage", s.handleUsage)
-	api.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+	// Every API route is wrapped on its own, so a request is routed once.
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAPIKey(h)) }
+	api("GET /api/v1/usage", s.handleUsage)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoRoute(r))
 	})
-	mux.Handle("/api/v1/", s.requireAPIKey(api))
 	return s.requestLog(mux)
 }
 

@@ -2,6 +2,7 @@ package snapglyph
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -204,10 +205,23 @@ type Usage struct {
 // Period returns the usage period (a calendar month in UTC) containing t,
 // and the instant the next one begins.
 func Period(t time.Time) (name string, resetsAt time.Time) {
-	t = t.UTC()
-	start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return start.Format("2006-01"), start.AddDate(0, 1, 0)
+	// Every request asks; remember the last month to skip the formatting.
+	if c := lastPeriod.Load(); c != nil && !t.Before(c.start) && t.Before(c.end) {
+		return c.name, c.end
+	}
+	u := t.UTC()
+	start := time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+	c := &periodCache{name: start.Format("2006-01"), start: start, end: start.AddDate(0, 1, 0)}
+	lastPeriod.Store(c)
+	return c.name, c.end
 }
+
+type periodCache struct {
+	name       string
+	start, end time.Time
+}
+
+var lastPeriod atomic.Pointer[periodCache]
 
 // Actor is who performed a management action: a signed-in user or the
 // operator's command line.

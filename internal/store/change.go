@@ -89,13 +89,19 @@ func (d *DB) LastChange(ctx context.Context) (int64, error) {
 	return seq.Int64, nil
 }
 
-// Versioner reads SQLite's PRAGMA data_version on one dedicated
-// connection: the value changes whenever another connection (another
-// process, or another connection of our pool) commits.
+// Versioner tells whether anything was committed to a SQLite database
+// since the last check. It reads PRAGMA data_version on one dedicated
+// connection (the value changes whenever another connection, of this
+// process or another, commits), and skips that query when the wal-index
+// header in shared memory shows that nothing was committed at all.
 type Versioner struct {
 	mu   sync.Mutex
 	conn *sql.Conn
 	stmt *sql.Stmt
+	hdr  *walHeader // nil if the -shm file could not be mapped
+	// pending is the header read before the last data_version, to become
+	// the snapshot once the caller has acted on that version.
+	pending [6]uint64
 }
 
 // NewVersioner pins a connection for data_version reads. SQLite only.
@@ -112,20 +118,52 @@ func (d *DB) NewVersioner(ctx context.Context) (*Versioner, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &Versioner{conn: conn, stmt: stmt}, nil
+	v := &Versioner{conn: conn, stmt: stmt}
+	var n int64
+	if err := stmt.QueryRowContext(ctx).Scan(&n); err != nil { // opens the WAL and -shm
+		v.Close()
+		return nil, err
+	}
+	v.hdr = mapWALHeader(strings.TrimPrefix(strings.SplitN(d.dsn, "?", 2)[0], "file:"))
+	return v, nil
+}
+
+// Unchanged reports, without a query, that nothing at all was committed
+// since the last Commit. A false answer means "maybe": ask Version.
+func (v *Versioner) Unchanged() bool {
+	return v.hdr != nil && !v.hdr.changed()
 }
 
 // Version returns the current data_version.
 func (v *Versioner) Version(ctx context.Context) (int64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.hdr != nil {
+		// Read the header first: a commit after this read changes it
+		// again, so it cannot be missed by the next Unchanged.
+		v.pending = v.hdr.read()
+	}
 	var n int64
 	err := v.stmt.QueryRowContext(ctx).Scan(&n)
 	return n, err
 }
 
-// Close releases the pinned connection.
+// Commit records that the caller has acted on the last Version, so
+// Unchanged compares with the header as it was before that query.
+func (v *Versioner) Commit() {
+	if v.hdr == nil {
+		return
+	}
+	v.mu.Lock()
+	v.hdr.remember(v.pending)
+	v.mu.Unlock()
+}
+
+// Close releases the pinned connection and the mapping.
 func (v *Versioner) Close() error {
+	if v.hdr != nil {
+		v.hdr.close()
+	}
 	v.stmt.Close()
 	return v.conn.Close()
 }

@@ -1,0 +1,188 @@
+package auth_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/snapglyph/snapglyph/internal/auth"
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+func setup(tb testing.TB, dialect string) (*testdb.DB, *service.Service, *service.NewKey) {
+	tb.Helper()
+	db := testdb.Open(tb, dialect)
+	svc := service.New(db.DB)
+	ctx := context.Background()
+	org, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "pro"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, svc, k
+}
+
+// slowStore lets a test act between the database read and the cache
+// insert of a verification.
+type slowStore struct {
+	auth.Store
+	afterRead func()
+}
+
+func (s *slowStore) KeyByDigest(ctx context.Context, d snapglyph.KeyDigest) (*snapglyph.APIKey, error) {
+	k, err := s.Store.KeyByDigest(ctx, d)
+	if s.afterRead != nil {
+		s.afterRead()
+	}
+	return k, err
+}
+
+// TestInFlightVerificationDoesNotResurrect: a verification that read the
+// key before a revocation committed must not put the stale (active) entry
+// into the cache after the revocation's invalidation.
+func TestInFlightVerificationDoesNotResurrect(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		_ = db
+		ctx := context.Background()
+		db2, svc, k := setup(t, db.Dialect)
+		st := &slowStore{Store: db2.DB}
+		v := auth.NewVerifier(st, 0)
+		st.afterRead = func() {
+			st.afterRead = nil
+			// The revocation commits and its invalidation arrives while
+			// the verification is between its read and its insert.
+			if _, err := svc.RevokeKey(ctx, snapglyph.Operator, k.ID); err != nil {
+				t.Error(err)
+			}
+			v.InvalidateKey(k.ID)
+		}
+		if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+			t.Fatalf("the in-flight verification read the key as active, so it passes: %v", err)
+		}
+		if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorReason(err) != "api_key_revoked" {
+			t.Fatalf("next verification: %v, want api_key_revoked (the stale entry was cached)", err)
+		}
+	})
+}
+
+// TestUntrustedCacheIsBypassed: while changes may be missed, every
+// verification reads the database.
+func TestUntrustedCacheIsBypassed(t *testing.T) {
+	db, svc, k := setup(t, "sqlite")
+	ctx := context.Background()
+	v := auth.NewVerifier(db.DB, 0)
+	if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+		t.Fatal(err)
+	}
+	v.SetTrusted(false)
+	// No invalidation is delivered for this change.
+	if _, err := svc.PauseKey(ctx, snapglyph.Operator, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorReason(err) != "api_key_paused" {
+		t.Fatalf("untrusted verification: %v, want api_key_paused", err)
+	}
+}
+
+// TestSQLiteWatcherSeesOtherProcess: a change committed through another
+// connection pool is applied by Fresh, before the next cached read.
+func TestSQLiteWatcherSeesOtherProcess(t *testing.T) {
+	db, _, k := setup(t, "sqlite")
+	ctx := context.Background()
+	v := auth.NewVerifier(db.DB, 0)
+	var applied []store.Change
+	var mu sync.Mutex
+	w, err := auth.NewWatcher(ctx, db.DB, v, func(c store.Change, resync bool) {
+		mu.Lock()
+		applied = append(applied, c)
+		mu.Unlock()
+		v.InvalidateKey(c.RefID)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := service.New(other).RevokeKey(ctx, snapglyph.Operator, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Fresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 1 || applied[0].RefID != k.ID {
+		t.Fatalf("applied %v", applied)
+	}
+	if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorReason(err) != "api_key_revoked" {
+		t.Fatalf("after Fresh: %v, want api_key_revoked", err)
+	}
+}
+
+// BenchmarkVerify compares a cached valid key with a malformed one and a
+// well-formed unknown one (a database read on SQLite).
+func BenchmarkVerify(b *testing.B) {
+	db, _, k := setup(b, "sqlite")
+	ctx := context.Background()
+	v := auth.NewVerifier(db.DB, 0)
+	if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	bad := k.Secret[:39] + "!"
+	b.Run("malformed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v.Verify(ctx, bad)
+		}
+	})
+	unknown := snapglyph.GenerateKey()
+	b.Run("unknown", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v.Verify(ctx, unknown)
+		}
+	})
+	b.Run("cached-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				v.Verify(ctx, k.Secret)
+			}
+		})
+	})
+}
+
+// BenchmarkFresh is the per-request freshness check on SQLite (PRAGMA
+// data_version on a pinned connection) that makes CLI changes apply to the
+// next request.
+func BenchmarkFresh(b *testing.B) {
+	db, _, _ := setup(b, "sqlite")
+	ctx := context.Background()
+	v := auth.NewVerifier(db.DB, 0)
+	w, err := auth.NewWatcher(ctx, db.DB, v, func(store.Change, bool) {}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Fresh(ctx)
+	}
+}

@@ -1,0 +1,53 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// BenchmarkHandler measures the server's own cost per request, without the
+// network: the authenticated usage endpoint against the health check.
+func BenchmarkHandler(b *testing.B) {
+	db := testdb.Open(b, "sqlite")
+	ctx := context.Background()
+	n, err := node.New(ctx, db.DB, node.Config{LogRequests: true, LeaseBlock: 1 << 20}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n.Start()
+	defer n.Close()
+	org, _, err := n.Service.CreateOrg(ctx, service.NewOrg{Name: "Bench", OwnerEmail: "b@bench.test", Plan: "max"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	big := int64(1 << 40)
+	n.Service.SetLimits(ctx, snapglyph.Operator, org.ID, &big, &big)
+	k, err := n.Service.CreateKey(ctx, snapglyph.Operator, org.ID, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/api/v1/usage"} {
+		b.Run(path[1:], func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := httptest.NewRequest("GET", path, nil)
+				req.Header.Set("Authorization", "Bearer "+k.Secret)
+				for pb.Next() {
+					w := httptest.NewRecorder()
+					n.Handler().ServeHTTP(w, req)
+					if w.Code != 200 {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+		})
+	}
+}
