@@ -87,6 +87,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
 	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
 	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
+	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
 	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -131,6 +132,15 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	n.Start()
 
+	if *debugAddr != "" {
+		dln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", *debugAddr, err)
+		}
+		dbg := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go dbg.Serve(dln)
+		defer dbg.Close()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 	kind := "sqlite"
