@@ -1,0 +1,53 @@
+package snapglyph
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// QRCode is a stored QR code.
+type QRCode struct {
+	ID      string
+	OrgID   string
+	Name    string
+	Type    string          // url, text, email, phone, sms, wifi, vcard
+	Content json.RawMessage // the type's fields, as validated
+	Payload string          // the exact string encoded
+	Design  QRDesign
+	Logo    []byte // PNG or JPEG; nil when there is none
+	// LogoType is the logo's media type ("image/png", "image/jpeg").
+	LogoType  string
+	CreatedBy Creator
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// QRDesign is a QR code's look, without the logo.
+type QRDesign struct {
+	Foreground      string `json:"foreground"`
+	Background      string `json:"background"`
+	ErrorCorrection string `json:"errorCorrection"`
+	Margin          int    `json:"margin"`
+}
+
+// Creator is who created something: a dashboard user or an API key.
+type Creator struct {
+	Type   string `json:"type"` // "user" or "apiKey"
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Prefix string `json:"prefix,omitempty"` // API keys: "qr_live_a1b2..."
+}
+
+// Creator types.
+const (
+	CreatorUser   = "user"
+	CreatorAPIKey = "apiKey"
+)
+
+// QRFilter narrows a list of QR codes. Cursor continues a previous page.
+type QRFilter struct {
+	Type         string
+	CreatedByKey string
+	Limit        int
+	Cursor       string
+}

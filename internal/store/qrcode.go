@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// qrColumns leaves the logo out: lists never need it.
+const qrColumns = `id, org_id, name, type, content, payload, design, logo_type, created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at`
+
+func scanQR(row interface{ Scan(...any) error }, extra ...any) (*snapglyph.QRCode, error) {
+	var q snapglyph.QRCode
+	var content, design string
+	var created, updated int64
+	dest := []any{&q.ID, &q.OrgID, &q.Name, &q.Type, &content, &q.Payload, &design, &q.LogoType,
+		&q.CreatedBy.Type, &q.CreatedBy.ID, &q.CreatedBy.Name, &q.CreatedBy.Prefix, &created, &updated}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	q.Content = json.RawMessage(content)
+	if err := json.Unmarshal([]byte(design), &q.Design); err != nil {
+		return nil, fmt.Errorf("store: qr code %s: design: %w", q.ID, err)
+	}
+	q.CreatedAt, q.UpdatedAt = fromMS(created), fromMS(updated)
+	return &q, nil
+}
+
+// CreateQRCode stores a new QR code; CreatedAt and UpdatedAt are set.
+func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
+	design, _ := json.Marshal(q.Design)
+	err := d.tx(ctx, func(tx *Tx) error {
+		q.CreatedAt, q.UpdatedAt = tx.now, tx.now
+		_, err := tx.Exec(ctx, `INSERT INTO qr_codes (id, org_id, name, type, content, payload, design, logo, logo_type,
+			created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			q.ID, q.OrgID, q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType,
+			q.CreatedBy.Type, q.CreatedBy.ID, q.CreatedBy.Name, q.CreatedBy.Prefix, ms(q.CreatedAt), ms(q.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: create qr code: %w", err)
+	}
+	return nil
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// QRCode returns an organisation's QR code with its logo. Returns
+// ENOTFOUND, also for another organisation's code.
+func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
+	var logo []byte
+	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+`, logo FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID), &logo)
+	if err != nil {
+		return nil, notFound(err, "no QR code has the id %q", id)
+	}
+	q.Logo = logo
+	return q, nil
+}
+
+// UpdateQRCode saves a QR code's name, type, content, payload, design and
+// logo. Returns ENOTFOUND.
+func (d *DB) UpdateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
+	design, _ := json.Marshal(q.Design)
+	err := d.tx(ctx, func(tx *Tx) error {
+		q.UpdatedAt = tx.now
+		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, updated_at = ?
+			WHERE id = ? AND org_id = ?`,
+			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, ms(q.UpdatedAt), q.ID, q.OrgID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", q.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: update qr code: %w", err)
+	}
+	return nil
+}
+
+// DeleteQRCode deletes an organisation's QR code. Returns ENOTFOUND.
+func (d *DB) DeleteQRCode(ctx context.Context, orgID, id string) error {
+	res, err := d.exec(ctx, `DELETE FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID)
+	if err != nil {
+		return fmt.Errorf("store: delete qr code: %w", formatError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", id)
+	}
+	return nil
+}
+
+// CountQRCodes returns how many QR codes an organisation has.
+func (d *DB) CountQRCodes(ctx context.Context, orgID string) (int, error) {
+	var n int
+	err := d.queryRow(ctx, `SELECT COUNT(*) FROM qr_codes WHERE org_id = ?`, orgID).Scan(&n)
+	return n, formatError(err)
+}
+
+// QRCodes lists an organisation's QR codes, newest first, and returns the
+// cursor of the next page ("" on the last). Returns EINVALID for a bad
+// cursor.
+func (d *DB) QRCodes(ctx context.Context, orgID string, f snapglyph.QRFilter) ([]*snapglyph.QRCode, string, error) {
+	q := `SELECT ` + qrColumns + ` FROM qr_codes WHERE org_id = ?`
+	args := []any{orgID}
+	if f.Type != "" {
+		q += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if f.CreatedByKey != "" {
+		q += ` AND created_by_id = ?`
+		args = append(args, f.CreatedByKey)
+	}
+	if f.Cursor != "" {
+		at, id, err := parseCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, at, at, id)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, f.Limit+1)
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: qr codes: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []*snapglyph.QRCode
+	for rows.Next() {
+		c, err := scanQR(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", formatError(err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = makeCursor(ms(last.CreatedAt), last.ID)
+	}
+	return out, next, nil
+}
+
+// A cursor is the position after the last item of a page: its creation
+// time and id, opaque to clients.
+func makeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
+}
+
+func parseCursor(s string) (int64, string, error) {
+	bad := snapglyph.Reasonf(snapglyph.EINVALID, "invalid_request", "the cursor is not one this API returned; start again without it")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, "", bad
+	}
+	atS, id, ok := strings.Cut(string(b), ":")
+	at, err := strconv.ParseInt(atS, 10, 64)
+	if !ok || err != nil || !strings.HasPrefix(id, "qr_") {
+		return 0, "", bad
+	}
+	return at, id, nil
+}
