@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -76,20 +77,44 @@ func decode(t *testing.T, s string) map[string]any {
 type serverProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+}
+
+// syncBuffer collects a process's log lines from its reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(v string) {
+	s.mu.Lock()
+	s.b.WriteString(v)
+	s.mu.Unlock()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func startServer(t *testing.T, dsn string, extra ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	return startServerEnv(t, dsn, nil, extra...)
+}
+
+// startServerEnv starts `snapglyph serve` with extra environment variables.
+func startServerEnv(t *testing.T, dsn string, env []string, extra ...string) *serverProcess {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "SNAPGLYPH_DB="+dsn)
+	cmd.Env = append(append(os.Environ(), "SNAPGLYPH_DB="+dsn), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProcess{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serverProcess{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -158,7 +183,7 @@ func TestCLIAndServer(t *testing.T) {
 			t.Fatalf("key create printed %v", created)
 		}
 
-		srv := startServer(t, dsn, "--flush-interval", "200ms")
+		srv := startServer(t, dsn, "--flush-interval", "200ms", "--log-requests=true")
 		resp, body := call(t, srv.url, key)
 		if resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Remaining") != "999" {
 			t.Fatalf("first call: %d %v", resp.StatusCode, body)

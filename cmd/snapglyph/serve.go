@@ -87,6 +87,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
 	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
 	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
+	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
 	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
 	if _, err := parse(fs, args); err != nil {
@@ -109,9 +110,14 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if path := e.getenv("SNAPGLYPH_FAKE_TIME_FILE"); path != "" {
+		db.Now = (&fileClock{path: path}).Now // tests only
+		log.Warn("the clock is read from a file (SNAPGLYPH_FAKE_TIME_FILE): for tests only")
+	}
 
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
+		PrivateMetrics: *metricsAddr != "",
 	}, log)
 	if err != nil {
 		return err
@@ -132,14 +138,20 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	n.Start()
 
-	if *debugAddr != "" {
-		dln, err := net.Listen("tcp", *debugAddr)
-		if err != nil {
-			return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", *debugAddr, err)
+	for _, side := range []struct {
+		addr string
+		h    http.Handler
+	}{{*metricsAddr, metricsOnly(n.Server.MetricsHandler())}, {*debugAddr, debugHandler()}} {
+		if side.addr == "" {
+			continue
 		}
-		dbg := &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go dbg.Serve(dln)
-		defer dbg.Close()
+		sln, err := net.Listen("tcp", side.addr)
+		if err != nil {
+			return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", side.addr, err)
+		}
+		srv := &http.Server{Handler: side.h, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(sln)
+		defer srv.Close()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()

@@ -98,7 +98,7 @@ func TestSQLiteWatcherSeesOtherProcess(t *testing.T) {
 	v := auth.NewVerifier(db.DB, 0)
 	var applied []store.Change
 	var mu sync.Mutex
-	w, err := auth.NewWatcher(ctx, db.DB, v, func(c store.Change, resync bool) {
+	w, err := auth.NewWatcher(ctx, db.DB, "node_test", v, func(c store.Change, resync bool) {
 		mu.Lock()
 		applied = append(applied, c)
 		mu.Unlock()
@@ -177,7 +177,7 @@ func BenchmarkFresh(b *testing.B) {
 	db, _, _ := setup(b, "sqlite")
 	ctx := context.Background()
 	v := auth.NewVerifier(db.DB, 0)
-	w, err := auth.NewWatcher(ctx, db.DB, v, func(store.Change, bool) {}, nil)
+	w, err := auth.NewWatcher(ctx, db.DB, "node_test", v, func(store.Change, bool) {}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

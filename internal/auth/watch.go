@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 )
 
@@ -30,13 +29,14 @@ type Apply func(c store.Change, resync bool)
 
 // NewWatcher returns the watcher for the database: PostgreSQL LISTEN/NOTIFY
 // or SQLite's data_version.
-func NewWatcher(ctx context.Context, db *store.DB, v *Verifier, apply Apply, log *slog.Logger) (Watcher, error) {
+// nodeID names the node in the nodes table.
+func NewWatcher(ctx context.Context, db *store.DB, nodeID string, v *Verifier, apply Apply, log *slog.Logger) (Watcher, error) {
 	last, err := db.LastChange(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if db.Postgres() {
-		w := &pgWatcher{db: db, v: v, apply: apply, log: log, id: snapglyph.NewID("node"), ack: make(chan struct{}, 1)}
+		w := &pgWatcher{db: db, v: v, apply: apply, log: log, id: nodeID, ack: make(chan struct{}, 1)}
 		w.last.Store(last)
 		v.SetTrusted(false) // until the LISTEN is in place
 		return w, nil

@@ -22,7 +22,7 @@ import (
 
 // Store is the persistence the meter needs; *store.DB has it.
 type Store interface {
-	Lease(ctx context.Context, orgID, period string, c store.Counter, want, min, limit int64) (granted, reserved int64, err error)
+	Lease(ctx context.Context, orgID, period string, c store.Counter, maxN, minN, limit int64) (granted, reserved int64, err error)
 	ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error
 	Usage(ctx context.Context, orgID, period string) (store.UsageRow, error)
 }
@@ -37,6 +37,13 @@ type Meter struct {
 	Now func() time.Time
 	// MaxBlock caps the size of one lease.
 	MaxBlock int64
+	// Reclaim, if set, asks the other nodes to give back their unspent
+	// leases of an organisation and returns once they have (or after a
+	// short timeout). The meter calls it when the database has too little
+	// left for a request, then leases again, so units idle on another node
+	// still serve this request: the limit is met exactly across nodes, not
+	// just never exceeded.
+	Reclaim func(orgID string)
 
 	mu       sync.Mutex
 	accounts map[string]*account
@@ -48,11 +55,16 @@ type Meter struct {
 
 // account is one organisation's allowance on this node, for one period.
 type account struct {
-	mu     sync.Mutex
-	dead   bool // released by Forget or Close: look the account up again
-	period string
-	pools  [2]pool // by counterIndex
+	mu          sync.Mutex
+	dead        bool // released by Forget or Close: look the account up again
+	period      string
+	pools       [2]pool // by counterIndex
+	lastReclaim time.Time
 }
+
+// reclaimEvery spaces reclaims of one organisation by one node, so an
+// allowance that is really spent does not make every refusal wait.
+const reclaimEvery = 100 * time.Millisecond
 
 type pool struct {
 	limit    int64 // the limit the lease was taken under
@@ -116,30 +128,45 @@ func (m *Meter) lock(orgID string) *account {
 // Charge spends n units of the counter for the organisation in the current
 // period. ok is false, and nothing is spent, when fewer than n are left.
 func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
+	mayReclaim := m.Reclaim != nil
+	for {
+		a := m.lock(org.ID)
+		var reclaim bool
+		st, ok, reclaim, err = m.chargeLocked(ctx, a, org, c, n, mayReclaim)
+		a.mu.Unlock()
+		if !reclaim {
+			return st, ok, err
+		}
+		// Wait for the other nodes without holding the account: they may
+		// be waiting for this node's leases at the same time.
+		m.Reclaim(org.ID)
+		mayReclaim = false
+	}
+}
+
+// chargeLocked is Charge with the account locked. reclaim is true when
+// the request should wait for other nodes' unspent leases and try again.
+func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org, c store.Counter, n int64, mayReclaim bool) (st State, ok, reclaim bool, err error) {
 	period, resets := snapglyph.Period(m.Now())
-	a := m.lock(org.ID)
-	defer a.mu.Unlock()
 	p, err := m.poolLocked(ctx, a, org, c, period)
 	if err != nil {
-		return State{}, false, err
+		return State{}, false, false, err
 	}
 	if p.lease < n {
 		// Lease a block sized to what is left, so the last units are
 		// spread one at a time and no node sits on them.
-		need := n - p.lease
-		want := max(m.blockSize(p), need)
-		granted, reserved, err := m.store.Lease(ctx, org.ID, period, c, want, need, p.limit)
-		m.Leases.Add(1)
-		if err != nil {
-			return State{}, false, err
+		if err := m.lease(ctx, org.ID, period, c, p, n); err != nil {
+			return State{}, false, false, err
 		}
-		p.reserved = reserved
-		p.lease += granted
+		if p.lease < n && mayReclaim && time.Since(a.lastReclaim) >= reclaimEvery {
+			a.lastReclaim = time.Now()
+			return State{}, false, true, nil
+		}
 	}
 	st = State{Limit: p.limit, ResetsAt: resets}
 	if p.lease < n {
 		st.Remaining = max(p.limit-p.reserved+p.lease, 0)
-		return st, false, nil
+		return st, false, false, nil
 	}
 	p.lease -= n
 	st.Remaining = max(p.limit-p.reserved+p.lease, 0)
@@ -148,25 +175,42 @@ func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter,
 		// do not wait for the database write.
 		p.fetching = true
 		m.inflight.Add(1)
-		go m.prefetch(a, org.ID, period, c, want, p.limit)
+		go m.prefetch(a, org.ID, period, c, p.limit)
 	}
-	return st, true, nil
+	return st, true, false, nil
 }
 
-// blockSize is how much to lease next: a sixteenth of what is left,
-// capped at MaxBlock.
+// lease asks the database for enough units to serve n.
+func (m *Meter) lease(ctx context.Context, orgID, period string, c store.Counter, p *pool, n int64) error {
+	need := n - p.lease
+	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, max(m.MaxBlock, need), need, p.limit)
+	m.Leases.Add(1)
+	if err != nil {
+		return err
+	}
+	p.reserved = reserved
+	p.lease += granted
+	return nil
+}
+
+// blockSize estimates the next lease from what this node last saw left
+// (the database sizes the real one).
 func (m *Meter) blockSize(p *pool) int64 {
-	return min(max((p.limit-p.reserved)/16, 1), m.MaxBlock)
+	left := p.limit - p.reserved
+	if left < store.LeaseShare*store.LeaseShare {
+		return 1
+	}
+	return min(max(left/store.LeaseShare, 1), m.MaxBlock)
 }
 
 // prefetch leases a block for the account in the background. If the
 // account changed meanwhile (forgotten, a new period, a new limit), the
 // block goes straight back.
-func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, want, limit int64) {
+func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, limit int64) {
 	defer m.inflight.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, want, 1, limit)
+	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, m.MaxBlock, 1, limit)
 	m.Leases.Add(1)
 	a.mu.Lock()
 	p := &a.pools[counterIndex(c)]
@@ -246,8 +290,10 @@ func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.C
 }
 
 // Forget returns an organisation's unspent leases and drops its state, so
-// a changed plan or limit applies to the next request.
+// a changed plan or limit applies to the next request. Leases still in
+// flight are waited for, so they too are back when it returns.
 func (m *Meter) Forget(ctx context.Context, orgID string) {
+	m.inflight.Wait()
 	m.mu.Lock()
 	a := m.accounts[orgID]
 	delete(m.accounts, orgID)

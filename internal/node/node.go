@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/server"
 	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
@@ -24,10 +26,14 @@ type Config struct {
 	CacheSize     int           // keys cached
 	LeaseBlock    int64         // largest block of allowance leased at once
 	LogRequests   bool
+	// PrivateMetrics keeps GET /metrics off the public handler (serve it
+	// from Server.MetricsHandler on another listener).
+	PrivateMetrics bool
 }
 
 // Node is one running SnapGlyph node.
 type Node struct {
+	ID       string // in the nodes table and reclaim requests
 	DB       *store.DB
 	Service  *service.Service
 	Verifier *auth.Verifier
@@ -38,11 +44,17 @@ type Node struct {
 
 	stop func()
 	wg   sync.WaitGroup
+
+	// reclaims are the answers awaited by this node's reclaim requests,
+	// by organisation.
+	log       *slog.Logger
+	reclaimMu sync.Mutex
+	reclaims  map[string]chan struct{}
 }
 
 // New builds a node over db; db.Now is the node's clock.
 func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node, error) {
-	n := &Node{DB: db, Service: service.New(db)}
+	n := &Node{ID: snapglyph.NewID("node"), DB: db, Service: service.New(db), log: log}
 	n.Verifier = auth.NewVerifier(db, cfg.CacheSize)
 	n.Meter = meter.New(db)
 	n.Meter.Now = func() time.Time { return db.Now() }
@@ -53,16 +65,57 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	if cfg.FlushInterval > 0 {
 		n.Recorder.Interval = cfg.FlushInterval
 	}
+	n.Meter.Reclaim = n.reclaim
 	n.Service.Changed = func(c store.Change) { n.apply(c, false) }
 	var err error
-	if n.Watcher, err = auth.NewWatcher(ctx, db, n.Verifier, n.apply, log); err != nil {
+	if n.Watcher, err = auth.NewWatcher(ctx, db, n.ID, n.Verifier, n.apply, log); err != nil {
 		return nil, err
 	}
 	n.Server = server.New(server.Deps{
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
-		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests,
+		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
 	})
 	return n, nil
+}
+
+// reclaimTimeout bounds the wait for other nodes to return their leases.
+const reclaimTimeout = 500 * time.Millisecond
+
+// reclaim asks every other node to return its unspent leases of the
+// organisation and waits until each has answered (PostgreSQL only).
+func (n *Node) reclaim(orgID string) {
+	if !n.DB.Postgres() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reclaimTimeout)
+	defer cancel()
+	others, err := n.DB.OtherListeningNodes(ctx, n.ID)
+	if err != nil || others == 0 {
+		return
+	}
+	ch := make(chan struct{}, others)
+	n.reclaimMu.Lock()
+	if n.reclaims == nil {
+		n.reclaims = make(map[string]chan struct{})
+	}
+	n.reclaims[orgID] = ch
+	n.reclaimMu.Unlock()
+	defer func() {
+		n.reclaimMu.Lock()
+		delete(n.reclaims, orgID)
+		n.reclaimMu.Unlock()
+	}()
+	if n.DB.NotifyReclaim(ctx, orgID, n.ID) != nil {
+		return
+	}
+	for got := 0; got < others; got++ {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			n.log.Warn("reclaim: not every node returned its leases in time", "org", orgID, "answered", got, "nodes", others)
+			return
+		}
+	}
 }
 
 // apply drops what a change makes stale.
@@ -78,6 +131,30 @@ func (n *Node) apply(c store.Change, resync bool) {
 	case store.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
 		n.Meter.Forget(context.Background(), c.RefID)
+	case store.ChangeReclaim:
+		org, from, _ := strings.Cut(c.RefID, "/")
+		if from != n.ID {
+			// Off the watcher's goroutine: returning leases writes to
+			// the database, and revocations must not wait behind it.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), reclaimTimeout)
+				defer cancel()
+				n.Meter.Forget(ctx, org)
+				n.DB.NotifyReclaimed(ctx, org, from, n.ID)
+			}()
+		}
+	case store.ChangeReclaimed:
+		parts := strings.Split(c.RefID, "/")
+		if len(parts) == 3 && parts[1] == n.ID {
+			n.reclaimMu.Lock()
+			if ch := n.reclaims[parts[0]]; ch != nil {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+			n.reclaimMu.Unlock()
+		}
 	}
 }
 

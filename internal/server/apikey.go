@@ -20,6 +20,19 @@ type principal struct {
 	now     time.Time
 	calls   meterState // after this request's charge
 	credits meterState
+	// What the handler spent beyond the call, and whether it refused the
+	// request after all (then the call is refunded and not recorded).
+	spent    snapglyph.Counts
+	refunded bool
+}
+
+// refundCall gives back the request's API call: the handler refused it
+// with a 429, and refused requests cost nothing.
+func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
+	s.meter.Refund(p.org, store.APICalls, 1)
+	p.refunded = true
+	p.calls.Remaining++
+	setLimitHeaders(w.Header(), p.calls)
 }
 
 type principalKey struct{}
@@ -158,9 +171,13 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 		}
 		setCreditHeaders(h, credits)
 		period, _ := snapglyph.Period(now)
-		s.recorder.Record(org.ID, key.ID, period, snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: now, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
 		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
+		spent := p.spent
+		if !p.refunded {
+			spent.APICalls++
+		}
+		s.recorder.Record(org.ID, key.ID, period, spent, snapglyph.LastUse{At: now, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
 	})
 }
 

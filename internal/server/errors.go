@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // statuses maps application error codes to HTTP statuses: the only place
@@ -59,6 +60,9 @@ const ProblemTypeBase = "https://snapglyph.com/problems/"
 // and shown only as "Internal error."; a database that cannot be reached
 // is a 503 that asks to retry.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if snapglyph.ErrorCode(err) == snapglyph.EINTERNAL && store.IsUnavailable(err) {
+		err = unavailable(err)
+	}
 	code := snapglyph.ErrorCode(err)
 	if code == snapglyph.EINTERNAL {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)

@@ -8,11 +8,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
+	"strconv"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
+	"github.com/snapglyph/snapglyph/internal/metrics"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
@@ -35,7 +36,10 @@ type Server struct {
 	// LogRequests turns on one log line per request.
 	logRequests bool
 
-	verifyOutcomes map[string]*atomic.Uint64
+	metrics       metrics.Registry
+	requests      *metrics.CounterVec
+	latency       *metrics.HistogramVec
+	verifications *metrics.CounterVec
 }
 
 // Deps are the parts a Server is built from; cmd/snapglyph wires them.
@@ -48,6 +52,9 @@ type Deps struct {
 	Recorder    *usage.Recorder
 	Log         *slog.Logger
 	LogRequests bool
+	// PublicMetrics serves GET /metrics on the public listener; otherwise
+	// the caller serves MetricsHandler on a listener of its own.
+	PublicMetrics bool
 }
 
 // New returns the server for deps.
@@ -55,33 +62,68 @@ func New(d Deps) *Server {
 	s := &Server{
 		db: d.DB, svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
-		logRequests:    d.LogRequests,
-		verifyOutcomes: make(map[string]*atomic.Uint64),
+		logRequests: d.LogRequests,
 	}
-	for _, o := range []string{"valid", "missing", "malformed", "unknown", "paused", "revoked", "error"} {
-		s.verifyOutcomes[o] = new(atomic.Uint64)
-	}
-	s.handler = s.routes()
+	s.registerMetrics()
+	s.handler = s.routes(d.PublicMetrics)
 	return s
 }
 
-func (s *Server) verifyCount(outcome string) { s.verifyOutcomes[outcome].Add(1) }
+func (s *Server) verifyCount(outcome string) { s.verifications.Inc(outcome) }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(publicMetrics bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if publicMetrics {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 
-	// Every API route is wrapped on its own, so a request is routed once.
-	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAPIKey(h)) }
-	api("GET /api/v1/usage", s.handleUsage)
+	for _, rt := range s.apiRoutes() {
+		h := http.Handler(rt.handler)
+		if !rt.public {
+			// Each route is wrapped on its own, so a request is routed once.
+			h = s.requireAPIKey(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoRoute(r))
 	})
 	return s.requestLog(mux)
+}
+
+// apiRoute is one endpoint of the REST API.
+type apiRoute struct {
+	method, path string
+	handler      http.HandlerFunc
+	public       bool // no API key, not metered
+}
+
+// apiRoutes lists every API endpoint: the mux is built from it, and a test
+// holds it against the OpenAPI document.
+func (s *Server) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"GET", "/api/v1/usage", s.handleUsage, false},
+		{"POST", "/api/v1/qr-codes", s.handleQRCreate, false},
+		{"GET", "/api/v1/qr-codes", s.handleQRList, false},
+		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, false},
+		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, false},
+		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, false},
+		{"GET", "/api/v1/openapi.json", s.handleOpenAPI, true},
+	}
+}
+
+// APIRoutes returns "METHOD /path" for every API endpoint.
+func (s *Server) APIRoutes() []string {
+	var out []string
+	for _, rt := range s.apiRoutes() {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return out
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -141,23 +183,33 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestLog gives each request an id (returned as X-Request-Id) and, if
-// enabled, logs one line for it. It never logs headers or the query
-// string, where secrets could be.
+// requestLog gives each request an id (returned as X-Request-Id), counts
+// it and its latency by route and status, and, if enabled, logs one line
+// for it. It never logs headers or the query string, where secrets could
+// be.
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		if !s.logRequests {
-			next.ServeHTTP(w, r.WithContext(ctx))
-			return
-		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(ctx))
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("ip", clientIP(r)))
+		r2 := r.WithContext(ctx)
+		next.ServeHTTP(sw, r2)
+		elapsed := time.Since(start)
+		route := r2.Pattern // set by the mux: "GET /api/v1/qr-codes/{id}"
+		if route == "" {
+			route = "unmatched"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.requests.Inc(route, strconv.Itoa(sw.status))
+		s.latency.Observe(elapsed, route)
+		if s.logRequests {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
+				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("ip", clientIP(r)))
+		}
 	})
 }

@@ -18,10 +18,21 @@ import (
 const (
 	ChangeKey = "key" // an API key's status changed; RefID is the key id
 	ChangeOrg = "org" // an organisation's plan or limits changed; RefID is the org id
+	// ChangeReclaim asks nodes to give back their unspent leases of an
+	// organisation; RefID is "orgID/nodeID" of the node asking. It is
+	// only notified, not logged: a node that misses it just keeps its
+	// lease a little longer.
+	ChangeReclaim = "reclaim"
+	// ChangeReclaimed answers a reclaim once a node has returned its
+	// leases; RefID is "orgID/askingNodeID/answeringNodeID".
+	ChangeReclaimed = "reclaimed"
 )
 
-// NotifyChannel is the PostgreSQL channel that carries changes.
-const NotifyChannel = "snapglyph_changes"
+// notifyChannel is the PostgreSQL channel that carries changes. It is
+// named after the schema, because NOTIFY is database-wide: deployments
+// (or tests) that share a database in different schemas must not hear
+// each other's changes.
+const notifyChannel = `'snapglyph_' || current_schema()`
 
 // Change is one entry of the change log.
 type Change struct {
@@ -40,11 +51,38 @@ func (tx *Tx) recordChange(ctx context.Context, kind, id string) error {
 	}
 	if tx.db.dialect == postgres {
 		payload := strconv.FormatInt(seq, 10) + ":" + kind + ":" + id
-		if _, err := tx.Exec(ctx, `SELECT pg_notify(?, ?)`, NotifyChannel, payload); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, payload); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// NotifyReclaim asks every PostgreSQL node to return its unspent leases of
+// the organisation (see ChangeReclaim). It does nothing on SQLite, where
+// one node holds every lease.
+func (d *DB) NotifyReclaim(ctx context.Context, orgID, fromNode string) error {
+	if d.dialect != postgres {
+		return nil
+	}
+	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+ChangeReclaim+":"+orgID+"/"+fromNode)
+	return formatError(err)
+}
+
+// NotifyReclaimed tells the node that asked that this node has returned
+// its leases of the organisation.
+func (d *DB) NotifyReclaimed(ctx context.Context, orgID, askingNode, fromNode string) error {
+	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+ChangeReclaimed+":"+orgID+"/"+askingNode+"/"+fromNode)
+	return formatError(err)
+}
+
+// OtherListeningNodes counts the live nodes, other than id, that hear
+// changes.
+func (d *DB) OtherListeningNodes(ctx context.Context, id string) (int, error) {
+	var n int
+	err := d.queryRow(ctx, `SELECT COUNT(*) FROM nodes WHERE listening AND seen_at > ? AND id <> ?`,
+		time.Now().Add(-NodeStaleAfter).UnixMilli(), id).Scan(&n)
+	return n, formatError(err)
 }
 
 // ParseChange parses a notification payload "seq:kind:id".
@@ -173,12 +211,16 @@ func (v *Versioner) Close() error {
 // each change until ctx ends or the connection fails; it returns the
 // error. The caller reconnects.
 func (d *DB) Listen(ctx context.Context, ready func(), fn func(Change)) error {
-	conn, err := pgx.Connect(ctx, d.dsn)
+	conn, err := pgx.Connect(ctx, withConnectTimeout(d.dsn))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+	var channel string
+	if err := conn.QueryRow(ctx, `SELECT `+notifyChannel).Scan(&channel); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
 	ready()

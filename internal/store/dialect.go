@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -57,10 +58,17 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// IsUnavailable reports whether err (from any store method) means the
+// database could not be reached.
+func IsUnavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u) || isUnavailable(err)
+}
+
 // isUnavailable reports whether err means the database could not be
 // reached (as opposed to a query that failed).
 func isUnavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	var ne net.Error

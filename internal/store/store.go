@@ -48,7 +48,7 @@ func Open(dsn string) (*DB, error) {
 	var err error
 	if IsPostgres(dsn) {
 		d.dialect = postgres
-		d.db, err = sql.Open("pgx", dsn)
+		d.db, err = sql.Open("pgx", withConnectTimeout(dsn))
 		if err == nil {
 			d.db.SetMaxOpenConns(20)
 			d.db.SetMaxIdleConns(20)
@@ -79,6 +79,19 @@ func Open(dsn string) (*DB, error) {
 // IsPostgres reports whether dsn names a PostgreSQL database.
 func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// withConnectTimeout bounds how long a connection attempt may take, so a
+// database that does not answer fails requests fast instead of hanging
+// them.
+func withConnectTimeout(dsn string) string {
+	if strings.Contains(dsn, "connect_timeout=") {
+		return dsn
+	}
+	if strings.Contains(dsn, "?") {
+		return dsn + "&connect_timeout=3"
+	}
+	return dsn + "?connect_timeout=3"
 }
 
 // sqliteDSN turns a file path into a modernc.org/sqlite DSN with the

@@ -68,7 +68,7 @@ func TestLeaseNeverPassesLimit(t *testing.T) {
 		if err := db.ReturnLease(ctx, org.ID, "2026-11", store.APICalls, 20); err != nil {
 			t.Fatal(err)
 		}
-		if g, r, _ := db.Lease(ctx, org.ID, "2026-11", store.APICalls, 64, 1, limit); g != 20 || r != limit {
+		if g, r, _ := db.Lease(ctx, org.ID, "2026-11", store.APICalls, 64, 20, limit); g != 20 || r != limit {
 			t.Fatalf("after returning 20: granted %d reserved %d", g, r)
 		}
 	})

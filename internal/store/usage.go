@@ -16,36 +16,61 @@ const (
 	ImageCredits Counter = "image_credits"
 )
 
-// Lease reserves up to want units (at least min) of an organisation's
-// allowance for the period, never letting the reserved total pass limit.
-// Each attempt is one atomic conditional UPDATE, so any number of nodes
-// may lease concurrently and the limit still holds. It returns how many
-// units were granted (0 if fewer than min were left) and the reserved
-// total after the lease.
-func (d *DB) Lease(ctx context.Context, orgID, period string, c Counter, want, min, limit int64) (granted, reserved int64, err error) {
+// LeaseShare is the fraction of what is left that one lease takes (one
+// sixteenth): blocks shrink as the allowance runs low, down to one unit.
+const LeaseShare = 16
+
+// Lease reserves a block of an organisation's allowance for the period:
+// a LeaseShare-th of what is left, at least minN and at most maxN units
+// (just minN once fewer than LeaseShare² units are left),
+// never letting the reserved total pass limit. The block is sized from
+// the current reserved total and taken with a compare-and-set UPDATE, so
+// any number of nodes may lease at once and the limit holds. It returns
+// the units granted (0 if fewer than minN were left) and the reserved total
+// after the lease.
+func (d *DB) Lease(ctx context.Context, orgID, period string, c Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
 	col := string(c) + "_reserved"
 	if _, err := d.exec(ctx, `INSERT INTO usage_counters (org_id, period) VALUES (?, ?) ON CONFLICT (org_id, period) DO NOTHING`, orgID, period); err != nil {
 		return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
 	}
-	for attempt := 0; attempt < 8; attempt++ {
-		err := d.queryRow(ctx, `UPDATE usage_counters SET `+col+` = `+col+` + ? WHERE org_id = ? AND period = ? AND `+col+` + ? <= ? RETURNING `+col,
-			want, orgID, period, want, limit).Scan(&reserved)
+	for attempt := 0; ; attempt++ {
+		if err := d.queryRow(ctx, `SELECT `+col+` FROM usage_counters WHERE org_id = ? AND period = ?`, orgID, period).Scan(&reserved); err != nil {
+			return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
+		}
+		left := limit - reserved
+		if left < minN {
+			return 0, reserved, nil
+		}
+		want := clamp(left/LeaseShare, minN, maxN)
+		if left < LeaseShare*LeaseShare {
+			// Near the end, lease only what the request needs, so no
+			// node holds units that another node's request could use.
+			want = minN
+		}
+		want = clamp(want, minN, left)
+		q := `UPDATE usage_counters SET ` + col + ` = ` + col + ` + ? WHERE org_id = ? AND period = ? AND ` + col + ` = ? RETURNING ` + col
+		args := []any{want, orgID, period, reserved}
+		if attempt >= 8 {
+			// Heavy contention: take just what is needed, conditionally.
+			want = minN
+			q = `UPDATE usage_counters SET ` + col + ` = ` + col + ` + ? WHERE org_id = ? AND period = ? AND ` + col + ` + ? <= ? RETURNING ` + col
+			args = []any{want, orgID, period, want, limit}
+		}
+		err := d.queryRow(ctx, q, args...).Scan(&reserved)
 		if err == nil {
 			return want, reserved, nil
 		}
 		if snapglyph.ErrorCode(formatError(err)) != snapglyph.ENOTFOUND {
 			return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
 		}
-		// Not enough room for want: lease what is left, if that is enough.
-		if err := d.queryRow(ctx, `SELECT `+col+` FROM usage_counters WHERE org_id = ? AND period = ?`, orgID, period).Scan(&reserved); err != nil {
-			return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
-		}
-		if limit-reserved < min {
+		if attempt >= 8 {
 			return 0, reserved, nil
 		}
-		want = limit - reserved
 	}
-	return 0, reserved, nil
+}
+
+func clamp(v, lo, hi int64) int64 {
+	return max(lo, min(v, hi))
 }
 
 // ReturnLease gives n unused leased units back to the period's allowance.

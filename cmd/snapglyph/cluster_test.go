@@ -1,0 +1,642 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// cluster is several `snapglyph serve` processes on one PostgreSQL
+// database, and the operator's service on its own connection pool.
+type cluster struct {
+	t     *testing.T
+	db    *testdb.DB
+	dsn   string // what the nodes connect to (maybe through a proxy)
+	mu    sync.Mutex
+	nodes []*serverProcess // replaced under mu while load runs
+	svc   *service.Service
+	env   []string
+	flags []string
+	// client is shared by the test's requests; bounded timeouts.
+	client *http.Client
+	// tag makes the nodes' application_name unique to this test.
+	tag string
+}
+
+func newCluster(t *testing.T, n int, dsn string, env []string, flags ...string) *cluster {
+	t.Helper()
+	db := testdb.Open(t, "postgres")
+	if dsn == "" {
+		dsn = db.DSN
+	}
+	c := &cluster{t: t, db: db, dsn: dsn, svc: service.New(db.DB), env: env, flags: flags, tag: strings.ToLower(snapglyph.NewID("c")[2:10]),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for i := 0; i < n; i++ {
+		c.nodes = append(c.nodes, c.start(i))
+	}
+	return c
+}
+
+func (c *cluster) start(i int) *serverProcess {
+	return startServerEnv(c.t, c.dsn+"&application_name="+c.appName(i), c.env, append([]string{"--flush-interval", "200ms"}, c.flags...)...)
+}
+
+// node returns node i.
+func (c *cluster) node(i int) *serverProcess {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// replace puts a new process in node i's place.
+func (c *cluster) replace(i int, p *serverProcess) {
+	c.mu.Lock()
+	c.nodes[i] = p
+	c.mu.Unlock()
+}
+
+// appName is node i's PostgreSQL application_name.
+func (c *cluster) appName(i int) string { return fmt.Sprintf("node%d_%s", i, c.tag) }
+
+// waitReady waits until node i answers /readyz with 200.
+func (c *cluster) waitReady(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := c.get(c.nodes[i], "/readyz", ""); st == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d is not ready after 10 s", i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// org creates an organisation with a key, and lifts its limits unless told.
+func (c *cluster) org(calls, credits int64) (*snapglyph.Org, *service.NewKey) {
+	c.t.Helper()
+	ctx := context.Background()
+	org, _, err := c.svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: snapglyph.NewID("o") + "@acme.test", Plan: "max"})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, &credits); err != nil {
+		c.t.Fatal(err)
+	}
+	k, err := c.svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return org, k
+}
+
+// get sends GET path to a node; it returns 0 as the status when the
+// request failed (connection refused or reset).
+func (c *cluster) get(node *serverProcess, path, key string) (int, http.Header) {
+	req, _ := http.NewRequest("GET", node.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+func needPostgres(t *testing.T) {
+	if os.Getenv(testdb.PostgresEnv) == "" {
+		t.Skipf("cluster tests need PostgreSQL: set %s", testdb.PostgresEnv)
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(int(p*float64(len(s))), len(s)-1)]
+}
+
+// TestClusterRevocation: over 200 rounds a key is used on all three
+// nodes, then paused or revoked through the CLI (a separate process) or
+// the service (what another node's dashboard runs); the time from the
+// change's transaction (its row in the change log) until every node
+// refuses the key is measured, and no request that starts after the
+// change returned is accepted by any node, while requests are in flight
+// on every node all along.
+func TestClusterRevocation(t *testing.T) {
+	needPostgres(t)
+	c := newCluster(t, 3, "", nil)
+	const rounds = 200
+	var delays, cliDelays, svcDelays []time.Duration
+	for round := 0; round < rounds; round++ {
+		_, k := c.org(1<<40, 1<<40)
+		for _, n := range c.nodes {
+			if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 200 {
+				t.Fatalf("round %d: warm-up got %d", round, st)
+			}
+		}
+		want := 401
+		// Pollers hit every node until told to stop, recording when each
+		// node first refuses, and any success that began after the change
+		// returned.
+		var returned atomic.Int64 // UnixNano when the change returned
+		var violations atomic.Int64
+		firstRefusal := make([]atomic.Int64, len(c.nodes))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, n := range c.nodes {
+			for w := 0; w < 1; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						began := time.Now().UnixNano()
+						st, _ := c.get(n, "/api/v1/usage", k.Secret)
+						if st == want {
+							firstRefusal[i].CompareAndSwap(0, time.Now().UnixNano())
+						}
+						if r := returned.Load(); st == 200 && r != 0 && began > r {
+							violations.Add(1)
+						}
+						// A short pause leaves the CPU to the nodes
+						// (two cores); it bounds the resolution.
+						time.Sleep(500 * time.Microsecond)
+					}
+				}()
+			}
+		}
+		t0 := time.Now()
+		viaCLI := round%2 == 0
+		if viaCLI {
+			verb := []string{"pause", "revoke"}[round/2%2]
+			cmd := exec.Command(binary, "key", verb, k.ID)
+			cmd.Env = append(os.Environ(), "SNAPGLYPH_DB="+c.db.DSN)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("key %s: %v %s", verb, err, out)
+			}
+		} else {
+			var err error
+			if round/2%2 == 0 {
+				_, err = c.svc.PauseKey(context.Background(), snapglyph.Operator, k.ID)
+			} else {
+				_, err = c.svc.RevokeKey(context.Background(), snapglyph.Operator, k.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		returned.Store(time.Now().UnixNano())
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			done := true
+			for i := range firstRefusal {
+				done = done && firstRefusal[i].Load() != 0
+			}
+			if done || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		var committed int64 // Unix ms of the change's transaction
+		if err := c.db.SQL().QueryRow(`SELECT at FROM changes WHERE ref_id = $1 ORDER BY seq DESC LIMIT 1`, k.ID).Scan(&committed); err != nil {
+			t.Fatal(err)
+		}
+		if committed < t0.UnixMilli() {
+			t.Fatalf("round %d: the change log's time %d is before the change began %d", round, committed, t0.UnixMilli())
+		}
+		var worst time.Duration
+		for i := range firstRefusal {
+			at := firstRefusal[i].Load()
+			if at == 0 {
+				t.Fatalf("round %d: node %d still accepts the key 2 s after the change", round, i)
+			}
+			worst = max(worst, time.Duration(at-committed*int64(time.Millisecond)))
+		}
+		if v := violations.Load(); v > 0 {
+			t.Fatalf("round %d: %d requests that began after the change returned were accepted", round, v)
+		}
+		delays = append(delays, worst)
+		if viaCLI {
+			cliDelays = append(cliDelays, worst)
+		} else {
+			svcDelays = append(svcDelays, worst)
+		}
+	}
+	t.Logf("revocation reaches all 3 nodes, measured from the change's transaction, over %d rounds: p50 %v, p99 %v, max %v; via service p50 %v max %v; via CLI p50 %v max %v",
+		rounds, percentile(delays, 0.5), percentile(delays, 0.99), percentile(delays, 1), percentile(svcDelays, 0.5), percentile(svcDelays, 1), percentile(cliDelays, 0.5), percentile(cliDelays, 1))
+	fmt.Printf("revocation propagation over %d rounds, 3 nodes: p50 %v p99 %v max %v\n", rounds, percentile(delays, 0.5), percentile(delays, 0.99), percentile(delays, 1))
+	if m := percentile(delays, 1); m >= 100*time.Millisecond {
+		t.Errorf("the largest delay is %v, want under 100 ms", m)
+	}
+}
+
+// TestClusterListenerCut: a node whose notification connection is cut
+// stops trusting its cache at once; a revocation committed while it is cut
+// is refused by it, and it recovers by itself.
+func TestClusterListenerCut(t *testing.T) {
+	needPostgres(t)
+	c := newCluster(t, 2, "", nil)
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		c.waitReady(0)
+		_, k := c.org(1<<40, 1<<40)
+		for _, n := range c.nodes {
+			if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 200 {
+				t.Fatalf("warm-up got %d", st)
+			}
+		}
+		// Cut node 0's LISTEN connection.
+		var cut int
+		err := c.db.SQL().QueryRowContext(ctx, `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1 AND query LIKE 'LISTEN%'`, c.appName(0)).Scan(&cut)
+		if err != nil || cut != 1 {
+			t.Fatalf("round %d: terminated %d listeners: %v", round, cut, err)
+		}
+		if _, err := c.svc.RevokeKey(ctx, snapglyph.Operator, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range c.nodes {
+			if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 401 {
+				t.Fatalf("round %d: node %d answers %d for a key revoked while its listener was cut", round, i, st)
+			}
+		}
+	}
+	// The node reconnects and is ready again.
+	c.waitReady(0)
+}
+
+// spread sends n concurrent requests round-robin over the nodes and
+// counts the statuses.
+func (c *cluster) spread(n int, path, key string) map[int]int {
+	var mu sync.Mutex
+	count := map[int]int{}
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-gate
+			st, _ := c.get(c.nodes[i%len(c.nodes)], path, key)
+			mu.Lock()
+			count[st]++
+			mu.Unlock()
+		}(i)
+	}
+	close(gate)
+	wg.Wait()
+	return count
+}
+
+// TestClusterExactLimits: 750 concurrent requests over three nodes with
+// 500 calls left get exactly 500 answers; the same for image credits; and
+// the allowance is back on every node when the month rolls over.
+func TestClusterExactLimits(t *testing.T) {
+	needPostgres(t)
+	clock := filepath.Join(t.TempDir(), "now")
+	setClock := func(at string) {
+		if err := os.WriteFile(clock, []byte(at), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // nodes re-read it every 5 ms
+	}
+	setClock("2026-11-30T22:00:00Z")
+	c := newCluster(t, 3, "", []string{"SNAPGLYPH_FAKE_TIME_FILE=" + clock})
+	org, k := c.org(500, 1<<40)
+	if got := c.spread(750, "/api/v1/usage", k.Secret); got[200] != 500 || got[429] != 250 {
+		for i, n := range c.nodes {
+			t.Logf("node %d: %s", i, n.logs)
+		}
+		t.Fatalf("API calls: %v, want exactly 500 × 200 and 250 × 429", got)
+	}
+
+	calls, credits := int64(1<<40), int64(500)
+	ctx := context.Background()
+	if err := c.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, &credits); err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.svc.CreateQRCode(ctx, snapglyph.Creator{Type: snapglyph.CreatorAPIKey, ID: k.ID, Name: k.Name, Prefix: k.Prefix},
+		org.ID, service.QRInput{Name: ptr("Menu"), Type: ptr("url"), Content: json.RawMessage(`{"url":"https://example.com/menu"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.spread(750, "/api/v1/qr-codes/"+q.ID+"?format=png&size=128", k.Secret); got[200] != 50 || got[429] != 700 {
+		t.Fatalf("PNG images with 500 credits: %v, want exactly 50 × 200 and 700 × 429", got)
+	}
+
+	// Spend the rest of the calls, then roll the month over.
+	calls = 600
+	if err := c.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 429 {
+			t.Fatalf("before the rollover: %d, want 429", st)
+		}
+	}
+	setClock("2026-12-01T00:00:00Z")
+	for i, n := range c.nodes {
+		st, h := c.get(n, "/api/v1/usage", k.Secret)
+		if st != 200 || h.Get("X-Image-Credits-Remaining") != "500" || h.Get("X-Ratelimit-Reset") != "1798761600" {
+			t.Fatalf("node %d after the rollover: %d, headers %v", i, st, h)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// load sends requests to the nodes from several goroutines until stop is
+// closed, and counts the 200s by node.
+func (c *cluster) load(key string, stop chan struct{}, workers int) (ok *atomic.Int64, wait func()) {
+	ok = new(atomic.Int64)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if st, _ := c.get(c.node(i%3), "/api/v1/usage", key); st == 200 {
+					ok.Add(1)
+				}
+			}
+		}(w)
+	}
+	return ok, wg.Wait
+}
+
+// TestClusterNothingLost: a node stopped with SIGTERM under load loses no
+// counts; a node killed with SIGKILL never lets the limit be exceeded
+// afterwards.
+func TestClusterNothingLost(t *testing.T) {
+	needPostgres(t)
+	c := newCluster(t, 3, "", nil)
+	ctx := context.Background()
+	org, k := c.org(1<<40, 1<<40)
+	stop := make(chan struct{})
+	ok, wait := c.load(k.Secret, stop, 12)
+	time.Sleep(500 * time.Millisecond)
+	c.nodes[1].stop(t) // SIGTERM mid-load
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wait()
+	for _, i := range []int{0, 2} {
+		c.nodes[i].stop(t)
+	}
+	u, err := c.db.Usage(ctx, org.ID, mustPeriod())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, _ := c.db.KeyUsage(ctx, k.ID, mustPeriod())
+	if u.Used.APICalls != ok.Load() || kc.APICalls != ok.Load() {
+		t.Fatalf("stored %d calls (key %d), %d were answered 200", u.Used.APICalls, kc.APICalls, ok.Load())
+	}
+	if u.Reserved.APICalls != u.Used.APICalls {
+		t.Errorf("reserved %d after graceful stops, want %d (unspent leases returned)", u.Reserved.APICalls, u.Used.APICalls)
+	}
+	key, _ := c.db.Key(ctx, k.ID)
+	if key.LastUsedAt.IsZero() {
+		t.Error("last used lost")
+	}
+	t.Logf("SIGTERM under load: %d answered, %d stored", ok.Load(), u.Used.APICalls)
+
+	// SIGKILL: limit 300; kill a node under load, start a new one, go on
+	// until the limit: never more than 300 answers.
+	for i := range c.nodes {
+		c.replace(i, c.start(i))
+	}
+	org2, k2 := c.org(300, 1<<40)
+	stop = make(chan struct{})
+	ok, wait = c.load(k2.Secret, stop, 12)
+	time.Sleep(50 * time.Millisecond)
+	killed := c.node(2)
+	killed.cmd.Process.Signal(syscall.SIGKILL)
+	<-killed.done
+	c.replace(2, c.start(2))
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wait()
+	u2, _ := c.db.Usage(ctx, org2.ID, mustPeriod())
+	if ok.Load() > 300 || u2.Reserved.APICalls > 300 {
+		t.Fatalf("after SIGKILL: %d answered, %d reserved; the limit is 300", ok.Load(), u2.Reserved.APICalls)
+	}
+	t.Logf("SIGKILL under load with a limit of 300: %d answered, %d reserved, %d flushed", ok.Load(), u2.Reserved.APICalls, u2.Used.APICalls)
+}
+
+func mustPeriod() string {
+	p, _ := snapglyph.Period(time.Now())
+	return p
+}
+
+// proxy forwards TCP connections to PostgreSQL, and can be cut: to the
+// nodes behind it that is a database restart (connections reset, new ones
+// refused), without disturbing other tests that share the server.
+type proxy struct {
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func (p *proxy) up(t *testing.T) {
+	t.Helper()
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	if p.conns == nil {
+		p.conns = map[net.Conn]bool{}
+	}
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// TestClusterDatabaseOutage: while PostgreSQL is unreachable requests fail
+// fast with 503 and a problem body, /readyz says so, the nodes recover by
+// themselves, and no acknowledged QR code is lost.
+func TestClusterDatabaseOutage(t *testing.T) {
+	needPostgres(t)
+	base, _ := url.Parse(os.Getenv(testdb.PostgresEnv))
+	p := &proxy{target: base.Host}
+	p.up(t)
+	defer p.down()
+	db := testdb.Open(t, "postgres")
+	u, _ := url.Parse(db.DSN)
+	u.Host = p.addr
+	c := &cluster{t: t, db: db, dsn: u.String(), svc: service.New(db.DB), tag: "outage",
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	for i := 0; i < 2; i++ {
+		c.nodes = append(c.nodes, c.start(i))
+	}
+	_, k := c.org(1<<40, 1<<40)
+
+	var mu sync.Mutex
+	var created []string
+	var slowest time.Duration
+	statuses := map[int]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := c.nodes[(w+i)%len(c.nodes)]
+				began := time.Now()
+				body := fmt.Sprintf(`{"name":"code %d-%d","type":"text","content":{"text":"hello %d %d"}}`, w, i, w, i)
+				req, _ := http.NewRequest("POST", n.url+"/api/v1/qr-codes", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+k.Secret)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := c.client.Do(req)
+				took := time.Since(began)
+				if err != nil {
+					t.Errorf("request failed outright: %v", err)
+					return
+				}
+				var v map[string]any
+				json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				if resp.StatusCode == 201 {
+					created = append(created, v["id"].(string))
+				} else if resp.StatusCode == 503 {
+					slowest = max(slowest, took)
+					if v["code"] != "service_unavailable" {
+						t.Errorf("503 body %v", v)
+					}
+				} else {
+					t.Errorf("status %d: %v", resp.StatusCode, v)
+				}
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}(w)
+	}
+	time.Sleep(400 * time.Millisecond)
+	p.down()
+	outage := time.Now()
+	sawNotReady := false
+	for time.Since(outage) < 2*time.Second {
+		if st, _ := c.get(c.nodes[0], "/readyz", ""); st == 503 {
+			sawNotReady = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.up(t)
+	recovered := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		a, _ := c.get(c.nodes[0], "/readyz", "")
+		b, _ := c.get(c.nodes[1], "/readyz", "")
+		if a == 200 && b == 200 {
+			recovered = true
+			break
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if !sawNotReady {
+		t.Error("/readyz never said 503 during the outage")
+	}
+	if !recovered {
+		t.Fatal("the nodes were not ready 10 s after the database came back")
+	}
+	if statuses[503] == 0 || statuses[201] == 0 {
+		t.Fatalf("statuses %v: the outage was not seen, or nothing succeeded", statuses)
+	}
+	if slowest > 5*time.Second {
+		t.Errorf("a request took %v to fail during the outage", slowest)
+	}
+	ctx := context.Background()
+	for _, id := range created {
+		if _, err := c.db.QRCode(ctx, mustOrgOf(t, c, k), id); err != nil {
+			t.Fatalf("acknowledged QR code %s lost: %v", id, err)
+		}
+	}
+	for i, n := range c.nodes {
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			if strings.Contains(line, "internal error") {
+				t.Errorf("node %d: %s", i, line)
+			}
+		}
+		if n.cmd.ProcessState != nil {
+			t.Fatalf("node %d exited: %s", i, n.logs)
+		}
+		if strings.Contains(n.logs.String(), "panic") {
+			t.Errorf("node %d panicked", i)
+		}
+	}
+	t.Logf("outage: %v; slowest 503 %v; %d QR codes acknowledged and kept", statuses, slowest, len(created))
+}
+
+func mustOrgOf(t *testing.T, c *cluster, k *service.NewKey) string { return k.OrgID }

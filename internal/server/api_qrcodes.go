@@ -1,0 +1,350 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/qr"
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// MaxBodyBytes bounds a request body: a 256 KiB logo in base64 and the rest.
+const MaxBodyBytes = 512 << 10
+
+// Image costs in credits (DESIGN §5).
+const (
+	svgCredits = 1
+	pngCredits = 10
+)
+
+type logoJSON struct {
+	ContentType string `json:"contentType"`
+	Bytes       int    `json:"bytes"`
+}
+
+type designJSON struct {
+	Foreground      string    `json:"foreground"`
+	Background      string    `json:"background"`
+	ErrorCorrection string    `json:"errorCorrection"`
+	Margin          int       `json:"margin"`
+	Logo            *logoJSON `json:"logo"`
+}
+
+type qrJSON struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	Content   json.RawMessage   `json:"content"`
+	Payload   string            `json:"payload"`
+	Design    designJSON        `json:"design"`
+	CreatedBy snapglyph.Creator `json:"createdBy"`
+	CreatedAt time.Time         `json:"createdAt"`
+	UpdatedAt time.Time         `json:"updatedAt"`
+	Links     struct {
+		Self string `json:"self"`
+		SVG  string `json:"svg,omitempty"`
+		PNG  string `json:"png"`
+	} `json:"links"`
+}
+
+func toQRJSON(q *snapglyph.QRCode) qrJSON {
+	out := qrJSON{ID: q.ID, Name: q.Name, Type: q.Type, Content: q.Content, Payload: q.Payload,
+		CreatedBy: q.CreatedBy, CreatedAt: q.CreatedAt, UpdatedAt: q.UpdatedAt}
+	out.Design = designJSON{Foreground: q.Design.Foreground, Background: q.Design.Background,
+		ErrorCorrection: q.Design.ErrorCorrection, Margin: q.Design.Margin}
+	if q.LogoType != "" {
+		out.Design.Logo = &logoJSON{ContentType: q.LogoType, Bytes: len(q.Logo)}
+	}
+	if out.CreatedBy.Prefix != "" {
+		out.CreatedBy.Prefix += "..."
+	}
+	self := "/api/v1/qr-codes/" + q.ID
+	out.Links.Self, out.Links.PNG = self, self+"?format=png"
+	if q.LogoType == "" {
+		out.Links.SVG = self + "?format=svg"
+	}
+	return out
+}
+
+// qrRequest is the body of POST and PATCH. Content and design stay raw:
+// the service validates them field by field.
+type qrRequest struct {
+	Name    *string         `json:"name"`
+	Type    *string         `json:"type"`
+	Content json.RawMessage `json:"content"`
+	Design  json.RawMessage `json:"design"`
+}
+
+func (q qrRequest) input() service.QRInput {
+	in := service.QRInput{Name: q.Name, Type: q.Type, Content: q.Content, Design: q.Design}
+	if string(in.Content) == "null" {
+		in.Content = nil
+	}
+	if string(in.Design) == "null" {
+		in.Design = nil
+	}
+	return in
+}
+
+// decodeBody reads a JSON object into v: 415 for another content type,
+// 413 past MaxBodyBytes, 400 for malformed JSON, unknown fields or
+// trailing data.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return snapglyph.Reasonf(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+			"send the body as JSON with Content-Type: application/json (got %q)", truncate(r.Header.Get("Content-Type"), 60))
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return snapglyph.Reasonf(snapglyph.ETOOLARGE, "request_too_large", "the body is larger than %d KiB", MaxBodyBytes>>10)
+	case errors.As(err, &syntax):
+		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
+	case errors.As(err, &typeErr):
+		return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: "the request has invalid fields: " + typeErr.Field,
+			Fields: []snapglyph.FieldError{{Field: typeErr.Field, Message: "has the wrong type: expected " + typeErr.Type.String()}}}
+	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: "the request has an unknown field: " + f,
+			Fields: []snapglyph.FieldError{{Field: f, Message: "is not a known field"}}}
+	case err != nil:
+		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not a valid JSON object: %v", err)
+	}
+	if dec.More() {
+		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body has data after the JSON object")
+	}
+	return nil
+}
+
+func creatorOf(p *principal) snapglyph.Creator {
+	return snapglyph.Creator{Type: snapglyph.CreatorAPIKey, ID: p.key.ID, Name: p.key.Name, Prefix: p.key.Prefix}
+}
+
+func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	var req qrRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := s.svc.CreateQRCode(r.Context(), creatorOf(p), p.org.ID, req.input())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/qr-codes/"+q.ID)
+	encode(w, http.StatusCreated, toQRJSON(q))
+}
+
+func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	var req qrRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := s.svc.UpdateQRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id"), req.input())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, toQRJSON(q))
+}
+
+func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := s.svc.DeleteQRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Page sizes of GET /api/v1/qr-codes.
+const (
+	defaultPageSize = 20
+	maxPageSize     = 100
+)
+
+func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	q := r.URL.Query()
+	f := snapglyph.QRFilter{Type: q.Get("type"), CreatedByKey: q.Get("createdByKey"), Cursor: q.Get("cursor"), Limit: defaultPageSize}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			s.writeError(w, r, fieldError("limit", fmt.Sprintf("must be a whole number from 1 to %d", maxPageSize)))
+			return
+		}
+		f.Limit = n
+	}
+	if f.CreatedByKey != "" && !strings.HasPrefix(f.CreatedByKey, "key_") {
+		s.writeError(w, r, fieldError("createdByKey", "must be an API key id (key_…), not the key itself"))
+		return
+	}
+	codes, next, err := s.svc.QRCodes(r.Context(), creatorOf(p), p.org.ID, f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Data       []qrJSON `json:"data"`
+		NextCursor *string  `json:"nextCursor"`
+	}{Data: make([]qrJSON, 0, len(codes))}
+	for _, c := range codes {
+		out.Data = append(out.Data, toQRJSON(c))
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	encode(w, http.StatusOK, out)
+}
+
+func fieldError(field, msg string) error {
+	return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: field + " " + msg,
+		Fields: []snapglyph.FieldError{{Field: field, Message: msg}}}
+}
+
+// handleQRGet answers the QR code as JSON, or as an image with ?format=.
+func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	query := r.URL.Query()
+	format := query.Get("format")
+	if format != "" && format != "json" && format != "svg" && format != "png" {
+		s.writeError(w, r, fieldError("format", "must be json, svg or png"))
+		return
+	}
+	size := 0
+	if v := query.Get("size"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case format != "png":
+			s.writeError(w, r, fieldError("size", "applies to format=png only (SVG scales to any size)"))
+			return
+		case err != nil || n < qr.MinSize || n > qr.MaxSize:
+			s.writeError(w, r, fieldError("size", fmt.Sprintf("must be a whole number of pixels from %d to %d (default %d)", qr.MinSize, qr.MaxSize, qr.DefaultSize)))
+			return
+		}
+		size = n
+	}
+	q, err := s.svc.QRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if format == "" || format == "json" {
+		encode(w, http.StatusOK, toQRJSON(q))
+		return
+	}
+	s.serveImage(w, r, p, q, format, size)
+}
+
+// serveImage renders the image, charges its credits only once it is ready
+// to be sent, and sends it. A refused image request costs no API call.
+func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
+	d := service.Design(q)
+	if format == "svg" && len(d.Logo) > 0 {
+		s.writeError(w, r, snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "logo_requires_png",
+			"the QR code %q has a logo, and logos are drawn only in PNG: ask for format=png (10 credits)", q.Name))
+		return
+	}
+	m, err := qr.Encode(q.Payload, d.ErrorCorrection)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	cost, ctype := int64(svgCredits), "image/svg+xml"
+	if format == "png" {
+		cost, ctype = pngCredits, "image/png"
+		err = qr.PNG(&buf, m, d, size)
+	} else {
+		err = qr.SVG(&buf, m, d)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, no-cache")
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		w.WriteHeader(http.StatusNotModified) // nothing sent, nothing charged
+		return
+	}
+	credits, ok, err := s.meter.Charge(r.Context(), p.org, store.ImageCredits, cost)
+	if err != nil {
+		s.writeError(w, r, unavailable(err))
+		return
+	}
+	setCreditHeaders(h, credits)
+	if !ok {
+		s.refundCall(w, p)
+		h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
+		s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "image_credit_limit_reached",
+			"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
+			strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC")))
+		return
+	}
+	p.spent.ImageCredits += cost
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if v := r.URL.Query().Get("download"); v == "1" || v == "true" {
+		h.Set("Content-Disposition", contentDisposition(q.Name, format))
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+func etagMatches(header, etag string) bool {
+	for _, part := range strings.Split(header, ",") {
+		part = strings.TrimSpace(part)
+		if part == etag || part == "W/"+etag || part == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// contentDisposition names the download after the QR code: an ASCII
+// fallback and the exact UTF-8 name (RFC 6266, RFC 8187).
+func contentDisposition(name, ext string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+			dash = false
+		case !dash && b.Len() > 0:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	ascii := strings.Trim(b.String(), "-")
+	if ascii == "" {
+		ascii = "qr-code"
+	}
+	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, url.PathEscape(name), ext)
+}

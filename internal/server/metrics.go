@@ -1,0 +1,52 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/snapglyph/snapglyph/internal/metrics"
+)
+
+func (s *Server) registerMetrics() {
+	s.requests = metrics.NewCounterVec("snapglyph_http_requests_total", "HTTP requests by route and status.", "route", "status")
+	s.latency = metrics.NewHistogramVec("snapglyph_http_request_duration_seconds", "HTTP request latency by route.", "route")
+	s.verifications = metrics.NewCounterVec("snapglyph_key_verifications_total",
+		"API key checks by outcome: valid, missing, malformed, unknown, paused, revoked, error.", "outcome")
+	gauge := func(name, help string, f func() float64) *metrics.Func {
+		return &metrics.Func{Name: name, Help: help, Type: "gauge", Value: f}
+	}
+	counter := func(name, help string, f func() float64) *metrics.Func {
+		return &metrics.Func{Name: name, Help: help, Type: "counter", Value: f}
+	}
+	db := s.db.SQL()
+	s.metrics.Register(s.requests, s.latency, s.verifications,
+		counter("snapglyph_key_cache_hits_total", "Key verifications answered from the cache.", func() float64 { return float64(s.verifier.Hits.Load()) }),
+		counter("snapglyph_key_cache_misses_total", "Key verifications that read the database.", func() float64 { return float64(s.verifier.Misses.Load()) }),
+		counter("snapglyph_cache_invalidations_total", "Cache invalidations applied (from this node, the CLI or other nodes).", func() float64 { return float64(s.verifier.Invalidations.Load()) }),
+		gauge("snapglyph_change_listener_up", "1 while this node receives changes from other processes.", func() float64 { return b2f(s.watcher.Ready()) }),
+		gauge("snapglyph_key_cache_trusted", "1 while the key cache is in use (0: every request reads the database).", func() float64 { return b2f(s.verifier.Trusted()) }),
+		counter("snapglyph_meter_leases_total", "Round trips to the database to lease allowance.", func() float64 { return float64(s.meter.Leases.Load()) }),
+		counter("snapglyph_usage_flushes_total", "Flushes of buffered usage and last-used data.", func() float64 { return float64(s.recorder.Flushes.Load()) }),
+		counter("snapglyph_usage_flush_errors_total", "Failed flushes (their data is kept for the next one).", func() float64 { return float64(s.recorder.FlushErrors.Load()) }),
+		gauge("snapglyph_usage_flush_duration_seconds", "Duration of the last flush.", func() float64 { return float64(s.recorder.LastFlush.Load()) / 1e9 }),
+		gauge("snapglyph_usage_backlog", "Buffered usage entries not yet written.", func() float64 { return float64(s.recorder.Backlog()) }),
+		gauge("snapglyph_db_connections_open", "Open database connections.", func() float64 { return float64(db.Stats().OpenConnections) }),
+		gauge("snapglyph_db_connections_in_use", "Database connections in use.", func() float64 { return float64(db.Stats().InUse) }),
+		counter("snapglyph_db_connection_waits_total", "Times a request waited for a database connection.", func() float64 { return float64(db.Stats().WaitCount) }),
+		counter("snapglyph_db_connection_wait_seconds_total", "Time spent waiting for a database connection.", func() float64 { return db.Stats().WaitDuration.Seconds() }),
+	)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// MetricsHandler serves the node's metrics in the Prometheus text format.
+func (s *Server) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.metrics.WriteTo(w)
+	})
+}

@@ -1,0 +1,283 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/qr"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// MaxQRNameLen is the longest QR-code name, in characters.
+const MaxQRNameLen = 100
+
+// QRInput is a QR code to create, or the fields of one to change: nil or
+// empty fields are left as they are (on create: name, type and content are
+// required). Design is a JSON object applied over the current design (on
+// create, over the defaults); its "logo" is base64, and null removes it.
+type QRInput struct {
+	Name    *string
+	Type    *string
+	Content json.RawMessage
+	Design  json.RawMessage
+}
+
+// authorizeQR checks that the creator may work on the organisation's QR
+// codes: any member, or an API key of the organisation (which the API has
+// already verified). Returns ENOTFOUND for a stranger.
+func (s *Service) authorizeQR(ctx context.Context, by snapglyph.Creator, orgID string) error {
+	if by.Type != snapglyph.CreatorUser {
+		return nil
+	}
+	_, err := s.db.Role(ctx, orgID, by.ID)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+	}
+	return err
+}
+
+// CreateQRCode validates and stores a QR code. Returns EINVALID listing
+// every bad field, EUNPROCESSABL (content_too_long) when the content does
+// not fit, EFORBIDDEN (qr_code_limit_reached) past the plan's number of
+// QR codes.
+func (s *Service) CreateQRCode(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput) (*snapglyph.QRCode, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, err
+	}
+	var missing []snapglyph.FieldError
+	if in.Name == nil {
+		missing = append(missing, snapglyph.FieldError{Field: "name", Message: "is required"})
+	}
+	if in.Type == nil {
+		missing = append(missing, snapglyph.FieldError{Field: "type", Message: "is required: one of " + strings.Join(qr.Types, ", ")})
+	}
+	if len(in.Content) == 0 {
+		missing = append(missing, snapglyph.FieldError{Field: "content", Message: "is required"})
+	}
+	q := &snapglyph.QRCode{ID: snapglyph.NewID("qr"), OrgID: orgID, CreatedBy: by}
+	d := qr.DefaultDesign()
+	errs := s.applyQR(q, &d, in)
+	if errs = append(missing, errs...); len(errs) > 0 {
+		return nil, invalidFields(errs)
+	}
+	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
+		return nil, err
+	}
+	org, err := s.db.Org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if max := org.Plan.Limits().QRCodes; max >= 0 {
+		n, err := s.db.CountQRCodes(ctx, orgID)
+		if err != nil {
+			return nil, err
+		}
+		if n >= max {
+			return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "qr_code_limit_reached",
+				"the %s plan holds %d QR codes and the organisation has %d; delete one or upgrade to Pro", org.Plan, max, n)
+		}
+	}
+	if err := s.db.CreateQRCode(ctx, q); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// UpdateQRCode changes a QR code; the result is validated as a whole.
+func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID, id string, in QRInput) (*snapglyph.QRCode, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, err
+	}
+	q, err := s.db.QRCode(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	d := designOf(q)
+	var errs []snapglyph.FieldError
+	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 {
+		errs = append(errs, snapglyph.FieldError{Field: "content", Message: "is required when the type changes"})
+	}
+	if len(in.Content) == 0 && in.Type == nil {
+		// Keep the content; it is re-checked against the new design below.
+		in.Content = q.Content
+		t := q.Type
+		in.Type = &t
+	}
+	if errs = append(errs, s.applyQR(q, &d, in)...); len(errs) > 0 {
+		return nil, invalidFields(errs)
+	}
+	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
+		return nil, err
+	}
+	if err := s.db.UpdateQRCode(ctx, q); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// QRCode returns an organisation's QR code (with its logo).
+func (s *Service) QRCode(ctx context.Context, by snapglyph.Creator, orgID, id string) (*snapglyph.QRCode, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.QRCode(ctx, orgID, id)
+}
+
+// QRCodes lists an organisation's QR codes, newest first.
+func (s *Service) QRCodes(ctx context.Context, by snapglyph.Creator, orgID string, f snapglyph.QRFilter) ([]*snapglyph.QRCode, string, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, "", err
+	}
+	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
+		return nil, "", invalidFields([]snapglyph.FieldError{{Field: "type", Message: "must be one of " + strings.Join(qr.Types, ", ")}})
+	}
+	return s.db.QRCodes(ctx, orgID, f)
+}
+
+// DeleteQRCode deletes an organisation's QR code.
+func (s *Service) DeleteQRCode(ctx context.Context, by snapglyph.Creator, orgID, id string) error {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return err
+	}
+	return s.db.DeleteQRCode(ctx, orgID, id)
+}
+
+// Design returns the QR code's full design for rendering.
+func Design(q *snapglyph.QRCode) qr.Design { return designOf(q) }
+
+func designOf(q *snapglyph.QRCode) qr.Design {
+	return qr.Design{Foreground: q.Design.Foreground, Background: q.Design.Background,
+		ErrorCorrection: q.Design.ErrorCorrection, Margin: q.Design.Margin, Logo: q.Logo}
+}
+
+// applyQR validates in and applies it to q and d, returning every problem.
+func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) []snapglyph.FieldError {
+	var errs []snapglyph.FieldError
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		switch n := utf8.RuneCountInString(name); {
+		case n == 0:
+			errs = append(errs, snapglyph.FieldError{Field: "name", Message: "must not be empty"})
+		case n > MaxQRNameLen:
+			errs = append(errs, snapglyph.FieldError{Field: "name", Message: fmt.Sprintf("has %d characters; at most %d are allowed", n, MaxQRNameLen)})
+		}
+		q.Name = name
+	}
+	if in.Type != nil {
+		if !slices.Contains(qr.Types, *in.Type) {
+			errs = append(errs, snapglyph.FieldError{Field: "type", Message: "must be one of " + strings.Join(qr.Types, ", ")})
+		} else if len(in.Content) > 0 {
+			payload, perrs := qr.Payload(*in.Type, in.Content)
+			for _, e := range perrs {
+				errs = append(errs, snapglyph.FieldError{Field: e.Field, Message: e.Message})
+			}
+			if len(perrs) == 0 {
+				var compact bytes.Buffer
+				json.Compact(&compact, in.Content)
+				q.Type, q.Content, q.Payload = *in.Type, json.RawMessage(compact.Bytes()), payload
+			}
+		}
+	}
+	if len(in.Design) > 0 {
+		errs = append(errs, decodeDesign(d, in.Design)...)
+	}
+	d.Normalize()
+	for _, e := range d.Validate() {
+		errs = append(errs, snapglyph.FieldError{Field: e.Field, Message: e.Message})
+	}
+	q.Design = snapglyph.QRDesign{Foreground: d.Foreground, Background: d.Background, ErrorCorrection: d.ErrorCorrection, Margin: d.Margin}
+	q.Logo, q.LogoType = d.Logo, ""
+	if len(d.Logo) > 0 {
+		q.LogoType = http.DetectContentType(d.Logo)
+	}
+	return errs
+}
+
+// decodeDesign applies a partial design object over d. Unknown fields and
+// wrong types are reported by their path.
+func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(d); err != nil {
+		return []snapglyph.FieldError{{Field: "design" + jsonErrorPath(err), Message: jsonErrorMessage(err)}}
+	}
+	return nil
+}
+
+// checkFits encodes the payload to make sure it fits in a QR code at the
+// error-correction level.
+func checkFits(payload, level string) error {
+	_, err := qr.Encode(payload, level)
+	var tl *qr.TooLongError
+	if errors.As(err, &tl) {
+		return &snapglyph.Error{Code: snapglyph.EUNPROCESSABL, Reason: "content_too_long",
+			Message: fmt.Sprintf("the content needs %d bytes, but a QR code with error correction %s holds at most %d; shorten it or choose a lower level (L holds the most)", tl.Got, tl.Level, tl.Max),
+			Fields:  []snapglyph.FieldError{{Field: "content", Message: fmt.Sprintf("at most %d bytes at error correction %s", tl.Max, tl.Level)}}}
+	}
+	return err
+}
+
+func invalidFields(errs []snapglyph.FieldError) error {
+	names := make([]string, 0, len(errs))
+	for _, e := range errs {
+		names = append(names, e.Field)
+	}
+	return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request",
+		Message: "the request has invalid fields: " + strings.Join(slices.Compact(names), ", "), Fields: errs}
+}
+
+// jsonErrorPath and jsonErrorMessage describe a decoding error of a JSON
+// object by field, for EINVALID field lists.
+func jsonErrorPath(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return "." + te.Field
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "." + strings.Trim(f, `"`)
+	}
+	var be base64.CorruptInputError
+	if errors.As(err, &be) {
+		return ".logo" // the design's only binary field
+	}
+	return ""
+}
+
+func jsonErrorMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "logo" {
+			return "must be a base64-encoded PNG or JPEG file"
+		}
+		return "must be " + jsonKind(te.Type.Kind().String())
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return "is not a known field"
+	}
+	if strings.Contains(err.Error(), "illegal base64") {
+		return "must be a base64-encoded PNG or JPEG file"
+	}
+	return "is not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int", "int64", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "an array"
+	}
+	return "an object"
+}
