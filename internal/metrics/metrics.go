@@ -34,8 +34,8 @@ func (r *Registry) Register(f ...family) {
 	r.mu.Unlock()
 }
 
-// WriteTo writes every family in the text format.
-func (r *Registry) WriteTo(w io.Writer) {
+// Write writes every family in the text format.
+func (r *Registry) Write(w io.Writer) {
 	r.mu.Lock()
 	fs := append([]family(nil), r.families...)
 	r.mu.Unlock()

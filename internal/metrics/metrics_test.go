@@ -18,7 +18,7 @@ func TestExposition(t *testing.T) {
 	h.Observe(300*time.Microsecond, "GET /x")
 	h.Observe(2*time.Second, "GET /x")
 	var b strings.Builder
-	r.WriteTo(&b)
+	r.Write(&b)
 	got := b.String()
 	for _, want := range []string{
 		"# TYPE app_requests_total counter\n",

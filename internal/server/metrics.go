@@ -47,6 +47,6 @@ func b2f(b bool) float64 {
 func (s *Server) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.metrics.WriteTo(w)
+		s.metrics.Write(w)
 	})
 }
