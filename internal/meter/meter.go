@@ -228,6 +228,24 @@ func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, limi
 	}
 }
 
+// ChargeCall spends one API call, as every authenticated request does,
+// and also returns the image credits' state, under one lock.
+func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, credits State, ok bool, err error) {
+	calls, ok, err = m.Charge(ctx, org, store.APICalls, 1)
+	if err != nil || !ok {
+		return calls, State{}, ok, err
+	}
+	a := m.lock(org.ID)
+	defer a.mu.Unlock()
+	period, resets := snapglyph.Period(m.Now())
+	p, err := m.poolLocked(ctx, a, org, store.ImageCredits, period)
+	if err != nil {
+		m.refundLocked(a, period, store.APICalls, 1)
+		return calls, State{}, false, err
+	}
+	return calls, State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}, true, nil
+}
+
 // Peek returns the counter's state without spending anything.
 func (m *Meter) Peek(ctx context.Context, org *snapglyph.Org, c store.Counter) (State, error) {
 	period, resets := snapglyph.Period(m.Now())
@@ -245,10 +263,14 @@ func (m *Meter) Peek(ctx context.Context, org *snapglyph.Org, c store.Counter) (
 func (m *Meter) Refund(org *snapglyph.Org, c store.Counter, n int64) {
 	period, _ := snapglyph.Period(m.Now())
 	a := m.lock(org.ID)
+	m.refundLocked(a, period, c, n)
+	a.mu.Unlock()
+}
+
+func (m *Meter) refundLocked(a *account, period string, c store.Counter, n int64) {
 	if a.period == period {
 		a.pools[counterIndex(c)].lease += n
 	}
-	a.mu.Unlock()
 }
 
 // poolLocked returns the account's pool for the counter, starting a new

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -150,7 +149,7 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 			s.writeError(w, r, org.ErrNotInPlan(now))
 			return
 		}
-		calls, ok, err := s.meter.Charge(ctx, org, store.APICalls, 1)
+		calls, credits, ok, err := s.meter.ChargeCall(ctx, org)
 		if err != nil {
 			s.writeError(w, r, unavailable(err))
 			return
@@ -161,12 +160,6 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
 			s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "api_call_limit_reached",
 				"the organisation has used all %d API calls of this month; the allowance renews on %s", calls.Limit, calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
-			return
-		}
-		credits, err := s.meter.Peek(ctx, org, store.ImageCredits)
-		if err != nil {
-			s.meter.Refund(org, store.APICalls, 1)
-			s.writeError(w, r, unavailable(err))
 			return
 		}
 		setCreditHeaders(h, credits)
@@ -225,23 +218,26 @@ const (
 )
 
 func setLimitHeaders(h http.Header, c meterState) {
-	h[hRateLimit] = []string{itoa(c.Limit)}
-	h[hRateRemaining] = []string{itoa(c.Remaining)}
-	h[hRateReset] = []string{itoa(c.ResetsAt.Unix())}
+	v := make([]string, 3) // one allocation for the three values
+	v[0], v[1], v[2] = itoa(c.Limit), itoa(c.Remaining), itoa(c.ResetsAt.Unix())
+	h[hRateLimit], h[hRateRemaining], h[hRateReset] = v[0:1:1], v[1:2:2], v[2:3:3]
 }
 
 func setCreditHeaders(h http.Header, c meterState) {
-	h[hCreditsLimit] = []string{itoa(c.Limit)}
-	h[hCreditsRemaining] = []string{itoa(c.Remaining)}
+	v := make([]string, 2)
+	v[0], v[1] = itoa(c.Limit), itoa(c.Remaining)
+	h[hCreditsLimit], h[hCreditsRemaining] = v[0:1:1], v[1:2:2]
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// clientIP is the peer address of the request.
+// clientIP is the peer address of the request, without the port. It
+// slices RemoteAddr ("1.2.3.4:5", "[::1]:5") instead of allocating.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	a := r.RemoteAddr
+	i := strings.LastIndexByte(a, ':')
+	if i < 0 {
+		return a
 	}
-	return host
+	return strings.TrimSuffix(strings.TrimPrefix(a[:i], "["), "]")
 }
