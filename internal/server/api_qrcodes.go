@@ -266,7 +266,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 			"the QR code %q has a logo, and logos are drawn only in PNG: ask for format=png (10 credits)", q.Name))
 		return
 	}
-	m, err := qr.Encode(q.Payload, d.ErrorCorrection)
+	m, err := s.matrices.encode(q.Payload, d.ErrorCorrection)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -36,6 +36,7 @@ type Server struct {
 	// LogRequests turns on one log line per request.
 	logRequests bool
 
+	matrices      *matrixCache
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
 	latency       *metrics.HistogramVec
@@ -63,6 +64,7 @@ func New(d Deps) *Server {
 		db: d.DB, svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
 		logRequests: d.LogRequests,
+		matrices:    newMatrixCache(4096),
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics)
