@@ -138,8 +138,7 @@ func creatorOf(p *principal) snapglyph.Creator {
 	return snapglyph.Creator{Type: snapglyph.CreatorAPIKey, ID: p.key.ID, Name: p.key.Name, Prefix: p.key.Prefix}
 }
 
-func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req qrRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -154,8 +153,7 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusCreated, toQRJSON(q))
 }
 
-func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req qrRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
@@ -169,8 +167,7 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusOK, toQRJSON(q))
 }
 
-func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request, p *principal) {
 	if err := s.svc.DeleteQRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -184,8 +181,7 @@ const (
 	maxPageSize     = 100
 )
 
-func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *principal) {
 	q := r.URL.Query()
 	f := snapglyph.QRFilter{Type: q.Get("type"), CreatedByKey: q.Get("createdByKey"), Cursor: q.Get("cursor"), Limit: defaultPageSize}
 	if v := q.Get("limit"); v != "" {
@@ -224,8 +220,7 @@ func fieldError(field, msg string) error {
 }
 
 // handleQRGet answers the QR code as JSON, or as an image with ?format=.
-func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principal) {
 	query := r.URL.Query()
 	format := query.Get("format")
 	if format != "" && format != "json" && format != "svg" && format != "png" {

@@ -12,8 +12,7 @@ import (
 // cost no database read: used is the limit less what is still available.
 // The body is appended by hand: this is the API's cheapest call, and the
 // one load balancers and dashboards poll.
-func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p *principal) {
 	b := make([]byte, 0, 256)
 	b = append(b, `{"period":"`...)
 	b = append(b, p.period...)

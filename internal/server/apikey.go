@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,12 +33,10 @@ func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 	setLimitHeaders(w.Header(), p.calls)
 }
 
-type principalKey struct{}
-
-func principalFrom(ctx context.Context) *principal {
-	p, _ := ctx.Value(principalKey{}).(*principal)
-	return p
-}
+// apiHandler serves an authenticated API request. The principal is
+// passed as an argument, not through the request's context: that would
+// copy the request on every call.
+type apiHandler func(w http.ResponseWriter, r *http.Request, p *principal)
 
 func malformedAuth(format string, args ...any) error {
 	return snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "malformed_authorization", format, args...)
@@ -113,7 +110,7 @@ func missingKey(r *http.Request) error {
 
 // requireAPIKey authenticates an API request, checks the plan, and charges
 // one API call. Requests it refuses cost nothing.
-func (s *Server) requireAPIKey(next http.Handler) http.Handler {
+func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		headers := r.Header.Values("Authorization")
@@ -165,7 +162,7 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 		setCreditHeaders(h, credits)
 		period, _ := snapglyph.Period(now)
 		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
+		next(w, r, p)
 		spent := p.spent
 		if !p.refunded {
 			spent.APICalls++

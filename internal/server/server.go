@@ -85,10 +85,10 @@ func (s *Server) routes(publicMetrics bool) http.Handler {
 	}
 
 	for _, rt := range s.apiRoutes() {
-		h := http.Handler(rt.handler)
-		if !rt.public {
+		h := rt.public
+		if h == nil {
 			// Each route is wrapped on its own, so a request is routed once.
-			h = s.requireAPIKey(h)
+			h = s.requireAPIKey(rt.handler)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
@@ -98,24 +98,25 @@ func (s *Server) routes(publicMetrics bool) http.Handler {
 	return s.requestLog(mux)
 }
 
-// apiRoute is one endpoint of the REST API.
+// apiRoute is one endpoint of the REST API: an authenticated handler, or
+// a public one (no API key, not metered).
 type apiRoute struct {
 	method, path string
-	handler      http.HandlerFunc
-	public       bool // no API key, not metered
+	handler      apiHandler
+	public       http.Handler
 }
 
 // apiRoutes lists every API endpoint: the mux is built from it, and a test
 // holds it against the OpenAPI document.
 func (s *Server) apiRoutes() []apiRoute {
 	return []apiRoute{
-		{"GET", "/api/v1/usage", s.handleUsage, false},
-		{"POST", "/api/v1/qr-codes", s.handleQRCreate, false},
-		{"GET", "/api/v1/qr-codes", s.handleQRList, false},
-		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, false},
-		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, false},
-		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, false},
-		{"GET", "/api/v1/openapi.json", s.handleOpenAPI, true},
+		{"GET", "/api/v1/usage", s.handleUsage, nil},
+		{"POST", "/api/v1/qr-codes", s.handleQRCreate, nil},
+		{"GET", "/api/v1/qr-codes", s.handleQRList, nil},
+		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, nil},
+		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, nil},
+		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, nil},
+		{"GET", "/api/v1/openapi.json", nil, http.HandlerFunc(s.handleOpenAPI)},
 	}
 }
 
