@@ -43,7 +43,14 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int, dsn string, env []string, flags ...string) *cluster {
 	t.Helper()
-	db := testdb.Open(t, "postgres")
+	return newClusterOn(t, "postgres", n, dsn, env, flags...)
+}
+
+// newClusterOn is newCluster on a database of the dialect; SQLite takes
+// one node.
+func newClusterOn(t *testing.T, dialect string, n int, dsn string, env []string, flags ...string) *cluster {
+	t.Helper()
+	db := testdb.Open(t, dialect)
 	if dsn == "" {
 		dsn = db.DSN
 	}
@@ -56,7 +63,11 @@ func newCluster(t *testing.T, n int, dsn string, env []string, flags ...string) 
 }
 
 func (c *cluster) start(i int) *serverProcess {
-	return startServerEnv(c.t, c.dsn+"&application_name="+c.appName(i), c.env, append([]string{"--flush-interval", "200ms"}, c.flags...)...)
+	dsn := c.dsn
+	if c.db.Dialect == "postgres" {
+		dsn += "&application_name=" + c.appName(i)
+	}
+	return startServerEnv(c.t, dsn, c.env, append([]string{"--flush-interval", "200ms"}, c.flags...)...)
 }
 
 // node returns node i.
@@ -386,7 +397,7 @@ func (c *cluster) load(key string, stop chan struct{}, workers int) (ok *atomic.
 					return
 				default:
 				}
-				if st, _ := c.get(c.node(i%3), "/api/v1/usage", key); st == 200 {
+				if st, _ := c.get(c.node(i%len(c.nodes)), "/api/v1/usage", key); st == 200 {
 					ok.Add(1)
 				}
 			}
@@ -397,21 +408,28 @@ func (c *cluster) load(key string, stop chan struct{}, workers int) (ok *atomic.
 
 // TestClusterNothingLost: a node stopped with SIGTERM under load loses no
 // counts; a node killed with SIGKILL never lets the limit be exceeded
-// afterwards.
+// afterwards. On three PostgreSQL nodes, and on one SQLite node.
 func TestClusterNothingLost(t *testing.T) {
-	needPostgres(t)
-	c := newCluster(t, 3, "", nil)
+	t.Run("postgres", func(t *testing.T) {
+		needPostgres(t)
+		nothingLost(t, newCluster(t, 3, "", nil))
+	})
+	t.Run("sqlite", func(t *testing.T) { nothingLost(t, newClusterOn(t, "sqlite", 1, "", nil)) })
+}
+
+func nothingLost(t *testing.T, c *cluster) {
 	ctx := context.Background()
 	org, k := c.org(1<<40, 1<<40)
 	stop := make(chan struct{})
 	ok, wait := c.load(k.Secret, stop, 12)
 	time.Sleep(500 * time.Millisecond)
-	c.nodes[1].stop(t) // SIGTERM mid-load
+	last := len(c.nodes) - 1
+	c.node(last).stop(t) // SIGTERM mid-load
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wait()
-	for _, i := range []int{0, 2} {
-		c.nodes[i].stop(t)
+	for i := 0; i < last; i++ {
+		c.node(i).stop(t)
 	}
 	u, err := c.db.Usage(ctx, org.ID, mustPeriod())
 	if err != nil {
@@ -439,16 +457,19 @@ func TestClusterNothingLost(t *testing.T) {
 	stop = make(chan struct{})
 	ok, wait = c.load(k2.Secret, stop, 12)
 	time.Sleep(50 * time.Millisecond)
-	killed := c.node(2)
+	killed := c.node(last)
 	killed.cmd.Process.Signal(syscall.SIGKILL)
 	<-killed.done
-	c.replace(2, c.start(2))
+	c.replace(last, c.start(last))
 	time.Sleep(700 * time.Millisecond)
 	close(stop)
 	wait()
 	u2, _ := c.db.Usage(ctx, org2.ID, mustPeriod())
 	if ok.Load() > 300 || u2.Reserved.APICalls > 300 {
 		t.Fatalf("after SIGKILL: %d answered, %d reserved; the limit is 300", ok.Load(), u2.Reserved.APICalls)
+	}
+	if ok.Load() == 0 {
+		t.Fatal("no request succeeded")
 	}
 	t.Logf("SIGKILL under load with a limit of 300: %d answered, %d reserved, %d flushed", ok.Load(), u2.Reserved.APICalls, u2.Used.APICalls)
 }

@@ -203,3 +203,37 @@ func TestPassword(t *testing.T) {
 		t.Error("no salt")
 	}
 }
+
+// TestStarterQRCodeLimit: a Starter organisation holds at most 5 QR codes
+// (the dashboard's limit; the API is closed to Starter by the plan gate).
+func TestStarterQRCodeLimit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		svc := service.New(db.DB)
+		org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Small", OwnerEmail: "s@small.test", Plan: "starter"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+		name, typ := "Menu", "url"
+		in := service.QRInput{Name: &name, Type: &typ, Content: []byte(`{"url":"https://example.com"}`)}
+		for i := 0; i < 5; i++ {
+			if _, err := svc.CreateQRCode(ctx, by, org.ID, in); err != nil {
+				t.Fatalf("QR code %d: %v", i+1, err)
+			}
+		}
+		_, err = svc.CreateQRCode(ctx, by, org.ID, in)
+		if snapglyph.ErrorReason(err) != "qr_code_limit_reached" || !strings.Contains(err.Error(), "5 QR codes") {
+			t.Fatalf("sixth QR code: %v, want qr_code_limit_reached", err)
+		}
+		if n, _ := db.CountQRCodes(ctx, org.ID); n != 5 {
+			t.Fatalf("%d QR codes stored", n)
+		}
+		// A stranger cannot create in the organisation at all.
+		_, stranger, _ := svc.CreateOrg(ctx, service.NewOrg{Name: "Other", OwnerEmail: "x@other.test", Plan: "pro"})
+		_, err = svc.CreateQRCode(ctx, snapglyph.Creator{Type: snapglyph.CreatorUser, ID: stranger.ID}, org.ID, in)
+		if snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+			t.Fatalf("stranger: %v, want ENOTFOUND", err)
+		}
+	})
+}
