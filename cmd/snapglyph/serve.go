@@ -87,6 +87,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
 	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
 	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
+	signup := fs.String("signup", e.envDefault("signup", "open"), "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI (env SNAPGLYPH_SIGNUP)")
 	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
 	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
@@ -100,6 +101,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "--cache-size must be positive")
 	case *maxBlock <= 0:
 		return snapglyph.Errorf(snapglyph.EINVALID, "--lease-block must be positive")
+	case *signup != "open" && *signup != "closed":
+		return snapglyph.Errorf(snapglyph.EINVALID, "--signup must be open or closed, not %q", *signup)
 	}
 	log, err := e.logger(*logFormat)
 	if err != nil {
@@ -117,7 +120,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
-		PrivateMetrics: *metricsAddr != "",
+		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed",
 	}, log)
 	if err != nil {
 		return err

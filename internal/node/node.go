@@ -18,6 +18,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
+	"github.com/snapglyph/snapglyph/internal/web"
 )
 
 // Config tunes a node; zero values take the defaults.
@@ -29,6 +30,9 @@ type Config struct {
 	// PrivateMetrics keeps GET /metrics off the public handler (serve it
 	// from Server.MetricsHandler on another listener).
 	PrivateMetrics bool
+	// SignupClosed turns off the dashboard's sign-up: accounts then come
+	// only from invitations and the CLI.
+	SignupClosed bool
 }
 
 // Node is one running SnapGlyph node.
@@ -71,9 +75,14 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	if n.Watcher, err = auth.NewWatcher(ctx, db, n.ID, n.Verifier, n.apply, log); err != nil {
 		return nil, err
 	}
+	dashboard, err := web.New(web.Deps{DB: db, Service: n.Service, Recorder: n.Recorder, Log: log, Signup: !cfg.SignupClosed})
+	if err != nil {
+		return nil, err
+	}
 	n.Server = server.New(server.Deps{
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
+		Web: dashboard,
 	})
 	return n, nil
 }

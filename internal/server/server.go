@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
@@ -56,6 +57,8 @@ type Deps struct {
 	// PublicMetrics serves GET /metrics on the public listener; otherwise
 	// the caller serves MetricsHandler on a listener of its own.
 	PublicMetrics bool
+	// Web, if set, serves every other path: the dashboard.
+	Web http.Handler
 }
 
 // New returns the server for deps.
@@ -67,7 +70,7 @@ func New(d Deps) *Server {
 		matrices:    newMatrixCache(4096),
 	}
 	s.registerMetrics()
-	s.handler = s.routes(d.PublicMetrics)
+	s.handler = s.routes(d.PublicMetrics, d.Web)
 	return s
 }
 
@@ -76,7 +79,7 @@ func (s *Server) verifyCount(outcome string) { s.verifications.Inc(outcome) }
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-func (s *Server) routes(publicMetrics bool) http.Handler {
+func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
@@ -95,6 +98,9 @@ func (s *Server) routes(publicMetrics bool) http.Handler {
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoRoute(r))
 	})
+	if web != nil {
+		mux.Handle("/", web)
+	}
 	return s.requestLog(mux)
 }
 
@@ -149,6 +155,15 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ready\n"))
+}
+
+// loggedPath is the path as logged: an invitation link's token is a
+// secret, so it is cut off.
+func loggedPath(p string) string {
+	if strings.HasPrefix(p, "/invite/") {
+		return "/invite/…"
+	}
+	return p
 }
 
 type requestIDKey struct{}
@@ -211,7 +226,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		s.latency.Observe(elapsed, route)
 		if s.logRequests {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
 				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("ip", clientIP(r)))
 		}
 	})

@@ -1,0 +1,436 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// Dashboard sessions end after SessionIdleTimeout without a request, and
+// SessionMaxAge after sign-in whatever the activity.
+const (
+	SessionIdleTimeout = 12 * time.Hour
+	SessionMaxAge      = 7 * 24 * time.Hour
+	// sessionTouchEvery spares a write per request: activity is recorded
+	// at most once a minute, which is precise enough for a 12-hour limit.
+	sessionTouchEvery = time.Minute
+)
+
+// Sign-in throttling. Failures are counted per account (the email typed,
+// whether or not it has an account, so the answer discloses nothing) and
+// per network (the IPv4 address, or the IPv6 /64); a count starts again
+// after ThrottleWindow without a failure. From the free failures on, each
+// failure makes the next attempt wait, doubling from ThrottleBaseWait up
+// to ThrottleMaxWait, and while it lasts no password is checked: someone
+// guessing gets about a dozen tries an hour, while the real owner who
+// mistypes is never kept out for more than a few minutes. A success clears
+// the account's count (not the network's).
+const (
+	ThrottleWindow      = 15 * time.Minute
+	ThrottleAccountFree = 5
+	ThrottleNetworkFree = 30
+	ThrottleBaseWait    = 30 * time.Second
+	ThrottleMaxWait     = 5 * time.Minute
+)
+
+// Sign-ups (each an argon2id hash and a new organisation) are counted per
+// network too: from the SignupFree-th within SignupWindow of each other,
+// the next one waits as a failed sign-in does.
+const (
+	SignupWindow = time.Hour
+	SignupFree   = 10
+)
+
+// Session and invitation tokens carry 256 random bits.
+const (
+	sessionTokenBytes    = 32
+	invitationTokenBytes = 32
+)
+
+// throttleWait is the wait after the n-th counted attempt.
+func throttleWait(free int64) func(n int64) time.Duration {
+	return func(n int64) time.Duration {
+		if n < free {
+			return 0
+		}
+		if shift := n - free; shift < 10 {
+			return min(ThrottleBaseWait<<shift, ThrottleMaxWait)
+		}
+		return ThrottleMaxWait
+	}
+}
+
+// ThrottledError is the error for a sign-in (or sign-up) refused, without
+// checking the password, because of earlier attempts. It carries the wait.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	err        *snapglyph.Error
+}
+
+func (e *ThrottledError) Error() string { return e.err.Error() }
+
+// Unwrap gives the *snapglyph.Error (ERATELIMIT) to errors.As.
+func (e *ThrottledError) Unwrap() error { return e.err }
+
+func throttled(wait time.Duration, reason, what string) error {
+	return &ThrottledError{RetryAfter: wait, err: snapglyph.Reasonf(snapglyph.ERATELIMIT, reason,
+		"%s. For your security, wait %s before trying again.", what, humanWait(wait))}
+}
+
+func humanWait(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	switch {
+	case s <= 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s < 120:
+		return "1 minute"
+	default:
+		return fmt.Sprintf("%d minutes", (s+59)/60)
+	}
+}
+
+// passwordSlots bounds concurrent argon2id computations (64 MiB each), so
+// a burst of sign-ins cannot exhaust memory.
+var passwordSlots = make(chan struct{}, 4)
+
+func withPasswordSlot[T any](ctx context.Context, fn func() T) (T, error) {
+	select {
+	case passwordSlots <- struct{}{}:
+		defer func() { <-passwordSlots }()
+		return fn(), nil
+	case <-ctx.Done():
+		var zero T
+		return zero, snapglyph.Errorf(snapglyph.EUNAVAILABLE, "the server is busy; try again in a few seconds")
+	}
+}
+
+func hashPassword(ctx context.Context, password string) (string, error) {
+	type result struct {
+		hash string
+		err  error
+	}
+	r, err := withPasswordSlot(ctx, func() result {
+		h, err := HashPassword(password)
+		return result{h, err}
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.hash, r.err
+}
+
+func checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	return withPasswordSlot(ctx, func() bool { return CheckPassword(hash, password) })
+}
+
+// dummyHash is checked against when an email has no account, so an answer
+// takes as long whether or not the account exists.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword(newToken(16))
+	return h
+})
+
+// newToken returns n random bytes, base64url-encoded.
+func newToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// tokenDigest is what the database stores for a session or invitation
+// token: the hex SHA-256. The tokens carry 256 random bits, so a plain
+// hash is enough (no salt or stretching needed).
+func tokenDigest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// validToken reports whether s looks like a token of ours, before any
+// database lookup.
+func validToken(s string, n int) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(n) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// Client is where a dashboard request comes from.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// NewSession is a session just started: the only time its token exists
+// outside the browser's cookie.
+type NewSession struct {
+	*store.Session
+	Token string
+}
+
+func (s *Service) startSession(ctx context.Context, userID, orgID string, c Client, expires time.Time, replace string) (*NewSession, error) {
+	now := s.db.Now().UTC()
+	if expires.IsZero() {
+		expires = now.Add(SessionMaxAge)
+	}
+	token := newToken(sessionTokenBytes)
+	st := &store.Session{ID: tokenDigest(token), UserID: userID, OrgID: orgID, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: expires, IP: c.IP, UserAgent: truncateUA(c.UserAgent)}
+	old := ""
+	if replace != "" {
+		old = tokenDigest(replace)
+	}
+	if err := s.db.CreateSession(ctx, st, old); err != nil {
+		return nil, err
+	}
+	full, err := s.db.Session(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &NewSession{Session: full, Token: token}, nil
+}
+
+func truncateUA(ua string) string {
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return strings.ToValidUTF8(ua, "")
+}
+
+// SignUp is the input of the sign-up form.
+type SignUp struct {
+	Name     string
+	OrgName  string
+	Email    string
+	Password string
+}
+
+// SignUp creates an account: a user with a password, and a new
+// organisation on the 14-day Pro trial with the user as its Owner; then it
+// signs the user in. Whether sign-up is open is the caller's decision.
+// Returns EINVALID (with a problem per field), ECONFLICT if the email has
+// an account, and ERATELIMIT (a *ThrottledError) after SignupFree
+// sign-ups from one network in SignupWindow.
+func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession, error) {
+	var fields []snapglyph.FieldError
+	name, err := normalizePersonName(in.Name)
+	if err != nil {
+		fields = append(fields, snapglyph.FieldError{Field: "name", Message: snapglyph.ErrorMessage(err)})
+	}
+	orgName := strings.TrimSpace(in.OrgName)
+	if n := utf8.RuneCountInString(orgName); n == 0 || n > 100 {
+		fields = append(fields, snapglyph.FieldError{Field: "org", Message: "the organisation name must have 1 to 100 characters"})
+	}
+	email, err := normalizeEmail(in.Email)
+	if err != nil {
+		fields = append(fields, snapglyph.FieldError{Field: "email", Message: "enter an email address such as you@example.com"})
+	}
+	if n := utf8.RuneCountInString(in.Password); n < MinPasswordLen || len(in.Password) > 1024 {
+		fields = append(fields, snapglyph.FieldError{Field: "password", Message: fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)})
+	}
+	if len(fields) > 0 {
+		return nil, &snapglyph.Error{Code: snapglyph.EINVALID, Message: fields[0].Message, Fields: fields}
+	}
+	if _, _, err := s.db.UserByEmail(ctx, email); err == nil {
+		return nil, snapglyph.Reasonf(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in instead", email)
+	}
+	network := "signup:" + networkOf(c.IP)
+	if until, _, err := s.db.BlockedUntil(ctx, network); err != nil {
+		return nil, err
+	} else if wait := until.Sub(s.db.Now()); wait > 0 {
+		return nil, throttled(wait, "signup_throttled", "Too many accounts were created from your network")
+	}
+	hash, err := hashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.db.Now().UTC()
+	user := &snapglyph.User{ID: snapglyph.NewID("usr"), Email: email, Name: name}
+	org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: orgName, Plan: snapglyph.PlanTrial, TrialEndsAt: now.Add(snapglyph.TrialLength)}
+	if err := s.db.CreateAccount(ctx, user, hash, org, c.IP); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.CountAttempt(ctx, network, SignupWindow, throttleWait(SignupFree)); err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, user.ID, org.ID, c, time.Time{}, "")
+}
+
+func normalizePersonName(s string) (string, error) {
+	s = strings.Join(strings.Fields(s), " ")
+	if n := utf8.RuneCountInString(s); n == 0 || n > 100 || !utf8.ValidString(s) {
+		return "", snapglyph.Errorf(snapglyph.EINVALID, "enter your name (1 to 100 characters)")
+	}
+	return s, nil
+}
+
+// throttleKeys returns the account's and the network's throttle keys.
+func throttleKeys(email, ip string) (account, network string) {
+	return "email:" + email, "ip:" + networkOf(ip)
+}
+
+// networkOf is the IPv4 address, or the /64 of an IPv6 address (one
+// subscriber usually has a whole /64).
+func networkOf(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil {
+		return ip
+	}
+	if a.To4() != nil {
+		return a.To4().String()
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+func (s *Service) checkThrottle(ctx context.Context, account, network string) error {
+	until, which, err := s.db.BlockedUntil(ctx, account, network)
+	if err != nil {
+		return err
+	}
+	if wait := until.Sub(s.db.Now()); wait > 0 {
+		what := "Too many failed sign-in attempts from your network"
+		if which == account {
+			what = "Too many failed sign-in attempts for this account"
+		}
+		return throttled(wait, "signin_throttled", what)
+	}
+	return nil
+}
+
+// verifyPassword checks email and password against the throttle and the
+// stored hash. Returns ERATELIMIT (a *ThrottledError) and EUNAUTHORIZED.
+func (s *Service) verifyPassword(ctx context.Context, email, password, ip string) (*snapglyph.User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	account, network := throttleKeys(email, ip)
+	if err := s.checkThrottle(ctx, account, network); err != nil {
+		return nil, err
+	}
+	user, hash, err := s.db.UserByEmail(ctx, email)
+	if err != nil && snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		return nil, err
+	}
+	if hash == "" {
+		hash = dummyHash()
+	}
+	ok, err := checkPassword(ctx, hash, password)
+	if err != nil {
+		return nil, err
+	}
+	if ok && user != nil {
+		if err := s.db.ClearAttempts(ctx, account); err != nil {
+			return nil, err
+		}
+		return user, nil
+	}
+	accountUntil, err := s.db.CountAttempt(ctx, account, ThrottleWindow, throttleWait(ThrottleAccountFree))
+	if err != nil {
+		return nil, err
+	}
+	networkUntil, err := s.db.CountAttempt(ctx, network, ThrottleWindow, throttleWait(ThrottleNetworkFree))
+	if err != nil {
+		return nil, err
+	}
+	msg := "The email or password is not right."
+	if until := later(accountUntil, networkUntil); !until.IsZero() {
+		msg += " Too many failed attempts: wait " + humanWait(until.Sub(s.db.Now())) + " before trying again."
+	}
+	return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "signin_failed", "%s", msg)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// SignIn checks an email and password and starts a session in the user's
+// first organisation. replace is the token of the session the browser
+// had, if any: it ends, so each sign-in gets a new token. Returns
+// EUNAUTHORIZED for a wrong email or password, ERATELIMIT (a
+// *ThrottledError) after too many failures, and EFORBIDDEN for a user who
+// belongs to no organisation.
+func (s *Service) SignIn(ctx context.Context, email, password string, c Client, replace string) (*NewSession, error) {
+	user, err := s.verifyPassword(ctx, email, password, c.IP)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.db.Memberships(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, snapglyph.Errorf(snapglyph.EFORBIDDEN, "your account is not a member of any organisation any more; ask an Owner or Admin to invite you again")
+	}
+	return s.startSession(ctx, user.ID, ms[0].OrgID, c, time.Time{}, replace)
+}
+
+// Session returns the signed-in session for a cookie's token, and records
+// the activity. Returns EUNAUTHORIZED if there is no such session, it was
+// idle for SessionIdleTimeout, it is older than SessionMaxAge, or the user
+// has left the organisation (an ended session is deleted).
+func (s *Service) Session(ctx context.Context, token string) (*store.Session, error) {
+	if !validToken(token, sessionTokenBytes) {
+		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "no_session", "please sign in")
+	}
+	id := tokenDigest(token)
+	st, err := s.db.Session(ctx, id)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "no_session", "your session has ended; please sign in again")
+	} else if err != nil {
+		return nil, err
+	}
+	now := s.db.Now()
+	if !now.Before(st.ExpiresAt) || now.Sub(st.LastSeenAt) >= SessionIdleTimeout {
+		if err := s.db.DeleteSession(ctx, id); err != nil {
+			return nil, err
+		}
+		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "session_expired", "your session has expired; please sign in again")
+	}
+	if now.Sub(st.LastSeenAt) >= sessionTouchEvery {
+		if err := s.db.TouchSession(ctx, id, now); err != nil {
+			return nil, err
+		}
+		st.LastSeenAt = now.UTC()
+	}
+	return st, nil
+}
+
+// SignOut ends the session of the token on the server.
+func (s *Service) SignOut(ctx context.Context, token string) error {
+	if !validToken(token, sessionTokenBytes) {
+		return nil
+	}
+	return s.db.DeleteSession(ctx, tokenDigest(token))
+}
+
+// Memberships lists the organisations a user belongs to.
+func (s *Service) Memberships(ctx context.Context, userID string) ([]*store.Membership, error) {
+	return s.db.Memberships(ctx, userID)
+}
+
+// SwitchOrg moves a signed-in user to another organisation they belong
+// to, with a new session token; the session's absolute end stays. Returns
+// ENOTFOUND if the user is not a member.
+func (s *Service) SwitchOrg(ctx context.Context, st *store.Session, token, orgID string, c Client) (*NewSession, error) {
+	if _, err := s.db.Role(ctx, orgID, st.UserID); err != nil {
+		if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "you are not a member of that organisation")
+		}
+		return nil, err
+	}
+	return s.startSession(ctx, st.UserID, orgID, c, st.ExpiresAt, token)
+}

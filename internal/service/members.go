@@ -1,0 +1,296 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// InvitationLifetime is how long an invitation link can be accepted.
+const InvitationLifetime = 7 * 24 * time.Hour
+
+// SeatLimit returns how many people (members and pending invitations) the
+// organisation may have at time now; negative means unlimited. An ended
+// trial counts as Starter, as it does for the API.
+func SeatLimit(org *snapglyph.Org, now time.Time) int {
+	if org.Plan == snapglyph.PlanTrial && !now.Before(org.TrialEndsAt) {
+		return snapglyph.PlanStarter.Limits().Seats
+	}
+	return org.Plan.Limits().Seats
+}
+
+// role returns actor's role in the organisation; the operator counts as
+// Owner. Returns ENOTFOUND if the actor is not a member (the organisation
+// is not disclosed).
+func (s *Service) role(ctx context.Context, actor snapglyph.Actor, orgID string) (snapglyph.Role, error) {
+	if actor.UserID == "" {
+		if _, err := s.db.Org(ctx, orgID); err != nil {
+			return "", err
+		}
+		return snapglyph.RoleOwner, nil
+	}
+	role, err := s.db.Role(ctx, orgID, actor.UserID)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+	}
+	return role, err
+}
+
+// authorizeTeam checks that actor may manage the organisation's members:
+// Owners and Admins. Returns ENOTFOUND, EFORBIDDEN.
+func (s *Service) authorizeTeam(ctx context.Context, actor snapglyph.Actor, orgID string) (snapglyph.Role, error) {
+	role, err := s.role(ctx, actor, orgID)
+	if err != nil {
+		return "", err
+	}
+	if role != snapglyph.RoleOwner && role != snapglyph.RoleAdmin {
+		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage the organisation's members")
+	}
+	return role, nil
+}
+
+// Members lists an organisation's members, the Owner first. Owners and
+// Admins only. Returns ENOTFOUND, EFORBIDDEN.
+func (s *Service) Members(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*store.Member, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.Members(ctx, orgID)
+}
+
+// Invitations lists an organisation's pending invitations, newest first.
+// Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN.
+func (s *Service) Invitations(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*store.Invitation, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.Invitations(ctx, orgID)
+}
+
+// Seats returns how many seats an organisation uses (members and pending
+// invitations) and its limit at time now (negative: unlimited).
+func (s *Service) Seats(ctx context.Context, org *snapglyph.Org) (taken, limit int, err error) {
+	taken, err = s.db.SeatsTaken(ctx, org.ID)
+	return taken, SeatLimit(org, s.db.Now()), err
+}
+
+// NewInvitation is an invitation just created: the only time its token
+// (the secret part of the link) exists.
+type NewInvitation struct {
+	*store.Invitation
+	Token string
+}
+
+func parseInviteRole(s string) (snapglyph.Role, error) {
+	switch r := snapglyph.Role(strings.ToLower(strings.TrimSpace(s))); r {
+	case snapglyph.RoleAdmin, snapglyph.RoleMember:
+		return r, nil
+	}
+	return "", snapglyph.Errorf(snapglyph.EINVALID, "the role must be Admin or Member")
+}
+
+// Invite creates an invitation to join the organisation as Admin or
+// Member, valid for InvitationLifetime. Owners and Admins only; members
+// and pending invitations count against the plan's seats. Returns
+// EINVALID, ENOTFOUND, EFORBIDDEN, and ECONFLICT (already a member or
+// invited, or no seat left).
+func (s *Service) Invite(ctx context.Context, actor snapglyph.Actor, orgID, email, role string) (*NewInvitation, error) {
+	addr, err := normalizeEmail(email)
+	if err != nil {
+		return nil, snapglyph.Errorf(snapglyph.EINVALID, "enter the email address of the person to invite, such as alex@example.com")
+	}
+	r, err := parseInviteRole(role)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return nil, err
+	}
+	org, err := s.db.Org(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.db.Now().UTC()
+	token := newToken(invitationTokenBytes)
+	inv := &store.Invitation{ID: snapglyph.NewID("inv"), OrgID: orgID, OrgName: org.Name, Email: addr, Role: r, ExpiresAt: now.Add(InvitationLifetime)}
+	if err := s.db.CreateInvitation(ctx, inv, tokenDigest(token), SeatLimit(org, now), actor); err != nil {
+		return nil, err
+	}
+	return &NewInvitation{Invitation: inv, Token: token}, nil
+}
+
+// CancelInvitation cancels a pending invitation: its link stops working at
+// once. Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN, ECONFLICT.
+func (s *Service) CancelInvitation(ctx context.Context, actor snapglyph.Actor, orgID, id string) (*store.Invitation, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.CancelInvitation(ctx, orgID, id, actor)
+}
+
+// ChangeRole makes a member an Admin or a Member. The rules (product §4.3):
+// the Owner may change anyone's role but their own (an organisation always
+// has its Owner); an Admin may switch people between Member and Admin but
+// cannot touch the Owner; Members change nothing. Returns the member's
+// email; EINVALID, ENOTFOUND, EFORBIDDEN, ECONFLICT (no change).
+func (s *Service) ChangeRole(ctx context.Context, actor snapglyph.Actor, orgID, userID, role string) (string, error) {
+	r, err := parseInviteRole(role)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return "", err
+	}
+	target, err := s.db.Role(ctx, orgID, userID)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
+	} else if err != nil {
+		return "", err
+	}
+	if target == snapglyph.RoleOwner {
+		if userID == actor.UserID {
+			return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_role_fixed", "you are the Owner and stay the Owner; ownership can only be transferred to an Admin")
+		}
+		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_role_fixed", "the Owner's role cannot be changed")
+	}
+	email, err := s.db.SetMemberRole(ctx, orgID, userID, r, actor)
+	if err != nil {
+		return "", err
+	}
+	return email, nil
+}
+
+// RemoveMember takes someone out of the organisation; their sessions in it
+// end at once and their account stays. The Owner cannot be removed; Owners
+// and Admins remove Admins and Members. Returns the member's email;
+// ENOTFOUND, EFORBIDDEN.
+func (s *Service) RemoveMember(ctx context.Context, actor snapglyph.Actor, orgID, userID string) (string, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return "", err
+	}
+	target, err := s.db.Role(ctx, orgID, userID)
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
+	} else if err != nil {
+		return "", err
+	}
+	if target == snapglyph.RoleOwner {
+		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_not_removable", "the Owner cannot be removed; ownership must be transferred to an Admin first")
+	}
+	return s.db.RemoveMember(ctx, orgID, userID, actor)
+}
+
+// Invitation returns the invitation of a link's token and whether its
+// email already has an account. Returns ENOTFOUND for an unknown token,
+// and ECONFLICT (reasons invitation_expired, invitation_cancelled,
+// invitation_used) for one that can no longer be accepted.
+func (s *Service) Invitation(ctx context.Context, token string) (*store.Invitation, bool, error) {
+	if !validToken(token, invitationTokenBytes) {
+		return nil, false, snapglyph.Errorf(snapglyph.ENOTFOUND, "this invitation link is not valid; check that it was copied completely")
+	}
+	inv, err := s.db.InvitationByToken(ctx, tokenDigest(token))
+	if err != nil {
+		return nil, false, err
+	}
+	if err := store.InvitationError(inv, s.db.Now()); err != nil {
+		return inv, false, err
+	}
+	_, _, err = s.db.UserByEmail(ctx, inv.Email)
+	if err != nil && snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		return nil, false, err
+	}
+	return inv, err == nil, nil
+}
+
+// Accept is how an invitation is accepted: by the signed-in user the
+// invitation is for (Session and its Token), by an existing account with
+// its Password, or as a new account with a Name and a Password.
+type Accept struct {
+	Session  *store.Session
+	Token    string // the signed-in session's token, replaced by a new one
+	Name     string
+	Password string
+}
+
+// AcceptInvitation joins the invitation's organisation and starts a
+// session in it. An email that already has an account must sign in (its
+// password is checked, with the sign-in throttle); otherwise a new account
+// is made with the name and password. Returns EINVALID, EUNAUTHORIZED,
+// ERATELIMIT, ENOTFOUND and ECONFLICT (the invitation is no longer
+// pending, the email has an account, or no seat is left).
+func (s *Service) AcceptInvitation(ctx context.Context, token string, in Accept, c Client) (*NewSession, error) {
+	inv, exists, err := s.Invitation(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	org, err := s.db.Org(ctx, inv.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	seats := SeatLimit(org, s.db.Now())
+	j := store.Joiner{IP: c.IP}
+	expires := time.Time{}
+	switch {
+	case in.Session != nil && in.Session.Email == inv.Email:
+		j.UserID, expires = in.Session.UserID, in.Session.ExpiresAt
+	case in.Session != nil:
+		return nil, snapglyph.Errorf(snapglyph.EFORBIDDEN, "this invitation is for %s, but you are signed in as %s; sign out first", inv.Email, in.Session.Email)
+	case exists:
+		user, err := s.verifyPassword(ctx, inv.Email, in.Password, c.IP)
+		if err != nil {
+			return nil, err
+		}
+		j.UserID = user.ID
+	default:
+		name, err := normalizePersonName(in.Name)
+		if err != nil {
+			return nil, &snapglyph.Error{Code: snapglyph.EINVALID, Message: snapglyph.ErrorMessage(err),
+				Fields: []snapglyph.FieldError{{Field: "name", Message: snapglyph.ErrorMessage(err)}}}
+		}
+		j.Name = name
+		if j.PasswordHash, err = hashPassword(ctx, in.Password); err != nil {
+			if e := snapglyph.ErrorCode(err); e == snapglyph.EINVALID {
+				return nil, &snapglyph.Error{Code: e, Message: snapglyph.ErrorMessage(err),
+					Fields: []snapglyph.FieldError{{Field: "password", Message: snapglyph.ErrorMessage(err)}}}
+			}
+			return nil, err
+		}
+	}
+	user, _, err := s.db.AcceptInvitation(ctx, tokenDigest(token), j, seats)
+	if err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, user.ID, inv.OrgID, c, expires, in.Token)
+}
+
+// AuditLog returns an organisation's audit log, newest first: at most
+// limit events older than the event id before (0: from the newest).
+// Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN.
+func (s *Service) AuditLog(ctx context.Context, actor snapglyph.Actor, orgID string, before int64, limit int) ([]*snapglyph.AuditEvent, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		if snapglyph.ErrorCode(err) == snapglyph.EFORBIDDEN {
+			return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can read the audit log")
+		}
+		return nil, err
+	}
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	return s.db.AuditEvents(ctx, orgID, before, limit)
+}
+
+// Subscription returns the organisation for its Subscription page. Owners
+// only (billing is the Owner's). Returns ENOTFOUND, EFORBIDDEN.
+func (s *Service) Subscription(ctx context.Context, actor snapglyph.Actor, orgID string) (*snapglyph.Org, error) {
+	role, err := s.role(ctx, actor, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if role != snapglyph.RoleOwner {
+		return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only the Owner can see and manage the subscription")
+	}
+	return s.db.Org(ctx, orgID)
+}

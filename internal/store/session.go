@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// Session is a signed-in dashboard session in one organisation. ID is the
+// hex SHA-256 of the token in the session cookie; the token itself is
+// never stored.
+type Session struct {
+	ID         string
+	UserID     string
+	OrgID      string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // the absolute end, whatever the activity
+	IP         string
+	UserAgent  string
+
+	// Read with the session from the user and the membership, so a
+	// role change or a removal takes effect on the next request.
+	Email string
+	Name  string
+	Role  snapglyph.Role
+}
+
+// Actor returns the session's user as the actor of a management action
+// made from ip.
+func (s *Session) Actor(ip string) snapglyph.Actor {
+	return snapglyph.Actor{UserID: s.UserID, Label: s.Email, IP: ip}
+}
+
+// CreateSession stores a new session. If replace names another session
+// (the one the browser had before signing in again), it is deleted in the
+// same transaction. Sessions whose absolute end has passed are purged.
+func (d *DB) CreateSession(ctx context.Context, s *Session, replace string) error {
+	err := d.tx(ctx, func(tx *Tx) error {
+		if replace != "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = ?`, replace); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ms(tx.now)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, org_id, created_at, last_seen_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			s.ID, s.UserID, s.OrgID, ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt), s.IP, s.UserAgent)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the session with the id, with its user's email, name and
+// current role. Returns ENOTFOUND if there is no such session or the user
+// is no longer a member of the session's organisation. It does not check
+// timeouts.
+func (d *DB) Session(ctx context.Context, id string) (*Session, error) {
+	var s Session
+	var role string
+	var created, seen, expires int64
+	err := d.queryRow(ctx, `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, u.email, u.name, m.role
+		FROM sessions s
+		JOIN users u ON u.id = s.user_id
+		JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id
+		WHERE s.id = ?`, id).
+		Scan(&s.ID, &s.UserID, &s.OrgID, &created, &seen, &expires, &s.IP, &s.UserAgent, &s.Email, &s.Name, &role)
+	if err != nil {
+		return nil, notFound(err, "no such session")
+	}
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = fromMS(created), fromMS(seen), fromMS(expires)
+	s.Role = snapglyph.Role(role)
+	return &s, nil
+}
+
+// TouchSession records activity on a session at time at.
+func (d *DB) TouchSession(ctx context.Context, id string, at time.Time) error {
+	if _, err := d.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?`, ms(at), id, ms(at)); err != nil {
+		return fmt.Errorf("store: touch session: %w", formatError(err))
+	}
+	return nil
+}
+
+// DeleteSession ends a session. Deleting a session that does not exist is
+// not an error.
+func (d *DB) DeleteSession(ctx context.Context, id string) error {
+	if _, err := d.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("store: delete session: %w", formatError(err))
+	}
+	return nil
+}
+
+// SessionCount returns how many sessions a user has in an organisation,
+// expired or not; for tests and the profile page.
+func (d *DB) SessionCount(ctx context.Context, userID, orgID string) (int, error) {
+	var n int
+	if err := d.queryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND org_id = ?`, userID, orgID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: session count: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// throttleHorizon is how long a throttle row is kept after its last
+// attempt; it outlasts every window in use.
+const throttleHorizon = 24 * time.Hour
+
+// BlockedUntil returns the latest time until which any of the throttle
+// subjects refuses attempts, and that subject; zero if none does.
+func (d *DB) BlockedUntil(ctx context.Context, subjects ...string) (time.Time, string, error) {
+	var until time.Time
+	var which string
+	for _, k := range subjects {
+		var v int64
+		err := d.queryRow(ctx, `SELECT blocked_until FROM throttle WHERE subject = ?`, k).Scan(&v)
+		if err != nil {
+			if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+				continue
+			}
+			return time.Time{}, "", fmt.Errorf("store: throttle: %w", formatError(err))
+		}
+		if t := fromMS(v); t.After(until) {
+			until, which = t, k
+		}
+	}
+	return until, which, nil
+}
+
+// CountAttempt counts an attempt (a failed sign-in, a sign-up) against a
+// throttle subject. The count starts again after a quiet period of the
+// window's length (so someone who keeps trying never gets a fresh count);
+// block says, from the count, how long further attempts are refused (0:
+// not at all). It returns the new block's end (zero if none). The count
+// is one atomic update, so concurrent attempts on several nodes are all
+// counted. Rows are purged a day after their last attempt (once their
+// block has ended).
+func (d *DB) CountAttempt(ctx context.Context, subject string, window time.Duration, block func(n int64) time.Duration) (time.Time, error) {
+	var until time.Time
+	err := d.tx(ctx, func(tx *Tx) error {
+		now := ms(tx.now)
+		if _, err := tx.Exec(ctx, `DELETE FROM throttle WHERE last_at < ? AND blocked_until < ?`, now-throttleHorizon.Milliseconds(), now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO throttle (subject, attempts, last_at) VALUES (?, 0, ?) ON CONFLICT (subject) DO NOTHING`, subject, now); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.QueryRow(ctx, `UPDATE throttle SET attempts = CASE WHEN last_at < ? THEN 1 ELSE attempts + 1 END, last_at = ?
+			WHERE subject = ? RETURNING attempts`, now-window.Milliseconds(), now, subject).Scan(&n); err != nil {
+			return err
+		}
+		if b := block(n); b > 0 {
+			until = tx.now.Add(b)
+			if _, err := tx.Exec(ctx, `UPDATE throttle SET blocked_until = ? WHERE subject = ? AND blocked_until < ?`, ms(until), subject, ms(until)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: count attempt: %w", err)
+	}
+	return until, nil
+}
+
+// ClearAttempts forgets the attempts counted against a subject (after a
+// successful sign-in).
+func (d *DB) ClearAttempts(ctx context.Context, subject string) error {
+	if _, err := d.exec(ctx, `DELETE FROM throttle WHERE subject = ?`, subject); err != nil {
+		return fmt.Errorf("store: clear attempts: %w", formatError(err))
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// maxFormBytes bounds a dashboard form body.
+const maxFormBytes = 64 << 10
+
+// parseForm reads a form body of at most maxFormBytes.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	return r.ParseForm() == nil
+}
+
+type signinPage struct {
+	base
+	Email string
+	Next  string
+	Error string
+}
+
+func (a *app) handleSigninForm(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
+	if sessionFrom(r.Context()) != nil {
+		if next == "" {
+			next = "/qr-codes"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	b, _ := a.newBase(w, r, "Sign in", "")
+	a.render(w, r, http.StatusOK, "signin.html", &signinPage{base: b, Next: next})
+}
+
+func (a *app) handleSignin(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
+	ns, err := a.svc.SignIn(r.Context(), email, r.PostForm.Get("password"), client(r), sessionToken(r))
+	if err != nil {
+		status := statusOf(err)
+		switch status {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		default:
+			a.fail(w, r, err)
+			return
+		}
+		var te *service.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		}
+		b := base{Title: "Sign in", Signup: a.signup}
+		a.render(w, r, status, "signin.html", &signinPage{base: b, Email: email, Next: next, Error: sentence(snapglyph.ErrorMessage(err))})
+		return
+	}
+	a.setSessionCookie(w, r, ns)
+	if next == "" {
+		next = "/qr-codes"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+type signupPage struct {
+	base
+	Closed  bool
+	Name    string
+	OrgName string
+	Email   string
+	Errors  map[string]string
+	Error   string
+}
+
+func (a *app) handleSignupForm(w http.ResponseWriter, r *http.Request) {
+	if sessionFrom(r.Context()) != nil {
+		http.Redirect(w, r, "/qr-codes", http.StatusSeeOther)
+		return
+	}
+	b, _ := a.newBase(w, r, "Create your account", "")
+	status := http.StatusOK
+	if !a.signup {
+		status = http.StatusForbidden
+	}
+	a.render(w, r, status, "signup.html", &signupPage{base: b, Closed: !a.signup})
+}
+
+func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
+	b := base{Title: "Create your account", Signup: a.signup}
+	if !a.signup {
+		a.render(w, r, http.StatusForbidden, "signup.html", &signupPage{base: b, Closed: true})
+		return
+	}
+	if !parseForm(w, r) {
+		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	in := service.SignUp{Name: r.PostForm.Get("name"), OrgName: r.PostForm.Get("org"), Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password")}
+	ns, err := a.svc.SignUp(r.Context(), in, client(r))
+	if err != nil {
+		switch snapglyph.ErrorCode(err) {
+		case snapglyph.EINVALID, snapglyph.ECONFLICT:
+			p := &signupPage{base: b, Name: in.Name, OrgName: in.OrgName, Email: in.Email, Errors: fieldErrors(err)}
+			if snapglyph.ErrorReason(err) == "account_exists" {
+				p.Errors["email"] = "An account with this email already exists. Sign in instead, or use another email."
+			}
+			a.render(w, r, statusOf(err), "signup.html", p)
+		case snapglyph.ERATELIMIT:
+			var te *service.ThrottledError
+			if errors.As(err, &te) {
+				w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+			}
+			p := &signupPage{base: b, Name: in.Name, OrgName: in.OrgName, Email: in.Email, Error: sentence(snapglyph.ErrorMessage(err))}
+			a.render(w, r, http.StatusTooManyRequests, "signup.html", p)
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	a.setSessionCookie(w, r, ns)
+	redirectWith(w, r, "/qr-codes", "success", "Welcome to SnapGlyph! Your organisation is on a 14-day trial of the Pro plan.")
+}
+
+func (a *app) handleSignoutForm(w http.ResponseWriter, r *http.Request) {
+	if sessionFrom(r.Context()) == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return
+	}
+	b, _ := a.newBase(w, r, "Sign out", "")
+	a.render(w, r, http.StatusOK, "signout.html", &struct{ base }{b})
+}
+
+func (a *app) handleSignout(w http.ResponseWriter, r *http.Request) {
+	if err := a.svc.SignOut(r.Context(), sessionToken(r)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	clearSessionCookie(w, r)
+	redirectWith(w, r, "/signin", "success", "You have signed out.")
+}
+
+type invitePage struct {
+	base
+	Token   string
+	Inv     *store.Invitation
+	Exists  bool // the invited email has an account: sign in to accept
+	Mine    bool // signed in as the invited email: one click
+	Other   bool // signed in as someone else
+	Name    string
+	Errors  map[string]string
+	Error   string
+	Expires time.Time
+}
+
+func (a *app) handleInvite(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	inv, exists, err := a.svc.Invitation(r.Context(), token)
+	if err != nil {
+		a.invitationError(w, r, err)
+		return
+	}
+	b, _ := a.newBase(w, r, "Join "+inv.OrgName, "")
+	a.render(w, r, http.StatusOK, "invite.html", a.invitePage(b, token, inv, exists))
+}
+
+func (a *app) invitePage(b base, token string, inv *store.Invitation, exists bool) *invitePage {
+	p := &invitePage{base: b, Token: token, Inv: inv, Exists: exists, Errors: map[string]string{}}
+	if b.User != nil {
+		p.Mine = b.User.Email == inv.Email
+		p.Other = !p.Mine
+	}
+	return p
+}
+
+// invitationError draws the page for a link that cannot be used: 404 if
+// unknown, 410 if expired, cancelled or already used.
+func (a *app) invitationError(w http.ResponseWriter, r *http.Request, err error) {
+	switch snapglyph.ErrorReason(err) {
+	case "invitation_expired", "invitation_cancelled", "invitation_used":
+		a.renderError(w, r, http.StatusGone, "This invitation can no longer be used", sentence(snapglyph.ErrorMessage(err)))
+		return
+	}
+	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		a.renderError(w, r, http.StatusNotFound, "Invitation not found", sentence(snapglyph.ErrorMessage(err)))
+		return
+	}
+	a.fail(w, r, err)
+}
+
+func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if !parseForm(w, r) {
+		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	in := service.Accept{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password")}
+	if s := sessionFrom(r.Context()); s != nil {
+		in.Session, in.Token = s.Session, s.Token
+	}
+	ns, err := a.svc.AcceptInvitation(r.Context(), token, in, client(r))
+	if err != nil {
+		inv, exists, ierr := a.svc.Invitation(r.Context(), token)
+		if ierr != nil {
+			a.invitationError(w, r, ierr)
+			return
+		}
+		switch snapglyph.ErrorCode(err) {
+		case snapglyph.EINVALID, snapglyph.EUNAUTHORIZED, snapglyph.ERATELIMIT, snapglyph.ECONFLICT, snapglyph.EFORBIDDEN:
+			var te *service.ThrottledError
+			if errors.As(err, &te) {
+				w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+			}
+			b := base{Title: "Join " + inv.OrgName, User: sessionFrom(r.Context()), Signup: a.signup}
+			p := a.invitePage(b, token, inv, exists)
+			p.Name, p.Errors, p.Error = in.Name, fieldErrors(err), sentence(snapglyph.ErrorMessage(err))
+			if len(p.Errors) > 0 {
+				p.Error = ""
+			}
+			a.render(w, r, statusOf(err), "invite.html", p)
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	a.setSessionCookie(w, r, ns)
+	org, err := a.db.Org(r.Context(), ns.OrgID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	redirectWith(w, r, "/qr-codes", "success", "Welcome to "+org.Name+"! You joined as "+store.RoleName(ns.Role)+".")
+}

@@ -1,0 +1,208 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// companyPage is the Company page: members, pending invitations, seats.
+// At most one of Invite, Link and Remove is set: the open dialog.
+type companyPage struct {
+	base
+	Members     []*memberRow
+	Invitations []*store.Invitation
+	SeatsTaken  int
+	SeatLimit   int // negative: unlimited
+	Invite      *inviteForm
+	Link        *inviteLink
+	Remove      *memberRow
+}
+
+// SeatsFull reports whether no seat is left for an invitation.
+func (p *companyPage) SeatsFull() bool { return p.SeatLimit >= 0 && p.SeatsTaken >= p.SeatLimit }
+
+type memberRow struct {
+	*store.Member
+	You       bool
+	CanChange bool // the role select is shown
+	CanRemove bool
+}
+
+type inviteForm struct {
+	Email string
+	Role  string
+	Error string
+}
+
+type inviteLink struct {
+	URL string
+	Inv *store.Invitation
+}
+
+func (a *app) companyPage(w http.ResponseWriter, r *http.Request) (*companyPage, error) {
+	b, err := a.newBase(w, r, "Company", "company")
+	if err != nil {
+		return nil, err
+	}
+	ctx, act := r.Context(), actor(r)
+	members, err := a.svc.Members(ctx, act, b.Org.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := &companyPage{base: b}
+	for _, m := range members {
+		// The rules are the service's (§4.3); this only decides which
+		// controls to draw. Nobody changes or removes the Owner.
+		row := &memberRow{Member: m, You: m.ID == b.User.UserID}
+		row.CanChange = m.Role != snapglyph.RoleOwner
+		row.CanRemove = m.Role != snapglyph.RoleOwner
+		p.Members = append(p.Members, row)
+	}
+	if p.Invitations, err = a.svc.Invitations(ctx, act, b.Org.ID); err != nil {
+		return nil, err
+	}
+	if p.SeatsTaken, p.SeatLimit, err = a.svc.Seats(ctx, b.Org); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (a *app) handleCompany(w http.ResponseWriter, r *http.Request) {
+	p, err := a.companyPage(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.render(w, r, http.StatusOK, "company.html", p)
+}
+
+func (a *app) handleInviteNew(w http.ResponseWriter, r *http.Request) {
+	p, err := a.companyPage(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p.Invite = &inviteForm{Role: "member"}
+	a.render(w, r, http.StatusOK, "company.html", p)
+}
+
+// inviteURL is the absolute link of an invitation token, on the host the
+// request came to.
+func inviteURL(r *http.Request, token string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/invite/" + token}
+	return u.String()
+}
+
+// handleInviteCreate creates an invitation and shows its link, once, in
+// this response (no mail is sent: the inviter passes the link on).
+func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	s := sessionFrom(r.Context())
+	email, role := r.PostForm.Get("email"), r.PostForm.Get("role")
+	ni, err := a.svc.Invite(r.Context(), actor(r), s.OrgID, email, role)
+	if err != nil {
+		switch snapglyph.ErrorCode(err) {
+		case snapglyph.EINVALID, snapglyph.ECONFLICT:
+			p, perr := a.companyPage(w, r)
+			if perr != nil {
+				a.fail(w, r, perr)
+				return
+			}
+			p.Invite = &inviteForm{Email: email, Role: role, Error: sentence(snapglyph.ErrorMessage(err))}
+			a.render(w, r, statusOf(err), "company.html", p)
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	p, err := a.companyPage(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p.Link = &inviteLink{URL: inviteURL(r, ni.Token), Inv: ni.Invitation}
+	a.render(w, r, http.StatusOK, "company.html", p)
+}
+
+func (a *app) handleInviteCancel(w http.ResponseWriter, r *http.Request) {
+	inv, err := a.svc.CancelInvitation(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"))
+	if err != nil {
+		a.companyActionError(w, r, err)
+		return
+	}
+	redirectWith(w, r, "/settings/company", "success", "The invitation for "+inv.Email+" is cancelled; its link no longer works.")
+}
+
+func (a *app) handleRoleChange(w http.ResponseWriter, r *http.Request) {
+	if !parseForm(w, r) {
+		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	role := r.PostForm.Get("role")
+	email, err := a.svc.ChangeRole(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"), role)
+	if err != nil {
+		a.companyActionError(w, r, err)
+		return
+	}
+	redirectWith(w, r, "/settings/company", "success", email+" is now "+article(role)+" "+store.RoleName(snapglyph.Role(role))+".")
+}
+
+func article(role string) string {
+	if role == "admin" {
+		return "an"
+	}
+	return "a"
+}
+
+func (a *app) handleRemoveConfirm(w http.ResponseWriter, r *http.Request) {
+	p, err := a.companyPage(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, m := range p.Members {
+		if m.ID == r.PathValue("id") && m.CanRemove {
+			p.Remove = m
+		}
+	}
+	if p.Remove == nil {
+		a.renderError(w, r, http.StatusNotFound, "Member not found", "There is no such member to remove; the Owner cannot be removed.")
+		return
+	}
+	a.render(w, r, http.StatusOK, "company.html", p)
+}
+
+func (a *app) handleRemove(w http.ResponseWriter, r *http.Request) {
+	s := sessionFrom(r.Context())
+	id := r.PathValue("id")
+	email, err := a.svc.RemoveMember(r.Context(), actor(r), s.OrgID, id)
+	if err != nil {
+		a.companyActionError(w, r, err)
+		return
+	}
+	if id == s.UserID {
+		// Leaving: this very session ended with the membership.
+		clearSessionCookie(w, r)
+		redirectWith(w, r, "/signin", "success", "You left the organisation.")
+		return
+	}
+	redirectWith(w, r, "/settings/company", "success", email+" was removed from the organisation and signed out.")
+}
+
+func (a *app) companyActionError(w http.ResponseWriter, r *http.Request, err error) {
+	if snapglyph.ErrorCode(err) == snapglyph.ECONFLICT {
+		redirectWith(w, r, "/settings/company", "error", sentence(snapglyph.ErrorMessage(err)))
+		return
+	}
+	a.fail(w, r, err)
+}

@@ -1,0 +1,293 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// chromiumPath is Debian's chromium (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// browserEnv names the variable that makes a missing browser a failure.
+const browserEnv = "SNAPGLYPH_TEST_BROWSER"
+
+// screenshotsEnv names the directory the screenshots are saved to.
+const screenshotsEnv = "SNAPGLYPH_SCREENSHOTS"
+
+// newChromium starts a headless chromium with a fresh profile and returns
+// a tab's context. It skips the test, saying why, when chromium is not
+// installed, unless SNAPGLYPH_TEST_BROWSER=1.
+func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv(browserEnv) == "1" {
+			t.Fatalf("%s=1 but %s is missing: apt-get install -y chromium", browserEnv, chromiumPath)
+		}
+		t.Skipf("browser test skipped: %s is missing (apt-get install -y chromium; set %s=1 to make this a failure)", chromiumPath, browserEnv)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() {
+		cancelTime()
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// do runs browser actions and fails the test on error.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// navigate runs the steps (a click on a link or a submit button, or a
+// navigation) and waits for the page they load; it returns its status.
+func navigate(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) int64 {
+	t.Helper()
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Status
+}
+
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func screenshotDir(t *testing.T) string {
+	dir := os.Getenv(screenshotsEnv)
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// screenshot saves the viewport at width×height (mobile emulation for
+// phone widths) as dir/name.png.
+func screenshot(t *testing.T, ctx context.Context, dir, name string, width, height int64, phone bool) {
+	t.Helper()
+	var vp chromedp.Action[chromedp.Void]
+	if phone {
+		vp = chromedp.EmulateViewport(width, height, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+	} else {
+		vp = chromedp.EmulateViewport(width, height)
+	}
+	do(t, ctx, vp, chromedp.Sleep(150*time.Millisecond))
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return run(t, ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// TestBrowser drives the dashboard in a real browser: sign up, create a key
+// and use it over HTTP, pause, resume and revoke it in the UI, and invite a
+// Member who then has no API Settings.
+func TestBrowser(t *testing.T) {
+	ctx := newChromium(t)
+	e := newEnv(t, testdb.Open(t, "sqlite"))
+	base := e.srv.URL
+	shots := screenshotDir(t)
+
+	// Sign up: a new organisation on the Pro trial, with us as Owner.
+	status := navigate(t, ctx, chromedp.Navigate(base+"/signup"))
+	if status != http.StatusOK {
+		t.Fatalf("GET /signup: %d", status)
+	}
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.CSS("#org"), "Analytical Engines"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "ada@engines.test"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "difference engine no. 2"),
+	)
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	if loc := run(t, ctx, chromedp.Location()); !strings.HasSuffix(loc, "/qr-codes") {
+		t.Fatalf("after sign-up the browser is at %s", loc)
+	}
+
+	// API Settings, from the sidebar.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/settings/api"]`)))
+	if h := text(t, ctx, "h1"); h != "API Keys" {
+		t.Fatalf("API Settings heading %q", h)
+	}
+	if got := text(t, ctx, ".meter-num"); !strings.Contains(got, "/ 1,000") {
+		t.Errorf("the usage card shows %q, want the Pro trial's 1,000 calls", got)
+	}
+
+	// Create API Key: the dialog, a name, and the key revealed once.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`a[href="/settings/api/keys/new"]`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("dialog #key-name")))
+	if got := text(t, ctx, "dialog .naming"); !strings.Contains(got, "Zapier-Integration") || !strings.Contains(got, "Key 1") {
+		t.Errorf("the create dialog lacks the naming advice: %q", got)
+	}
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#key-name"), "Production-WebApp"))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button[type="submit"]`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#new-key")))
+	key := run(t, ctx, chromedp.Value(chromedp.CSS("#new-key")))
+	if !keyPattern.MatchString(key) {
+		t.Fatalf("the reveal dialog shows %q, not a key", key)
+	}
+	if w := text(t, ctx, "#reveal-warning"); !strings.Contains(w, "won't be able to see it again") {
+		t.Errorf("reveal warning %q", w)
+	}
+	// The copy button appears with JavaScript and says what it did.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`button[data-copy="new-key"]`), chromedp.NodeVisible))
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("copy-status").textContent.length > 0`))
+	screenshot(t, ctx, shots, "api-settings-key-created-desktop", 1280, 900, false)
+
+	// The key works over HTTP.
+	if resp := e.apiGet("/api/v1/usage", key); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/usage with the new key: %d", resp.StatusCode)
+	}
+
+	// Leaving the dialog loses the key: the page shows only its prefix.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog a.btn-primary`)))
+	html := run(t, ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if strings.Contains(html, key) {
+		t.Fatal("the API page still contains the key after the dialog was left")
+	}
+	if !strings.Contains(html, key[:12]+"...") {
+		t.Errorf("the API page does not show the prefix %s...", key[:12])
+	}
+	screenshot(t, ctx, shots, "api-settings-desktop", 1280, 900, false)
+	screenshot(t, ctx, shots, "api-settings-phone", 390, 844, true)
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+
+	row := `tr:has(th.key-name)`
+	// Pause in the UI: the API refuses the key, the row says Inactive.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Pause Production-WebApp"]`)))
+	if s := text(t, ctx, row+" .pill"); s != "Inactive" {
+		t.Errorf("paused key's status %q, want Inactive", s)
+	}
+	expectAPI(t, e, key, http.StatusUnauthorized, "api_key_paused")
+
+	// Resume.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Resume Production-WebApp"]`)))
+	if s := text(t, ctx, row+" .pill"); s != "Active" {
+		t.Errorf("resumed key's status %q, want Active", s)
+	}
+	if resp := e.apiGet("/api/v1/usage", key); resp.StatusCode != http.StatusOK {
+		t.Fatalf("resumed key: %d", resp.StatusCode)
+	}
+
+	// (QR code step: added with the QR pages.)
+
+	// Revoke through the confirmation.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`a[aria-label="Revoke Production-WebApp"]`)))
+	if h := text(t, ctx, "#revoke-title"); h != "Revoke Production-WebApp?" {
+		t.Errorf("revoke dialog title %q", h)
+	}
+	if d := text(t, ctx, "#revoke-desc"); !strings.Contains(d, "immediately") || !strings.Contains(d, "cannot be undone") {
+		t.Errorf("revoke dialog text %q", d)
+	}
+	screenshot(t, ctx, shots, "api-settings-revoke-desktop", 1280, 900, false)
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button.btn-danger`)))
+	expectAPI(t, e, key, http.StatusUnauthorized, "api_key_revoked")
+	if html := run(t, ctx, chromedp.OuterHTML(chromedp.CSS("main"))); strings.Contains(html, "Production-WebApp</th>") {
+		t.Error("the revoked key is still listed")
+	}
+
+	// Invite a Member from the Company page.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/settings/company"]`)))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`a[href="/settings/company/invite"]`)))
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#invite-email"), "grace@engines.test"))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button[type="submit"]`)))
+	link := run(t, ctx, chromedp.Value(chromedp.CSS("#invite-link")))
+	if !strings.HasPrefix(link, base+"/invite/") {
+		t.Fatalf("invitation link %q", link)
+	}
+	screenshot(t, ctx, shots, "company-invite-link-desktop", 1280, 900, false)
+
+	// The invitee, in a second browser context (own cookies), joins.
+	guest, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if s := navigate(t, guest, chromedp.Navigate(link)); s != http.StatusOK {
+		t.Fatalf("invitation link: %d", s)
+	}
+	do(t, guest,
+		chromedp.SendKeys(chromedp.CSS("#name"), "Grace Hopper"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "a compiler of one's own"),
+	)
+	navigate(t, guest, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	nav := text(t, guest, "nav")
+	if strings.Contains(nav, "API Settings") || !strings.Contains(nav, "QR Codes") {
+		t.Errorf("a Member's sidebar reads %q; want QR Codes and no API Settings", nav)
+	}
+	if s := navigate(t, guest, chromedp.Navigate(base+"/settings/api")); s != http.StatusForbidden {
+		t.Errorf("a Member opening /settings/api: %d, want 403", s)
+	}
+	screenshot(t, guest, shots, "member-forbidden-phone", 390, 844, true)
+
+	// The Owner sees the new member.
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/company"))
+	if got := text(t, ctx, "table.members"); !strings.Contains(got, "grace@engines.test") {
+		t.Errorf("the members table lacks the new member: %q", got)
+	}
+	screenshot(t, ctx, shots, "company-desktop", 1280, 900, false)
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/audit"))
+	screenshot(t, ctx, shots, "audit-desktop", 1280, 900, false)
+	t.Logf("screenshots in %s", shots)
+}
+
+func expectAPI(t *testing.T, e *env, key string, status int, code string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/usage", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	buf := make([]byte, 4096)
+	n, _ := resp.Body.Read(buf)
+	body.Write(buf[:n])
+	if resp.StatusCode != status || code != "" && !strings.Contains(body.String(), `"code":"`+code+`"`) {
+		t.Errorf("API with the key: %d %s, want %d %s", resp.StatusCode, body.String(), status, code)
+	}
+}

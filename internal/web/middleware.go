@@ -1,0 +1,238 @@
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// contentSecurityPolicy allows only our own scripts, styles and images
+// (and data: images), no inline script or style, no framing, and forms
+// that post only to us.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// securityHeaders sets the headers every dashboard response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			// Pages may hold a key or an invitation link shown once: never
+			// keep them in a cache or the back-forward history on disk.
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin answers a state-changing request that came from another
+// site (http.CrossOriginProtection refused it).
+func (a *app) crossOrigin(w http.ResponseWriter, r *http.Request) {
+	a.renderError(w, r, http.StatusForbidden, "Request refused",
+		"This form was sent from another website, so it was refused to protect your account. Open the page on SnapGlyph and try again.")
+}
+
+// The session cookie. Under TLS it takes the __Host- prefix, which makes
+// the browser insist on Secure, Path=/ and no Domain, so a sibling
+// subdomain cannot plant or overwrite it.
+const (
+	cookieName    = "snapglyph_session"
+	cookieNameTLS = "__Host-snapglyph_session"
+)
+
+func sessionCookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return cookieNameTLS
+	}
+	return cookieName
+}
+
+func sessionToken(r *http.Request) string {
+	c, err := r.Cookie(sessionCookieName(r))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// setSessionCookie hands a new session's token to the browser: HttpOnly
+// (no script reads it), SameSite=Lax (not sent on cross-site posts),
+// Secure under TLS, and expiring with the session's absolute end (as a
+// Max-Age, so a browser whose clock is off keeps it as long).
+func (a *app) setSessionCookie(w http.ResponseWriter, r *http.Request, ns *service.NewSession) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName(r), Value: ns.Token, Path: "/",
+		MaxAge: max(1, int(ns.ExpiresAt.Sub(a.now()).Seconds())), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+type sessionKey struct{}
+
+// reqSession is the signed-in user of a request.
+type reqSession struct {
+	*store.Session
+	Token string
+}
+
+func sessionFrom(ctx context.Context) *reqSession {
+	s, _ := ctx.Value(sessionKey{}).(*reqSession)
+	return s
+}
+
+// loadSession resolves the session cookie once per request. An ended or
+// expired session's cookie is cleared.
+func (a *app) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/static/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token := sessionToken(r)
+		if token == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		st, err := a.svc.Session(r.Context(), token)
+		if err != nil {
+			if snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+				a.fail(w, r, err)
+				return
+			}
+			clearSessionCookie(w, r)
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := context.WithValue(r.Context(), sessionKey{}, &reqSession{Session: st, Token: token})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// signedIn serves h to signed-in users and sends others to the sign-in
+// page, which brings them back afterwards.
+func (a *app) signedIn(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessionFrom(r.Context()) == nil {
+			next := r.URL.Path
+			if r.Method != http.MethodGet {
+				next = ""
+			}
+			target := "/signin"
+			if next != "" {
+				target += "?next=" + url.QueryEscape(next)
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// roles serves h to signed-in users with one of the roles, and answers
+// the others 403.
+func (a *app) roles(allowed ...snapglyph.Role) func(http.HandlerFunc) http.Handler {
+	return func(h http.HandlerFunc) http.Handler {
+		return a.signedIn(func(w http.ResponseWriter, r *http.Request) {
+			s := sessionFrom(r.Context())
+			if !slices.Contains(allowed, s.Role) {
+				a.forbidden(w, r)
+				return
+			}
+			h(w, r)
+		})
+	}
+}
+
+// safeNext returns next if it is a path on this site, and "" otherwise, so
+// the sign-in page cannot be used to redirect elsewhere.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Host != "" || u.Scheme != "" {
+		return ""
+	}
+	return next
+}
+
+// clientIP is the address the request came from. No forwarding header is
+// trusted: a proxy in front must be configured to pass the address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func client(r *http.Request) service.Client {
+	return service.Client{IP: clientIP(r), UserAgent: r.UserAgent()}
+}
+
+// actor is the signed-in user as the actor of a management action.
+func actor(r *http.Request) snapglyph.Actor {
+	return sessionFrom(r.Context()).Actor(clientIP(r))
+}
+
+// flash is a one-line message shown on the next page after a redirect. It
+// never holds a secret (keys and invitation links are shown in the
+// response that creates them, never carried across a redirect).
+type flash struct {
+	Kind string // "success" or "error"
+	Text string
+}
+
+const flashCookie = "snapglyph_flash"
+
+func setFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: flashCookie, Value: kind + ":" + url.QueryEscape(text), Path: "/", MaxAge: 60,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// takeFlash reads and clears the flash message.
+func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	kind, text, ok := strings.Cut(c.Value, ":")
+	if !ok || (kind != "success" && kind != "error") {
+		return nil
+	}
+	t, err := url.QueryUnescape(text)
+	if err != nil || t == "" || len(t) > 500 {
+		return nil
+	}
+	return &flash{Kind: kind, Text: t}
+}
+
+// redirectWith answers a form post with 303 to path and a flash message.
+func redirectWith(w http.ResponseWriter, r *http.Request, path, kind, text string) {
+	setFlash(w, r, kind, text)
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}

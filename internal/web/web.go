@@ -1,0 +1,148 @@
+// Package web is SnapGlyph's dashboard: server-rendered pages for signing
+// up and in, API keys, members, the subscription and the audit log. Every
+// rule (roles, plans, seats, throttling, session lifetimes) is the
+// service's; this package asks it and shows the answer.
+//
+// Choices:
+//
+//   - No JavaScript is needed. A dialog is a page of its own drawn with
+//     the dialog open (GET /settings/api/keys/new, …/{id}/revoke,
+//     /settings/company/invite, …/members/{id}/remove), reached by a link;
+//     every action is a plain form post answered with 303 and a one-line
+//     flash message. static/app.js only adds the copy buttons and makes
+//     those dialogs modal (focus kept inside, Escape closes).
+//   - Secrets shown once (a new API key, an invitation link) are drawn in
+//     the response to the post that creates them, with Cache-Control:
+//     no-store; never in a URL, a redirect, a cookie, a log or the
+//     database. Leaving the page loses them.
+//   - Sessions live in the database, found by the SHA-256 of a 256-bit
+//     cookie token (HttpOnly, SameSite=Lax, Secure and __Host- under TLS).
+//     Each sign-in issues a new token and ends the browser's old session;
+//     sessions end after 12 idle hours, 7 days after sign-in, at sign-out,
+//     and when the user leaves the organisation.
+//   - Cross-site posts are refused by http.CrossOriginProtection
+//     (Sec-Fetch-Site, else Origin against Host); every response carries a
+//     Content-Security-Policy without inline script or style.
+package web
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+	"github.com/snapglyph/snapglyph/internal/usage"
+)
+
+// Deps are what the dashboard is built from.
+type Deps struct {
+	DB       *store.DB
+	Service  *service.Service
+	Recorder *usage.Recorder // optional: usage not yet flushed is added to the usage card
+	Log      *slog.Logger    // optional
+	Signup   bool            // false: sign-up is closed (only invitations and the CLI create accounts)
+	Now      func() time.Time
+}
+
+// app holds what the handlers need.
+type app struct {
+	db     *store.DB
+	svc    *service.Service
+	rec    *usage.Recorder
+	log    *slog.Logger
+	signup bool
+	now    func() time.Time
+
+	pages  map[string]*page
+	assets map[string]string // "app.css" → "/static/app.css?v=…"
+}
+
+// New returns the dashboard's handler. It serves "/", "/signup",
+// "/signin", "/signout", "/invite/{token}", "/qr-codes", "/settings/…" and
+// "/static/…"; the caller routes "/api/" and health checks elsewhere.
+// Templates are parsed here, once.
+func New(d Deps) (http.Handler, error) {
+	if d.DB == nil || d.Service == nil {
+		return nil, errors.New("web: Deps.DB and Deps.Service are required")
+	}
+	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, now: d.Now}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.now == nil {
+		a.now = func() time.Time { return d.DB.Now() }
+	}
+	if err := a.parse(); err != nil {
+		return nil, err
+	}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(a.crossOrigin))
+	return securityHeaders(csrf.Handler(a.loadSession(a.routes()))), nil
+}
+
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", a.static())
+	mux.HandleFunc("GET /{$}", a.handleHome)
+
+	mux.HandleFunc("GET /signup", a.handleSignupForm)
+	mux.HandleFunc("POST /signup", a.handleSignup)
+	mux.HandleFunc("GET /signin", a.handleSigninForm)
+	mux.HandleFunc("POST /signin", a.handleSignin)
+	mux.HandleFunc("GET /signout", a.handleSignoutForm)
+	mux.HandleFunc("POST /signout", a.handleSignout)
+	mux.HandleFunc("GET /invite/{token}", a.handleInvite)
+	mux.HandleFunc("POST /invite/{token}", a.handleInviteAccept)
+
+	// Pages for signed-in users. Role checks here only decide what is
+	// shown; the service enforces every rule again.
+	user := a.signedIn
+	team := a.roles(snapglyph.RoleOwner, snapglyph.RoleAdmin)
+	owner := a.roles(snapglyph.RoleOwner)
+	mux.Handle("GET /qr-codes", user(a.handleQRCodes))
+	mux.Handle("GET /settings/{$}", user(a.handleSettings))
+
+	mux.Handle("GET /settings/api", team(a.handleAPI))
+	mux.Handle("GET /settings/api/keys/new", team(a.handleKeyNew))
+	mux.Handle("POST /settings/api/keys", user(a.handleKeyCreate))
+	mux.Handle("POST /settings/api/keys/{id}/pause", user(a.handleKeyPause))
+	mux.Handle("POST /settings/api/keys/{id}/resume", user(a.handleKeyResume))
+	mux.Handle("GET /settings/api/keys/{id}/revoke", team(a.handleKeyRevokeConfirm))
+	mux.Handle("POST /settings/api/keys/{id}/revoke", user(a.handleKeyRevoke))
+
+	mux.Handle("GET /settings/company", team(a.handleCompany))
+	mux.Handle("GET /settings/company/invite", team(a.handleInviteNew))
+	mux.Handle("POST /settings/company/invitations", user(a.handleInviteCreate))
+	mux.Handle("POST /settings/company/invitations/{id}/cancel", user(a.handleInviteCancel))
+	mux.Handle("POST /settings/company/members/{id}/role", user(a.handleRoleChange))
+	mux.Handle("GET /settings/company/members/{id}/remove", team(a.handleRemoveConfirm))
+	mux.Handle("POST /settings/company/members/{id}/remove", user(a.handleRemove))
+
+	mux.Handle("GET /settings/subscription", owner(a.handleSubscription))
+	mux.Handle("GET /settings/audit", team(a.handleAudit))
+	mux.Handle("GET /settings/profile", user(a.handleProfile))
+	mux.Handle("POST /settings/profile/org", user(a.handleSwitchOrg))
+
+	mux.HandleFunc("/", a.handleNotFound)
+	return mux
+}
+
+func (a *app) handleHome(w http.ResponseWriter, r *http.Request) {
+	if sessionFrom(r.Context()) == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/qr-codes", http.StatusSeeOther)
+}
+
+func (a *app) handleSettings(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/settings/profile", http.StatusSeeOther)
+}
+
+func (a *app) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	a.renderError(w, r, http.StatusNotFound, "Page not found", "There is no page at this address. Check the link, or go back to the dashboard.")
+}
