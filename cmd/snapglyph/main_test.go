@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,26 +76,8 @@ func decode(t *testing.T, s string) map[string]any {
 type serverProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *testdb.Buffer
 	done chan error
-}
-
-// syncBuffer collects a process's log lines from its reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) WriteString(v string) {
-	s.mu.Lock()
-	s.b.WriteString(v)
-	s.mu.Unlock()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startServer(t *testing.T, dsn string, extra ...string) *serverProcess {
@@ -114,7 +95,7 @@ func startServerEnv(t *testing.T, dsn string, env []string, extra ...string) *se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProcess{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &serverProcess{cmd: cmd, logs: &testdb.Buffer{}, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -1,15 +1,11 @@
 package server
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -255,35 +251,19 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 // serveImage renders the image, charges its credits only once it is ready
 // to be sent, and sends it. A refused image request costs no API call.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
-	d := service.Design(q)
-	if format == "svg" && len(d.Logo) > 0 {
-		s.writeError(w, r, snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "logo_requires_png",
-			"the QR code %q has a logo, and logos are drawn only in PNG: ask for format=png (10 credits)", q.Name))
-		return
-	}
-	m, err := s.matrices.encode(q.Payload, d.ErrorCorrection)
+	img, err := s.svc.RenderQRCode(q, format, size)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var buf bytes.Buffer
-	cost, ctype := int64(svgCredits), "image/svg+xml"
+	cost := int64(svgCredits)
 	if format == "png" {
-		cost, ctype = pngCredits, "image/png"
-		err = qr.PNG(&buf, m, d, size)
-	} else {
-		err = qr.SVG(&buf, m, d)
+		cost = pngCredits
 	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	h := w.Header()
-	h.Set("ETag", etag)
+	h.Set("ETag", img.ETag)
 	h.Set("Cache-Control", "private, no-cache")
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, img.ETag) {
 		w.WriteHeader(http.StatusNotModified) // nothing sent, nothing charged
 		return
 	}
@@ -302,14 +282,14 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		return
 	}
 	p.spent.ImageCredits += cost
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Type", img.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(img.Data)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	if v := r.URL.Query().Get("download"); v == "1" || v == "true" {
-		h.Set("Content-Disposition", contentDisposition(q.Name, format))
+		h.Set("Content-Disposition", service.Attachment(q.Name, format))
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	w.Write(img.Data)
 }
 
 func etagMatches(header, etag string) bool {
@@ -320,26 +300,4 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// contentDisposition names the download after the QR code: an ASCII
-// fallback and the exact UTF-8 name (RFC 6266, RFC 8187).
-func contentDisposition(name, ext string) string {
-	var b strings.Builder
-	dash := false
-	for _, c := range strings.ToLower(name) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			b.WriteRune(c)
-			dash = false
-		case !dash && b.Len() > 0:
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	ascii := strings.Trim(b.String(), "-")
-	if ascii == "" {
-		ascii = "qr-code"
-	}
-	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, url.PathEscape(name), ext)
 }

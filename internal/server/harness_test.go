@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is one node over a test database, served on 127.0.0.1, and a
 // second handle on the same database standing in for the CLI process.
 type harness struct {
@@ -45,7 +25,7 @@ type harness struct {
 	node  *node.Node
 	srv   *httptest.Server
 	clock *testdb.Clock
-	logs  *syncBuffer
+	logs  *testdb.Buffer
 	// cli is a separate connection pool and service: another process.
 	cli *service.Service
 	org *snapglyph.Org
@@ -57,7 +37,7 @@ var start = time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, db *testdb.DB, cfg node.Config) *harness {
 	t.Helper()
-	h := &harness{t: t, db: db, clock: testdb.NewClock(start), logs: &syncBuffer{}}
+	h := &harness{t: t, db: db, clock: testdb.NewClock(start), logs: &testdb.Buffer{}}
 	db.Now = h.clock.Now
 	log := slog.New(slog.NewTextHandler(h.logs, nil))
 	cfg.LogRequests = true

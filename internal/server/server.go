@@ -37,7 +37,6 @@ type Server struct {
 	// LogRequests turns on one log line per request.
 	logRequests bool
 
-	matrices      *matrixCache
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
 	latency       *metrics.HistogramVec
@@ -67,7 +66,6 @@ func New(d Deps) *Server {
 		db: d.DB, svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
 		logRequests: d.LogRequests,
-		matrices:    newMatrixCache(4096),
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)

@@ -18,7 +18,8 @@ import (
 // Service carries out management actions. Its methods are safe for
 // concurrent use.
 type Service struct {
-	db *store.DB // its Now is the service's clock too
+	db       *store.DB // its Now is the service's clock too
+	matrices *matrixCache
 	// Changed, if set, is called after a change commits, so this
 	// process's caches drop it at once (other processes hear of it from
 	// the database).
@@ -27,7 +28,7 @@ type Service struct {
 
 // New returns a service over db.
 func New(db *store.DB) *Service {
-	return &Service{db: db}
+	return &Service{db: db, matrices: newMatrixCache(4096)}
 }
 
 // ApplyTimeout bounds how long a change waits for other nodes to confirm

@@ -4,11 +4,13 @@
 package testdb
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,3 +98,25 @@ func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // Set moves the clock.
 func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+// Buffer collects output (logs) written from several goroutines.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// WriteString appends a string.
+func (s *Buffer) WriteString(v string) (int, error) { return s.Write([]byte(v)) }
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -2,9 +2,11 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,8 +128,9 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 }
 
 // TestBrowser drives the dashboard in a real browser: sign up, create a key
-// and use it over HTTP, pause, resume and revoke it in the UI, and invite a
-// Member who then has no API Settings.
+// and use it over HTTP, pause and resume it, create a QR code with the live
+// preview and find one made over the API by filtering by the key, revoke the
+// key in the UI, and invite a Member who then has no API Settings.
 func TestBrowser(t *testing.T) {
 	ctx := newChromium(t)
 	e := newEnv(t, testdb.Open(t, "sqlite"))
@@ -215,7 +218,80 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("resumed key: %d", resp.StatusCode)
 	}
 
-	// (QR code step: added with the QR pages.)
+	// QR Codes: create one in the dashboard, with the live preview.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/qr-codes"]`)))
+	if h := text(t, ctx, "h1"); h != "QR Codes" {
+		t.Fatalf("QR Codes heading %q", h)
+	}
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`.page-head a[href="/qr-codes/new"]`)))
+	preview := func() string {
+		return run(t, ctx, chromedp.Evaluate[string](`document.getElementById("qr-preview").getAttribute("src") || ""`))
+	}
+	waitPreview := func(old string) string {
+		t.Helper()
+		run(t, ctx, chromedp.Poll[bool](`(function(){var s=document.getElementById("qr-preview").getAttribute("src")||"";`+
+			`return s.indexOf("data:image/svg+xml")===0 && s!==`+strconv.Quote(old)+`;})()`, chromedp.WithPollingTimeout(10*time.Second)))
+		return preview()
+	}
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "Engine Room Wi-Fi"),
+		chromedp.SendKeys(chromedp.CSS("#f-url-url"), "https://engines.test/menu"),
+	)
+	first := waitPreview("")
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#f-url-url"), "/spring"))
+	second := waitPreview(first)
+	// Switching the type shows its fields at once, and the preview says
+	// what is missing.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`label[for="type-wifi"]`)), chromedp.WaitVisible(chromedp.CSS("#f-wifi-ssid")))
+	if hidden := run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("fields-url").hidden && document.getElementById("fields-url").disabled`)); !hidden {
+		t.Error("the URL fields are still shown after choosing Wi-Fi")
+	}
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("preview-status").textContent.indexOf("Network name (SSID) is required") >= 0`, chromedp.WithPollingTimeout(10*time.Second)))
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-wifi-ssid"), "Engine Room"),
+		chromedp.SendKeys(chromedp.CSS("#f-wifi-password"), "difference-engine"),
+	)
+	waitPreview(second)
+	if s := text(t, ctx, "#preview-status"); s != "" {
+		t.Errorf("preview status %q for a valid form", s)
+	}
+	screenshot(t, ctx, shots, "qr-code-new-desktop", 1280, 900, false)
+	screenshot(t, ctx, shots, "qr-code-new-phone", 390, 844, true)
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`form.qr-editor button[type="submit"]`)))
+	if h := text(t, ctx, "h1"); h != "Engine Room Wi-Fi" {
+		t.Fatalf("after creating, the page heading is %q", h)
+	}
+	if p := text(t, ctx, ".payload"); p != "WIFI:T:WPA;S:Engine Room;P:difference-engine;;" {
+		t.Errorf("payload %q", p)
+	}
+	screenshot(t, ctx, shots, "qr-code-detail-desktop", 1280, 900, false)
+	screenshot(t, ctx, shots, "qr-code-detail-phone", 390, 844, true)
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+
+	// A QR code made over the API with the key: filtering the list by the
+	// key finds it, with the key's name and prefix.
+	qrID, keyID := apiCreateQR(t, e, key, `{"name":"Spring Menu","type":"url","content":{"url":"https://engines.test/menu/spring"}}`)
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/qr-codes"]`)))
+	do(t, ctx, chromedp.SetValue(chromedp.CSS("#filter-key"), keyID))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "createdByKey="+keyID) {
+		t.Errorf("after filtering the browser is at %s", loc)
+	}
+	listed := text(t, ctx, "table.qrcodes")
+	if !strings.Contains(listed, "Spring Menu") || !strings.Contains(listed, "Production-WebApp") || !strings.Contains(listed, key[:12]+"...") ||
+		strings.Contains(listed, "Engine Room Wi-Fi") {
+		t.Errorf("the list filtered by the key reads %q", listed)
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#qr-`+qrID+`").length`)); n != 1 {
+		t.Errorf("row of %s: %d", qrID, n)
+	}
+	screenshot(t, ctx, shots, "qr-codes-filtered-desktop", 1280, 900, false)
+	navigate(t, ctx, chromedp.Navigate(base+"/qr-codes"))
+	screenshot(t, ctx, shots, "qr-codes-desktop", 1280, 900, false)
+	screenshot(t, ctx, shots, "qr-codes-phone", 390, 844, true)
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/api"))
 
 	// Revoke through the confirmation.
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`a[aria-label="Revoke Production-WebApp"]`)))
@@ -272,6 +348,30 @@ func TestBrowser(t *testing.T) {
 	navigate(t, ctx, chromedp.Navigate(base+"/settings/audit"))
 	screenshot(t, ctx, shots, "audit-desktop", 1280, 900, false)
 	t.Logf("screenshots in %s", shots)
+}
+
+// apiCreateQR creates a QR code over the API with the key and returns its
+// id and the id of the key that created it.
+func apiCreateQR(t *testing.T, e *env, key, body string) (id, keyID string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/qr-codes", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ID        string `json:"id"`
+		CreatedBy struct {
+			ID string `json:"id"`
+		} `json:"createdBy"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/v1/qr-codes: %d %v", resp.StatusCode, err)
+	}
+	return out.ID, out.CreatedBy.ID
 }
 
 func expectAPI(t *testing.T, e *env, key string, status int, code string) {

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,7 +14,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +27,6 @@ import (
 	"github.com/snapglyph/snapglyph/internal/web"
 )
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var start = time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 
 // env is one node with the dashboard mounted the way serve mounts it:
@@ -59,7 +39,7 @@ type env struct {
 	svc   *service.Service
 	srv   *httptest.Server
 	dash  http.Handler // the dashboard alone
-	logs  *syncBuffer
+	logs  *testdb.Buffer
 }
 
 type envOption func(*web.Deps)
@@ -68,7 +48,7 @@ func signupClosed(d *web.Deps) { d.Signup = false }
 
 func newEnv(t *testing.T, db *testdb.DB, opts ...envOption) *env {
 	t.Helper()
-	e := &env{t: t, db: db, clock: testdb.NewClock(start), logs: &syncBuffer{}}
+	e := &env{t: t, db: db, clock: testdb.NewClock(start), logs: &testdb.Buffer{}}
 	db.Now = e.clock.Now
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	n, err := node.New(context.Background(), db.DB, node.Config{FlushInterval: 20 * time.Millisecond}, log)

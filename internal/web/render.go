@@ -37,7 +37,7 @@ type page struct {
 var pageShells = map[string]string{
 	"signin.html": "auth", "signup.html": "auth", "invite.html": "auth", "signout.html": "auth",
 	"error.html":   "",
-	"qrcodes.html": "app", "apikeys.html": "app", "company.html": "app", "subscription.html": "app",
+	"qrcodes.html": "app", "qrcodes_form.html": "app", "qrcodes_detail.html": "app", "apikeys.html": "app", "company.html": "app", "subscription.html": "app",
 	"audit.html": "app", "profile.html": "app",
 }
 

@@ -9,15 +9,6 @@ import (
 	"github.com/snapglyph/snapglyph/internal/store"
 )
 
-func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
-	b, err := a.newBase(w, r, "QR Codes", "qr")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.render(w, r, http.StatusOK, "qrcodes.html", &struct{ base }{b})
-}
-
 type subscriptionPage struct {
 	base
 	Status     string // "Trial", "Trial ended", "Active"

@@ -9,8 +9,9 @@
 //     the dialog open (GET /settings/api/keys/new, …/{id}/revoke,
 //     /settings/company/invite, …/members/{id}/remove), reached by a link;
 //     every action is a plain form post answered with 303 and a one-line
-//     flash message. static/app.js only adds the copy buttons and makes
-//     those dialogs modal (focus kept inside, Escape closes).
+//     flash message. static/app.js only adds the copy buttons, makes those
+//     dialogs modal (focus kept inside, Escape closes), and gives the
+//     QR-code form its live preview (the one feature that needs it).
 //   - Secrets shown once (a new API key, an invitation link) are drawn in
 //     the response to the post that creates them, with Cache-Control:
 //     no-store; never in a URL, a redirect, a cookie, a log or the
@@ -104,6 +105,17 @@ func (a *app) routes() http.Handler {
 	team := a.roles(snapglyph.RoleOwner, snapglyph.RoleAdmin)
 	owner := a.roles(snapglyph.RoleOwner)
 	mux.Handle("GET /qr-codes", user(a.handleQRCodes))
+	mux.Handle("GET /qr-codes/new", user(a.handleQRNew))
+	mux.Handle("POST /qr-codes/new", user(a.handleQRCreate))
+	mux.Handle("GET /qr-codes/preview", user(a.handleQRPreview))
+	mux.Handle("POST /qr-codes/preview", user(a.handleQRPreview))
+	mux.Handle("GET /qr-codes/{id}", user(a.handleQRCode))
+	mux.Handle("GET /qr-codes/{id}/edit", user(a.handleQREdit))
+	mux.Handle("POST /qr-codes/{id}/edit", user(a.handleQRUpdate))
+	mux.Handle("GET /qr-codes/{id}/image.svg", user(a.handleQRImage("svg")))
+	mux.Handle("GET /qr-codes/{id}/image.png", user(a.handleQRImage("png")))
+	mux.Handle("GET /qr-codes/{id}/delete", user(a.handleQRDeleteConfirm))
+	mux.Handle("POST /qr-codes/{id}/delete", user(a.handleQRDelete))
 	mux.Handle("GET /settings/{$}", user(a.handleSettings))
 
 	mux.Handle("GET /settings/api", team(a.handleAPI))

@@ -1,7 +1,7 @@
 // SnapGlyph dashboard: progressive enhancement only. Every action works
-// without this file; it adds copy-to-clipboard buttons and turns the
+// without this file; it adds copy-to-clipboard buttons, turns the
 // dialogs the server draws open into modal ones (focus stays inside,
-// Escape closes).
+// Escape closes), and gives the QR-code form its live preview.
 (function () {
   "use strict";
 
@@ -55,4 +55,114 @@
       if (to) window.location.assign(to);
     });
   });
+})();
+
+// The QR-code form: show the chosen type's fields only (and send only
+// theirs), name the chosen colours, and keep the preview in step with the
+// form. The preview is drawn by the server (POST /qr-codes/preview, which
+// stores nothing and costs nothing) and shown as a data: URL, which the
+// Content-Security-Policy allows for images.
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-qr-form]");
+  if (!form) return;
+  var img = document.getElementById("qr-preview");
+  var empty = document.getElementById("preview-empty");
+  var status = document.getElementById("preview-status");
+  var frame = form.querySelector("[data-preview-frame]");
+  var level = document.getElementById("f-errorCorrection");
+  var logo = document.getElementById("f-logo");
+
+  function showType() {
+    var checked = form.querySelector('input[name="type"]:checked');
+    var type = checked ? checked.value : "url";
+    form.querySelectorAll("fieldset.type-fields").forEach(function (fs) {
+      var on = fs.getAttribute("data-type") === type;
+      fs.hidden = !on;
+      fs.disabled = !on;
+    });
+  }
+  form.querySelectorAll('input[name="type"]').forEach(function (radio) {
+    radio.addEventListener("change", showType);
+  });
+  showType();
+
+  form.querySelectorAll("output[data-colour-of]").forEach(function (out) {
+    var input = document.getElementById(out.getAttribute("data-colour-of"));
+    if (!input) return;
+    input.addEventListener("input", function () { out.textContent = input.value; });
+  });
+
+  if (logo && level) {
+    logo.addEventListener("change", function () {
+      if (logo.files && logo.files.length > 0 && level.value !== "H") {
+        level.value = "H";
+        var note = document.getElementById("logo-level-note");
+        if (note) note.textContent = "Error correction is now H, which a logo needs.";
+      }
+    });
+  }
+
+  var problems = document.getElementById("problems");
+  if (problems) problems.focus();
+
+  if (!img || !window.fetch || !window.FormData) return;
+  var timer = null, seq = 0, controller = null;
+
+  function show(src) {
+    img.src = src;
+    img.hidden = false;
+    if (empty) empty.hidden = true;
+    frame.classList.remove("stale");
+    status.textContent = "";
+    status.classList.remove("bad");
+  }
+
+  function problem(text) {
+    if (!img.hidden) frame.classList.add("stale");
+    status.textContent = text;
+    status.classList.add("bad");
+  }
+
+  function refresh() {
+    var mine = ++seq;
+    if (controller) controller.abort();
+    controller = window.AbortController ? new AbortController() : null;
+    var body = new FormData(form);
+    fetch(form.getAttribute("data-preview"), {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "Accept": "image/svg+xml, image/png, text/plain" },
+      signal: controller ? controller.signal : undefined
+    }).then(function (resp) {
+      var type = resp.headers.get("Content-Type") || "";
+      if (resp.ok && type.indexOf("image/svg+xml") === 0) {
+        return resp.text().then(function (svg) {
+          if (mine === seq) show("data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg));
+        });
+      }
+      if (resp.ok && type.indexOf("image/png") === 0) {
+        return resp.blob().then(function (blob) {
+          var reader = new FileReader();
+          reader.onload = function () { if (mine === seq) show(reader.result); };
+          reader.readAsDataURL(blob);
+        });
+      }
+      if (type.indexOf("text/plain") === 0) {
+        return resp.text().then(function (text) { if (mine === seq) problem(text); });
+      }
+      if (mine === seq) problem("The preview is not available right now.");
+    }).catch(function (err) {
+      if (err && err.name === "AbortError") return;
+      if (mine === seq) problem("The preview is not available right now.");
+    });
+  }
+
+  function later() {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 300);
+  }
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
+  if (form.hasAttribute("data-preview-now")) refresh();
 })();
