@@ -71,15 +71,24 @@ measure() {
   echo "$total / 2" | bc -l
 }
 
+# ratio KIND alternates the two endpoints ROUNDS times (default 3), so
+# both see the same machine, and compares the sums.
 ratio() {
   local kind=$1 db key port=18181
   db=$(dbfor "$kind"); key=$(setup "$db"); serve "$db" $port
   export SNAPGLYPH_LOAD_KEY=$key
   "$work/load" -c "$CONC" -d 1s "http://127.0.0.1:$port/api/v1/usage" >/dev/null # warm up
-  local h u
-  h=$(measure "$kind /healthz" "http://127.0.0.1:$port/healthz")
-  u=$(measure "$kind /api/v1/usage" "http://127.0.0.1:$port/api/v1/usage")
-  printf '%s: /healthz %.0f req/s, authenticated /api/v1/usage %.0f req/s, ratio %.2f\n' "$kind" "$h" "$u" "$(echo "$u / $h" | bc -l)"
+  local h=0 u=0 line p50 p99
+  for round in $(seq "${ROUNDS:-3}"); do
+    line=$("$work/load" -c "$CONC" -d "$DURATION" -json "http://127.0.0.1:$port/healthz")
+    echo "  $kind /healthz (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs" >&2
+    h=$(echo "$h + $(echo "$line" | rps)" | bc -l)
+    line=$("$work/load" -c "$CONC" -d "$DURATION" -json "http://127.0.0.1:$port/api/v1/usage")
+    echo "  $kind /api/v1/usage (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs, statuses $(echo "$line" | sed -E 's/.*"statuses":(\{[^}]*\}).*/\1/')" >&2
+    u=$(echo "$u + $(echo "$line" | rps)" | bc -l)
+  done
+  printf '%s: /healthz %.0f req/s, authenticated /api/v1/usage %.0f req/s (means), ratio %.2f\n' "$kind" \
+    "$(echo "$h / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / $h" | bc -l)"
   kill %% 2>/dev/null; wait 2>/dev/null || true
 }
 

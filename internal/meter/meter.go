@@ -28,7 +28,7 @@ type Store interface {
 }
 
 // DefaultMaxBlock is the largest block a node leases at once.
-const DefaultMaxBlock = 1000
+const DefaultMaxBlock = 10000
 
 // Meter hands out allowance. Its methods are safe for concurrent use.
 type Meter struct {
