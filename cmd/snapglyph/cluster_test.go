@@ -539,16 +539,44 @@ func (p *proxy) down() {
 // TestClusterDatabaseOutage: while PostgreSQL is unreachable requests fail
 // fast with 503 and a problem body, /readyz says so, the nodes recover by
 // themselves, and no acknowledged QR code is lost.
+//
+// With SNAPGLYPH_TEST_PG_STOP and SNAPGLYPH_TEST_PG_START (shell commands,
+// set by .ci/run) the PostgreSQL server itself is stopped and started
+// again. Without them the nodes reach it through a proxy that is cut and
+// restored, which looks the same to them (connections reset, new ones
+// refused) and leaves a shared server alone.
 func TestClusterDatabaseOutage(t *testing.T) {
 	needPostgres(t)
-	base, _ := url.Parse(os.Getenv(testdb.PostgresEnv))
-	p := &proxy{target: base.Host}
-	p.up(t)
-	defer p.down()
+	stopCmd, startCmd := os.Getenv("SNAPGLYPH_TEST_PG_STOP"), os.Getenv("SNAPGLYPH_TEST_PG_START")
 	db := testdb.Open(t, "postgres")
-	u, _ := url.Parse(db.DSN)
-	u.Host = p.addr
-	c := &cluster{t: t, db: db, dsn: u.String(), svc: service.New(db.DB), tag: "outage",
+	nodeDSN := db.DSN
+	var down, up func()
+	if stopCmd != "" && startCmd != "" {
+		run := func(cmd string) {
+			if out, err := exec.Command("sh", "-c", cmd).CombinedOutput(); err != nil {
+				t.Errorf("%s: %v %s", cmd, err, out)
+			}
+		}
+		down = func() { run(stopCmd) }
+		up = func() { run(startCmd) }
+		t.Cleanup(func() {
+			// Whatever happened, leave the server running.
+			exec.Command("sh", "-c", startCmd).Run()
+		})
+		t.Log("outage: stopping the PostgreSQL server")
+	} else {
+		base, _ := url.Parse(os.Getenv(testdb.PostgresEnv))
+		p := &proxy{target: base.Host}
+		p.up(t)
+		t.Cleanup(p.down)
+		u, _ := url.Parse(db.DSN)
+		u.Host = p.addr
+		nodeDSN = u.String()
+		down = p.down
+		up = func() { p.up(t) }
+		t.Log("outage: cutting the proxy between the nodes and PostgreSQL")
+	}
+	c := &cluster{t: t, db: db, dsn: nodeDSN, svc: service.New(db.DB), tag: "outage",
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	for i := 0; i < 2; i++ {
 		c.nodes = append(c.nodes, c.start(i))
@@ -604,7 +632,7 @@ func TestClusterDatabaseOutage(t *testing.T) {
 		}(w)
 	}
 	time.Sleep(400 * time.Millisecond)
-	p.down()
+	down()
 	outage := time.Now()
 	sawNotReady := false
 	for time.Since(outage) < 2*time.Second {
@@ -613,9 +641,9 @@ func TestClusterDatabaseOutage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.up(t)
+	up()
 	recovered := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		a, _ := c.get(c.nodes[0], "/readyz", "")
 		b, _ := c.get(c.nodes[1], "/readyz", "")
 		if a == 200 && b == 200 {
@@ -630,7 +658,7 @@ func TestClusterDatabaseOutage(t *testing.T) {
 		t.Error("/readyz never said 503 during the outage")
 	}
 	if !recovered {
-		t.Fatal("the nodes were not ready 10 s after the database came back")
+		t.Fatal("the nodes were not ready 20 s after the database came back")
 	}
 	if statuses[503] == 0 || statuses[201] == 0 {
 		t.Fatalf("statuses %v: the outage was not seen, or nothing succeeded", statuses)
