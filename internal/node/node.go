@@ -139,7 +139,10 @@ func (n *Node) apply(c store.Change, resync bool) {
 		n.Verifier.InvalidateKey(c.RefID)
 	case store.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
-		n.Meter.Forget(context.Background(), c.RefID)
+		// The meter sees a changed limit by itself (it compares with the
+		// organisation each request brings); giving back its leases can
+		// wait for a database write, so it runs off the watcher's path.
+		go n.Meter.Forget(context.Background(), c.RefID)
 	case store.ChangeReclaim:
 		org, from, _ := strings.Cut(c.RefID, "/")
 		if from != n.ID {

@@ -33,6 +33,9 @@ type Recorder struct {
 	// flushing is the batch being written, still counted by Pending.
 	flushing *snapglyph.UsageBatch
 	flushMu  sync.Mutex // one flush at a time
+	// epoch is odd while a flush runs and moves at its start and end, so
+	// Used can tell whether the database read raced with a flush.
+	epoch atomic.Uint64
 
 	// Flushes and FlushErrors count flushes, for metrics; LastFlush is
 	// the duration of the last one in nanoseconds.
@@ -94,6 +97,29 @@ func (r *Recorder) Pending(id, period string) snapglyph.Counts {
 	return c
 }
 
+// Used returns an organisation's (or a key's) usage in a period: what
+// stored returns from the database plus what is buffered here. The two
+// are read between flushes, so a batch is counted exactly once.
+func (r *Recorder) Used(id, period string, stored func() (snapglyph.Counts, error)) (snapglyph.Counts, error) {
+	for attempt := 0; ; attempt++ {
+		e := r.epoch.Load()
+		if e%2 == 1 && attempt < 50 {
+			time.Sleep(2 * time.Millisecond) // a flush is being written
+			continue
+		}
+		pending := r.Pending(id, period)
+		c, err := stored()
+		if err != nil {
+			return c, err
+		}
+		if r.epoch.Load() == e || attempt >= 50 {
+			c.APICalls += pending.APICalls
+			c.ImageCredits += pending.ImageCredits
+			return c, nil
+		}
+	}
+}
+
 // PendingLastUse returns a key's buffered last use, if any.
 func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 	r.mu.Lock()
@@ -117,6 +143,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		return nil
 	}
 	r.pending, r.flushing = newBatch(), b
+	r.epoch.Add(1)
 	r.mu.Unlock()
 
 	start := time.Now()
@@ -126,6 +153,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 	r.mu.Lock()
 	r.flushing = nil
+	r.epoch.Add(1)
 	if err != nil {
 		for k, c := range b.Orgs {
 			o := r.pending.Orgs[k]

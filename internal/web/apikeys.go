@@ -102,15 +102,19 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	}
 	if p.HasAPI {
 		period, resets := snapglyph.Period(now)
-		stored, err := a.db.Usage(r.Context(), b.Org.ID, period)
+		stored := func() (snapglyph.Counts, error) {
+			u, err := a.db.Usage(r.Context(), b.Org.ID, period)
+			return u.Used, err
+		}
+		var used snapglyph.Counts
+		var err error
+		if a.rec != nil {
+			used, err = a.rec.Used(b.Org.ID, period, stored)
+		} else {
+			used, err = stored()
+		}
 		if err != nil {
 			return nil, err
-		}
-		used := stored.Used
-		if a.rec != nil {
-			pending := a.rec.Pending(b.Org.ID, period)
-			used.APICalls += pending.APICalls
-			used.ImageCredits += pending.ImageCredits
 		}
 		p.Usage = &usageCard{
 			Calls:    newMeter(used.APICalls, b.Org.APICallLimit()),
