@@ -122,6 +122,12 @@ func (m *Meter) lock(orgID string) *account {
 			return a
 		}
 		a.mu.Unlock()
+		// Released (its leases are back in the database): replace it.
+		m.mu.Lock()
+		if m.accounts[orgID] == a {
+			delete(m.accounts, orgID)
+		}
+		m.mu.Unlock()
 	}
 }
 
@@ -318,9 +324,11 @@ func (m *Meter) Forget(ctx context.Context, orgID string) {
 	m.inflight.Wait()
 	m.mu.Lock()
 	a := m.accounts[orgID]
-	delete(m.accounts, orgID)
 	m.mu.Unlock()
 	if a != nil {
+		// The account stays in the map until its leases are back, so a
+		// request in between waits for them instead of starting a new
+		// account that would not see them returned.
 		m.release(ctx, orgID, a)
 	}
 }
@@ -335,12 +343,15 @@ func (m *Meter) release(ctx context.Context, orgID string, a *account) {
 }
 
 // Close returns every unspent lease: call it on a graceful stop, after the
-// last request.
+// last request, or when changes may have been missed. Requests that come
+// meanwhile start new accounts once the old ones' leases are back.
 func (m *Meter) Close(ctx context.Context) {
 	m.inflight.Wait()
 	m.mu.Lock()
-	accounts := m.accounts
-	m.accounts = make(map[string]*account)
+	accounts := make(map[string]*account, len(m.accounts))
+	for id, a := range m.accounts {
+		accounts[id] = a
+	}
 	m.mu.Unlock()
 	for id, a := range accounts {
 		m.release(ctx, id, a)
