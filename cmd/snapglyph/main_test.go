@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -340,5 +341,53 @@ func TestPasswordFromStdin(t *testing.T) {
 	_, hash, err := db.UserByEmail(context.Background(), "o@acme.test")
 	if err != nil || !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, "secret") {
 		t.Fatalf("stored %q, %v", hash, err)
+	}
+}
+
+// TestMetricsAddr: with --metrics-addr, /metrics is served there and not
+// on the public listener; logs are JSON lines with request ids.
+func TestMetricsAddr(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, db.DSN, "--metrics-addr", addr, "--log-requests=true")
+	resp, err := http.Get(srv.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics: %d, want 404", resp.StatusCode)
+	}
+	reqID := resp.Header.Get("X-Request-Id")
+	resp, err = http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "# TYPE snapglyph_http_requests_total counter") {
+		t.Errorf("metrics listener: %d %.300s", resp.StatusCode, body)
+	}
+	srv.stop(t)
+	found := false
+	for _, line := range strings.Split(srv.logs.String(), "\n") {
+		var v map[string]any
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if v["msg"] == "request" && v["request_id"] == reqID && v["path"] == "/metrics" && v["status"] == 404.0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no request log line with request_id %s:\n%s", reqID, srv.logs)
 	}
 }
