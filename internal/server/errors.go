@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -99,11 +98,6 @@ func wwwAuthenticate(reason string) string {
 		return `Bearer realm="snapglyph"`
 	}
 	return `Bearer realm="snapglyph", error="invalid_token", error_description=` + strconv.Quote(reason)
-}
-
-// logAttrs is a helper for handlers that want to log with the request id.
-func (s *Server) logWith(r *http.Request) *slog.Logger {
-	return s.log.With("request_id", requestID(r.Context()))
 }
 
 func errNoRoute(r *http.Request) error {

@@ -174,11 +174,7 @@ type Tx struct {
 	tx  *sql.Tx
 	db  *DB
 	now time.Time
-	// notify collects change notifications to send on commit.
-	changes []change
 }
-
-type change struct{ kind, id string }
 
 // tx runs fn in a transaction and commits it if fn returns nil.
 func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
