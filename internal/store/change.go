@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"strconv"
@@ -225,15 +226,33 @@ func (d *DB) Listen(ctx context.Context, ready func(), fn func(Change)) error {
 	}
 	ready()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		// Wake up every ListenProbe to check the connection: one that died
+		// without a reset (a cut network) would otherwise wait forever while
+		// this node trusts a cache that no longer hears changes.
+		wctx, cancel := context.WithTimeout(ctx, ListenProbe)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
 		if err != nil {
-			return err
+			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			pctx, cancel := context.WithTimeout(ctx, ListenProbe)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("store: listen: connection lost: %w", err)
+			}
+			continue
 		}
 		if c, ok := ParseChange(n.Payload); ok {
 			fn(c)
 		}
 	}
 }
+
+// ListenProbe is how long the change listener waits before checking that
+// its connection is alive.
+const ListenProbe = 2 * time.Second
 
 // NodeStaleAfter is how long a node that stopped heart-beating is still
 // waited for.
