@@ -13,6 +13,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/server"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
@@ -87,6 +88,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
 	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
 	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
+	trusted := fs.String("trusted-proxies", e.envDefault("trusted-proxies", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (env SNAPGLYPH_TRUSTED_PROXIES)")
 	signup := fs.String("signup", e.envDefault("signup", "open"), "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI (env SNAPGLYPH_SIGNUP)")
 	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
@@ -104,6 +106,10 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	case *signup != "open" && *signup != "closed":
 		return snapglyph.Errorf(snapglyph.EINVALID, "--signup must be open or closed, not %q", *signup)
 	}
+	proxies, err := server.ParseTrustedProxies(*trusted)
+	if err != nil {
+		return snapglyph.Errorf(snapglyph.EINVALID, "--trusted-proxies: %v", err)
+	}
 	log, err := e.logger(*logFormat)
 	if err != nil {
 		return err
@@ -120,7 +126,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
-		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed",
+		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed", TrustedProxies: proxies,
 	}, log)
 	if err != nil {
 		return err

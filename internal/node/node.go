@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type Config struct {
 	// SignupClosed turns off the dashboard's sign-up: accounts then come
 	// only from invitations and the CLI.
 	SignupClosed bool
+	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // Node is one running SnapGlyph node.
@@ -82,7 +85,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	n.Server = server.New(server.Deps{
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
-		Web: dashboard,
+		Web: dashboard, TrustedProxies: cfg.TrustedProxies,
 	})
 	return n, nil
 }

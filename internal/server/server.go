@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type Server struct {
 	handler http.Handler
 	// LogRequests turns on one log line per request.
 	logRequests bool
+	trusted     []netip.Prefix
 
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
@@ -58,6 +60,9 @@ type Deps struct {
 	PublicMetrics bool
 	// Web, if set, serves every other path: the dashboard.
 	Web http.Handler
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the server for deps.
@@ -66,6 +71,7 @@ func New(d Deps) *Server {
 		db: d.DB, svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
 		logRequests: d.LogRequests,
+		trusted:     d.TrustedProxies,
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
@@ -205,6 +211,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // be.
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		realClient(s.trusted, r)
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
