@@ -63,9 +63,6 @@ func toQRJSON(q *snapglyph.QRCode) qrJSON {
 	if q.LogoType != "" {
 		out.Design.Logo = &logoJSON{ContentType: q.LogoType, Bytes: len(q.Logo)}
 	}
-	if out.CreatedBy.Prefix != "" {
-		out.CreatedBy.Prefix += "..."
-	}
 	self := "/api/v1/qr-codes/" + q.ID
 	out.Links.Self, out.Links.PNG = self, self+"?format=png"
 	if q.LogoType == "" {

@@ -104,7 +104,7 @@ func TestQRCodeLifecycle(t *testing.T) {
 			t.Errorf("default design %v", d)
 		}
 		by := q["createdBy"].(map[string]any)
-		if by["type"] != "apiKey" || by["id"] != h.kid || by["name"] != "Production-WebApp" || by["prefix"] != h.key[:12]+"..." {
+		if by["type"] != "apiKey" || by["id"] != h.kid || by["name"] != "Production-WebApp" || by["prefix"] != h.key[:12] {
 			t.Errorf("createdBy %v", by)
 		}
 
