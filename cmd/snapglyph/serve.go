@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -89,6 +90,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
 	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
 	trusted := fs.String("trusted-proxies", e.envDefault("trusted-proxies", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (env SNAPGLYPH_TRUSTED_PROXIES)")
+	publicURL := fs.String("public-url", e.envDefault("public-url", ""), "the URL users reach the dashboard at, e.g. https://qr.example.com, for invitation links (default: the request's host) (env SNAPGLYPH_PUBLIC_URL)")
 	signup := fs.String("signup", e.envDefault("signup", "open"), "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI (env SNAPGLYPH_SIGNUP)")
 	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
@@ -105,6 +107,11 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "--lease-block must be positive")
 	case *signup != "open" && *signup != "closed":
 		return snapglyph.Errorf(snapglyph.EINVALID, "--signup must be open or closed, not %q", *signup)
+	}
+	if *publicURL != "" {
+		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return snapglyph.Errorf(snapglyph.EINVALID, "--public-url must be an http or https URL, not %q", *publicURL)
+		}
 	}
 	proxies, err := server.ParseTrustedProxies(*trusted)
 	if err != nil {
@@ -127,6 +134,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
 		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed", TrustedProxies: proxies,
+		PublicURL: *publicURL,
 	}, log)
 	if err != nil {
 		return err

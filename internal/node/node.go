@@ -36,6 +36,8 @@ type Config struct {
 	SignupClosed bool
 	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// PublicURL is where users reach the dashboard, for invitation links.
+	PublicURL string
 }
 
 // Node is one running SnapGlyph node.
@@ -78,7 +80,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	if n.Watcher, err = auth.NewWatcher(ctx, db, n.ID, n.Verifier, n.apply, log); err != nil {
 		return nil, err
 	}
-	dashboard, err := web.New(web.Deps{DB: db, Service: n.Service, Recorder: n.Recorder, Log: log, Signup: !cfg.SignupClosed})
+	dashboard, err := web.New(web.Deps{DB: db, Service: n.Service, Recorder: n.Recorder, Log: log, Signup: !cfg.SignupClosed, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return nil, err
 	}

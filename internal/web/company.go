@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
@@ -89,9 +90,12 @@ func (a *app) handleInviteNew(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 
-// inviteURL is the absolute link of an invitation token, on the host the
-// request came to.
-func inviteURL(r *http.Request, token string) string {
+// inviteURL is the absolute link of an invitation token: under the
+// configured public URL, or else on the host the request came to.
+func (a *app) inviteURL(r *http.Request, token string) string {
+	if a.publicURL != "" {
+		return strings.TrimRight(a.publicURL, "/") + "/invite/" + token
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -130,7 +134,7 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	p.Link = &inviteLink{URL: inviteURL(r, ni.Token), Inv: ni.Invitation}
+	p.Link = &inviteLink{URL: a.inviteURL(r, ni.Token), Inv: ni.Invitation}
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 

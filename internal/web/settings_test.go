@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
+	"github.com/snapglyph/snapglyph/internal/web"
 )
 
 // TestRoleGating: the sidebar shows each role its entries, and the server
@@ -599,4 +600,20 @@ func TestProfileAndSwitch(t *testing.T) {
 		t.Errorf("%d sessions left in the organisation switched from", n)
 	}
 	expectStatus(t, b.post("/settings/profile/org", url.Values{"org": {"org_nope"}}), http.StatusNotFound)
+}
+
+// TestInvitationLinkPublicURL: behind a proxy, invitation links are made
+// under the configured public URL, not the host the request came to.
+func TestInvitationLinkPublicURL(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	e := newEnv(t, db, func(d *web.Deps) { d.PublicURL = "https://qr.example.com/" })
+	_, email := e.org(snapglyph.PlanPro)
+	owner := e.browser()
+	owner.signIn(email)
+	p := owner.post("/settings/company/invitations", url.Values{"email": {"ada@example.com"}, "role": {"member"}})
+	expectStatus(t, p, http.StatusOK)
+	m := inviteLinkRe.FindStringSubmatch(p.Body)
+	if m == nil || !strings.HasPrefix(m[1], "https://qr.example.com/invite/") {
+		t.Fatalf("invitation link %v, want it under https://qr.example.com/", m)
+	}
 }

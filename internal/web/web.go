@@ -46,17 +46,21 @@ type Deps struct {
 	Recorder *usage.Recorder // optional: usage not yet flushed is added to the usage card
 	Log      *slog.Logger    // optional
 	Signup   bool            // false: sign-up is closed (only invitations and the CLI create accounts)
-	Now      func() time.Time
+	// PublicURL, if set, is where users reach the dashboard (behind a
+	// proxy that terminates TLS): invitation links are made under it.
+	PublicURL string
+	Now       func() time.Time
 }
 
 // app holds what the handlers need.
 type app struct {
-	db     *store.DB
-	svc    *service.Service
-	rec    *usage.Recorder
-	log    *slog.Logger
-	signup bool
-	now    func() time.Time
+	db        *store.DB
+	svc       *service.Service
+	rec       *usage.Recorder
+	log       *slog.Logger
+	signup    bool
+	publicURL string
+	now       func() time.Time
 
 	pages  map[string]*page
 	assets map[string]string // "app.css" → "/static/app.css?v=…"
@@ -70,7 +74,7 @@ func New(d Deps) (http.Handler, error) {
 	if d.DB == nil || d.Service == nil {
 		return nil, errors.New("web: Deps.DB and Deps.Service are required")
 	}
-	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, now: d.Now}
+	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, publicURL: d.PublicURL, now: d.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
