@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -94,21 +98,32 @@ func (q qrRequest) input() service.QRInput {
 // decodeBody reads a JSON object into v: 415 for another content type,
 // 413 past MaxBodyBytes, 400 for malformed JSON, unknown fields or
 // trailing data.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+// It returns the body as read, for the idempotency check.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return snapglyph.Reasonf(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+		return nil, snapglyph.Reasonf(snapglyph.EUNSUPPORTED, "unsupported_media_type",
 			"send the body as JSON with Content-Type: application/json (got %q)", truncate(r.Header.Get("Content-Type"), 60))
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, snapglyph.Reasonf(snapglyph.ETOOLARGE, "request_too_large", "the body is larger than %d KiB", MaxBodyBytes>>10)
+	} else if err != nil {
+		return nil, snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body could not be read: %v", err)
+	}
+	return body, decodeJSON(body, v)
+}
+
+// decodeJSON decodes one JSON object, refusing unknown fields and
+// trailing data, with errors that name the field.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &tooBig):
-		return snapglyph.Reasonf(snapglyph.ETOOLARGE, "request_too_large", "the body is larger than %d KiB", MaxBodyBytes>>10)
 	case errors.As(err, &syntax):
 		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
 	case errors.As(err, &typeErr):
@@ -133,22 +148,35 @@ func creatorOf(p *principal) snapglyph.Creator {
 
 func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req qrRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	body, err := decodeBody(w, r, &req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.svc.CreateQRCode(r.Context(), creatorOf(p), p.org.ID, req.input())
+	var idem *store.Idempotency
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+			s.writeError(w, r, fieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters, e.g. a UUID"))
+			return
+		}
+		sum := sha256.Sum256(body)
+		idem = &store.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}
+	}
+	q, replayed, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/qr-codes/"+q.ID)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	encode(w, http.StatusCreated, toQRJSON(q))
 }
 
 func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req qrRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if _, err := decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // MaxQRNameLen is the longest QR-code name, in characters.
@@ -49,9 +50,33 @@ func (s *Service) authorizeQR(ctx context.Context, by snapglyph.Creator, orgID s
 // not fit, EFORBIDDEN (qr_code_limit_reached) past the plan's number of
 // QR codes.
 func (s *Service) CreateQRCode(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput) (*snapglyph.QRCode, error) {
+	q, _, err := s.CreateQRCodeOnce(ctx, by, orgID, in, nil)
+	return q, err
+}
+
+// CreateQRCodeOnce is CreateQRCode for a request its client may retry:
+// with idem, a request repeated within 24 hours returns the code the
+// first one created (replayed is true) instead of creating another.
+// Returns EUNPROCESSABL (idempotency_key_reused) when the key came with
+// another request.
+func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (q *snapglyph.QRCode, replayed bool, err error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	if idem != nil {
+		id, err := s.db.Replayed(ctx, orgID, idem)
+		if err != nil {
+			return nil, false, err
+		}
+		if id != "" {
+			q, err := s.db.QRCode(ctx, orgID, id)
+			return q, true, err
+		}
+	}
+	return s.createQR(ctx, by, orgID, in, idem)
+}
+
+func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (*snapglyph.QRCode, bool, error) {
 	var missing []snapglyph.FieldError
 	if in.Name == nil {
 		missing = append(missing, snapglyph.FieldError{Field: "name", Message: "is required"})
@@ -66,29 +91,35 @@ func (s *Service) CreateQRCode(ctx context.Context, by snapglyph.Creator, orgID 
 	d := qr.DefaultDesign()
 	errs := s.applyQR(q, &d, in)
 	if errs = append(missing, errs...); len(errs) > 0 {
-		return nil, invalidFields(errs)
+		return nil, false, invalidFields(errs)
 	}
 	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	org, err := s.db.Org(ctx, orgID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if max := org.Plan.Limits().QRCodes; max >= 0 {
 		n, err := s.db.CountQRCodes(ctx, orgID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if n >= max {
-			return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "qr_code_limit_reached",
+			return nil, false, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "qr_code_limit_reached",
 				"the %s plan holds %d QR codes and the organisation has %d; delete one or upgrade to Pro", org.Plan, max, n)
 		}
 	}
-	if err := s.db.CreateQRCode(ctx, q); err != nil {
-		return nil, err
+	replayed, err := s.db.CreateQRCode(ctx, q, idem)
+	if err != nil {
+		return nil, false, err
 	}
-	return q, nil
+	if replayed != "" {
+		// A concurrent request with the same key created it first.
+		q, err := s.db.QRCode(ctx, orgID, replayed)
+		return q, true, err
+	}
+	return q, false, nil
 }
 
 // UpdateQRCode changes a QR code; the result is validated as a whole.

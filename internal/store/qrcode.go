@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -31,11 +32,68 @@ func scanQR(row interface{ Scan(...any) error }, extra ...any) (*snapglyph.QRCod
 	return &q, nil
 }
 
+// Idempotency names a create that its client may retry: the client's key
+// and the SHA-256 of its request.
+type Idempotency struct {
+	Key         string
+	RequestHash string
+}
+
+// IdempotencyWindow is how long an idempotency key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// Replayed returns the id of the QR code an earlier request with the
+// same idempotency key created, or "" if there was none in the window.
+// Returns EUNPROCESSABL (idempotency_key_reused) if the key came with
+// another request.
+func (d *DB) Replayed(ctx context.Context, orgID string, idem *Idempotency) (string, error) {
+	var hash, id string
+	err := d.queryRow(ctx, `SELECT request_hash, qr_id FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at >= ?`,
+		orgID, idem.Key, ms(d.now().Add(-IdempotencyWindow))).Scan(&hash, &id)
+	if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("store: idempotency: %w", formatError(err))
+	}
+	if hash != idem.RequestHash {
+		return "", errKeyReused
+	}
+	return id, nil
+}
+
+var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_reused",
+	"this Idempotency-Key was already used with a different request in the last 24 hours; use a new key for a new request")
+
 // CreateQRCode stores a new QR code; CreatedAt and UpdatedAt are set.
-func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
+// With idem, the key is recorded in the same transaction; if a concurrent
+// request recorded it first, nothing is stored and the id of that
+// request's code is returned as replayed.
+func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempotency) (replayed string, err error) {
 	design, _ := json.Marshal(q.Design)
-	err := d.tx(ctx, func(tx *Tx) error {
+	err = d.tx(ctx, func(tx *Tx) error {
 		q.CreatedAt, q.UpdatedAt = tx.now, tx.now
+		if idem != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at < ?`,
+				q.OrgID, idem.Key, ms(tx.now.Add(-IdempotencyWindow))); err != nil {
+				return err
+			}
+			res, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, idem_key, request_hash, qr_id, created_at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (org_id, idem_key) DO NOTHING`, q.OrgID, idem.Key, idem.RequestHash, q.ID, ms(tx.now))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				var hash string
+				if err := tx.QueryRow(ctx, `SELECT request_hash, qr_id FROM idempotency_keys WHERE org_id = ? AND idem_key = ?`,
+					q.OrgID, idem.Key).Scan(&hash, &replayed); err != nil {
+					return err
+				}
+				if hash != idem.RequestHash {
+					return errKeyReused
+				}
+				return nil
+			}
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO qr_codes (id, org_id, name, type, content, payload, design, logo, logo_type,
 			created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -44,9 +102,9 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store: create qr code: %w", err)
+		return "", fmt.Errorf("store: create qr code: %w", err)
 	}
-	return nil
+	return replayed, nil
 }
 
 func nullBytes(b []byte) any {
