@@ -19,6 +19,13 @@ type NewKey struct {
 // a bad name, ENOTFOUND, EFORBIDDEN (a Member, or a plan without API
 // access).
 func (s *Service) CreateKey(ctx context.Context, actor snapglyph.Actor, orgID, name string) (*NewKey, error) {
+	return s.CreateKeyOnce(ctx, actor, orgID, name, "")
+}
+
+// CreateKeyOnce is CreateKey for a form that may be sent twice (a page
+// refresh): a non-empty nonce creates at most one key, and the second
+// attempt returns ECONFLICT (key_already_created).
+func (s *Service) CreateKeyOnce(ctx context.Context, actor snapglyph.Actor, orgID, name, nonce string) (*NewKey, error) {
 	name, err := snapglyph.NormalizeKeyName(name)
 	if err != nil {
 		return nil, err
@@ -40,7 +47,7 @@ func (s *Service) CreateKey(ctx context.Context, actor snapglyph.Actor, orgID, n
 		Name:   name,
 		Prefix: snapglyph.KeyDisplayPrefix(secret),
 	}
-	if err := s.db.CreateKey(ctx, key, snapglyph.DigestKey(secret), actor); err != nil {
+	if err := s.db.CreateKey(ctx, key, snapglyph.DigestKey(secret), actor, nonce); err != nil {
 		return nil, err
 	}
 	return &NewKey{APIKey: key, Secret: secret, Hint: snapglyph.KeyNameHint(name)}, nil

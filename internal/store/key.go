@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 
@@ -23,12 +24,22 @@ func scanKey(row interface{ Scan(...any) error }) (*snapglyph.APIKey, error) {
 }
 
 // CreateKey stores a new key by its digest and writes the audit event.
-// key.ID, OrgID, Name and Prefix must be set.
-func (d *DB) CreateKey(ctx context.Context, key *snapglyph.APIKey, digest snapglyph.KeyDigest, actor snapglyph.Actor) error {
+// key.ID, OrgID, Name and Prefix must be set. A non-empty nonce (the
+// dashboard form's) can create only one key: returns ECONFLICT
+// (key_already_created) the second time.
+func (d *DB) CreateKey(ctx context.Context, key *snapglyph.APIKey, digest snapglyph.KeyDigest, actor snapglyph.Actor, nonce string) error {
 	err := d.tx(ctx, func(tx *Tx) error {
 		key.Status, key.CreatedAt, key.CreatedBy = snapglyph.KeyActive, tx.now, actor.String()
-		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, org_id, name, prefix, digest, status, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			key.ID, key.OrgID, key.Name, key.Prefix, hex.EncodeToString(digest[:]), string(key.Status), ms(key.CreatedAt), key.CreatedBy)
+		var n sql.NullString
+		if nonce != "" {
+			n = sql.NullString{String: nonce, Valid: true}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, org_id, name, prefix, digest, status, created_at, created_by, create_nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			key.ID, key.OrgID, key.Name, key.Prefix, hex.EncodeToString(digest[:]), string(key.Status), ms(key.CreatedAt), key.CreatedBy, n)
+		if err != nil && nonce != "" && isUniqueViolation(err) {
+			return snapglyph.Reasonf(snapglyph.ECONFLICT, "key_already_created",
+				"this form already created its key, which was shown once and cannot be shown again")
+		}
 		if err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ func TestSaveUsage(t *testing.T) {
 		org := newOrg(t, db)
 		ctx := context.Background()
 		key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: org.ID, Name: "Production-WebApp", Prefix: "qr_live_abcd"}
-		if err := db.CreateKey(ctx, key, snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator); err != nil {
+		if err := db.CreateKey(ctx, key, snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator, ""); err != nil {
 			t.Fatal(err)
 		}
 		at := time.Date(2026, 11, 3, 4, 5, 6, 0, time.UTC)

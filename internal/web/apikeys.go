@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"time"
@@ -73,6 +75,16 @@ type createForm struct {
 	Hint    string // the generic-name warning
 	Confirm bool   // the user saw the warning: create anyway
 	Error   string
+	// Nonce makes the form create at most one key: sent again (a page
+	// refresh re-posts it), it creates nothing.
+	Nonce string
+}
+
+// newNonce returns a random one-time form value.
+func newNonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // apiPage gathers what the API Settings page shows.
@@ -155,7 +167,7 @@ func (a *app) handleKeyNew(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/settings/api", http.StatusSeeOther)
 		return
 	}
-	p.Create = &createForm{}
+	p.Create = &createForm{Nonce: newNonce()}
 	a.render(w, r, http.StatusOK, "apikeys.html", p)
 }
 
@@ -170,25 +182,34 @@ func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	s := sessionFrom(r.Context())
 	name, confirm := r.PostForm.Get("name"), r.PostForm.Get("confirm") == "generic"
+	nonce := r.PostForm.Get("nonce")
+	if len(nonce) > 64 {
+		nonce = ""
+	}
 	if hint := snapglyph.KeyNameHint(name); hint != "" && !confirm && s.Role.CanManageKeys() {
 		p, err := a.apiPage(w, r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		p.Create = &createForm{Name: name, Hint: sentence(hint), Confirm: true}
+		p.Create = &createForm{Name: name, Hint: sentence(hint), Confirm: true, Nonce: nonce}
 		a.render(w, r, http.StatusOK, "apikeys.html", p)
 		return
 	}
-	nk, err := a.svc.CreateKey(r.Context(), actor(r), s.OrgID, name)
+	nk, err := a.svc.CreateKeyOnce(r.Context(), actor(r), s.OrgID, name, nonce)
 	if err != nil {
+		if snapglyph.ErrorReason(err) == "key_already_created" {
+			redirectWith(w, r, "/settings/api", "error",
+				"That form already created its key, and a key is shown only once. If you did not copy it, revoke it and create a new one.")
+			return
+		}
 		if snapglyph.ErrorCode(err) == snapglyph.EINVALID {
 			p, perr := a.apiPage(w, r)
 			if perr != nil {
 				a.fail(w, r, perr)
 				return
 			}
-			p.Create = &createForm{Name: name, Error: sentence(snapglyph.ErrorMessage(err))}
+			p.Create = &createForm{Name: name, Error: sentence(snapglyph.ErrorMessage(err)), Nonce: nonce}
 			a.render(w, r, http.StatusUnprocessableEntity, "apikeys.html", p)
 			return
 		}

@@ -617,3 +617,36 @@ func TestInvitationLinkPublicURL(t *testing.T) {
 		t.Fatalf("invitation link %v, want it under https://qr.example.com/", m)
 	}
 }
+
+var nonceRe = regexp.MustCompile(`name="nonce" value="([0-9a-f]+)"`)
+
+// TestCreateKeyRefresh: sending the create form again (a page refresh on
+// the reveal page re-posts it) creates no second key.
+func TestCreateKeyRefresh(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newEnv(t, db)
+		org, email := e.org(snapglyph.PlanPro)
+		b := e.browser()
+		b.signIn(email)
+		m := nonceRe.FindStringSubmatch(b.get("/settings/api/keys/new").Body)
+		if m == nil {
+			t.Fatal("the create form has no nonce")
+		}
+		form := url.Values{"name": {"Production-WebApp"}, "nonce": {m[1]}}
+		p := b.post("/settings/api/keys", form)
+		expectStatus(t, p, http.StatusOK)
+		expectContains(t, p, "API key created")
+		p = b.follow(b.post("/settings/api/keys", form))
+		expectContains(t, p, "already created its key")
+		keys, err := db.Keys(context.Background(), org.ID, true)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("%d keys after the form was sent twice (%v), want 1", len(keys), err)
+		}
+		// A new form (a new nonce) creates a new key.
+		m = nonceRe.FindStringSubmatch(b.get("/settings/api/keys/new").Body)
+		expectStatus(t, b.post("/settings/api/keys", url.Values{"name": {"Zapier-Integration"}, "nonce": {m[1]}}), http.StatusOK)
+		if keys, _ := db.Keys(context.Background(), org.ID, true); len(keys) != 2 {
+			t.Fatalf("%d keys, want 2", len(keys))
+		}
+	})
+}
