@@ -252,18 +252,6 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 	return calls, State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}, true, nil
 }
 
-// Peek returns the counter's state without spending anything.
-func (m *Meter) Peek(ctx context.Context, org *snapglyph.Org, c store.Counter) (State, error) {
-	period, resets := snapglyph.Period(m.Now())
-	a := m.lock(org.ID)
-	defer a.mu.Unlock()
-	p, err := m.poolLocked(ctx, a, org, c, period)
-	if err != nil {
-		return State{}, err
-	}
-	return State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}, nil
-}
-
 // Refund puts back n units charged in this period by a request that was
 // then refused (they were never spent).
 func (m *Meter) Refund(org *snapglyph.Org, c store.Counter, n int64) {

@@ -139,11 +139,6 @@ func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID st
 	return nil
 }
 
-// Org returns an organisation. Returns ENOTFOUND.
-func (s *Service) Org(ctx context.Context, id string) (*snapglyph.Org, error) {
-	return s.db.Org(ctx, id)
-}
-
 // authorizeKeys checks that actor may manage the organisation's keys.
 // Returns ENOTFOUND (not a member: the organisation is not disclosed) or
 // EFORBIDDEN (a Member).

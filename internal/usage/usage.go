@@ -59,24 +59,24 @@ func newBatch() *snapglyph.UsageBatch {
 // Record adds one request's spending and the key's last use.
 func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use snapglyph.LastUse) {
 	r.mu.Lock()
-	add(r.pending, orgID, keyID, period, c)
-	if prev, ok := r.pending.LastUsed[keyID]; !ok || !use.At.Before(prev.At) {
-		r.pending.LastUsed[keyID] = use
-	}
+	addCounts(r.pending.Orgs, snapglyph.PeriodKey{ID: orgID, Period: period}, c)
+	addCounts(r.pending.Keys, snapglyph.PeriodKey{ID: keyID, Period: period}, c)
+	keepLatest(r.pending.LastUsed, keyID, use)
 	r.mu.Unlock()
 }
 
-func add(b *snapglyph.UsageBatch, orgID, keyID, period string, c snapglyph.Counts) {
-	ok := snapglyph.PeriodKey{ID: orgID, Period: period}
-	o := b.Orgs[ok]
+func addCounts(m map[snapglyph.PeriodKey]snapglyph.Counts, k snapglyph.PeriodKey, c snapglyph.Counts) {
+	o := m[k]
 	o.APICalls += c.APICalls
 	o.ImageCredits += c.ImageCredits
-	b.Orgs[ok] = o
-	kk := snapglyph.PeriodKey{ID: keyID, Period: period}
-	k := b.Keys[kk]
-	k.APICalls += c.APICalls
-	k.ImageCredits += c.ImageCredits
-	b.Keys[kk] = k
+	m[k] = o
+}
+
+// keepLatest records a key's use unless a later one is recorded already.
+func keepLatest(m map[string]snapglyph.LastUse, keyID string, use snapglyph.LastUse) {
+	if prev, ok := m[keyID]; !ok || !use.At.Before(prev.At) {
+		m[keyID] = use
+	}
 }
 
 // Pending returns what is buffered, not yet in the database, for an
@@ -155,22 +155,15 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushing = nil
 	r.epoch.Add(1)
 	if err != nil {
+		// Put the batch back for the next flush.
 		for k, c := range b.Orgs {
-			o := r.pending.Orgs[k]
-			o.APICalls += c.APICalls
-			o.ImageCredits += c.ImageCredits
-			r.pending.Orgs[k] = o
+			addCounts(r.pending.Orgs, k, c)
 		}
 		for k, c := range b.Keys {
-			o := r.pending.Keys[k]
-			o.APICalls += c.APICalls
-			o.ImageCredits += c.ImageCredits
-			r.pending.Keys[k] = o
+			addCounts(r.pending.Keys, k, c)
 		}
 		for id, u := range b.LastUsed {
-			if prev, ok := r.pending.LastUsed[id]; !ok || prev.At.Before(u.At) {
-				r.pending.LastUsed[id] = u
-			}
+			keepLatest(r.pending.LastUsed, id, u)
 		}
 	}
 	r.mu.Unlock()
