@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -435,4 +436,48 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("openapi.json does not list the code %s", code)
 		}
 	}
+}
+
+// A PATCH that sends only some fields changes exactly those, and each one
+// is read back from a fresh GET (not only from the PATCH's answer).
+func TestQRCodePatchEachField(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"url","content":{"url":"https://example.com/old"}}`), 201)
+		path := "/api/v1/qr-codes/" + q["id"].(string)
+		stored := func() map[string]any { return readJSON(t, h.send("GET", path, h.key, ""), 200) }
+
+		// Content alone: the type stays, the payload follows the content.
+		readJSON(t, h.send("PATCH", path, h.key, `{"content":{"url":"https://example.com/new"}}`), 200)
+		if got := stored(); got["payload"] != "https://example.com/new" || got["type"] != "url" ||
+			got["content"].(map[string]any)["url"] != "https://example.com/new" || got["name"] != "Menu" {
+			t.Fatalf("after a content-only PATCH: %v", got)
+		}
+		// Content of another type without the type: refused, nothing changes.
+		p := readJSON(t, h.send("PATCH", path, h.key, `{"content":{"text":"hello"}}`), 400)
+		if !strings.Contains(fmt.Sprint(p["errors"]), "content") {
+			t.Errorf("content of the wrong type: %v", p)
+		}
+		if got := stored(); got["payload"] != "https://example.com/new" {
+			t.Errorf("a refused PATCH changed the code: %v", got)
+		}
+		// The same type repeated without content keeps the content.
+		readJSON(t, h.send("PATCH", path, h.key, `{"type":"url","name":"Menu 2"}`), 200)
+		if got := stored(); got["payload"] != "https://example.com/new" || got["name"] != "Menu 2" {
+			t.Errorf("same type, no content: %v", got)
+		}
+		// Type and content together.
+		readJSON(t, h.send("PATCH", path, h.key, `{"type":"phone","content":{"number":"+15551234567"}}`), 200)
+		if got := stored(); got["payload"] != "tel:+15551234567" || got["type"] != "phone" {
+			t.Errorf("type and content: %v", got)
+		}
+		// Each design field on its own.
+		for field, value := range map[string]string{"foreground": `"#102030"`, "background": `"#FAFAFA"`, "errorCorrection": `"H"`, "margin": `7`} {
+			readJSON(t, h.send("PATCH", path, h.key, `{"design":{"`+field+`":`+value+`}}`), 200)
+			got := fmt.Sprint(stored()["design"].(map[string]any)[field])
+			if want := strings.Trim(value, `"`); got != want {
+				t.Errorf("design.%s: stored %s, want %s", field, got, want)
+			}
+		}
+	})
 }

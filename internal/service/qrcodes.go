@@ -136,11 +136,14 @@ func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID,
 	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 {
 		errs = append(errs, snapglyph.FieldError{Field: "content", Message: "is required when the type changes"})
 	}
-	if len(in.Content) == 0 && in.Type == nil {
-		// Keep the content; it is re-checked against the new design below.
-		in.Content = q.Content
+	if in.Type == nil {
+		// The type stays: new content is checked against it, and the
+		// current content is re-checked against the new design below.
 		t := q.Type
 		in.Type = &t
+	}
+	if len(in.Content) == 0 && *in.Type == q.Type {
+		in.Content = q.Content
 	}
 	if errs = append(errs, s.applyQR(q, &d, in)...); len(errs) > 0 {
 		return nil, invalidFields(errs)
