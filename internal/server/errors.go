@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
@@ -20,6 +21,7 @@ var statuses = map[string]int{
 	snapglyph.ERATELIMIT:    http.StatusTooManyRequests,
 	snapglyph.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	snapglyph.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	snapglyph.EMETHOD:       http.StatusMethodNotAllowed,
 	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
 	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	snapglyph.EINTERNAL:     http.StatusInternalServerError,
@@ -35,6 +37,7 @@ var defaultReasons = map[string]string{
 	snapglyph.ERATELIMIT:    "rate_limited",
 	snapglyph.ETOOLARGE:     "request_too_large",
 	snapglyph.EUNSUPPORTED:  "unsupported_media_type",
+	snapglyph.EMETHOD:       "method_not_allowed",
 	snapglyph.EUNPROCESSABL: "unprocessable",
 	snapglyph.EUNAVAILABLE:  "service_unavailable",
 	snapglyph.EINTERNAL:     "internal_error",
@@ -101,5 +104,18 @@ func wwwAuthenticate(reason string) string {
 }
 
 func errNoRoute(r *http.Request) error {
-	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
+	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, shortPath(r.URL.Path))
+}
+
+// shortPath is a path as echoed in an error: at most 100 bytes, cut on a
+// character boundary, so a huge URL does not come back as a huge body.
+func shortPath(p string) string {
+	if len(p) <= 100 {
+		return p
+	}
+	cut := 100
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return p[:cut] + "…"
 }

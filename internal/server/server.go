@@ -35,6 +35,8 @@ type Server struct {
 	now      func() time.Time
 
 	handler http.Handler
+	// routeTable has every API route, for the Allow header of a 405.
+	routeTable *http.ServeMux
 	// LogRequests turns on one log line per request.
 	logRequests bool
 	trusted     []netip.Prefix
@@ -91,7 +93,9 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 		mux.Handle("GET /metrics", s.MetricsHandler())
 	}
 
+	s.routeTable = http.NewServeMux()
 	for _, rt := range s.apiRoutes() {
+		s.routeTable.Handle(rt.method+" "+rt.path, http.NotFoundHandler())
 		h := rt.public
 		if h == nil {
 			// Each route is wrapped on its own, so a request is routed once.
@@ -99,9 +103,10 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
-	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errNoRoute(r))
-	})
+	// Everything else under /api/ is the API's, answered with a problem:
+	// an unknown path (e.g. /api/v2/…) is a 404, a known one with another
+	// method a 405 with Allow, and a CORS preflight a clear refusal.
+	mux.HandleFunc("/api/", s.handleNoRoute)
 	if web != nil {
 		mux.Handle("/", web)
 	}

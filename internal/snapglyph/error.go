@@ -18,6 +18,7 @@ const (
 	ERATELIMIT    = "rate_limit"    // a monthly allowance is spent
 	ETOOLARGE     = "too_large"     // request body over the limit
 	EUNSUPPORTED  = "unsupported"   // wrong content type
+	EMETHOD       = "method"        // the resource exists, but not with this method
 	EUNPROCESSABL = "unprocessable" // well-formed but cannot be done (content too long, logo needs PNG)
 	EUNAVAILABLE  = "unavailable"   // a dependency (the database) is down; try again
 	EINTERNAL     = "internal"      // a bug or an unexpected failure
