@@ -87,7 +87,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	n.Server = server.New(server.Deps{
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
-		Web: dashboard, TrustedProxies: cfg.TrustedProxies,
+		Web: dashboard, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
 	})
 	return n, nil
 }

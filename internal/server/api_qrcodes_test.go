@@ -431,7 +431,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	raw, _ := os.ReadFile("openapi.json")
 	for _, code := range []string{"missing_api_key", "malformed_authorization", "malformed_api_key", "invalid_api_key", "api_key_paused",
 		"api_key_revoked", "api_not_in_plan", "api_call_limit_reached", "image_credit_limit_reached", "invalid_request", "invalid_json",
-		"not_found", "request_too_large", "unsupported_media_type", "content_too_long", "logo_requires_png", "idempotency_key_reused", "service_unavailable"} {
+		"not_found", "request_too_large", "unsupported_media_type", "content_too_long", "logo_requires_png", "idempotency_key_reused", "service_unavailable",
+		"method_not_allowed", "cors_not_allowed"} {
 		if !bytes.Contains(raw, []byte(`"`+code+`"`)) {
 			t.Errorf("openapi.json does not list the code %s", code)
 		}
@@ -480,4 +481,26 @@ func TestQRCodePatchEachField(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The document names the server clients should call: the public URL when
+// the node has one, else the host that served it (a relative server).
+func TestOpenAPIServer(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	for _, c := range []struct{ public, want string }{{"", "/"}, {"https://qr.example.com/", "https://qr.example.com"}} {
+		h := newHarness(t, db, node.Config{PublicURL: c.public})
+		resp, err := http.Get(h.srv.URL + "/api/v1/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Servers []struct{ URL string } `json:"servers"`
+			Paths   map[string]any         `json:"paths"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil || len(doc.Servers) != 1 || doc.Servers[0].URL != c.want || len(doc.Paths) == 0 {
+			t.Errorf("public URL %q: servers %+v, %v", c.public, doc.Servers, err)
+		}
+	}
 }

@@ -35,6 +35,7 @@ type Server struct {
 	now      func() time.Time
 
 	handler http.Handler
+	openAPI []byte // the OpenAPI document as served
 	// routeTable has every API route, for the Allow header of a 405.
 	routeTable *http.ServeMux
 	// LogRequests turns on one log line per request.
@@ -65,6 +66,9 @@ type Deps struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client.
 	TrustedProxies []netip.Prefix
+	// PublicURL, if set, is where clients reach the service; the OpenAPI
+	// document names it as its server.
+	PublicURL string
 }
 
 // New returns the server for deps.
@@ -74,6 +78,7 @@ func New(d Deps) *Server {
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
 		logRequests: d.LogRequests,
 		trusted:     d.TrustedProxies,
+		openAPI:     openAPIFor(d.PublicURL),
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
