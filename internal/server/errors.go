@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -55,8 +56,12 @@ type Problem struct {
 	Errors    []snapglyph.FieldError `json:"errors,omitempty"`
 }
 
-// ProblemTypeBase prefixes each problem's code to form its type URI.
-const ProblemTypeBase = "https://snapglyph.com/problems/"
+// problemTypeBase is where the problem pages are: the public URL's
+// /problems/ when the node has one, else /problems/ on the host that
+// answered (a relative URI, resolved against the request's).
+func problemTypeBase(publicURL string) string {
+	return strings.TrimRight(publicURL, "/") + "/problems/"
+}
 
 // writeError renders err as a problem document. Internal errors are logged
 // and shown only as "Internal error."; a database that cannot be reached
@@ -78,7 +83,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		reason = defaultReasons[code]
 	}
 	p := Problem{
-		Type:      ProblemTypeBase + reason,
+		Type:      s.problemBase + reason,
+		Instance:  "urn:snapglyph:request:" + requestID(r.Context()),
 		Title:     http.StatusText(status),
 		Status:    status,
 		Detail:    snapglyph.ErrorMessage(err),

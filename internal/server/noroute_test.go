@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"encoding/json"
+	"html"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -72,5 +76,77 @@ func TestAPIMethodsAndUnknownPaths(t *testing.T) {
 
 	if calls, _ := h.credits(); calls != callsBefore {
 		t.Errorf("these answers cost %d API calls", calls-callsBefore)
+	}
+}
+
+// Every problem code of the document has a page, as HTML and as JSON, and
+// a problem's type URI leads to it.
+func TestProblemPages(t *testing.T) {
+	h := newHarness(t, testdb.Open(t, "sqlite"), node.Config{})
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"Problem"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	codes := doc.Components.Schemas.Problem.Properties.Code.Enum
+	if len(codes) < 20 {
+		t.Fatalf("the document lists %d codes", len(codes))
+	}
+	get := func(path, accept string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", h.srv.URL+path, nil)
+		req.Header.Set("Accept", accept)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	for _, code := range codes {
+		resp, body := get("/problems/"+code, "application/json")
+		var page struct{ Code, Title, Description, Fix string }
+		if err := json.Unmarshal([]byte(body), &page); err != nil || resp.StatusCode != 200 || page.Code != code || page.Description == "" || page.Fix == "" {
+			t.Errorf("/problems/%s as JSON: %d %s", code, resp.StatusCode, body)
+		}
+		resp, body = get("/problems/"+code, "text/html,application/xhtml+xml")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, html.EscapeString(page.Title)) {
+			t.Errorf("/problems/%s as HTML: %d %s", code, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := get("/problems/no_such_code", "text/html"); resp.StatusCode != 404 {
+		t.Errorf("an unknown code: %d", resp.StatusCode)
+	}
+	_, index := get("/problems/", "text/html")
+	for _, code := range codes {
+		if !strings.Contains(index, `href="/problems/`+code+`"`) {
+			t.Errorf("the index does not link %s", code)
+		}
+	}
+
+	// A real problem: its type resolves to its page, and it names its
+	// occurrence.
+	p := expectProblem(t, h.send("GET", "/api/v1/usage", "", ""), 401, "malformed_authorization")
+	typ, _ := p["type"].(string)
+	if typ != "/problems/malformed_authorization" || p["instance"] != "urn:snapglyph:request:"+p["requestId"].(string) {
+		t.Fatalf("type %q instance %v", typ, p["instance"])
+	}
+	if resp, body := get(typ, "text/html"); resp.StatusCode != 200 || !strings.Contains(body, "Bearer") {
+		t.Errorf("the type URI %s: %d", typ, resp.StatusCode)
 	}
 }

@@ -34,8 +34,9 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	handler http.Handler
-	openAPI []byte // the OpenAPI document as served
+	handler     http.Handler
+	openAPI     []byte // the OpenAPI document as served
+	problemBase string // prefix of problem type URIs
 	// routeTable has every API route, for the Allow header of a 405.
 	routeTable *http.ServeMux
 	// LogRequests turns on one log line per request.
@@ -79,6 +80,7 @@ func New(d Deps) *Server {
 		logRequests: d.LogRequests,
 		trusted:     d.TrustedProxies,
 		openAPI:     openAPIFor(d.PublicURL),
+		problemBase: problemTypeBase(d.PublicURL),
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
@@ -94,6 +96,8 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /problems/{$}", s.handleProblems)
+	mux.HandleFunc("GET /problems/{code}", s.handleProblems)
 	if publicMetrics {
 		mux.Handle("GET /metrics", s.MetricsHandler())
 	}
