@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -33,10 +34,39 @@ func main() {
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "snapglyph:", snapglyph.ErrorMessage(err))
+			fmt.Fprintln(os.Stderr, "snapglyph:", errorText(err))
 		}
 		os.Exit(1)
 	}
+}
+
+// errorText is what the operator reads when a command fails. A domain
+// error is its message; anything else (a database that cannot be reached,
+// a failed migration, a file that cannot be opened) is shown with its
+// cause, since the command line is the operator's own tool: "Internal
+// error." alone would leave them nothing to act on. Passwords in a
+// database URL are masked.
+func errorText(err error) string {
+	var e *snapglyph.Error
+	if errors.As(err, &e) && e.Code != snapglyph.EINTERNAL && e.Code != snapglyph.EUNAVAILABLE {
+		return e.Message
+	}
+	return redactPasswords(err.Error())
+}
+
+// passwordInURL matches the password of a URL's user information
+// ("postgres://user:password@host"), passwordField a "password=…" field
+// of a connection string or URL query.
+var (
+	passwordInURL = regexp.MustCompile(`(://[^:/@\s]*):[^@\s]*@`)
+	passwordField = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+)
+
+// redactPasswords masks every password a database URL or connection
+// string in s may carry.
+func redactPasswords(s string) string {
+	s = passwordInURL.ReplaceAllString(s, "$1:xxxxx@")
+	return passwordField.ReplaceAllString(s, "${1}xxxxx")
 }
 
 const usageText = `usage: snapglyph <command> [flags]
