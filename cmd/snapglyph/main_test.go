@@ -81,13 +81,13 @@ type serverProcess struct {
 	done chan error
 }
 
-func startServer(t *testing.T, dsn string, extra ...string) *serverProcess {
+func startServer(t testing.TB, dsn string, extra ...string) *serverProcess {
 	t.Helper()
 	return startServerEnv(t, dsn, nil, extra...)
 }
 
 // startServerEnv starts `snapglyph serve` with extra environment variables.
-func startServerEnv(t *testing.T, dsn string, env []string, extra ...string) *serverProcess {
+func startServerEnv(t testing.TB, dsn string, env []string, extra ...string) *serverProcess {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra...)
 	cmd := exec.Command(binary, args...)
@@ -120,7 +120,7 @@ func startServerEnv(t *testing.T, dsn string, env []string, extra ...string) *se
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *serverProcess) stop(t *testing.T) {
+func (p *serverProcess) stop(t testing.TB) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
