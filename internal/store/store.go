@@ -91,7 +91,7 @@ func (d *DB) connect(ctx context.Context) error {
 		}
 		return nil
 	}
-	path := sqlitePath(d.dsn)
+	file := sqlitePath(d.dsn)
 	wait := 5 * time.Millisecond
 	for {
 		err := d.db.PingContext(ctx)
@@ -99,14 +99,14 @@ func (d *DB) connect(ctx context.Context) error {
 			return nil
 		}
 		if !isBusy(err) || ctx.Err() != nil {
-			if cause := checkSQLitePath(path); cause != nil {
+			if cause := checkSQLitePath(file); cause != nil {
 				err = cause
 			}
-			return fmt.Errorf("store: open SQLite database %s: %w", path, err)
+			return fmt.Errorf("store: open SQLite database %q: %w", file, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("store: open SQLite database %s: %w", path, err)
+			return fmt.Errorf("store: open SQLite database %q: %w", file, err)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 100*time.Millisecond)
@@ -118,17 +118,17 @@ func sqlitePath(dsn string) string {
 	return strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
 }
 
-// checkSQLitePath explains why SQLite cannot open path in the operating
+// checkSQLitePath explains why SQLite cannot open file in the operating
 // system's words (SQLite itself says only "unable to open database
 // file"): a missing directory, a directory in its place, a parent that is
 // a file, no permission. It creates nothing and returns nil when the path
 // looks usable.
-func checkSQLitePath(path string) error {
-	if st, err := os.Stat(path); err == nil {
+func checkSQLitePath(file string) error {
+	if st, err := os.Stat(file); err == nil {
 		if st.IsDir() {
-			return fmt.Errorf("%s is a directory", path)
+			return fmt.Errorf("%s is a directory", file)
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := os.OpenFile(file, os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func checkSQLitePath(path string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	dir := filepath.Dir(path)
+	dir := filepath.Dir(file)
 	st, err := os.Stat(dir)
 	if err != nil {
 		return err
