@@ -155,7 +155,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // the service (what another node's dashboard runs), while requests are in
 // flight on every node all along. What must always hold is asserted: no
 // request that starts after the change returned is accepted by any node,
-// and every node refuses the key (a hang is caught after 2 s). How long
+// and every node refuses the key (a hang is caught after 5 s). How long
 // the change took to reach the last node is only reported: the goal of
 // 100 ms is a speed goal, shown by BenchmarkClusterRevocation
 // (scripts/load.sh revocation), not a pass/fail of a test on a shared
@@ -209,7 +209,7 @@ func (f revocationFigures) String() string {
 
 // revocationRounds runs the rounds of TestClusterRevocation and fails tb
 // if a node accepted the key after the change returned or still accepted
-// it 2 s later.
+// it 5 s later.
 func revocationRounds(tb testing.TB, c *cluster, rounds int) revocationFigures {
 	tb.Helper()
 	var f revocationFigures
@@ -283,8 +283,8 @@ func revocationRounds(tb testing.TB, c *cluster, rounds int) revocationFigures {
 			}
 		}
 		returned.Store(time.Now().UnixNano())
-		// Every node refuses the key; a hang is caught after 2 s.
-		hang := time.NewTimer(2 * time.Second)
+		// Every node refuses the key; a hang is caught after 5 s (generous: two shared cores).
+		hang := time.NewTimer(5 * time.Second)
 		for n := 0; n < len(c.nodes); n++ {
 			select {
 			case <-refused:
@@ -306,7 +306,7 @@ func revocationRounds(tb testing.TB, c *cluster, rounds int) revocationFigures {
 		for i := range firstRefusal {
 			at := firstRefusal[i].Load()
 			if at == 0 {
-				tb.Fatalf("round %d: node %d still accepts the key 2 s after the change", round, i)
+				tb.Fatalf("round %d: node %d still accepts the key 5 s after the change", round, i)
 			}
 			worst = max(worst, time.Duration(at-committed*int64(time.Millisecond)))
 		}
