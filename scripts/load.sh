@@ -6,6 +6,10 @@
 #                                   /healthz, on SQLite (and on PostgreSQL if PG_URL is set)
 #   scripts/load.sh png             authenticated PNG images (512 px) per second from one node
 #   scripts/load.sh nodes           three PostgreSQL nodes against one (needs PG_URL)
+#   scripts/load.sh revocation      how long a pause or revocation takes to reach the last of three
+#                                   PostgreSQL nodes, over ROUNDS (default 200) rounds, p50/p99/max
+#                                   against the goal of 100 ms, with one request's duration as the
+#                                   baseline (needs PG_URL; BenchmarkClusterRevocation)
 #
 # PG_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Environment: DURATION (per
 # run, default 5s), CONC (default 16), LOG_REQUESTS (default true, as the service ships).
@@ -117,5 +121,11 @@ nodes)
   three=$(measure "3 nodes" http://127.0.0.1:18181/api/v1/usage http://127.0.0.1:18182/api/v1/usage http://127.0.0.1:18183/api/v1/usage)
   printf 'PostgreSQL: 1 node %.0f req/s, 3 nodes together %.0f req/s (%.2fx), all on one 2-core machine with the database and the load generator\n' "$one" "$three" "$(echo "$three / $one" | bc -l)"
   ;;
-*) echo "usage: scripts/load.sh [ratio|png|nodes]"; exit 2 ;;
+revocation)
+  [ -n "${PG_URL:-}" ] || { echo "set PG_URL"; exit 2; }
+  # The benchmark starts its own three nodes (and the CLI) from a fresh build.
+  SNAPGLYPH_TEST_POSTGRES=$PG_URL go test -run '^$' -bench '^BenchmarkClusterRevocation$' \
+    -benchtime "${ROUNDS:-200}x" -count 1 ./cmd/snapglyph/ | grep -v -E "^\s*\{|over 1 rounds"
+  ;;
+*) echo "usage: scripts/load.sh [ratio|png|nodes|revocation]"; exit 2 ;;
 esac

@@ -9,8 +9,10 @@
 //	snapglyph key list --org ORG_ID [--all] [--json]
 //	snapglyph key pause|resume|revoke KEY_ID
 //
-// Every flag can also be set by an environment variable SNAPGLYPH_<FLAG>
-// (dashes become underscores); a flag on the command line wins.
+// Every flag of serve, and --db of every command, can also be set by an
+// environment variable SNAPGLYPH_<FLAG> (dashes become underscores); a flag
+// on the command line wins. A bad value in a variable is refused like a
+// bad flag.
 package main
 
 import (
@@ -21,8 +23,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -33,10 +38,39 @@ func main() {
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "snapglyph:", snapglyph.ErrorMessage(err))
+			fmt.Fprintln(os.Stderr, "snapglyph:", errorText(err))
 		}
 		os.Exit(1)
 	}
+}
+
+// errorText is what the operator reads when a command fails. A domain
+// error is its message; anything else (a database that cannot be reached,
+// a failed migration, a file that cannot be opened) is shown with its
+// cause, since the command line is the operator's own tool: "Internal
+// error." alone would leave them nothing to act on. Passwords in a
+// database URL are masked.
+func errorText(err error) string {
+	var e *snapglyph.Error
+	if errors.As(err, &e) && e.Code != snapglyph.EINTERNAL && e.Code != snapglyph.EUNAVAILABLE {
+		return e.Message
+	}
+	return redactPasswords(err.Error())
+}
+
+// passwordInURL matches the password of a URL's user information
+// ("postgres://user:password@host"), passwordField a "password=…" field
+// of a connection string or URL query.
+var (
+	passwordInURL = regexp.MustCompile(`(://[^:/@\s]*):[^@\s]*@`)
+	passwordField = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
+)
+
+// redactPasswords masks every password a database URL or connection
+// string in s may carry.
+func redactPasswords(s string) string {
+	s = passwordInURL.ReplaceAllString(s, "$1:xxxxx@")
+	return passwordField.ReplaceAllString(s, "${1}xxxxx")
 }
 
 const usageText = `usage: snapglyph <command> [flags]
@@ -88,24 +122,81 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 var version = "dev"
 
-// flagSet returns a FlagSet whose flags default to SNAPGLYPH_* variables.
-func (e *env) flagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
+// flags is a command's FlagSet. Some of its flags fall back to an
+// environment variable SNAPGLYPH_<FLAG> (dashes become underscores) when
+// the command line does not give them.
+type flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	env    []string          // flags that have a variable, in definition order
+	origin map[string]string // how a flag set from its variable is named in messages
 }
 
-// envDefault returns the environment variable for a flag, or def.
-func (e *env) envDefault(flagName, def string) string {
-	if v := e.getenv("SNAPGLYPH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))); v != "" {
-		return v
+// flagSet returns an empty flags for the command.
+func (e *env) flagSet(name string) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return &flags{FlagSet: fs, getenv: e.getenv, origin: map[string]string{}}
+}
+
+// envVar is the environment variable of a flag.
+func envVar(flagName string) string {
+	return "SNAPGLYPH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// withEnv records that the flag just defined has a variable and says so
+// in its help.
+func (fs *flags) withEnv(name string) {
+	fs.env = append(fs.env, name)
+	f := fs.Lookup(name)
+	f.Usage += " (env " + envVar(name) + ")"
+}
+
+// envString defines a string flag with a variable.
+func (fs *flags) envString(name, def, usage string) *string {
+	p := fs.String(name, def, usage)
+	fs.withEnv(name)
+	return p
+}
+
+// envInt defines an int flag with a variable.
+func (fs *flags) envInt(name string, def int, usage string) *int {
+	p := fs.Int(name, def, usage)
+	fs.withEnv(name)
+	return p
+}
+
+// envDuration defines a duration flag with a variable.
+func (fs *flags) envDuration(name string, def time.Duration, usage string) *time.Duration {
+	p := fs.Duration(name, def, usage)
+	fs.withEnv(name)
+	return p
+}
+
+// envBool defines a boolean flag with a variable; the variable takes
+// what strconv.ParseBool takes (1, t, true, TRUE, 0, f, false…).
+func (fs *flags) envBool(name string, def bool, usage string) *bool {
+	p := fs.Bool(name, def, usage)
+	fs.withEnv(name)
+	return p
+}
+
+// name is how messages refer to a flag's value: --flag="value", or
+// SNAPGLYPH_FLAG="value" when it came from the variable.
+func (fs *flags) name(flagName string) string {
+	if o, ok := fs.origin[flagName]; ok {
+		return o
 	}
-	return def
+	return "--" + flagName + "=" + quoteValue(fs.Lookup(flagName).Value.String())
 }
 
 // parse parses flags that may come before or after positional arguments
-// ("set-limits ORG --api-calls 5") and returns the positionals.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// ("set-limits ORG --api-calls 5") and returns the positionals. Then each
+// flag with a variable that the command line did not give takes the
+// variable's value. A bad value in a variable is refused like a bad flag,
+// naming the variable and the value, even when the command line
+// overrides it: a setting is never silently ignored.
+func parse(fs *flags, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -116,13 +207,69 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, nil
+			break
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range fs.env {
+		variable := envVar(name)
+		v := fs.getenv(variable)
+		if v == "" {
+			continue
+		}
+		shown := fmt.Sprintf("%s=%s", variable, quoteValue(v))
+		if err := checkValue(fs.Lookup(name), v); err != nil {
+			return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", shown, err)
+		}
+		if given[name] {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", shown, err)
+		}
+		fs.origin[name] = shown
+	}
+	return pos, nil
 }
 
-func (e *env) dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", e.envDefault("db", "./snapglyph.db"), "database: a SQLite file path, or a postgres:// URL (env SNAPGLYPH_DB)")
+// checkValue reports why v is not a valid value for the flag, in the
+// terms of the flag's type.
+func checkValue(f *flag.Flag, v string) error {
+	var err error
+	var want string
+	switch f.Value.(flag.Getter).Get().(type) {
+	case time.Duration:
+		_, err = time.ParseDuration(v)
+		want = "invalid duration (examples: 500ms, 1s, 2m)"
+	case int:
+		_, err = strconv.ParseInt(v, 0, strconv.IntSize)
+		want = "not a whole number"
+		if errors.Is(err, strconv.ErrRange) {
+			want = "out of range"
+		}
+	case bool:
+		_, err = strconv.ParseBool(v)
+		want = "not a boolean (true, false, 1, 0, t, f)"
+	}
+	if err != nil {
+		return errors.New(want)
+	}
+	return nil
+}
+
+// quoteValue quotes a value from outside for a message: escaped (control
+// characters, invalid UTF-8) and cut to a readable length.
+func quoteValue(v string) string {
+	const max = 80
+	if len(v) > max {
+		return fmt.Sprintf("%q… (%d bytes)", v[:max], len(v))
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+func (e *env) dbFlag(fs *flags) *string {
+	return fs.envString("db", "./snapglyph.db", "database: a SQLite file path, or a postgres:// URL")
 }

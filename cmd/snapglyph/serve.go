@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
@@ -20,14 +19,14 @@ import (
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
-func (e *env) logger(format string) (*slog.Logger, error) {
+func (e *env) logger(format, name string) (*slog.Logger, error) {
 	switch format {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(e.stderr, nil)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(e.stderr, nil)), nil
 	}
-	return nil, snapglyph.Errorf(snapglyph.EINVALID, "--log-format must be text or json, not %q", format)
+	return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s must be text or json", name)
 }
 
 func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
@@ -56,68 +55,46 @@ func (e *env) migrate(ctx context.Context, args []string) error {
 	return db.Close()
 }
 
-func (e *env) durationFlag(fs interface {
-	Duration(string, time.Duration, string) *time.Duration
-}, name string, def time.Duration, help string) *time.Duration {
-	if v := e.envDefault(name, ""); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
-		}
-	}
-	return fs.Duration(name, def, help)
-}
-
-func (e *env) intFlag(fs interface {
-	Int(string, int, string) *int
-}, name string, def int, help string) *int {
-	if v := e.envDefault(name, ""); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			def = n
-		}
-	}
-	return fs.Int(name, def, help)
-}
-
 // serve runs the service until ctx ends, then stops gracefully: it stops
 // accepting requests, waits for those in flight, returns unspent leases and
 // flushes buffered usage before it returns.
 func (e *env) serve(ctx context.Context, args []string) error {
 	fs := e.flagSet("serve")
-	addr := fs.String("addr", e.envDefault("addr", "127.0.0.1:8080"), "address to listen on (env SNAPGLYPH_ADDR)")
+	addr := fs.envString("addr", "127.0.0.1:8080", "address to listen on")
 	dsn := e.dbFlag(fs)
-	flush := e.durationFlag(fs, "flush-interval", usage.DefaultInterval, "how often buffered usage and last-used data are written (env SNAPGLYPH_FLUSH_INTERVAL)")
-	cacheSize := e.intFlag(fs, "cache-size", auth.DefaultCacheSize, "how many API keys each node caches (env SNAPGLYPH_CACHE_SIZE)")
-	maxBlock := e.intFlag(fs, "lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once (env SNAPGLYPH_LEASE_BLOCK)")
-	logFormat := fs.String("log-format", e.envDefault("log-format", "text"), "log format: text or json (env SNAPGLYPH_LOG_FORMAT)")
-	trusted := fs.String("trusted-proxies", e.envDefault("trusted-proxies", ""), "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (env SNAPGLYPH_TRUSTED_PROXIES)")
-	publicURL := fs.String("public-url", e.envDefault("public-url", ""), "the URL users reach the dashboard at, e.g. https://qr.example.com, for invitation links (default: the request's host) (env SNAPGLYPH_PUBLIC_URL)")
-	signup := fs.String("signup", e.envDefault("signup", "open"), "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI (env SNAPGLYPH_SIGNUP)")
-	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
-	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
-	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
+	flush := fs.envDuration("flush-interval", usage.DefaultInterval, "how often buffered usage and last-used data are written")
+	cacheSize := fs.envInt("cache-size", auth.DefaultCacheSize, "how many API keys each node caches")
+	maxBlock := fs.envInt("lease-block", meter.DefaultMaxBlock, "largest block of allowance a node leases at once")
+	logFormat := fs.envString("log-format", "text", "log format: text or json")
+	trusted := fs.envString("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client, e.g. 10.0.0.0/8")
+	publicURL := fs.envString("public-url", "", "the URL users reach the dashboard at, e.g. https://qr.example.com, for invitation links (default: the request's host)")
+	signup := fs.envString("signup", "open", "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI")
+	metricsAddr := fs.envString("metrics-addr", "", "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090")
+	debugAddr := fs.envString("debug-addr", "", "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060")
+	logRequests := fs.envBool("log-requests", true, "log one line per request")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	switch {
 	case *flush <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "--flush-interval must be positive")
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("flush-interval"))
 	case *cacheSize <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "--cache-size must be positive")
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("cache-size"))
 	case *maxBlock <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "--lease-block must be positive")
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("lease-block"))
 	case *signup != "open" && *signup != "closed":
-		return snapglyph.Errorf(snapglyph.EINVALID, "--signup must be open or closed, not %q", *signup)
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be open or closed", fs.name("signup"))
 	}
 	if *publicURL != "" {
 		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return snapglyph.Errorf(snapglyph.EINVALID, "--public-url must be an http or https URL, not %q", *publicURL)
+			return snapglyph.Errorf(snapglyph.EINVALID, "%s must be an http or https URL", fs.name("public-url"))
 		}
 	}
 	proxies, err := server.ParseTrustedProxies(*trusted)
 	if err != nil {
-		return snapglyph.Errorf(snapglyph.EINVALID, "--trusted-proxies: %v", err)
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", fs.name("trusted-proxies"), err)
 	}
-	log, err := e.logger(*logFormat)
+	log, err := e.logger(*logFormat, fs.name("log-format"))
 	if err != nil {
 		return err
 	}

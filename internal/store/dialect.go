@@ -58,6 +58,16 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY ("database is
+// locked"), including its extended codes.
+func isBusy(err error) bool {
+	var c interface{ Code() int }
+	if errors.As(err, &c) {
+		return c.Code()&0xff == 5 // SQLITE_BUSY
+	}
+	return false
+}
+
 // IsUnavailable reports whether err (from any store method) means the
 // database could not be reached.
 func IsUnavailable(err error) bool {

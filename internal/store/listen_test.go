@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,20 +16,46 @@ import (
 func TestListenSurvivesIdleProbes(t *testing.T) {
 	db := testdb.Open(t, "postgres")
 	org := newOrg(t, db)
+	// The listener's connection is named, so the test can see its probe.
+	app := "listen_" + strings.ToLower(snapglyph.NewID("p")[2:12])
+	listener, err := store.Open(db.DSN + "&application_name=" + app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan struct{})
 	got := make(chan store.Change, 4)
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Listen(ctx, func() { close(ready) }, func(c store.Change) { got <- c })
+		done <- listener.Listen(ctx, func() { close(ready) }, func(c store.Change) { got <- c })
 	}()
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
 		t.Fatal("LISTEN not in place")
 	}
-	time.Sleep(store.ListenProbe + 500*time.Millisecond) // at least one probe
+	// Wait until the idle listener has probed its connection: its last
+	// statement, as PostgreSQL shows it, is then the probe, not LISTEN.
+	var pid int
+	if err := db.SQL().QueryRow(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&pid); err != nil {
+		t.Fatalf("the listener's connection: %v", err)
+	}
+	deadline := time.Now().Add(10 * store.ListenProbe)
+	for {
+		var last string
+		if err := db.SQL().QueryRow(`SELECT query FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&last); err != nil {
+			t.Fatalf("the listener's connection: %v", err)
+		}
+		if !strings.HasPrefix(last, "LISTEN") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no probe after %v; last statement %q", 10*store.ListenProbe, last)
+		}
+		time.Sleep(10 * time.Millisecond) // polling PostgreSQL's view
+	}
 	if err := db.SetPlan(context.Background(), org.ID, snapglyph.PlanMax, snapglyph.Operator); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -69,11 +72,87 @@ func Open(dsn string) (*DB, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.db.PingContext(ctx); err != nil {
+	if err := d.connect(ctx); err != nil {
 		d.db.Close()
-		return nil, fmt.Errorf("store: connect: %w", err)
+		return nil, err
 	}
 	return d, nil
+}
+
+// connect makes the first connection. On SQLite, processes that open a
+// new file at the same moment may all try to switch it to WAL, which
+// takes an exclusive lock: SQLite refuses one of two such upgrades at once
+// with SQLITE_BUSY without waiting (it would deadlock), so a busy first
+// connection is retried until ctx ends.
+func (d *DB) connect(ctx context.Context) error {
+	if d.dialect == postgres {
+		if err := d.db.PingContext(ctx); err != nil {
+			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
+		}
+		return nil
+	}
+	file := sqlitePath(d.dsn)
+	wait := 5 * time.Millisecond
+	for {
+		err := d.db.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		if !isBusy(err) || ctx.Err() != nil {
+			if cause := checkSQLitePath(file); cause != nil {
+				err = cause
+			}
+			return fmt.Errorf("store: open SQLite database %q: %w", file, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: open SQLite database %q: %w", file, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// sqlitePath is the file a SQLite DSN names.
+func sqlitePath(dsn string) string {
+	return strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
+}
+
+// checkSQLitePath explains why SQLite cannot open file in the operating
+// system's words (SQLite itself says only "unable to open database
+// file"): a missing directory, a directory in its place, a parent that is
+// a file, no permission. It creates nothing and returns nil when the path
+// looks usable.
+func checkSQLitePath(file string) error {
+	if st, err := os.Stat(file); err == nil {
+		if st.IsDir() {
+			return fmt.Errorf("%s is a directory", file)
+		}
+		f, err := os.OpenFile(file, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		f.Close()
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir := filepath.Dir(file)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	// The directory must take the database and its -wal and -shm files.
+	probe, err := os.CreateTemp(dir, ".snapglyph-probe-*")
+	if err != nil {
+		return err
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -124,10 +203,23 @@ func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 func (d *DB) now() time.Time { return d.Now() }
 
 // Migrate applies the embedded migrations that have not run yet, each in
-// its own transaction, and records them in schema_migrations.
+// its own transaction, and records them in schema_migrations. Any number
+// of processes may migrate the same database at once: on PostgreSQL every
+// step, the creation of schema_migrations included, runs under one
+// transaction-scoped advisory lock (two concurrent CREATE TABLE IF NOT
+// EXISTS of the same table fail with a unique violation in pg_type); on
+// SQLite every step is a write transaction (_txlock=immediate), which
+// SQLite serialises.
 func (d *DB) Migrate(ctx context.Context) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
+	err := d.tx(ctx, func(tx *Tx) error {
+		if err := tx.lockMigrations(ctx); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
 	dir := "migrations/" + d.dialect.name
 	names, err := fs.Glob(migrations, dir+"/*.sql")
@@ -137,19 +229,31 @@ func (d *DB) Migrate(ctx context.Context) error {
 	sort.Strings(names)
 	for _, name := range names {
 		if err := d.migrateFile(ctx, name); err != nil {
-			return fmt.Errorf("store: migrate %s: %w", name, err)
+			return fmt.Errorf("store: migration %s failed: %w", path.Base(name), err)
 		}
 	}
 	return nil
 }
 
+// migrationLock is the PostgreSQL advisory lock held while migrating,
+// keyed by schema: deployments (and tests) in other schemas of the same
+// database do not wait for each other.
+const migrationLock = 7261001
+
+// lockMigrations makes the transaction the only one migrating until it
+// ends (PostgreSQL; SQLite's write transactions are serial already).
+func (tx *Tx) lockMigrations(ctx context.Context) error {
+	if tx.db.dialect != postgres {
+		return nil
+	}
+	_, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, migrationLock)
+	return err
+}
+
 func (d *DB) migrateFile(ctx context.Context, name string) error {
 	return d.tx(ctx, func(tx *Tx) error {
-		if d.dialect == postgres {
-			// Nodes that start together must not run a migration twice.
-			if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7261001)`); err != nil {
-				return err
-			}
+		if err := tx.lockMigrations(ctx); err != nil {
+			return err
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {

@@ -42,36 +42,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *DB)) {
 // SNAPGLYPH_TEST_POSTGRES is not set.
 func Open(tb testing.TB, dialect string) *DB {
 	tb.Helper()
-	d := &DB{Dialect: dialect}
-	if dialect == "postgres" {
-		base := os.Getenv(PostgresEnv)
-		if base == "" {
-			tb.Skipf("PostgreSQL tests skipped: set %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them", PostgresEnv)
-		}
-		schema := strings.ToLower("t_" + snapglyph.NewID("s")[2:])
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			admin.Close()
-			tb.Fatalf("PostgreSQL at %s: %v", PostgresEnv, err)
-		}
-		tb.Cleanup(func() {
-			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			admin.Close()
-		})
-		sep := "?"
-		if strings.Contains(base, "?") {
-			sep = "&"
-		}
-		d.DSN = base + sep + "search_path=" + schema
-	} else {
-		d.Path = filepath.Join(tb.TempDir(), "snapglyph.db")
-		d.DSN = d.Path
-	}
+	d := Fresh(tb, dialect)
 	var err error
 	if d.DB, err = store.Open(d.DSN); err != nil {
 		tb.Fatal(err)
@@ -80,6 +51,45 @@ func Open(tb testing.TB, dialect string) *DB {
 	if err := d.Migrate(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
+	return d
+}
+
+// Fresh returns a new, empty database of the dialect (nothing created in
+// it, not even the schema_migrations table) with its DB field nil: open
+// it with its DSN. It is removed when the test ends; PostgreSQL is
+// skipped as in Open.
+func Fresh(tb testing.TB, dialect string) *DB {
+	tb.Helper()
+	d := &DB{Dialect: dialect}
+	if dialect != "postgres" {
+		d.Path = filepath.Join(tb.TempDir(), "snapglyph.db")
+		d.DSN = d.Path
+		return d
+	}
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		tb.Skipf("PostgreSQL tests skipped: set %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them", PostgresEnv)
+	}
+	schema := strings.ToLower("t_" + snapglyph.NewID("s")[2:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		tb.Fatalf("PostgreSQL at %s: %v", PostgresEnv, err)
+	}
+	tb.Cleanup(func() {
+		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	d.DSN = base + sep + "search_path=" + schema
 	return d
 }
 

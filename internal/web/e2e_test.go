@@ -115,7 +115,10 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string, width, heig
 	} else {
 		vp = chromedp.EmulateViewport(width, height)
 	}
-	do(t, ctx, vp, chromedp.Sleep(150*time.Millisecond))
+	do(t, ctx, vp)
+	// The page has laid out and painted at the new size once two
+	// animation frames have passed (rather than sleeping and hoping).
+	run(t, ctx, chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
 	png := run(t, ctx, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)

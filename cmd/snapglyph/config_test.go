@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// mapEnv is a getenv over a map.
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// TestBadVariableRefused: a bad value in any variable of serve is refused
+// like a bad flag, naming the variable and the value, before anything is
+// opened or created.
+func TestBadVariableRefused(t *testing.T) {
+	huge := "\xff\x00" + strings.Repeat("9", 100000)
+	tests := []struct {
+		variable, value, want string
+	}{
+		{"SNAPGLYPH_FLUSH_INTERVAL", "abc", `SNAPGLYPH_FLUSH_INTERVAL="abc": invalid duration`},
+		{"SNAPGLYPH_FLUSH_INTERVAL", "10", `SNAPGLYPH_FLUSH_INTERVAL="10": invalid duration`},
+		{"SNAPGLYPH_FLUSH_INTERVAL", "-1s", `SNAPGLYPH_FLUSH_INTERVAL="-1s" must be positive`},
+		{"SNAPGLYPH_CACHE_SIZE", "lots", `SNAPGLYPH_CACHE_SIZE="lots": not a whole number`},
+		{"SNAPGLYPH_CACHE_SIZE", "0", `SNAPGLYPH_CACHE_SIZE="0" must be positive`},
+		{"SNAPGLYPH_CACHE_SIZE", "99999999999999999999", `SNAPGLYPH_CACHE_SIZE="99999999999999999999": out of range`},
+		{"SNAPGLYPH_CACHE_SIZE", huge, `SNAPGLYPH_CACHE_SIZE="\xff\x00999`},
+		{"SNAPGLYPH_LEASE_BLOCK", "1e3", `SNAPGLYPH_LEASE_BLOCK="1e3": not a whole number`},
+		{"SNAPGLYPH_LEASE_BLOCK", "-5", `SNAPGLYPH_LEASE_BLOCK="-5" must be positive`},
+		{"SNAPGLYPH_LOG_REQUESTS", "yes", `SNAPGLYPH_LOG_REQUESTS="yes": not a boolean`},
+		{"SNAPGLYPH_LOG_REQUESTS", "on", `SNAPGLYPH_LOG_REQUESTS="on": not a boolean`},
+		{"SNAPGLYPH_LOG_FORMAT", "xml", `SNAPGLYPH_LOG_FORMAT="xml" must be text or json`},
+		{"SNAPGLYPH_SIGNUP", "maybe", `SNAPGLYPH_SIGNUP="maybe" must be open or closed`},
+		{"SNAPGLYPH_PUBLIC_URL", "ftp://qr.example.com", `SNAPGLYPH_PUBLIC_URL="ftp://qr.example.com" must be an http or https URL`},
+		{"SNAPGLYPH_TRUSTED_PROXIES", "not-an-address", `SNAPGLYPH_TRUSTED_PROXIES="not-an-address": `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable+"="+tt.value[:min(len(tt.value), 20)], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "snapglyph.db")
+			env := map[string]string{"SNAPGLYPH_DB": path, tt.variable: tt.value}
+			var stdout, stderr testdb.Buffer
+			err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, mapEnv(env), strings.NewReader(""), &stdout, &stderr)
+			if err == nil {
+				t.Fatal("serve started")
+			}
+			msg := errorText(err)
+			if snapglyph.ErrorCode(err) != snapglyph.EINVALID || !strings.HasPrefix(msg, tt.want) {
+				t.Errorf("error %q (%s), want it to start with %q", msg, snapglyph.ErrorCode(err), tt.want)
+			}
+			if len(msg) > 300 {
+				t.Errorf("the message is %d bytes long", len(msg))
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Errorf("the refused command created the database: %v", err)
+			}
+			// The same value as a flag is refused too.
+			flagName := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.variable, "SNAPGLYPH_")), "_", "-")
+			err = run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", flagName + "=" + tt.value}, mapEnv(map[string]string{"SNAPGLYPH_DB": path}), strings.NewReader(""), &stdout, &stderr)
+			if snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+				t.Errorf("%s=%.20q: %v, want it refused", flagName, tt.value, err)
+			}
+		})
+	}
+}
+
+// TestBadVariableRefusedWhenOverridden: a bad variable is refused even
+// when the command line gives the flag, so a broken setting never lingers
+// unnoticed.
+func TestBadVariableRefusedWhenOverridden(t *testing.T) {
+	env := map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_CACHE_SIZE": "lots"}
+	var out testdb.Buffer
+	err := run(context.Background(), []string{"serve", "--cache-size", "10"}, mapEnv(env), strings.NewReader(""), &out, &out)
+	if !strings.HasPrefix(errorText(err), `SNAPGLYPH_CACHE_SIZE="lots": not a whole number`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestCLIVariables: the CLI commands read SNAPGLYPH_DB, and only it:
+// other variables do not leak into their flags.
+func TestCLIVariables(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	env := map[string]string{"SNAPGLYPH_DB": db.DSN, "SNAPGLYPH_NAME": "from the environment", "SNAPGLYPH_JSON": "lots"}
+	var stdout, stderr testdb.Buffer
+	err := run(context.Background(), []string{"org", "create", "--name", "Acme", "--owner-email", "o@acme.test", "--json"}, mapEnv(env), strings.NewReader(""), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v: %s", err, &stderr)
+	}
+	var org map[string]any
+	if err := json.Unmarshal([]byte(stdout.String()), &org); err != nil || org["name"] != "Acme" {
+		t.Fatalf("org create printed %q (%v)", &stdout, err)
+	}
+}
+
+// TestEveryServeFlagHasVariable: the help of serve names a variable for
+// every flag.
+func TestEveryServeFlagHasVariable(t *testing.T) {
+	var out testdb.Buffer
+	err := run(context.Background(), []string{"serve", "-h"}, mapEnv(nil), strings.NewReader(""), &out, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v", err)
+	}
+	flags := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "-") {
+			flags++
+			name := strings.Fields(strings.TrimSpace(line))[0][1:]
+			if !strings.Contains(out.String(), "(env "+envVar(name)+")") {
+				t.Errorf("flag %s has no variable in the help", name)
+			}
+		}
+	}
+	if flags < 12 {
+		t.Errorf("the help lists %d flags:\n%s", flags, &out)
+	}
+}
+
+// TestLogRequestsVariable: SNAPGLYPH_LOG_REQUESTS takes what
+// strconv.ParseBool takes, and the flag wins over it.
+func TestLogRequestsVariable(t *testing.T) {
+	tests := []struct {
+		value string
+		args  []string
+		want  bool
+	}{
+		{"1", nil, true},
+		{"t", nil, true},
+		{"TRUE", nil, true},
+		{"false", nil, false},
+		{"0", nil, false},
+		{"", nil, true}, // the default
+		{"0", []string{"--log-requests=true"}, true},
+		{"1", []string{"--log-requests=false"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value+strings.Join(tt.args, ""), func(t *testing.T) {
+			env := map[string]string{
+				"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_LOG_REQUESTS": tt.value,
+				"SNAPGLYPH_LOG_FORMAT": "json", "SNAPGLYPH_ADDR": "127.0.0.1:0",
+			}
+			logs := serveInProcess(t, env, tt.args, func(url string) {
+				resp, err := http.Get(url + "/healthz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			})
+			logged := strings.Contains(logs, `"msg":"request"`)
+			if logged != tt.want {
+				t.Errorf("request logged: %v, want %v; logs:\n%s", logged, tt.want, logs)
+			}
+		})
+	}
+}
+
+// serveInProcess runs serve through run() with env, calls use with its
+// URL, stops it and returns its log (JSON lines).
+func serveInProcess(t *testing.T, env map[string]string, args []string, use func(url string)) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr testdb.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), mapEnv(env), strings.NewReader(""), &stdout, &stderr)
+	}()
+	var url string
+	for deadline := time.Now().Add(20 * time.Second); url == ""; {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var v map[string]any
+			if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "listening" {
+				url, _ = v["addr"].(string)
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned %v; logs:\n%s", err, &stderr)
+		default:
+		}
+		if url == "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("serve not listening after 20 s; logs:\n%s", &stderr)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	use(url)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20 s")
+	}
+	return stderr.String()
+}
+
+// TestErrorText: what the operator reads for each kind of error.
+func TestErrorText(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key key_x"), "no API key key_x"},
+		{errors.New(`store: connect to PostgreSQL: cannot parse "postgres://snap:s3cr3t@db:5432/x": invalid port`), `store: connect to PostgreSQL: cannot parse "postgres://snap:xxxxx@db:5432/x": invalid port`},
+		{errors.New(`failed: host=db user=snap password=s3cr3t dbname=x`), `failed: host=db user=snap password=xxxxx dbname=x`},
+		{errors.New(`failed: postgres://db/x?user=snap&password=s3cr3t&sslmode=disable`), `failed: postgres://db/x?user=snap&password=xxxxx&sslmode=disable`},
+		{errors.New(`store: migration 003_qr_codes.sql failed: relation "qr_codes" already exists`), `store: migration 003_qr_codes.sql failed: relation "qr_codes" already exists`},
+	}
+	for _, tt := range tests {
+		if got := errorText(tt.err); got != tt.want {
+			t.Errorf("errorText(%q) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
