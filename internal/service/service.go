@@ -20,6 +20,7 @@ import (
 type Service struct {
 	db       *store.DB // its Now is the service's clock too
 	matrices *matrixCache
+	images   *images
 	// Changed, if set, is called after a change commits, so this
 	// process's caches drop it at once (other processes hear of it from
 	// the database).
@@ -28,7 +29,7 @@ type Service struct {
 
 // New returns a service over db.
 func New(db *store.DB) *Service {
-	return &Service{db: db, matrices: newMatrixCache(4096)}
+	return &Service{db: db, matrices: newMatrixCache(4096), images: newImages(DefaultImageOptions())}
 }
 
 // ApplyTimeout bounds how long a change waits for other nodes to confirm
