@@ -71,7 +71,7 @@ func newImages(o ImageOptions) *images {
 
 // SetImageOptions replaces the image caches and the render bound. Call it
 // before the service is used.
-func (s *Service) SetImageOptions(o ImageOptions) { s.images = newImages(o) }
+func (s *Service) SetImageOptions(o ImageOptions) { s.images.Store(newImages(o)) }
 
 // renderVersion is part of every image's key and ETag: change it when the
 // renderers' output changes, so clients and caches do not keep old images.
@@ -154,7 +154,7 @@ func (s *Service) RenderQRCode(q *snapglyph.QRCode, format string, size int) (*I
 // ErrRenderBusy.
 func (s *Service) Render(payload string, d qr.Design, format string, size int) (*Image, error) {
 	k := keyOf(payload, d, format, size)
-	im := s.images
+	im := s.images.Load()
 	if img, ok := im.rendered.get(k.id); ok {
 		return img, nil
 	}
@@ -178,9 +178,10 @@ func (s *Service) Render(payload string, d qr.Design, format string, size int) (
 
 // draw renders an image; the caller holds a render slot.
 func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, size int) (*Image, error) {
-	s.images.draws.Add(1)
-	if s.images.onDraw != nil {
-		s.images.onDraw()
+	im := s.images.Load()
+	im.draws.Add(1)
+	if im.onDraw != nil {
+		im.onDraw()
 	}
 	m, err := s.matrices.encode(payload, d.ErrorCorrection)
 	if err != nil {
@@ -192,7 +193,7 @@ func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, s
 		img.ContentType = "image/png"
 		var logo *qr.Logo
 		if len(d.Logo) > 0 {
-			if logo, err = s.images.logo(k.logoSum, d.Logo); err != nil {
+			if logo, err = im.logo(k.logoSum, d.Logo); err != nil {
 				return nil, fmt.Errorf("qr: logo %w", err)
 			}
 		}
@@ -235,7 +236,7 @@ func (im *images) logo(sum [32]byte, b []byte) (*qr.Logo, error) {
 // when no slot frees up in time, and qr's message for a bad logo.
 func (s *Service) DecodeLogo(b []byte) (*qr.Logo, error) {
 	sum := sha256.Sum256(b)
-	im := s.images
+	im := s.images.Load()
 	if l, ok := im.logos.get(string(sum[:])); ok {
 		return l, nil
 	}
@@ -251,7 +252,7 @@ func (s *Service) DecodeLogo(b []byte) (*qr.Logo, error) {
 // for other work of the same weight; call release when done. Returns
 // ErrRenderBusy when none frees up within RenderWait.
 func (s *Service) AcquireRender() (release func(), err error) {
-	return s.images.slots.acquire()
+	return s.images.Load().slots.acquire()
 }
 
 // Attachment is the Content-Disposition of a download named after the QR

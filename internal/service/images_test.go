@@ -165,7 +165,7 @@ func TestLogoPNGConcurrent(t *testing.T) {
 	const slots = 4
 	s.SetImageOptions(ImageOptions{CacheBytes: 64 << 20, LogoCacheBytes: 48 << 20, Renders: slots, RenderWait: time.Hour})
 	var inDraw, peak atomic.Int64
-	s.images.onDraw = func() {
+	s.images.Load().onDraw = func() {
 		n := inDraw.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
@@ -204,10 +204,10 @@ func TestLogoPNGConcurrent(t *testing.T) {
 	}
 	run(func(i int) int { return largest - i })
 	runtime.ReadMemStats(&after)
-	if d := s.images.decodes.Load(); d != 1 {
+	if d := s.images.Load().decodes.Load(); d != 1 {
 		t.Errorf("the logo was decoded %d times, want 1", d)
 	}
-	if n := s.images.draws.Load(); n != 24 {
+	if n := s.images.Load().draws.Load(); n != 24 {
 		t.Errorf("%d renders, want 24", n)
 	}
 	if p := peak.Load(); p > slots {
@@ -223,14 +223,14 @@ func TestLogoPNGConcurrent(t *testing.T) {
 	}
 
 	// 24 identical requests for a new image: one render, shared.
-	s.images.draws.Store(0)
+	s.images.Load().draws.Store(0)
 	run(func(int) int { return largest / 2 })
-	if n := s.images.draws.Load(); n != 1 {
+	if n := s.images.Load().draws.Load(); n != 1 {
 		t.Errorf("24 identical requests rendered %d times, want 1", n)
 	}
 	// And again: served from the cache.
 	run(func(int) int { return largest / 2 })
-	if n := s.images.draws.Load(); n != 1 {
+	if n := s.images.Load().draws.Load(); n != 1 {
 		t.Errorf("cached image rendered again (%d renders)", n)
 	}
 }
@@ -248,7 +248,7 @@ func TestRenderBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, gate := make(chan struct{}), make(chan struct{})
-	s.images.onDraw = func() {
+	s.images.Load().onDraw = func() {
 		entered <- struct{}{}
 		<-gate
 	}
@@ -285,7 +285,7 @@ func TestRenderBusy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.images.onDraw = nil
+	s.images.Load().onDraw = nil
 	if _, err := s.RenderQRCode(q, "png", 999); err != nil {
 		t.Fatalf("after the burst: %v", err)
 	}
@@ -302,7 +302,7 @@ func TestDecodeLogoCached(t *testing.T) {
 			t.Fatalf("%v %v", l, err)
 		}
 	}
-	if d := s.images.decodes.Load(); d != 1 {
+	if d := s.images.Load().decodes.Load(); d != 1 {
 		t.Errorf("decoded %d times, want 1", d)
 	}
 	for range 2 {
@@ -310,7 +310,7 @@ func TestDecodeLogoCached(t *testing.T) {
 			t.Errorf("truncated logo: %v", err)
 		}
 	}
-	if n, _ := s.images.logos.stats(); n != 1 {
+	if n, _ := s.images.Load().logos.stats(); n != 1 {
 		t.Errorf("%d logos cached, want 1", n)
 	}
 }
