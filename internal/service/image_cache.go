@@ -132,11 +132,11 @@ var ErrRenderBusy = snapglyph.Reasonf(snapglyph.EBUSY, "render_busy",
 	"this server is drawing as many images as it can at the moment; try again in a second")
 
 // acquire takes a slot, waiting at most s.wait, and returns the function
-// that gives it back.
+// that gives it back (calling it again does nothing).
 func (s *renderSlots) acquire() (release func(), err error) {
 	select {
 	case s.ch <- struct{}{}:
-		return s.release, nil
+		return sync.OnceFunc(s.release), nil
 	default:
 	}
 	if s.wait <= 0 {
@@ -146,7 +146,7 @@ func (s *renderSlots) acquire() (release func(), err error) {
 	defer t.Stop()
 	select {
 	case s.ch <- struct{}{}:
-		return s.release, nil
+		return sync.OnceFunc(s.release), nil
 	case <-t.C:
 		return nil, ErrRenderBusy
 	}

@@ -314,3 +314,23 @@ func TestDecodeLogoCached(t *testing.T) {
 		t.Errorf("%d logos cached, want 1", n)
 	}
 }
+
+// TestRenderSlotReleasedTwice: giving a slot back twice frees one slot.
+func TestRenderSlotReleasedTwice(t *testing.T) {
+	s := newRenderSlots(2, 0)
+	a, err := s.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	a()
+	a()
+	if _, err := s.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.acquire(); !errors.Is(err, ErrRenderBusy) {
+		t.Fatalf("a third slot of two: %v", err)
+	}
+}
