@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math"
@@ -79,8 +80,15 @@ func (d *Design) Normalize() {
 //   - a logo must be a PNG or JPEG file of at most MaxLogoBytes that decodes,
 //     at most MaxLogoDim pixels wide and high, and needs error correction "H".
 //
-// Validate decodes the logo completely; renderers decode it again.
+// Validate decodes the logo completely (with DecodeLogo); ValidateWith
+// lets the caller decode it through a cache instead.
 func (d *Design) Validate() []FieldError {
+	return d.ValidateWith(DecodeLogo)
+}
+
+// ValidateWith is Validate with the logo checked by decode, which must
+// behave as DecodeLogo (a cache in front of it, for example).
+func (d *Design) ValidateWith(decode func([]byte) (*Logo, error)) []FieldError {
 	c := *d
 	c.Normalize()
 	var errs []FieldError
@@ -111,7 +119,7 @@ func (d *Design) Validate() []FieldError {
 		errs = append(errs, FieldError{"design.margin", fmt.Sprintf("must be between 0 and %d modules", MaxMargin)})
 	}
 	if len(c.Logo) > 0 {
-		if _, err := decodeLogo(c.Logo); err != nil {
+		if _, err := decode(c.Logo); err != nil {
 			errs = append(errs, FieldError{"design.logo", err.Error()})
 		}
 	}
@@ -214,4 +222,55 @@ func decodeLogo(b []byte) (image.Image, error) {
 		return nil, logoError("is not a decodable PNG or JPEG image")
 	}
 	return img, nil
+}
+
+// Logo is a decoded logo, ready to be drawn by PNGWithLogo: its pixels in
+// premultiplied RGBA. It is immutable and safe for concurrent use, so a
+// caller can decode a logo once and draw it any number of times.
+type Logo struct {
+	img *image.RGBA
+}
+
+// DecodeLogo checks a logo file against the limits of Validate (PNG or
+// JPEG, at most MaxLogoBytes and MaxLogoDim×MaxLogoDim pixels) and decodes
+// it. Its error messages are meant for API clients. A non-premultiplied
+// image (a PNG with transparency) is converted in place, so the decoded
+// pixels are held once, not twice.
+func DecodeLogo(b []byte) (*Logo, error) {
+	img, err := decodeLogo(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Logo{img: toRGBA(img)}, nil
+}
+
+// MemSize is the number of bytes the decoded logo holds.
+func (l *Logo) MemSize() int { return len(l.img.Pix) }
+
+// Bounds is the logo's size in pixels.
+func (l *Logo) Bounds() image.Rectangle { return l.img.Bounds() }
+
+// toRGBA returns img as premultiplied RGBA, with the same pixel values as
+// draw.Draw(…, draw.Src) would give, reusing an NRGBA image's pixels.
+func toRGBA(img image.Image) *image.RGBA {
+	switch src := img.(type) {
+	case *image.RGBA:
+		return src
+	case *image.NRGBA:
+		pix := src.Pix
+		for y := 0; y < src.Rect.Dy(); y++ {
+			row := pix[y*src.Stride : y*src.Stride+src.Rect.Dx()*4]
+			for i := 0; i < len(row); i += 4 {
+				a := uint32(row[i+3]) * 0x101
+				row[i+0] = uint8(uint32(row[i+0]) * a / 0xff >> 8)
+				row[i+1] = uint8(uint32(row[i+1]) * a / 0xff >> 8)
+				row[i+2] = uint8(uint32(row[i+2]) * a / 0xff >> 8)
+			}
+		}
+		return &image.RGBA{Pix: pix, Stride: src.Stride, Rect: src.Rect}
+	}
+	b := img.Bounds()
+	rs := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(rs, rs.Bounds(), img, b.Min, draw.Src)
+	return rs
 }

@@ -2,9 +2,7 @@ package qr
 
 import (
 	"errors"
-	"fmt"
 	"image"
-	"image/draw"
 	"io"
 	"math"
 )
@@ -124,12 +122,8 @@ func logoMatrix(m *Matrix) (*Matrix, error) {
 // to the background colour and the scaled logo composited over it. Scanlines
 // outside the logo are built once per module row and repeated as zero "Up"
 // lines, like the 1-bit path; the logo is resampled once into its own buffer.
-func pngWithLogo(w io.Writer, m *Matrix, d Design, fg, bg rgb, size int) error {
-	logo, err := decodeLogo(d.Logo)
-	if err != nil {
-		return fmt.Errorf("qr: logo %w", err)
-	}
-	m, err = logoMatrix(m)
+func pngWithLogo(w io.Writer, m *Matrix, d Design, logo *Logo, fg, bg rgb, size int) error {
+	m, err := logoMatrix(m)
 	if err != nil {
 		return err
 	}
@@ -142,7 +136,7 @@ func pngWithLogo(w io.Writer, m *Matrix, d Design, fg, bg rgb, size int) error {
 	}
 	lr := box.logo
 	logoRGB := make([]byte, lr.Dx()*lr.Dy()*3)
-	drawLogo(logoRGB, lr.Dx(), lr.Dy(), logo, bg)
+	drawLogo(logoRGB, lr.Dx(), lr.Dy(), logo.img, bg)
 
 	e := pngEncPool.Get().(*pngEnc)
 	defer e.release()
@@ -241,14 +235,8 @@ func filterTaps(srcN, dstN int) [][]tap {
 
 // drawLogo resamples src to w×h pixels and composites it (source over,
 // premultiplied) onto the background colour bg, into dst (RGB, w*h*3 bytes).
-func drawLogo(dst []byte, w, h int, src image.Image, bg rgb) {
-	sb := src.Bounds()
-	rs, ok := src.(*image.RGBA)
-	if !ok {
-		rs = image.NewRGBA(image.Rect(0, 0, sb.Dx(), sb.Dy()))
-		draw.Draw(rs, rs.Bounds(), src, sb.Min, draw.Src)
-		sb = rs.Bounds()
-	}
+func drawLogo(dst []byte, w, h int, rs *image.RGBA, bg rgb) {
+	sb := rs.Bounds()
 	sw, sh := sb.Dx(), sb.Dy()
 	xt, yt := filterTaps(sw, w), filterTaps(sh, h)
 	acc := make([]float32, sw*4)

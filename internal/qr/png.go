@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -58,6 +59,21 @@ func pngGeometry(m *Matrix, margin, size int) (n, scale int) {
 // logo.go) it is an 8-bit RGB image built the same way, except for the
 // scanlines through the logo.
 func PNG(w io.Writer, m *Matrix, d Design, size int) error {
+	var logo *Logo
+	if len(d.Logo) > 0 {
+		var err error
+		if logo, err = DecodeLogo(d.Logo); err != nil {
+			return fmt.Errorf("qr: logo %w", err)
+		}
+	}
+	return PNGWithLogo(w, m, d, logo, size)
+}
+
+// PNGWithLogo is PNG with d.Logo already decoded: logo must be
+// DecodeLogo(d.Logo), so that a caller that draws the same logo many times
+// decodes it once. It is ignored when d has no logo, and required when it
+// has one.
+func PNGWithLogo(w io.Writer, m *Matrix, d Design, logo *Logo, size int) error {
 	if size == 0 {
 		size = DefaultSize
 	}
@@ -69,7 +85,10 @@ func PNG(w io.Writer, m *Matrix, d Design, size int) error {
 		return err
 	}
 	if len(d.Logo) > 0 {
-		return pngWithLogo(w, m, d, fg, bg, size)
+		if logo == nil {
+			return errors.New("qr: a design with a logo needs the decoded logo")
+		}
+		return pngWithLogo(w, m, d, logo, fg, bg, size)
 	}
 	n, scale := pngGeometry(m, d.Margin, size)
 	px := n * scale

@@ -273,10 +273,13 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 	s.serveImage(w, r, p, q, format, size)
 }
 
-// serveImage renders the image, charges its credits only once it is ready
-// to be sent, and sends it. A refused image request costs no API call.
+// serveImage answers an image request in the order that spends the least:
+// the ETag comes from the stored code, so a conditional request is answered
+// without rendering; the credits are charged before rendering, so a request
+// without credits costs no CPU; and they are refunded, with the call, when
+// the node is too busy to render (503 render_busy) or rendering fails.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
-	img, err := s.svc.RenderQRCode(q, format, size)
+	etag, err := s.svc.ImageTag(q, format, size)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -286,9 +289,9 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		cost = pngCredits
 	}
 	h := w.Header()
-	h.Set("ETag", img.ETag)
+	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, no-cache")
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, img.ETag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
 		w.WriteHeader(http.StatusNotModified) // nothing sent, nothing charged
 		return
 	}
@@ -297,8 +300,8 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		s.writeError(w, r, unavailable(err))
 		return
 	}
-	setCreditHeaders(h, credits)
 	if !ok {
+		setCreditHeaders(h, credits)
 		s.refundCall(w, p)
 		h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
 		s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "image_credit_limit_reached",
@@ -306,6 +309,20 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 			strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC")))
 		return
 	}
+	img, err := s.svc.RenderQRCode(q, format, size)
+	if err != nil {
+		s.meter.Refund(p.org, store.ImageCredits, cost)
+		credits.Remaining += cost
+		setCreditHeaders(h, credits)
+		if snapglyph.ErrorCode(err) == snapglyph.EBUSY {
+			s.refundCall(w, p)
+		}
+		h.Del("ETag")
+		h.Del("Cache-Control")
+		s.writeError(w, r, err)
+		return
+	}
+	setCreditHeaders(h, credits)
 	p.spent.ImageCredits += cost
 	h.Set("Content-Type", img.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(img.Data)))

@@ -25,6 +25,7 @@ var statuses = map[string]int{
 	snapglyph.EMETHOD:       http.StatusMethodNotAllowed,
 	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
 	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	snapglyph.EBUSY:         http.StatusServiceUnavailable,
 	snapglyph.EINTERNAL:     http.StatusInternalServerError,
 }
 
@@ -41,6 +42,7 @@ var defaultReasons = map[string]string{
 	snapglyph.EMETHOD:       "method_not_allowed",
 	snapglyph.EUNPROCESSABL: "unprocessable",
 	snapglyph.EUNAVAILABLE:  "service_unavailable",
+	snapglyph.EBUSY:         "busy",
 	snapglyph.EINTERNAL:     "internal_error",
 }
 
@@ -65,7 +67,8 @@ func problemTypeBase(publicURL string) string {
 
 // writeError renders err as a problem document. Internal errors are logged
 // and shown only as "Internal error."; a database that cannot be reached
-// is a 503 that asks to retry.
+// is a 503 that asks to retry in 2 s, a node too busy to render one that
+// asks to retry in 1 s.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if snapglyph.ErrorCode(err) == snapglyph.EINTERNAL && store.IsUnavailable(err) {
 		err = unavailable(err)
@@ -76,6 +79,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else if code == snapglyph.EUNAVAILABLE {
 		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "2")
+	} else if code == snapglyph.EBUSY {
+		w.Header().Set("Retry-After", "1") // the node is busy, not down
 	}
 	status := statuses[code]
 	reason := snapglyph.ErrorReason(err)

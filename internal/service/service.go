@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,6 +21,7 @@ import (
 type Service struct {
 	db       *store.DB // its Now is the service's clock too
 	matrices *matrixCache
+	images   atomic.Pointer[images]
 	// Changed, if set, is called after a change commits, so this
 	// process's caches drop it at once (other processes hear of it from
 	// the database).
@@ -28,7 +30,9 @@ type Service struct {
 
 // New returns a service over db.
 func New(db *store.DB) *Service {
-	return &Service{db: db, matrices: newMatrixCache(4096)}
+	s := &Service{db: db, matrices: newMatrixCache(4096)}
+	s.images.Store(newImages(DefaultImageOptions()))
+	return s
 }
 
 // ApplyTimeout bounds how long a change waits for other nodes to confirm

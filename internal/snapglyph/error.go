@@ -21,6 +21,7 @@ const (
 	EMETHOD       = "method"        // the resource exists, but not with this method
 	EUNPROCESSABL = "unprocessable" // well-formed but cannot be done (content too long, logo needs PNG)
 	EUNAVAILABLE  = "unavailable"   // a dependency (the database) is down; try again
+	EBUSY         = "busy"          // this node is at capacity for the work (images); try again in a second
 	EINTERNAL     = "internal"      // a bug or an unexpected failure
 )
 

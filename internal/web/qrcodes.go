@@ -1089,18 +1089,27 @@ func (a *app) handleQRImage(format string) http.HandlerFunc {
 				"Logos are drawn in PNG images only. Download "+q.Name+" as PNG instead.")
 			return
 		}
-		img, err := a.svc.RenderQRCode(q, format, size)
+		etag, err := a.svc.ImageTag(q, format, size)
 		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if r.Header.Get("If-None-Match") == etag {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified) // answered without rendering
+			return
+		}
+		img, err := a.svc.RenderQRCode(q, format, size)
+		if errors.Is(err, service.ErrRenderBusy) {
+			a.renderBusy(w, r)
+			return
+		} else if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		h := w.Header()
 		h.Set("ETag", img.ETag)
 		h.Set("Cache-Control", "private, no-cache")
-		if r.Header.Get("If-None-Match") == img.ETag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
 		if v := r.URL.Query().Get("download"); v == "1" || v == "true" {
 			h.Set("Content-Disposition", service.Attachment(q.Name, format))
 		}
@@ -1108,6 +1117,14 @@ func (a *app) handleQRImage(format string) http.HandlerFunc {
 		h.Set("Content-Length", strconv.Itoa(len(img.Data)))
 		w.Write(img.Data)
 	}
+}
+
+// renderBusy answers an image the node has no render slot for: the
+// dashboard shares the API's bound on renders in flight.
+func (a *app) renderBusy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	a.renderError(w, r, http.StatusServiceUnavailable, "Too many images at once",
+		"This server is drawing as many images as it can. Please try again in a moment.")
 }
 
 // --- Preview -------------------------------------------------------------------
@@ -1140,7 +1157,20 @@ func (a *app) handleQRPreview(w http.ResponseWriter, r *http.Request) {
 		}
 		saved = q.Logo
 	}
-	payload, d, problems := f.check(saved)
+	// The logo is decoded through the service's cache and bound, so a
+	// form previewed at every keystroke decodes its logo once.
+	busy := false
+	decode := func(b []byte) (*qr.Logo, error) {
+		l, err := a.svc.DecodeLogo(b)
+		busy = busy || errors.Is(err, service.ErrRenderBusy)
+		return l, err
+	}
+	payload, d, problems := f.check(saved, decode)
+	if busy {
+		w.Header().Set("Retry-After", "1")
+		previewText(w, http.StatusServiceUnavailable, "The preview is busy; it will come back in a moment.")
+		return
+	}
 	if len(problems) > 0 {
 		previewText(w, http.StatusUnprocessableEntity, strings.Join(problems, "\n"))
 		return
@@ -1150,7 +1180,11 @@ func (a *app) handleQRPreview(w http.ResponseWriter, r *http.Request) {
 		format = "png"
 	}
 	img, err := a.svc.Render(payload, d, format, qr.DefaultSize)
-	if err != nil {
+	if errors.Is(err, service.ErrRenderBusy) {
+		w.Header().Set("Retry-After", "1")
+		previewText(w, http.StatusServiceUnavailable, "The preview is busy; it will come back in a moment.")
+		return
+	} else if err != nil {
 		a.log.Error("dashboard: preview", "err", err)
 		previewText(w, http.StatusInternalServerError, "The preview could not be drawn.")
 		return
@@ -1168,8 +1202,9 @@ func previewText(w http.ResponseWriter, status int, text string) {
 
 // check validates the form as the service would (the same qr functions)
 // and returns what to draw, or the problems in words. saved is the code's
-// saved logo, used when the form neither replaces nor removes it.
-func (f *qrForm) check(saved []byte) (payload string, d qr.Design, problems []string) {
+// saved logo, used when the form neither replaces nor removes it; decode
+// checks the logo (qr.DecodeLogo, or a cache in front of it).
+func (f *qrForm) check(saved []byte, decode func([]byte) (*qr.Logo, error)) (payload string, d qr.Design, problems []string) {
 	typ := f.typ()
 	var errs []qr.FieldError
 	payload, errs = qr.Payload(typ, f.content())
@@ -1193,7 +1228,7 @@ func (f *qrForm) check(saved []byte) (payload string, d qr.Design, problems []st
 		d.Logo = saved
 	}
 	d.Normalize()
-	errs = append(errs, d.Validate()...)
+	errs = append(errs, d.ValidateWith(decode)...)
 	for _, e := range errs {
 		name, label := formField(typ, e.Field)
 		text := problemText(label, e.Message)
