@@ -34,7 +34,7 @@ func FuzzParseCursor(f *testing.F) {
 			if snapglyph.ErrorCode(err) != snapglyph.EINVALID || snapglyph.ErrorReason(err) != "invalid_request" {
 				t.Fatalf("parseCursor(%q) = %v, want EINVALID invalid_request", s, err)
 			}
-			if strings.Contains(err.Error(), s) && s != "" {
+			if len(s) >= 8 && strings.Contains(err.Error(), s) {
 				t.Fatalf("parseCursor(%q): the error repeats the cursor", s)
 			}
 			return
