@@ -136,7 +136,9 @@ func decodeJSON(body []byte, v any) error {
 	case err != nil:
 		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not a valid JSON object: %v", err)
 	}
-	if dec.More() {
+	// More() is false before a stray '}' or ']': only the end of the
+	// input may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
 		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body has data after the JSON object")
 	}
 	return nil
