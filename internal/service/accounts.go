@@ -203,11 +203,10 @@ func (s *Service) startSession(ctx context.Context, userID, orgID string, c Clie
 	return &NewSession{Session: full, Token: token}, nil
 }
 
+// truncateUA makes a session's user agent storable: valid UTF-8, no NUL,
+// cut on a character boundary.
 func truncateUA(ua string) string {
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return strings.ToValidUTF8(ua, "")
+	return snapglyph.Storable(ua, 512)
 }
 
 // SignUp is the input of the sign-up form.
