@@ -2,14 +2,17 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/server"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -104,6 +107,104 @@ func TestHostileUserAgentDoesNotStopUsage(t *testing.T) {
 		}
 		if strings.Contains(h.logs.String(), "level=ERROR") || strings.Contains(h.logs.String(), "level=WARN") {
 			t.Errorf("errors logged:\n%s", h.logs.String())
+		}
+	})
+}
+
+// hostileValues are what a client can put in a path segment or a query
+// value, percent-encoded: a NUL, bytes that are not UTF-8, an id with a
+// NUL inside, a truncated sequence.
+var hostileValues = []string{"%00", "%ff", "qr_%00abc", "caf%c3", "%ff%fe%00"}
+
+// queryParams are every query parameter the API reads.
+var queryParams = []string{"cursor", "type", "createdByKey", "limit", "format", "size", "download"}
+
+var wildcard = regexp.MustCompile(`\{([A-Za-z]+)(\.\.\.)?\}`)
+
+// TestHostileInputAPI sends NUL and invalid UTF-8 in every path value and
+// query parameter of every authenticated API route (from the server's
+// route table, so a new route is covered), and in the names and content
+// of JSON bodies, on both stores. Each answer is a 400 whose problem names
+// the field; none is a 500, and nothing is logged as an error.
+func TestHostileInputAPI(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		created := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"url","content":{"url":"https://example.com/menu"}}`), 201)
+		id := created["id"].(string)
+		okBody := `{"name":"Menu","type":"url","content":{"url":"https://example.com/menu"}}`
+		expect := func(method, path, body, field string) {
+			t.Helper()
+			resp := h.send(method, path, h.key, body)
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s %s %s: status %d, want 400: %s", method, path, body, resp.StatusCode, raw)
+				return
+			}
+			var p server.Problem
+			if err := json.Unmarshal(raw, &p); err != nil || (p.Code != "invalid_request" && p.Code != "invalid_json") {
+				t.Errorf("%s %s: problem %s", method, path, raw)
+				return
+			}
+			named := strings.Contains(p.Detail, field)
+			for _, e := range p.Errors {
+				named = named || e.Field == field
+			}
+			if !named {
+				t.Errorf("%s %s %s: the problem does not name %q: %s", method, path, body, field, raw)
+			}
+		}
+		tested := 0
+		for _, route := range h.node.Server.APIRoutes() {
+			method, pattern, _ := strings.Cut(route, " ")
+			if resp := h.send(method, wildcard.ReplaceAllString(pattern, id), "", ""); resp.StatusCode != http.StatusUnauthorized {
+				resp.Body.Close()
+				continue // a public route: it reads no input
+			}
+			body := ""
+			if method == "POST" || method == "PATCH" {
+				body = okBody
+			}
+			for _, m := range wildcard.FindAllStringSubmatch(pattern, -1) {
+				for _, v := range hostileValues {
+					expect(method, strings.Replace(wildcard.ReplaceAllStringFunc(pattern, func(w string) string {
+						if w == m[0] {
+							return "\x01"
+						}
+						return id
+					}), "\x01", v, 1), body, m[1])
+					tested++
+				}
+			}
+			for _, q := range queryParams {
+				for _, v := range hostileValues {
+					expect(method, wildcard.ReplaceAllString(pattern, id)+"?"+q+"="+v, body, q)
+					tested++
+				}
+			}
+			if body != "" {
+				path := wildcard.ReplaceAllString(pattern, id)
+				for _, c := range []struct{ body, field string }{
+					{`{"name":"Me\u0000nu","type":"url","content":{"url":"https://example.com/menu"}}`, "name"},
+					{`{"name":"Menu","type":"text","content":{"text":"hello\u0000"}}`, "content.text"},
+					{`{"name":"Menu","type":"vcard","content":{"firstName":"Ada","phones":["+15551234567","+1555\u0000"]}}`, "content.phones[1]"},
+					{"{\"name\":\"Me\xffnu\",\"type\":\"url\",\"content\":{\"url\":\"https://example.com/menu\"}}", "UTF-8"},
+					{"{\"name\":\"Menu\",\"type\":\"text\",\"content\":{\"text\":\"caf\xc3\"}}", "UTF-8"},
+				} {
+					expect(method, path, c.body, c.field)
+					tested++
+				}
+			}
+		}
+		if tested < 150 {
+			t.Fatalf("only %d hostile requests were made: the route table was not enumerated", tested)
+		}
+		if n := h.countQR(); n != 1 {
+			t.Errorf("%d QR codes stored; hostile input changed something", n)
+		}
+		logs := h.logs.String()
+		if strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "status=500") {
+			t.Errorf("errors logged:\n%s", logs)
 		}
 	})
 }
