@@ -208,3 +208,64 @@ func TestHostileInputAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestPoisonedRowIsDroppedAndCounted: when the database refuses one key's
+// usage row for its data (a trigger stands in for any such refusal), the
+// flush drops that row only, logs it by the key's id and counts it in
+// snapglyph_usage_rows_dropped_total; the other organisation's usage and
+// the organisation's own counters are stored exactly, on both stores.
+func TestPoisonedRowIsDroppedAndCounted(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		otherOrg, otherKey, otherKID := h.newOrgKey("pro")
+		var stmts []string
+		if db.Dialect == "postgres" {
+			stmts = []string{
+				`CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+					IF NEW.key_id = '` + h.kid + `' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = '22021'; END IF;
+					RETURN NEW; END $$ LANGUAGE plpgsql`,
+				`CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON key_usage FOR EACH ROW EXECUTE FUNCTION poison()`,
+			}
+		} else {
+			stmts = []string{`CREATE TRIGGER poison BEFORE INSERT ON key_usage WHEN NEW.key_id = '` + h.kid + `' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`}
+		}
+		for _, s := range stmts {
+			if _, err := db.SQL().Exec(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const n = 25
+		for range n {
+			expectOK(t, h.get("/api/v1/usage", h.key))
+			expectOK(t, h.get("/api/v1/usage", otherKey))
+		}
+		if err := h.node.Recorder.Flush(context.Background()); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		ctx := context.Background()
+		for _, c := range []struct {
+			orgID, kid string
+			keyCalls   int64
+		}{{h.org.ID, h.kid, 0}, {otherOrg.ID, otherKID, n}} {
+			u, _ := h.db.Usage(ctx, c.orgID, "2026-11")
+			k, _ := h.db.KeyUsage(ctx, c.kid, "2026-11")
+			key, _ := h.db.Key(ctx, c.kid)
+			if u.Used.APICalls != n || k.APICalls != c.keyCalls || !key.LastUsedAt.Equal(start) {
+				t.Errorf("key %s: organisation %d calls, key %d, last used %v; want %d, %d, %v", c.kid, u.Used.APICalls, k.APICalls, key.LastUsedAt, n, c.keyCalls, start)
+			}
+		}
+		resp, err := http.Get(h.srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(metrics), "snapglyph_usage_rows_dropped_total 1\n") {
+			t.Errorf("/metrics does not count one dropped row:\n%s", metrics)
+		}
+		logs := h.logs.String()
+		if strings.Count(logs, "usage row dropped") != 1 || !strings.Contains(logs, "id="+h.kid) {
+			t.Errorf("the dropped row is not logged once by its key id:\n%s", logs)
+		}
+	})
+}
