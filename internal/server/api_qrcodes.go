@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -112,7 +113,25 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	} else if err != nil {
 		return nil, snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body could not be read: %v", err)
 	}
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259). Decoding would turn bad bytes into
+		// U+FFFD in names but keep them in the raw content and design.
+		return nil, snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not valid UTF-8 (at byte %d); send JSON encoded as UTF-8", invalidUTF8At(body))
+	}
 	return body, decodeJSON(body, v)
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // decodeJSON decodes one JSON object, refusing unknown fields and

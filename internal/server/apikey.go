@@ -167,7 +167,10 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 		if !p.refunded {
 			spent.APICalls++
 		}
-		s.recorder.Record(org.ID, key.ID, period, spent, snapglyph.LastUse{At: now, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256)})
+		// The user agent is the client's text: kept, but made storable
+		// (valid UTF-8, no NUL, cut on a character boundary).
+		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), store.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), store.MaxLastUsedUA)}
+		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
 }
 

@@ -27,6 +27,7 @@ func (s *Server) registerMetrics() {
 		counter("snapglyph_meter_leases_total", "Round trips to the database to lease allowance.", func() float64 { return float64(s.meter.Leases.Load()) }),
 		counter("snapglyph_usage_flushes_total", "Flushes of buffered usage and last-used data.", func() float64 { return float64(s.recorder.Flushes.Load()) }),
 		counter("snapglyph_usage_flush_errors_total", "Failed flushes (their data is kept for the next one).", func() float64 { return float64(s.recorder.FlushErrors.Load()) }),
+		counter("snapglyph_usage_rows_dropped_total", "Usage rows the database refused for their data (logged and dropped so the rest of the batch is saved).", func() float64 { return float64(s.recorder.RowsDropped.Load()) }),
 		gauge("snapglyph_usage_flush_duration_seconds", "Duration of the last flush.", func() float64 { return float64(s.recorder.LastFlush.Load()) / 1e9 }),
 		gauge("snapglyph_usage_backlog", "Buffered usage entries not yet written.", func() float64 { return float64(s.recorder.Backlog()) }),
 		gauge("snapglyph_db_connections_open", "Open database connections.", func() float64 { return float64(db.Stats().OpenConnections) }),

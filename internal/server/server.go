@@ -108,7 +108,7 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 		h := rt.public
 		if h == nil {
 			// Each route is wrapped on its own, so a request is routed once.
-			h = s.requireAPIKey(rt.handler)
+			h = s.requireAPIKey(s.checkInput(rt.handler))
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}

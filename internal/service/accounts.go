@@ -203,11 +203,10 @@ func (s *Service) startSession(ctx context.Context, userID, orgID string, c Clie
 	return &NewSession{Session: full, Token: token}, nil
 }
 
+// truncateUA makes a session's user agent storable: valid UTF-8, no NUL,
+// cut on a character boundary.
 func truncateUA(ua string) string {
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return strings.ToValidUTF8(ua, "")
+	return snapglyph.Storable(ua, 512)
 }
 
 // SignUp is the input of the sign-up form.
@@ -231,12 +230,18 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 		fields = append(fields, snapglyph.FieldError{Field: "name", Message: snapglyph.ErrorMessage(err)})
 	}
 	orgName := strings.TrimSpace(in.OrgName)
-	if n := utf8.RuneCountInString(orgName); n == 0 || n > 100 {
+	if msg := snapglyph.TextProblem(orgName); msg != "" {
+		fields = append(fields, snapglyph.FieldError{Field: "org", Message: "the organisation name " + msg})
+	} else if n := utf8.RuneCountInString(orgName); n == 0 || n > 100 {
 		fields = append(fields, snapglyph.FieldError{Field: "org", Message: "the organisation name must have 1 to 100 characters"})
 	}
 	email, err := normalizeEmail(in.Email)
 	if err != nil {
-		fields = append(fields, snapglyph.FieldError{Field: "email", Message: "enter an email address such as you@example.com"})
+		msg := "enter an email address such as you@example.com"
+		if p := snapglyph.TextProblem(in.Email); p != "" {
+			msg = "the email address " + p
+		}
+		fields = append(fields, snapglyph.FieldError{Field: "email", Message: msg})
 	}
 	if n := utf8.RuneCountInString(in.Password); n < MinPasswordLen || len(in.Password) > 1024 {
 		fields = append(fields, snapglyph.FieldError{Field: "password", Message: fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)})
@@ -270,6 +275,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 }
 
 func normalizePersonName(s string) (string, error) {
+	if msg := snapglyph.TextProblem(s); msg != "" {
+		return "", snapglyph.Errorf(snapglyph.EINVALID, "the name %s", msg)
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	if n := utf8.RuneCountInString(s); n == 0 || n > 100 || !utf8.ValidString(s) {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "enter your name (1 to 100 characters)")
@@ -360,10 +368,14 @@ func later(a, b time.Time) time.Time {
 // SignIn checks an email and password and starts a session in the user's
 // first organisation. replace is the token of the session the browser
 // had, if any: it ends, so each sign-in gets a new token. Returns
+// EINVALID for an email that is not text (a NUL, invalid UTF-8),
 // EUNAUTHORIZED for a wrong email or password, ERATELIMIT (a
 // *ThrottledError) after too many failures, and EFORBIDDEN for a user who
 // belongs to no organisation.
 func (s *Service) SignIn(ctx context.Context, email, password string, c Client, replace string) (*NewSession, error) {
+	if err := snapglyph.CheckText("email", email); err != nil {
+		return nil, err
+	}
 	user, err := s.verifyPassword(ctx, email, password, c.IP)
 	if err != nil {
 		return nil, err

@@ -194,7 +194,7 @@ func designOf(q *snapglyph.QRCode) qr.Design {
 
 // applyQR validates in and applies it to q and d, returning every problem.
 func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) []snapglyph.FieldError {
-	var errs []snapglyph.FieldError
+	errs := append(textFieldErrors("content", in.Content), textFieldErrors("design", in.Design)...)
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		switch n := utf8.RuneCountInString(name); {
@@ -202,6 +202,8 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) []snapg
 			errs = append(errs, snapglyph.FieldError{Field: "name", Message: "must not be empty"})
 		case n > MaxQRNameLen:
 			errs = append(errs, snapglyph.FieldError{Field: "name", Message: fmt.Sprintf("has %d characters; at most %d are allowed", n, MaxQRNameLen)})
+		case snapglyph.TextProblem(name) != "":
+			errs = append(errs, snapglyph.FieldError{Field: "name", Message: snapglyph.TextProblem(name)})
 		}
 		q.Name = name
 	}

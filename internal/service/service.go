@@ -64,6 +64,9 @@ type NewOrg struct {
 // CreateOrg creates an organisation and its Owner. Returns EINVALID.
 func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *snapglyph.User, error) {
 	name := strings.TrimSpace(in.Name)
+	if msg := snapglyph.TextProblem(name); msg != "" {
+		return nil, nil, snapglyph.Errorf(snapglyph.EINVALID, "the organisation name %s", msg)
+	}
 	if n := utf8.RuneCountInString(name); n == 0 || n > 100 {
 		return nil, nil, snapglyph.Errorf(snapglyph.EINVALID, "the organisation name must have 1 to 100 characters")
 	}
@@ -97,6 +100,9 @@ func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *sn
 }
 
 func normalizeEmail(s string) (string, error) {
+	if msg := snapglyph.TextProblem(s); msg != "" {
+		return "", snapglyph.Errorf(snapglyph.EINVALID, "the email address %s", msg)
+	}
 	s = strings.ToLower(strings.TrimSpace(s))
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || len(s) > 254 {

@@ -286,3 +286,15 @@ type UsageBatch struct {
 func (b *UsageBatch) Empty() bool {
 	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0
 }
+
+// DroppedUsage is a row of a usage batch that the database refused for
+// its data (it can never be written): it is dropped, so that it does not
+// hold back the rest of the batch, and reported so it is logged and
+// counted.
+type DroppedUsage struct {
+	Kind   string // "org" (an organisation's counters), "key" (a key's counters) or "last_use"
+	ID     string // the organisation or key id
+	Period string // "" for last_use
+	Counts Counts // what was lost (zero for last_use)
+	Err    error  // the database's refusal
+}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // dialect holds what differs between SQLite and PostgreSQL.
@@ -99,4 +101,23 @@ func isUnavailable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "driver: bad connection") || strings.Contains(msg, "conn closed") || strings.Contains(msg, "failed to connect")
+}
+
+// isDataError reports whether err is the database refusing a statement's
+// data, which no retry can fix: PostgreSQL's SQLSTATE classes 22 (data
+// exception: bad encoding, out of range) and 23 (integrity constraint
+// violation); SQLite's constraint, type mismatch and too-big errors.
+func isDataError(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23")
+	}
+	var lite *msqlite.Error
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
+			return true
+		}
+	}
+	return false
 }

@@ -299,29 +299,29 @@ func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 
 // Exec runs a statement written with "?" placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.rebind(query), args...)
+	return tx.tx.ExecContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 // Query runs a query written with "?" placeholders.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.rebind(query), args...)
+	return tx.tx.QueryContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 // QueryRow runs a query written with "?" placeholders.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.rebind(query), args...)
+	return tx.tx.QueryRowContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return d.db.QueryContext(ctx, d.rebind(query), args...)
+	return d.db.QueryContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.db.QueryRowContext(ctx, d.rebind(query), args...)
+	return d.db.QueryRowContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return d.db.ExecContext(ctx, d.rebind(query), args...)
+	return d.db.ExecContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 
 // formatError translates driver errors into application errors: no rows

@@ -90,12 +90,12 @@ func TestSaveUsage(t *testing.T) {
 				LastUsed: map[string]snapglyph.LastUse{key.ID: {At: at, IP: ip, UserAgent: "sdk"}},
 			}
 		}
-		if err := db.SaveUsage(ctx, batch(3, at, "192.0.2.1")); err != nil {
+		if _, err := db.SaveUsage(ctx, batch(3, at, "192.0.2.1")); err != nil {
 			t.Fatal(err)
 		}
 		// A batch from a node whose last use is older does not move
 		// last used back.
-		if err := db.SaveUsage(ctx, batch(2, at.Add(-time.Minute), "192.0.2.2")); err != nil {
+		if _, err := db.SaveUsage(ctx, batch(2, at.Add(-time.Minute), "192.0.2.2")); err != nil {
 			t.Fatal(err)
 		}
 		u, _ := db.Usage(ctx, org.ID, "2026-11")

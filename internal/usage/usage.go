@@ -14,9 +14,11 @@ import (
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-// Saver is what the recorder writes to; *store.DB has it.
+// Saver is what the recorder writes to; *store.DB has it. SaveUsage
+// writes the batch, except rows the database refuses for their data,
+// which it returns in dropped; on error it has written nothing.
 type Saver interface {
-	SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) error
+	SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []snapglyph.DroppedUsage, err error)
 }
 
 // DefaultInterval is how often buffered usage is flushed.
@@ -38,9 +40,11 @@ type Recorder struct {
 	epoch atomic.Uint64
 
 	// Flushes and FlushErrors count flushes, for metrics; LastFlush is
-	// the duration of the last one in nanoseconds.
-	Flushes, FlushErrors atomic.Uint64
-	LastFlush            atomic.Int64
+	// the duration of the last one in nanoseconds. RowsDropped counts the
+	// rows the database refused for their data, which were dropped so as
+	// not to hold back the rest.
+	Flushes, FlushErrors, RowsDropped atomic.Uint64
+	LastFlush                         atomic.Int64
 }
 
 // New returns a recorder writing to s.
@@ -131,8 +135,10 @@ func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 	return u, ok
 }
 
-// Flush writes what is buffered. On failure the batch is merged back into
-// the buffer and the error returned.
+// Flush writes what is buffered. A row the database refuses for its data
+// is logged and counted, and dropped: one organisation's bad row must not
+// stop usage recording for every organisation. On any other failure the
+// batch is merged back into the buffer and the error returned.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
@@ -147,9 +153,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Unlock()
 
 	start := time.Now()
-	err := r.saver.SaveUsage(ctx, b)
+	dropped, err := r.saver.SaveUsage(ctx, b)
 	r.LastFlush.Store(int64(time.Since(start)))
 	r.Flushes.Add(1)
+	r.logDropped(dropped)
 
 	r.mu.Lock()
 	r.flushing = nil
@@ -171,6 +178,16 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		r.FlushErrors.Add(1)
 	}
 	return err
+}
+
+// logDropped logs each dropped row by its organisation or key id (never
+// its text, which came from a client) and counts it.
+func (r *Recorder) logDropped(dropped []snapglyph.DroppedUsage) {
+	for _, d := range dropped {
+		r.RowsDropped.Add(1)
+		r.log.Error("usage row dropped: the database refused its data", "kind", d.Kind, "id", d.ID, "period", d.Period,
+			"api_calls", d.Counts.APICalls, "image_credits", d.Counts.ImageCredits, "err", d.Err)
+	}
 }
 
 // Backlog returns the number of buffered entries, for metrics.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,14 +15,32 @@ import (
 type fakeSaver struct {
 	fail  bool
 	saved []*snapglyph.UsageBatch
+	// bad names key ids whose rows the fake database refuses as data.
+	bad map[string]bool
 }
 
-func (f *fakeSaver) SaveUsage(_ context.Context, b *snapglyph.UsageBatch) error {
+func (f *fakeSaver) SaveUsage(_ context.Context, b *snapglyph.UsageBatch) ([]snapglyph.DroppedUsage, error) {
 	if f.fail {
-		return errors.New("database down")
+		return nil, errors.New("database down")
 	}
-	f.saved = append(f.saved, b)
-	return nil
+	var dropped []snapglyph.DroppedUsage
+	kept := &snapglyph.UsageBatch{Orgs: b.Orgs, Keys: map[snapglyph.PeriodKey]snapglyph.Counts{}, LastUsed: map[string]snapglyph.LastUse{}}
+	for k, c := range b.Keys {
+		if f.bad[k.ID] {
+			dropped = append(dropped, snapglyph.DroppedUsage{Kind: "key", ID: k.ID, Period: k.Period, Counts: c, Err: errors.New("invalid byte sequence (SQLSTATE 22021)")})
+			continue
+		}
+		kept.Keys[k] = c
+	}
+	for id, u := range b.LastUsed {
+		if f.bad[id] {
+			dropped = append(dropped, snapglyph.DroppedUsage{Kind: "last_use", ID: id, Err: errors.New("invalid byte sequence (SQLSTATE 22021)")})
+			continue
+		}
+		kept.LastUsed[id] = u
+	}
+	f.saved = append(f.saved, kept)
+	return dropped, nil
 }
 
 // TestFailedFlushKeepsEverything: a batch that could not be written is
@@ -50,5 +69,39 @@ func TestFailedFlushKeepsEverything(t *testing.T) {
 	}
 	if got := r.Pending("org_a", "2026-11"); got.APICalls != 0 || r.Backlog() != 0 {
 		t.Fatalf("still pending after a good flush: %+v", got)
+	}
+}
+
+// TestDroppedRowsAreLoggedAndCounted: rows the database refuses for their
+// data are dropped (not put back, so they cannot block later flushes),
+// logged by id and counted; the other organisation's rows are saved and
+// the next flush has nothing left over.
+func TestDroppedRowsAreLoggedAndCounted(t *testing.T) {
+	s := &fakeSaver{bad: map[string]bool{"key_bad": true}}
+	var logs strings.Builder
+	r := New(s, slog.New(slog.NewTextHandler(&logs, nil)))
+	t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	r.Record("org_a", "key_bad", "2026-11", snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: t0, UserAgent: "secret-looking-agent"})
+	r.Record("org_b", "key_b", "2026-11", snapglyph.Counts{APICalls: 4}, snapglyph.LastUse{At: t0, IP: "192.0.2.9"})
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.RowsDropped.Load(); got != 2 {
+		t.Fatalf("RowsDropped = %d, want 2 (the bad key's counters and last use)", got)
+	}
+	b := s.saved[0]
+	if b.Orgs[snapglyph.PeriodKey{ID: "org_a", Period: "2026-11"}].APICalls != 1 || b.Orgs[snapglyph.PeriodKey{ID: "org_b", Period: "2026-11"}].APICalls != 4 ||
+		b.Keys[snapglyph.PeriodKey{ID: "key_b", Period: "2026-11"}].APICalls != 4 || b.LastUsed["key_b"].IP != "192.0.2.9" {
+		t.Fatalf("saved %+v", b)
+	}
+	if r.Backlog() != 0 || r.Pending("key_bad", "2026-11").APICalls != 0 {
+		t.Fatal("a dropped row was put back")
+	}
+	out := logs.String()
+	if strings.Count(out, "level=ERROR") != 2 || !strings.Contains(out, "id=key_bad") || strings.Contains(out, "secret-looking-agent") {
+		t.Fatalf("log:\n%s", out)
+	}
+	if err := r.Flush(context.Background()); err != nil || len(s.saved) != 1 {
+		t.Fatalf("a second flush wrote %d batches (err %v); nothing was left", len(s.saved)-1, err)
 	}
 }

@@ -276,6 +276,9 @@ func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
 		}
 		f.Values = r.PostForm
 	}
+	if err := snapglyph.CheckValues(f.Values); err != nil {
+		return nil, err // a multipart field that is not text
+	}
 	f.RemoveLogo = f.Values.Get("removeLogo") != ""
 	switch {
 	case f.Logo != nil:
@@ -291,6 +294,10 @@ func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
 
 // formFailed answers a form that could not be read.
 func (a *app) formFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if snapglyph.ErrorCode(err) == snapglyph.EINVALID {
+		a.badText(w, r, err)
+		return
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) || errors.Is(err, errFormTooLarge) {
 		a.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is too large",
@@ -1136,11 +1143,13 @@ func (a *app) renderBusy(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleQRPreview(w http.ResponseWriter, r *http.Request) {
 	f, err := readQRForm(w, r)
 	if err != nil {
-		status := http.StatusBadRequest
+		status, msg := http.StatusBadRequest, "The form could not be read."
 		if errors.Is(err, errFormTooLarge) || errors.As(err, new(*http.MaxBytesError)) {
 			status = http.StatusRequestEntityTooLarge
+		} else if snapglyph.ErrorCode(err) == snapglyph.EINVALID {
+			status, msg = http.StatusUnprocessableEntity, sentence(snapglyph.ErrorMessage(err))
 		}
-		previewText(w, status, "The form could not be read.")
+		previewText(w, status, msg)
 		return
 	}
 	var saved []byte

@@ -90,7 +90,7 @@ func New(d Deps) (http.Handler, error) {
 }
 
 func (a *app) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := a.newInputMux()
 	mux.Handle("GET /static/", a.static())
 	mux.HandleFunc("GET /{$}", a.handleHome)
 

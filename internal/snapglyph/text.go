@@ -1,0 +1,107 @@
+package snapglyph
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Text from clients is stored in TEXT columns, and PostgreSQL refuses a
+// whole statement (and with it the transaction) over a NUL byte or a
+// byte sequence that is not UTF-8. Two rules keep such text out:
+//
+//   - Values a client chooses (names, emails, ids, cursors, filters) are
+//     checked with CheckText and refused with EINVALID naming the field:
+//     the client can correct them.
+//   - Values we record about a request (its user agent, its address) are
+//     made storable with Storable: nobody is there to correct them, and a
+//     request is not refused for its user agent.
+
+// TextProblem returns what makes s unfit to store as text, or "" if it is
+// fine: it must be valid UTF-8 and hold no NUL character.
+func TextProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8 text"
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "contains a NUL character (%00 or \\u0000)"
+	}
+	return ""
+}
+
+// CheckText returns an EINVALID error naming field when s is not valid
+// UTF-8 or holds a NUL character, and nil otherwise. The error never
+// repeats s.
+func CheckText(field, s string) error {
+	msg := TextProblem(s)
+	if msg == "" {
+		return nil
+	}
+	return &Error{Code: EINVALID, Reason: "invalid_request", Message: field + " " + msg,
+		Fields: []FieldError{{Field: field, Message: msg}}}
+}
+
+// CheckValues checks every name and value of a query string or form
+// (url.Values) with CheckText, naming the field. A bad name is reported
+// without repeating it. The first problem found is returned.
+func CheckValues(values map[string][]string) error {
+	for name, vs := range values {
+		if msg := TextProblem(name); msg != "" {
+			return &Error{Code: EINVALID, Reason: "invalid_request", Message: "a parameter name " + msg,
+				Fields: []FieldError{{Field: "(parameter name)", Message: msg}}}
+		}
+		for _, v := range vs {
+			if err := CheckText(name, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CheckPathValues checks the value of every wildcard of a route pattern
+// such as "GET /qr-codes/{id}/edit" (value returns it, as
+// http.Request.PathValue does) and names the wildcard in the error.
+func CheckPathValues(pattern string, value func(name string) string) error {
+	for rest := pattern; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil
+		}
+		name := strings.TrimSuffix(rest[i+1:i+j], "...")
+		rest = rest[i+j+1:]
+		if name == "$" || name == "" {
+			continue
+		}
+		if err := CheckText(name, value(name)); err != nil {
+			return err
+		}
+	}
+}
+
+// Storable returns s made fit to store as text: each byte that is not
+// part of valid UTF-8 becomes U+FFFD, NUL characters are dropped, and the
+// result is cut on a character boundary to at most max bytes. It is for
+// values recorded about a request, such as its user agent, which are kept
+// rather than refused. A string that is already fit is returned as is,
+// without allocating.
+func Storable(s string, max int) string {
+	if len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), max))
+	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
+		if r == 0 {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

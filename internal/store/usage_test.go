@@ -1,0 +1,174 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// usageFixture is two organisations with one key each and a batch that
+// spends from both.
+type usageFixture struct {
+	orgs [2]*snapglyph.Org
+	keys [2]*snapglyph.APIKey
+	at   time.Time
+}
+
+func newUsageFixture(t *testing.T, db *testdb.DB) *usageFixture {
+	t.Helper()
+	f := &usageFixture{at: time.Date(2026, 11, 3, 4, 5, 6, 0, time.UTC)}
+	for i := range f.orgs {
+		f.orgs[i] = newOrg(t, db)
+		f.keys[i] = &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: f.orgs[i].ID, Name: "Production-WebApp", Prefix: "qr_live_abcd"}
+		if err := db.CreateKey(context.Background(), f.keys[i], snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// batch spends calls (and ten credits per call) in each organisation, with
+// the user agents given for the two keys.
+func (f *usageFixture) batch(calls int64, ua0, ua1 string) *snapglyph.UsageBatch {
+	b := &snapglyph.UsageBatch{Orgs: map[snapglyph.PeriodKey]snapglyph.Counts{}, Keys: map[snapglyph.PeriodKey]snapglyph.Counts{}, LastUsed: map[string]snapglyph.LastUse{}}
+	for i, ua := range []string{ua0, ua1} {
+		c := snapglyph.Counts{APICalls: calls * int64(i+1), ImageCredits: 10 * calls * int64(i+1)}
+		b.Orgs[snapglyph.PeriodKey{ID: f.orgs[i].ID, Period: "2026-11"}] = c
+		b.Keys[snapglyph.PeriodKey{ID: f.keys[i].ID, Period: "2026-11"}] = c
+		b.LastUsed[f.keys[i].ID] = snapglyph.LastUse{At: f.at, IP: "192.0.2.1", UserAgent: ua}
+	}
+	return b
+}
+
+// check compares what is stored with calls spent per organisation
+// (organisation i spends (i+1)×calls).
+func (f *usageFixture) check(t *testing.T, db *testdb.DB, calls int64) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range f.orgs {
+		want := calls * int64(i+1)
+		u, err := db.Usage(ctx, f.orgs[i].ID, "2026-11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := db.KeyUsage(ctx, f.keys[i].ID, "2026-11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Used.APICalls != want || u.Used.ImageCredits != 10*want || k.APICalls != want || k.ImageCredits != 10*want {
+			t.Errorf("organisation %d: stored %+v, key %+v; want %d calls and %d credits", i, u.Used, k, want, 10*want)
+		}
+		got, err := db.Key(ctx, f.keys[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.LastUsedAt.Equal(f.at) || got.LastUsedIP != "192.0.2.1" {
+			t.Errorf("organisation %d: last used %v from %q", i, got.LastUsedAt, got.LastUsedIP)
+		}
+		if !utf8.ValidString(got.LastUsedUA) || strings.IndexByte(got.LastUsedUA, 0) >= 0 {
+			t.Errorf("organisation %d: stored user agent %q", i, got.LastUsedUA)
+		}
+	}
+}
+
+// TestSaveUsageHostileText: a user agent with invalid UTF-8 and NUL bytes
+// (what a client can send) does not stop the flush, on either store:
+// both organisations' usage and last use are stored exactly.
+func TestSaveUsageHostileText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := newUsageFixture(t, db)
+		ctx := context.Background()
+		hostile := "evil\xff\xfe\x00sdk/" + strings.Repeat("漢", 100)[:256]
+		for range 3 {
+			dropped, err := db.SaveUsage(ctx, f.batch(2, hostile, "acme-sdk/1.0"))
+			if err != nil || len(dropped) != 0 {
+				t.Fatalf("SaveUsage: dropped %v, err %v", dropped, err)
+			}
+		}
+		f.check(t, db, 6)
+		got, _ := db.Key(ctx, f.keys[0].ID)
+		if !strings.HasPrefix(got.LastUsedUA, "evil") {
+			t.Errorf("stored user agent %q", got.LastUsedUA)
+		}
+	})
+}
+
+// poison makes the database refuse, with a data error, every usage row of
+// key id: what a row that can never be written looks like.
+func poison(t *testing.T, db *testdb.DB, id, sqlstate string) {
+	t.Helper()
+	ctx := context.Background()
+	var stmts []string
+	if db.Dialect == "postgres" {
+		stmts = []string{
+			`CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+				IF NEW.key_id = '` + id + `' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = '` + sqlstate + `'; END IF;
+				RETURN NEW; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON key_usage FOR EACH ROW EXECUTE FUNCTION poison()`,
+		}
+	} else {
+		stmts = []string{`CREATE TRIGGER poison BEFORE INSERT ON key_usage WHEN NEW.key_id = '` + id + `' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`}
+	}
+	for _, s := range stmts {
+		if _, err := db.SQL().ExecContext(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSaveUsageDropsOnlyTheBadRow: a row the database refuses as data
+// (SQLSTATE class 22 or 23; a constraint on SQLite) is reported and
+// dropped, and every other row of the batch is stored, on both stores.
+// The next batch flows normally.
+func TestSaveUsageDropsOnlyTheBadRow(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := newUsageFixture(t, db)
+		ctx := context.Background()
+		poison(t, db, "key_poisoned", "22023")
+		b := f.batch(5, "acme-sdk/1.0", "other/2.0")
+		b.Keys[snapglyph.PeriodKey{ID: "key_poisoned", Period: "2026-11"}] = snapglyph.Counts{APICalls: 7}
+		dropped, err := db.SaveUsage(ctx, b)
+		if err != nil {
+			t.Fatalf("SaveUsage: %v", err)
+		}
+		if len(dropped) != 1 || dropped[0].Kind != "key" || dropped[0].ID != "key_poisoned" || dropped[0].Period != "2026-11" || dropped[0].Counts.APICalls != 7 || dropped[0].Err == nil {
+			t.Fatalf("dropped %+v, want the poisoned key's row", dropped)
+		}
+		f.check(t, db, 5)
+		if dropped, err := db.SaveUsage(ctx, f.batch(1, "acme-sdk/1.0", "other/2.0")); err != nil || len(dropped) != 0 {
+			t.Fatalf("next flush: dropped %v, err %v", dropped, err)
+		}
+		f.check(t, db, 6)
+	})
+}
+
+// TestSaveUsageKeepsBatchOnTransientError: an error that is not about the
+// data (here a serialization failure) writes nothing and drops nothing, so
+// the caller keeps the whole batch for the next flush.
+func TestSaveUsageKeepsBatchOnTransientError(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	f := newUsageFixture(t, db)
+	ctx := context.Background()
+	poison(t, db, f.keys[1].ID, "40001")
+	dropped, err := db.SaveUsage(ctx, f.batch(5, "acme-sdk/1.0", "other/2.0"))
+	if err == nil || len(dropped) != 0 {
+		t.Fatalf("SaveUsage: dropped %v, err %v; want an error and nothing dropped", dropped, err)
+	}
+	for i := range f.orgs {
+		if u, _ := db.Usage(ctx, f.orgs[i].ID, "2026-11"); u.Used.APICalls != 0 {
+			t.Fatalf("organisation %d: %+v stored by a failed flush", i, u.Used)
+		}
+	}
+	if _, err := db.SQL().ExecContext(ctx, `DROP TRIGGER poison ON key_usage`); err != nil {
+		t.Fatal(err)
+	}
+	if dropped, err := db.SaveUsage(ctx, f.batch(5, "acme-sdk/1.0", "other/2.0")); err != nil || len(dropped) != 0 {
+		t.Fatalf("retry: dropped %v, err %v", dropped, err)
+	}
+	f.check(t, db, 5)
+}
