@@ -132,6 +132,10 @@ func TestProblemPages(t *testing.T) {
 	if resp, _ := get("/problems/no_such_code", "text/html"); resp.StatusCode != 404 {
 		t.Errorf("an unknown code: %d", resp.StatusCode)
 	}
+	var all []struct{ Code string }
+	if _, body := get("/problems/", "application/json"); json.Unmarshal([]byte(body), &all) != nil || len(all) != len(codes) {
+		t.Errorf("/problems/ lists %d codes as JSON, the document %d", len(all), len(codes))
+	}
 	_, index := get("/problems/", "text/html")
 	for _, code := range codes {
 		if !strings.Contains(index, `href="/problems/`+code+`"`) {

@@ -18,8 +18,8 @@ type problemDoc struct {
 	Fix    string `json:"fix"`
 }
 
-// problemDocs lists every code the API can answer with, in the order of
-// the Problem schema's enum (a test holds the two together).
+// problemDocs lists every code the API can answer with: the codes of the
+// Problem schema's enum, no more and no fewer (a test holds them together).
 var problemDocs = []problemDoc{
 	{"missing_api_key", 401, "No API key was sent",
 		"The request has no Authorization header. Keys sent in another header (such as X-API-Key) or in the URL are not accepted: URLs end up in logs, browser histories and proxies.",
@@ -81,6 +81,9 @@ var problemDocs = []problemDoc{
 	{"cors_not_allowed", 403, "The API is not for web pages",
 		"A browser asked whether a web page may call the API (a CORS preflight). It may not: an API key in a web page is visible to everyone who opens it.",
 		"Call the API from your server, where the key stays secret, and give your page what it needs from there."},
+	{"render_busy", 503, "Too many images are being drawn",
+		"This server is drawing as many images as it can at once; the request waited and found no room. No credit was charged.",
+		"Retry after the Retry-After seconds. Repeated requests for the same image are served from a cache and rarely wait."},
 	{"service_unavailable", 503, "Try again in a few seconds",
 		"The service cannot reach its database right now. A create whose answer was lost may have been stored.",
 		"Retry after Retry-After seconds. Send an Idempotency-Key with creates so a retry never makes a duplicate."},
