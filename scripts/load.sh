@@ -10,6 +10,10 @@
 #                                   PostgreSQL nodes, over ROUNDS (default 200) rounds, p50/p99/max
 #                                   against the goal of 100 ms, with one request's duration as the
 #                                   baseline (needs PG_URL; BenchmarkClusterRevocation)
+#   scripts/load.sh logo            PNGs with a 2048×2048 logo on one node: the peak memory (VmHWM)
+#                                   after 24 concurrent 4096 px requests (24 different images),
+#                                   then repeated 512 px images per second; BASELINE=<git rev>
+#                                   runs the same against that revision's build, side by side
 #
 # PG_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Environment: DURATION (per
 # run, default 5s), CONC (default 16), LOG_REQUESTS (default true, as the service ships).
@@ -127,5 +131,65 @@ revocation)
   SNAPGLYPH_TEST_POSTGRES=$PG_URL go test -run '^$' -bench '^BenchmarkClusterRevocation$' \
     -benchtime "${ROUNDS:-200}x" -count 1 ./cmd/snapglyph/ | grep -v -E "^\s*\{|over 1 rounds"
   ;;
-*) echo "usage: scripts/load.sh [ratio|png|nodes|revocation]"; exit 2 ;;
+logo)
+  # A 2048×2048 RGBA logo (a disc with a soft edge and stripes), base64, made with python3.
+  python3 - >"$work/logo.b64" <<'PY'
+import base64, struct, zlib
+n = 2048
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+rows = bytearray()
+for y in range(n):
+    rows.append(0)
+    for x in range(n):
+        d = (x - n / 2) ** 2 + (y - n / 2) ** 2
+        a = 255 if d < (n * 0.45) ** 2 else (128 if d < (n * 0.5) ** 2 else 0)
+        rows += bytes((200 if (x // 64 + y // 64) % 2 else 30, 40, 90, a))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", n, n, 8, 6, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b"")
+assert len(png) <= 256 << 10, len(png)
+print(base64.b64encode(png).decode())
+PY
+  bins=("$sg")
+  if [ -n "${BASELINE:-}" ]; then
+    mkdir "$work/base"
+    git archive "$BASELINE" | tar -x -C "$work/base"
+    (cd "$work/base" && go build -o "$work/snapglyph-base" ./cmd/snapglyph)
+    bins+=("$work/snapglyph-base")
+  fi
+  port=18181
+  for bin in "${bins[@]}"; do
+    label=this; [ "$bin" = "$sg" ] || label="baseline $BASELINE"
+    sg=$bin
+    db=$(dbfor sqlite); key=$(setup "$db"); serve "$db" $port; pid=$!
+    export SNAPGLYPH_LOAD_KEY=$key
+    printf '{"name":"Logo","type":"url","content":{"url":"https://example.com/products/item-12345678"},"design":{"errorCorrection":"H","logo":"%s"}}' \
+      "$(cat "$work/logo.b64")" >"$work/body.json"
+    id=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' --data-binary @"$work/body.json" \
+      "http://127.0.0.1:$port/api/v1/qr-codes" | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+    base="http://127.0.0.1:$port/api/v1/qr-codes/$id?format=png&size="
+    rss0=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    # 24 different images (4096 px down to 4073 px) at once, each client waiting up to 2 minutes.
+    t0=$(date +%s.%N)
+    curls=()
+    for i in $(seq 0 23); do
+      curl -s -o /dev/null -w '%{http_code}\n' --max-time 120 -H "Authorization: Bearer $key" "${base}$((4096 - i))" >"$work/burst-$i" &
+      curls+=($!)
+    done
+    wait "${curls[@]}" || true
+    t1=$(date +%s.%N)
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    echo "  $label: 24 concurrent 4096 px logo PNGs in $(echo "$t1 - $t0" | bc -l | xargs printf '%.1f') s, statuses: $(cat "$work"/burst-* | sort | uniq -c | xargs)" >&2
+    plain=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+      -d '{"name":"Plain","type":"url","content":{"url":"https://example.com/products/item-12345678"}}' \
+      "http://127.0.0.1:$port/api/v1/qr-codes" | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+    "$work/load" -c "$CONC" -d 1s "${base}512" >/dev/null # warm up (and fill the cache)
+    r=$(measure "$label: repeated logo PNG 512 px" "${base}512")
+    p=$(measure "$label: same run, PNG 512 px without a logo" "http://127.0.0.1:$port/api/v1/qr-codes/$plain?format=png&size=512")
+    printf '%s: node RSS %d MB before the burst, peak %d MB (VmHWM) after 24 concurrent 4096 px logo PNGs; repeated logo PNG 512 px %.0f images/s (without a logo: %.0f)\n' \
+      "$label" $((rss0 / 1024)) $((hwm / 1024)) "$r" "$p"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  ;;
+*) echo "usage: scripts/load.sh [ratio|png|nodes|revocation|logo]"; exit 2 ;;
 esac

@@ -41,9 +41,11 @@ type ImageOptions struct {
 }
 
 // DefaultImageOptions: 64 MiB of images, 48 MiB of logos (three of the
-// largest), two renders per CPU, and a one-second wait.
+// largest), two renders per CPU, and a wait of at most 5 s for a slot (a
+// burst of the largest images is queued, not refused, while the memory
+// stays bounded by the slots).
 func DefaultImageOptions() ImageOptions {
-	return ImageOptions{CacheBytes: 64 << 20, LogoCacheBytes: 48 << 20, Renders: 2 * runtime.GOMAXPROCS(0), RenderWait: time.Second}
+	return ImageOptions{CacheBytes: 64 << 20, LogoCacheBytes: 48 << 20, Renders: 2 * runtime.GOMAXPROCS(0), RenderWait: 5 * time.Second}
 }
 
 // maxLogoPixels is the size of the largest decoded logo.
