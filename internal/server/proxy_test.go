@@ -2,7 +2,10 @@ package server
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 func TestRealClient(t *testing.T) {
@@ -36,5 +39,51 @@ func TestRealClient(t *testing.T) {
 	}
 	if _, err := ParseTrustedProxies("10.0.0.0/33"); err == nil {
 		t.Error("a bad prefix was accepted")
+	}
+}
+
+// TestForwardedHTTPS: only a trusted proxy's X-Forwarded-Proto marks a
+// request as HTTPS, and only when it says https and nothing else.
+func TestForwardedHTTPS(t *testing.T) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, peer string
+		proto      []string
+		trusted    bool
+		want       bool
+	}{
+		{"trusted proxy says https", "10.1.2.3:5000", []string{"https"}, true, true},
+		{"any case", "10.1.2.3:5000", []string{"HTTPS"}, true, true},
+		{"two hops, both https", "10.1.2.3:5000", []string{"https, https"}, true, true},
+		{"two headers, both https", "10.1.2.3:5000", []string{"https", "https"}, true, true},
+		{"trusted proxy says http", "10.1.2.3:5000", []string{"http"}, true, false},
+		{"client's https appended to by the proxy", "10.1.2.3:5000", []string{"https, http"}, true, false},
+		{"two headers, one http", "10.1.2.3:5000", []string{"https", "http"}, true, false},
+		{"no header", "10.1.2.3:5000", nil, true, false},
+		{"empty header", "10.1.2.3:5000", []string{""}, true, false},
+		{"empty entry", "10.1.2.3:5000", []string{"https,"}, true, false},
+		{"NUL", "10.1.2.3:5000", []string{"https\x00"}, true, false},
+		{"invalid UTF-8", "10.1.2.3:5000", []string{"https\xff"}, true, false},
+		{"huge", "10.1.2.3:5000", []string{strings.Repeat("https,", 100000) + "http"}, true, false},
+		{"untrusted client says https", "198.51.100.9:4000", []string{"https"}, true, false},
+		{"no trusted proxies configured", "10.1.2.3:5000", []string{"https"}, false, false},
+		{"peer without a port", "10.1.2.3", []string{"https"}, true, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.peer
+		for _, v := range tt.proto {
+			r.Header.Add("X-Forwarded-Proto", v)
+		}
+		list := trusted
+		if !tt.trusted {
+			list = nil
+		}
+		if got := snapglyph.ViaHTTPS(realClient(list, r).Context()); got != tt.want {
+			t.Errorf("%s: via HTTPS %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

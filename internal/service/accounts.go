@@ -44,9 +44,14 @@ const (
 	ThrottleMaxWait     = 5 * time.Minute
 )
 
-// Sign-ups (each an argon2id hash and a new organisation) are counted per
-// network too: from the SignupFree-th within SignupWindow of each other,
-// the next one waits as a failed sign-in does.
+// Sign-up attempts (each an argon2id hash, and a new organisation or the
+// answer that the email has an account) are counted per network too:
+// from the SignupFree-th within SignupWindow of each other, the next one
+// waits as a failed sign-in does. Every attempt with a well-formed form
+// counts, whether or not the email has an account, so the form cannot be
+// used to find out cheaply which emails have accounts: each answer costs
+// a password hash, as long as a real sign-up's, and one of these
+// attempts.
 const (
 	SignupWindow = time.Hour
 	SignupFree   = 10
@@ -222,7 +227,9 @@ type SignUp struct {
 // signs the user in. Whether sign-up is open is the caller's decision.
 // Returns EINVALID (with a problem per field), ECONFLICT if the email has
 // an account, and ERATELIMIT (a *ThrottledError) after SignupFree
-// sign-ups from one network in SignupWindow.
+// attempts from one network in SignupWindow. The existing account is
+// found by the insert itself, after the throttle and the password hash,
+// so that answer costs and takes what a successful sign-up does.
 func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession, error) {
 	var fields []snapglyph.FieldError
 	name, err := normalizePersonName(in.Name)
@@ -249,14 +256,13 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 	if len(fields) > 0 {
 		return nil, &snapglyph.Error{Code: snapglyph.EINVALID, Message: fields[0].Message, Fields: fields}
 	}
-	if _, _, err := s.db.UserByEmail(ctx, email); err == nil {
-		return nil, snapglyph.Reasonf(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in instead", email)
-	}
 	network := "signup:" + networkOf(c.IP)
-	if until, _, err := s.db.BlockedUntil(ctx, network); err != nil {
+	allowed, until, err := s.db.TryAttempt(ctx, network, SignupWindow, throttleWait(SignupFree))
+	if err != nil {
 		return nil, err
-	} else if wait := until.Sub(s.db.Now()); wait > 0 {
-		return nil, throttled(wait, "signup_throttled", "Too many accounts were created from your network")
+	}
+	if !allowed {
+		return nil, throttled(max(until.Sub(s.db.Now()), time.Second), "signup_throttled", "Too many sign-up attempts from your network")
 	}
 	hash, err := hashPassword(ctx, in.Password)
 	if err != nil {
@@ -266,9 +272,6 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 	user := &snapglyph.User{ID: snapglyph.NewID("usr"), Email: email, Name: name}
 	org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: orgName, Plan: snapglyph.PlanTrial, TrialEndsAt: now.Add(snapglyph.TrialLength)}
 	if err := s.db.CreateAccount(ctx, user, hash, org, c.IP); err != nil {
-		return nil, err
-	}
-	if _, err := s.db.CountAttempt(ctx, network, SignupWindow, throttleWait(SignupFree)); err != nil {
 		return nil, err
 	}
 	return s.startSession(ctx, user.ID, org.ID, c, time.Time{}, "")

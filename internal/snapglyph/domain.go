@@ -76,12 +76,42 @@ type Org struct {
 	ImageCreditsLimit *int64
 }
 
-// HasAPI reports whether the organisation may use the API at time now.
-func (o *Org) HasAPI(now time.Time) bool {
-	if !o.Plan.Limits().API {
-		return false
+// TrialEnded reports whether the organisation is on a trial that has
+// ended by time now.
+func (o *Org) TrialEnded(now time.Time) bool {
+	return o.Plan == PlanTrial && !now.Before(o.TrialEndsAt)
+}
+
+// EffectivePlan returns the plan whose rules apply at time now: the
+// organisation's plan, except that a trial which has ended follows
+// Starter's rules (no API, one seat, 5 QR codes) until the operator sets
+// a plan. Its stored plan stays "trial", so the dashboard can say the
+// trial ended.
+func (o *Org) EffectivePlan(now time.Time) Plan {
+	if o.TrialEnded(now) {
+		return PlanStarter
 	}
-	return o.Plan != PlanTrial || now.Before(o.TrialEndsAt)
+	return o.Plan
+}
+
+// HasAPI reports whether the organisation may use the API at time now.
+func (o *Org) HasAPI(now time.Time) bool { return o.EffectivePlan(now).Limits().API }
+
+// QRCodeLimit returns how many QR codes the organisation may hold at time
+// now; negative means unlimited.
+func (o *Org) QRCodeLimit(now time.Time) int { return o.EffectivePlan(now).Limits().QRCodes }
+
+// ErrQRCodeLimit is the error for creating a QR code at time now when the
+// organisation already holds have of its QR-code limit.
+func (o *Org) ErrQRCodeLimit(now time.Time, have int) error {
+	limit := o.QRCodeLimit(now)
+	if o.TrialEnded(now) {
+		return Reasonf(EFORBIDDEN, "qr_code_limit_reached",
+			"the organisation's 14-day trial ended on %s; like the Starter plan it now holds %d QR codes and has %d; delete one or upgrade to Pro",
+			o.TrialEndsAt.UTC().Format("2006-01-02"), limit, have)
+	}
+	return Reasonf(EFORBIDDEN, "qr_code_limit_reached",
+		"the %s plan holds %d QR codes and the organisation has %d; delete one or upgrade to Pro", o.Plan, limit, have)
 }
 
 // APICallLimit returns the monthly API-call allowance.
@@ -103,7 +133,7 @@ func (o *Org) ImageCreditLimit() int64 {
 // ErrNotInPlan is the error for API use by an organisation without API
 // access at time now.
 func (o *Org) ErrNotInPlan(now time.Time) error {
-	if o.Plan == PlanTrial && !now.Before(o.TrialEndsAt) {
+	if o.TrialEnded(now) {
 		return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's 14-day trial ended on %s; API access needs the Pro or Max plan", o.TrialEndsAt.UTC().Format("2006-01-02"))
 	}
 	return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's %s plan has no API access; upgrade to Pro or Max", o.Plan)

@@ -67,7 +67,10 @@ var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_r
 // CreateQRCode stores a new QR code; CreatedAt and UpdatedAt are set.
 // With idem, the key is recorded in the same transaction; if a concurrent
 // request recorded it first, nothing is stored and the id of that
-// request's code is returned as replayed.
+// request's code is returned as replayed. Returns EFORBIDDEN
+// (qr_code_limit_reached) when the organisation already holds as many
+// QR codes as its plan allows (an ended trial follows Starter's rule),
+// however many creates run at once on however many nodes.
 func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempotency) (replayed string, err error) {
 	design, _ := json.Marshal(q.Design)
 	err = d.tx(ctx, func(tx *Tx) error {
@@ -94,6 +97,9 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempo
 				return nil
 			}
 		}
+		if err := tx.checkQRCodeLimit(ctx, q.OrgID); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO qr_codes (id, org_id, name, type, content, payload, design, logo, logo_type,
 			created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -105,6 +111,50 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempo
 		return "", fmt.Errorf("store: create qr code: %w", err)
 	}
 	return replayed, nil
+}
+
+// checkQRCodeLimit refuses one more QR code for an organisation at its
+// plan's limit. A count followed by an insert is not atomic (under READ
+// COMMITTED two transactions both count 4 and both insert), so when the
+// plan has a limit it first takes the organisation row's write lock:
+// concurrent creates, and plan changes, are then decided one at a time,
+// and the count, a statement after the lock, sees every code committed
+// before it. The plan is read again under the lock, since it may have
+// changed while waiting. Unlimited plans take no lock. Idempotency keys
+// are inserted before this, so every create takes its locks in the same
+// order and none waits for another in a circle.
+func (tx *Tx) checkQRCodeLimit(ctx context.Context, orgID string) error {
+	org, err := tx.org(ctx, orgID)
+	if err != nil || org.QRCodeLimit(tx.now) < 0 {
+		return err
+	}
+	if err := tx.lockOrg(ctx, orgID); err != nil {
+		return err
+	}
+	if org, err = tx.org(ctx, orgID); err != nil {
+		return err
+	}
+	limit := org.QRCodeLimit(tx.now)
+	if limit < 0 {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM qr_codes WHERE org_id = ?`, orgID).Scan(&n); err != nil {
+		return err
+	}
+	if n >= limit {
+		return org.ErrQRCodeLimit(tx.now, n)
+	}
+	return nil
+}
+
+// org reads an organisation in tx. Returns ENOTFOUND.
+func (tx *Tx) org(ctx context.Context, id string) (*snapglyph.Org, error) {
+	o, err := scanOrg(tx.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "no organisation has the id %q", id)
+	}
+	return o, nil
 }
 
 func nullBytes(b []byte) any {

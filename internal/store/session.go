@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -131,41 +134,82 @@ func (d *DB) BlockedUntil(ctx context.Context, subjects ...string) (time.Time, s
 	return until, which, nil
 }
 
-// CountAttempt counts an attempt (a failed sign-in, a sign-up) against a
-// throttle subject. The count starts again after a quiet period of the
-// window's length (so someone who keeps trying never gets a fresh count);
-// block says, from the count, how long further attempts are refused (0:
-// not at all). It returns the new block's end (zero if none). The count
-// is one atomic update, so concurrent attempts on several nodes are all
-// counted. Rows are purged a day after their last attempt (once their
-// block has ended).
+// CountAttempt counts an attempt (a failed sign-in) against a throttle
+// subject. The count starts again after a quiet period of the window's
+// length (so someone who keeps trying never gets a fresh count); block
+// says, from the count, how long further attempts are refused (0: not at
+// all). It returns the new block's end (zero if none). The count is one
+// atomic update, so concurrent attempts on several nodes are all counted.
+// Rows are purged a day after their last attempt (once their block has
+// ended).
 func (d *DB) CountAttempt(ctx context.Context, subject string, window time.Duration, block func(n int64) time.Duration) (time.Time, error) {
 	var until time.Time
 	err := d.tx(ctx, func(tx *Tx) error {
-		now := ms(tx.now)
-		if _, err := tx.Exec(ctx, `DELETE FROM throttle WHERE last_at < ? AND blocked_until < ?`, now-throttleHorizon.Milliseconds(), now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO throttle (subject, attempts, last_at) VALUES (?, 0, ?) ON CONFLICT (subject) DO NOTHING`, subject, now); err != nil {
-			return err
-		}
-		var n int64
-		if err := tx.QueryRow(ctx, `UPDATE throttle SET attempts = CASE WHEN last_at < ? THEN 1 ELSE attempts + 1 END, last_at = ?
-			WHERE subject = ? RETURNING attempts`, now-window.Milliseconds(), now, subject).Scan(&n); err != nil {
-			return err
-		}
-		if b := block(n); b > 0 {
-			until = tx.now.Add(b)
-			if _, err := tx.Exec(ctx, `UPDATE throttle SET blocked_until = ? WHERE subject = ? AND blocked_until < ?`, ms(until), subject, ms(until)); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		until, _, err = tx.countAttempt(ctx, subject, window, block, false)
+		return err
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: count attempt: %w", err)
 	}
 	return until, nil
+}
+
+// TryAttempt is CountAttempt for an attempt that must not even start
+// while the subject is blocked (a sign-up): if an earlier attempt's block
+// has not ended, nothing is counted and allowed is false, with the
+// block's end. The check and the count are one conditional update of the
+// subject's row, so of concurrent attempts on several nodes none passes a
+// block that another has just set: a burst gets exactly as many attempts
+// through as the block function allows.
+func (d *DB) TryAttempt(ctx context.Context, subject string, window time.Duration, block func(n int64) time.Duration) (allowed bool, until time.Time, err error) {
+	err = d.tx(ctx, func(tx *Tx) error {
+		var err error
+		until, allowed, err = tx.countAttempt(ctx, subject, window, block, true)
+		return err
+	})
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("store: try attempt: %w", err)
+	}
+	return allowed, until, nil
+}
+
+// countAttempt counts an attempt in tx and returns the new block's end.
+// With unlessBlocked, a subject still blocked is not counted: counted is
+// false and until is the running block's end.
+func (tx *Tx) countAttempt(ctx context.Context, subject string, window time.Duration, block func(n int64) time.Duration, unlessBlocked bool) (until time.Time, counted bool, err error) {
+	now := ms(tx.now)
+	if _, err := tx.Exec(ctx, `DELETE FROM throttle WHERE last_at < ? AND blocked_until < ?`, now-throttleHorizon.Milliseconds(), now); err != nil {
+		return time.Time{}, false, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO throttle (subject, attempts, last_at) VALUES (?, 0, ?) ON CONFLICT (subject) DO NOTHING`, subject, now); err != nil {
+		return time.Time{}, false, err
+	}
+	notBlocked := int64(math.MaxInt64) // any block: count anyway
+	if unlessBlocked {
+		notBlocked = now
+	}
+	// On PostgreSQL a concurrent attempt waits for this row and then
+	// re-checks blocked_until on the version this transaction commits.
+	var n int64
+	err = tx.QueryRow(ctx, `UPDATE throttle SET attempts = CASE WHEN last_at < ? THEN 1 ELSE attempts + 1 END, last_at = ?
+		WHERE subject = ? AND blocked_until <= ? RETURNING attempts`, now-window.Milliseconds(), now, subject, notBlocked).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		var blocked int64
+		if err := tx.QueryRow(ctx, `SELECT blocked_until FROM throttle WHERE subject = ?`, subject).Scan(&blocked); err != nil {
+			return time.Time{}, false, err
+		}
+		return fromMS(blocked), false, nil
+	} else if err != nil {
+		return time.Time{}, false, err
+	}
+	if b := block(n); b > 0 {
+		until = tx.now.Add(b)
+		if _, err := tx.Exec(ctx, `UPDATE throttle SET blocked_until = ? WHERE subject = ? AND blocked_until < ?`, ms(until), subject, ms(until)); err != nil {
+			return time.Time{}, false, err
+		}
+	}
+	return until, true, nil
 }
 
 // ClearAttempts forgets the attempts counted against a subject (after a

@@ -97,7 +97,7 @@ func (a *app) inviteURL(r *http.Request, token string) string {
 		return strings.TrimRight(a.publicURL, "/") + "/invite/" + token
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if secure(r) {
 		scheme = "https"
 	}
 	u := url.URL{Scheme: scheme, Host: r.Host, Path: "/invite/" + token}

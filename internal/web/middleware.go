@@ -19,6 +19,35 @@ import (
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
+// hstsValue is sent on every dashboard response that is secure (see
+// secure): browsers then use HTTPS for the host for two years, including
+// for a link typed as http://. It does not cover other subdomains (no
+// includeSubDomains): they may not all have HTTPS.
+const hstsValue = "max-age=63072000"
+
+type secureKey struct{}
+
+// markSecure decides once per request whether it is secure: it came over
+// TLS, or through a trusted proxy that said X-Forwarded-Proto: https
+// (the server marks those, snapglyph.ViaHTTPS), or the dashboard's
+// public URL is https (TLS ends at a proxy in front of us). A secure
+// request's cookies are Secure with the __Host- prefix, and its response
+// carries Strict-Transport-Security.
+func (a *app) markSecure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.publicHTTPS || r.TLS != nil || snapglyph.ViaHTTPS(r.Context()) {
+			r = r.WithContext(context.WithValue(r.Context(), secureKey{}, true))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secure reports whether markSecure found the request secure.
+func secure(r *http.Request) bool {
+	v, _ := r.Context().Value(secureKey{}).(bool)
+	return v
+}
+
 // securityHeaders sets the headers every dashboard response carries.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,8 +57,8 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
+		if secure(r) {
+			h.Set("Strict-Transport-Security", hstsValue)
 		}
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
 			// Pages may hold a key or an invitation link shown once: never
@@ -47,45 +76,53 @@ func (a *app) crossOrigin(w http.ResponseWriter, r *http.Request) {
 		"This form was sent from another website, so it was refused to protect your account. Open the page on SnapGlyph and try again.")
 }
 
-// The session cookie. Under TLS it takes the __Host- prefix, which makes
-// the browser insist on Secure, Path=/ and no Domain, so a sibling
-// subdomain cannot plant or overwrite it.
+// Cookie names. On a secure request (see markSecure) a cookie takes the
+// __Host- prefix, which makes the browser insist on Secure, Path=/ and no
+// Domain, so a sibling subdomain cannot plant or overwrite it. Reading
+// uses the same decision as writing, so the name read is the name set;
+// a plain-named cookie is not read on a secure request (it could have
+// been planted over HTTP or from a subdomain): after a deployment turns
+// HTTPS on, users sign in once more.
 const (
-	cookieName    = "snapglyph_session"
-	cookieNameTLS = "__Host-snapglyph_session"
+	cookieName  = "snapglyph_session"
+	flashCookie = "snapglyph_flash"
+	hostPrefix  = "__Host-"
 )
 
-func sessionCookieName(r *http.Request) string {
-	if r.TLS != nil {
-		return cookieNameTLS
+// cookieNamed returns the name of the cookie base for the request.
+func cookieNamed(r *http.Request, base string) string {
+	if secure(r) {
+		return hostPrefix + base
 	}
-	return cookieName
+	return base
+}
+
+// newCookie returns the cookie base for the request with the attributes
+// every dashboard cookie has: Path=/, HttpOnly (no script reads it),
+// SameSite=Lax (not sent on cross-site posts), and Secure on a secure
+// request. maxAge < 0 deletes it.
+func newCookie(r *http.Request, base, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: cookieNamed(r, base), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteLaxMode}
 }
 
 func sessionToken(r *http.Request) string {
-	c, err := r.Cookie(sessionCookieName(r))
+	c, err := r.Cookie(cookieNamed(r, cookieName))
 	if err != nil {
 		return ""
 	}
 	return c.Value
 }
 
-// setSessionCookie hands a new session's token to the browser: HttpOnly
-// (no script reads it), SameSite=Lax (not sent on cross-site posts),
-// Secure under TLS, and expiring with the session's absolute end (as a
-// Max-Age, so a browser whose clock is off keeps it as long).
+// setSessionCookie hands a new session's token to the browser, expiring
+// with the session's absolute end (as a Max-Age, so a browser whose clock
+// is off keeps it as long).
 func (a *app) setSessionCookie(w http.ResponseWriter, r *http.Request, ns *service.NewSession) {
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(r), Value: ns.Token, Path: "/",
-		MaxAge: max(1, int(ns.ExpiresAt.Sub(a.now()).Seconds())), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, newCookie(r, cookieName, ns.Token, max(1, int(ns.ExpiresAt.Sub(a.now()).Seconds()))))
 }
 
 func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, newCookie(r, cookieName, "", -1))
 }
 
 type sessionKey struct{}
@@ -204,22 +241,17 @@ type flash struct {
 	Text string
 }
 
-const flashCookie = "snapglyph_flash"
-
 func setFlash(w http.ResponseWriter, r *http.Request, kind, text string) {
-	http.SetCookie(w, &http.Cookie{
-		Name: flashCookie, Value: kind + ":" + url.QueryEscape(text), Path: "/", MaxAge: 60,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, newCookie(r, flashCookie, kind+":"+url.QueryEscape(text), 60))
 }
 
 // takeFlash reads and clears the flash message.
 func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
-	c, err := r.Cookie(flashCookie)
+	c, err := r.Cookie(cookieNamed(r, flashCookie))
 	if err != nil {
 		return nil
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, newCookie(r, flashCookie, "", -1))
 	kind, text, ok := strings.Cut(c.Value, ":")
 	if !ok || (kind != "success" && kind != "error") {
 		return nil

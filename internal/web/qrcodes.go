@@ -693,7 +693,7 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &qrListPage{base: b, Filtered: f.Type != "" || f.CreatedByKey != "", KeyFilter: f.CreatedByKey,
-		Limit: b.Org.Plan.Limits().QRCodes, CanPlan: b.User.Role == snapglyph.RoleOwner}
+		Limit: b.Org.QRCodeLimit(a.now()), CanPlan: b.User.Role == snapglyph.RoleOwner}
 	for _, c := range codes {
 		p.Codes = append(p.Codes, qrView{c})
 	}
@@ -873,8 +873,8 @@ func (a *app) formPage(w http.ResponseWriter, r *http.Request, f *qrForm, edit *
 		p.LogoImage = logoDataURL(edit.Logo)
 	}
 	p.RemoveLogo = f.RemoveLogo
-	if edit == nil && b.Org.Plan.Limits().QRCodes >= 0 {
-		p.Limit = b.Org.Plan.Limits().QRCodes
+	if edit == nil && b.Org.QRCodeLimit(a.now()) >= 0 {
+		p.Limit = b.Org.QRCodeLimit(a.now())
 		if p.Used, err = a.db.CountQRCodes(r.Context(), b.Org.ID); err != nil {
 			return nil, err
 		}
@@ -910,7 +910,7 @@ func (a *app) handleQRNew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Limit >= 0 && p.Used >= p.Limit {
-		redirectWith(w, r, "/qr-codes", "error", fmt.Sprintf("Your %s plan holds %d QR codes and all are used. Delete one, or upgrade to Pro for unlimited QR codes.", planName(p.Org.Plan), p.Limit))
+		redirectWith(w, r, "/qr-codes", "error", fmt.Sprintf("Your %s plan holds %d QR codes and all are used. Delete one, or upgrade to Pro for unlimited QR codes.", planName(p.Org.EffectivePlan(a.now())), p.Limit))
 		return
 	}
 	a.render(w, r, http.StatusOK, "qrcodes_form.html", p)
@@ -996,7 +996,7 @@ func (a *app) formRefused(w http.ResponseWriter, r *http.Request, f *qrForm, sav
 		status = http.StatusForbidden
 		p.Alert = sentence(snapglyph.ErrorMessage(err))
 		if snapglyph.ErrorReason(err) == "qr_code_limit_reached" {
-			p.Alert = fmt.Sprintf("Your %s plan holds %d QR codes and all are used. Delete one, or upgrade to Pro for unlimited QR codes; your input is kept below.", planName(p.Org.Plan), p.Limit)
+			p.Alert = fmt.Sprintf("Your %s plan holds %d QR codes and all are used. Delete one, or upgrade to Pro for unlimited QR codes; your input is kept below.", planName(p.Org.EffectivePlan(a.now())), p.Limit)
 			p.PlanLink = p.User.Role == snapglyph.RoleOwner
 		}
 	} else if len(all) == 0 {

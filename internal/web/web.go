@@ -17,7 +17,9 @@
 //     no-store; never in a URL, a redirect, a cookie, a log or the
 //     database. Leaving the page loses them.
 //   - Sessions live in the database, found by the SHA-256 of a 256-bit
-//     cookie token (HttpOnly, SameSite=Lax, Secure and __Host- under TLS).
+//     cookie token (HttpOnly, SameSite=Lax; Secure and __Host- on a
+//     secure request: TLS, a trusted proxy's X-Forwarded-Proto: https, or
+//     an https public URL, which also turn on Strict-Transport-Security).
 //     Each sign-in issues a new token and ends the browser's old session;
 //     sessions end after 12 idle hours, 7 days after sign-in, at sign-out,
 //     and when the user leaves the organisation.
@@ -31,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -47,7 +50,9 @@ type Deps struct {
 	Log      *slog.Logger    // optional
 	Signup   bool            // false: sign-up is closed (only invitations and the CLI create accounts)
 	// PublicURL, if set, is where users reach the dashboard (behind a
-	// proxy that terminates TLS): invitation links are made under it.
+	// proxy that terminates TLS): invitation links are made under it, and
+	// if it is https every response is treated as secure (Secure
+	// __Host- cookies, Strict-Transport-Security).
 	PublicURL string
 	Now       func() time.Time
 }
@@ -60,7 +65,10 @@ type app struct {
 	log       *slog.Logger
 	signup    bool
 	publicURL string
-	now       func() time.Time
+	// publicHTTPS: the public URL is https, so every request is secure
+	// (TLS ends at a proxy in front of us).
+	publicHTTPS bool
+	now         func() time.Time
 
 	pages  map[string]*page
 	assets map[string]string // "app.css" → "/static/app.css?v=…"
@@ -74,7 +82,8 @@ func New(d Deps) (http.Handler, error) {
 	if d.DB == nil || d.Service == nil {
 		return nil, errors.New("web: Deps.DB and Deps.Service are required")
 	}
-	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, publicURL: d.PublicURL, now: d.Now}
+	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, publicURL: d.PublicURL, now: d.Now,
+		publicHTTPS: strings.HasPrefix(strings.ToLower(d.PublicURL), "https://")}
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -86,7 +95,7 @@ func New(d Deps) (http.Handler, error) {
 	}
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(a.crossOrigin))
-	return securityHeaders(csrf.Handler(a.loadSession(a.routes()))), nil
+	return a.markSecure(securityHeaders(csrf.Handler(a.loadSession(a.routes())))), nil
 }
 
 func (a *app) routes() http.Handler {
