@@ -142,6 +142,8 @@ func (n *Node) apply(c store.Change, resync bool) {
 	switch c.Kind {
 	case store.ChangeKey:
 		n.Verifier.InvalidateKey(c.RefID)
+	case store.ChangeKeyCreated:
+		n.Verifier.ForgetUnknown()
 	case store.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
 		// The meter sees a changed limit by itself (it compares with the

@@ -21,6 +21,7 @@ func (s *Server) registerMetrics() {
 	s.metrics.Register(s.requests, s.latency, s.verifications,
 		counter("snapglyph_key_cache_hits_total", "Key verifications answered from the cache.", func() float64 { return float64(s.verifier.Hits.Load()) }),
 		counter("snapglyph_key_cache_misses_total", "Key verifications that read the database.", func() float64 { return float64(s.verifier.Misses.Load()) }),
+		counter("snapglyph_key_cache_unknown_hits_total", "Unknown keys answered from the negative cache, without a database read.", func() float64 { return float64(s.verifier.UnknownHits.Load()) }),
 		counter("snapglyph_cache_invalidations_total", "Cache invalidations applied (from this node, the CLI or other nodes).", func() float64 { return float64(s.verifier.Invalidations.Load()) }),
 		gauge("snapglyph_change_listener_up", "1 while this node receives changes from other processes.", func() float64 { return b2f(s.watcher.Ready()) }),
 		gauge("snapglyph_key_cache_trusted", "1 while the key cache is in use (0: every request reads the database).", func() float64 { return b2f(s.verifier.Trusted()) }),
