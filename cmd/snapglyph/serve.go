@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	signup := fs.String("signup", e.envDefault("signup", "open"), "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI (env SNAPGLYPH_SIGNUP)")
 	metricsAddr := fs.String("metrics-addr", e.envDefault("metrics-addr", ""), "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090 (env SNAPGLYPH_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", e.envDefault("debug-addr", ""), "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060 (env SNAPGLYPH_DEBUG_ADDR)")
+	authFailures := e.intFlag(fs, "auth-failure-limit", server.DefaultAuthFailures, "failed API authentications a client address may make per minute (and at once) before they are answered 429; 0: no limit (env SNAPGLYPH_AUTH_FAILURE_LIMIT)")
 	logRequests := fs.Bool("log-requests", e.envDefault("log-requests", "true") == "true", "log one line per request (env SNAPGLYPH_LOG_REQUESTS)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -105,6 +107,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "--cache-size must be positive")
 	case *maxBlock <= 0:
 		return snapglyph.Errorf(snapglyph.EINVALID, "--lease-block must be positive")
+	case *authFailures < 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "--auth-failure-limit must be 0 (no limit) or positive")
 	case *signup != "open" && *signup != "closed":
 		return snapglyph.Errorf(snapglyph.EINVALID, "--signup must be open or closed, not %q", *signup)
 	}
@@ -134,7 +138,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
 		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed", TrustedProxies: proxies,
-		PublicURL: *publicURL,
+		PublicURL: *publicURL, AuthFailures: cmp.Or(*authFailures, -1),
 	}, log)
 	if err != nil {
 		return err

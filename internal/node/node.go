@@ -38,6 +38,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// PublicURL is where users reach the dashboard, for invitation links.
 	PublicURL string
+	// AuthFailures is how many failed API authentications a client
+	// address may make per minute (0: server.DefaultAuthFailures;
+	// negative: no limit).
+	AuthFailures int
 }
 
 // Node is one running SnapGlyph node.
@@ -87,7 +91,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	n.Server = server.New(server.Deps{
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
-		Web: dashboard, TrustedProxies: cfg.TrustedProxies,
+		Web: dashboard, TrustedProxies: cfg.TrustedProxies, AuthFailures: cfg.AuthFailures,
 	})
 	return n, nil
 }

@@ -38,6 +38,7 @@ type Server struct {
 	// LogRequests turns on one log line per request.
 	logRequests bool
 	trusted     []netip.Prefix
+	failures    *failureLimiter // nil: failed authentications are not limited
 
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
@@ -63,6 +64,10 @@ type Deps struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client.
 	TrustedProxies []netip.Prefix
+	// AuthFailures is how many failed authentications a client address
+	// may make per minute before they are answered 429; 0 means
+	// DefaultAuthFailures and a negative number no limit.
+	AuthFailures int
 }
 
 // New returns the server for deps.
@@ -72,6 +77,12 @@ func New(d Deps) *Server {
 		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
 		logRequests: d.LogRequests,
 		trusted:     d.TrustedProxies,
+	}
+	switch {
+	case d.AuthFailures == 0:
+		s.failures = newFailureLimiter(DefaultAuthFailures)
+	case d.AuthFailures > 0:
+		s.failures = newFailureLimiter(d.AuthFailures)
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
