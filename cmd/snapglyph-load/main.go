@@ -6,6 +6,11 @@
 //
 // The key, if any, is read from the environment so it does not show in
 // the process list. Several URLs are used round-robin (one per node).
+//
+// -unknown N sends, instead, N well-formed keys with valid checksums that
+// were never issued (drawn at start, used round-robin: a flood that
+// repeats its keys); -unknown -1 draws a new one for every request (a
+// flood of random keys).
 package main
 
 import (
@@ -21,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 type result struct {
@@ -41,9 +48,10 @@ func main() {
 	d := flag.Duration("d", 10*time.Second, "how long to send (at most 5m)")
 	n := flag.Int64("n", 5_000_000, "at most this many requests")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	unknown := flag.Int("unknown", 0, "send N never-issued, checksum-valid keys round-robin (-1: a new one per request) instead of SNAPGLYPH_LOAD_KEY")
 	flag.Parse()
-	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 {
-		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] URL [URL…]")
+	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 || *unknown < -1 || *unknown > 1_000_000 {
+		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] [-unknown N<=1000000|-1] URL [URL…]")
 		os.Exit(2)
 	}
 	for _, u := range flag.Args() {
@@ -53,7 +61,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	r := run(flag.Args(), *c, *d, *n, os.Getenv("SNAPGLYPH_LOAD_KEY"))
+	r := run(flag.Args(), *c, *d, *n, keySource(*unknown, os.Getenv("SNAPGLYPH_LOAD_KEY")))
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
@@ -62,7 +70,22 @@ func main() {
 		r.Requests, r.Seconds, r.RPS, r.P50Micros, r.P99Micros, r.MaxMicros, r.Errors, r.Statuses)
 }
 
-func run(urls []string, conc int, d time.Duration, max int64, key string) result {
+// keySource returns the key to send with request i ("" for none).
+func keySource(unknown int, key string) func(i int) string {
+	switch {
+	case unknown == -1:
+		return func(int) string { return snapglyph.GenerateKey() }
+	case unknown > 0:
+		pool := make([]string, unknown)
+		for i := range pool {
+			pool[i] = snapglyph.GenerateKey()
+		}
+		return func(i int) string { return pool[i%len(pool)] }
+	}
+	return func(int) string { return key }
+}
+
+func run(urls []string, conc int, d time.Duration, max int64, keyFor func(i int) string) result {
 	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc * 2}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -84,7 +107,7 @@ func run(urls []string, conc int, d time.Duration, max int64, key string) result
 					break
 				}
 				req, _ := http.NewRequestWithContext(ctx, "GET", urls[i%len(urls)], nil)
-				if key != "" {
+				if key := keyFor(i); key != "" {
 					req.Header.Set("Authorization", "Bearer "+key)
 				}
 				t0 := time.Now()

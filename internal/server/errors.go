@@ -21,6 +21,7 @@ var statuses = map[string]int{
 	snapglyph.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	snapglyph.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
+	snapglyph.EURITOOLONG:   http.StatusRequestURITooLong,
 	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	snapglyph.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -36,6 +37,7 @@ var defaultReasons = map[string]string{
 	snapglyph.ETOOLARGE:     "request_too_large",
 	snapglyph.EUNSUPPORTED:  "unsupported_media_type",
 	snapglyph.EUNPROCESSABL: "unprocessable",
+	snapglyph.EURITOOLONG:   "uri_too_long",
 	snapglyph.EUNAVAILABLE:  "service_unavailable",
 	snapglyph.EINTERNAL:     "internal_error",
 }
@@ -64,9 +66,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := snapglyph.ErrorCode(err)
 	if code == snapglyph.EINTERNAL {
-		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
+		s.log.Error("internal error", "method", r.Method, "path", loggedPath(r.URL.Path), "request_id", requestID(r.Context()), "err", err)
 	} else if code == snapglyph.EUNAVAILABLE {
-		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+		s.log.Warn("database unavailable", "path", loggedPath(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "2")
 	}
 	status := statuses[code]
@@ -101,5 +103,5 @@ func wwwAuthenticate(reason string) string {
 }
 
 func errNoRoute(r *http.Request) error {
-	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
+	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", loggedMethod(r.Method), loggedPath(r.URL.Path))
 }

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/metrics"
 	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
@@ -172,15 +172,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-// loggedPath is the path as logged: an invitation link's token is a
-// secret, so it is cut off.
-func loggedPath(p string) string {
-	if strings.HasPrefix(p, "/invite/") {
-		return "/invite/…"
-	}
-	return p
-}
-
 type requestIDKey struct{}
 
 func requestID(ctx context.Context) string {
@@ -229,7 +220,12 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		r2 := r.WithContext(ctx)
-		next.ServeHTTP(sw, r2)
+		if uriLength(r) > MaxURILength {
+			s.writeError(sw, r2, snapglyph.Reasonf(snapglyph.EURITOOLONG, "uri_too_long",
+				"the URL is %d bytes long; at most %d bytes of path and query are accepted", uriLength(r), MaxURILength))
+		} else {
+			next.ServeHTTP(sw, r2)
+		}
 		elapsed := time.Since(start)
 		route := r2.Pattern // set by the mux: "GET /api/v1/qr-codes/{id}"
 		if route == "" {
@@ -242,7 +238,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		s.latency.Observe(elapsed, route)
 		if s.logRequests {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
+				slog.String("request_id", id), slog.String("method", loggedMethod(r.Method)), slog.String("path", loggedPath(r.URL.Path)),
 				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("ip", clientIP(r)))
 		}
 	})

@@ -65,7 +65,11 @@ func TestAuthenticationThrottled(t *testing.T) {
 		const attacker, neighbour = "203.0.113.9", "198.51.100.4"
 		expectOK(t, h.from(attacker, "Bearer "+h.key)) // cached from now on
 		unknown := snapglyph.GenerateKey()
-		bad := []string{"", "Basic Zm9vOmJhcg==", "Bearer  " + h.key, "Bearer " + h.key[:39] + "x", "Bearer " + unknown, "Bearer " + snapglyph.GenerateKey()}
+		typo := h.key[:39] + "x"
+		if typo == h.key {
+			typo = h.key[:39] + "y"
+		}
+		bad := []string{"", "Basic Zm9vOmJhcg==", "Bearer  " + h.key, "Bearer " + typo, "Bearer " + unknown, "Bearer " + snapglyph.GenerateKey()}
 		got401 := 0
 		for i := 0; i < server.DefaultAuthFailures; i++ {
 			resp := h.from(attacker, bad[i%len(bad)])

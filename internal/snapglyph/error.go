@@ -19,6 +19,7 @@ const (
 	ETOOLARGE     = "too_large"     // request body over the limit
 	EUNSUPPORTED  = "unsupported"   // wrong content type
 	EUNPROCESSABL = "unprocessable" // well-formed but cannot be done (content too long, logo needs PNG)
+	EURITOOLONG   = "uri_too_long"  // the request's path and query are over the limit
 	EUNAVAILABLE  = "unavailable"   // a dependency (the database) is down; try again
 	EINTERNAL     = "internal"      // a bug or an unexpected failure
 )
