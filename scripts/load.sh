@@ -14,6 +14,10 @@
 #                                   after 24 concurrent 4096 px requests (24 different images),
 #                                   then repeated 512 px images per second; BASELINE=<git rev>
 #                                   runs the same against that revision's build, side by side
+#   scripts/load.sh unknown         a flood of well-formed unknown keys against /healthz, on SQLite
+#                                   (and PostgreSQL if PG_URL is set): with the per-address throttle
+#                                   as shipped (429s), and without it (401s) for 10,000 keys repeated
+#                                   and for a new random key per request
 #
 # PG_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Environment: DURATION (per
 # run, default 5s), CONC (default 16), LOG_REQUESTS (default true, as the service ships).
@@ -57,9 +61,9 @@ setup() {
   SNAPGLYPH_DB=$1 "$sg" key create --org "$org" --name Load-Benchmark --json | sed -E 's/.*"key":"([^"]+)".*/\1/'
 }
 
-# serve DB PORT starts a node and waits for it.
+# serve DB PORT [FLAG…] starts a node and waits for it.
 serve() {
-  SNAPGLYPH_DB=$1 "$sg" serve --addr "127.0.0.1:$2" --log-requests="$LOG_REQUESTS" 2>>"$work/serve-$2.log" &
+  SNAPGLYPH_DB=$1 "$sg" serve --addr "127.0.0.1:$2" --log-requests="$LOG_REQUESTS" "${@:3}" 2>>"$work/serve-$2.log" &
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.1; done
   echo "node on port $2 did not start"; cat "$work/serve-$2.log"; exit 1
 }
@@ -100,7 +104,37 @@ ratio() {
   kill %% 2>/dev/null; wait 2>/dev/null || true
 }
 
+# unknown_ratio KIND LABEL UNKNOWN [FLAG…] alternates /healthz with unknown keys
+# (snapglyph-load -unknown UNKNOWN) on a fresh node started with FLAGs.
+unknown_ratio() {
+  local kind=$1 label=$2 unknown=$3 db port=18184 h=0 u=0 line
+  shift 3
+  db=$(dbfor "$kind"); setup "$db" >/dev/null; serve "$db" $port "$@"
+  unset SNAPGLYPH_LOAD_KEY
+  "$work/load" -c "$CONC" -d 1s "http://127.0.0.1:$port/healthz" >/dev/null # warm up
+  # The same keys each run (the same -seed): the first pass, here, reads them all.
+  if [ "$unknown" -gt 0 ]; then "$work/load" -c "$CONC" -d 30s -n "$unknown" -unknown "$unknown" "http://127.0.0.1:$port/api/v1/usage" >/dev/null; fi
+  for round in $(seq "${ROUNDS:-3}"); do
+    line=$("$work/load" -c "$CONC" -d "$DURATION" -json "http://127.0.0.1:$port/healthz")
+    echo "  $kind $label /healthz (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s" >&2
+    h=$(echo "$h + $(echo "$line" | rps)" | bc -l)
+    line=$("$work/load" -c "$CONC" -d "$DURATION" -unknown "$unknown" -json "http://127.0.0.1:$port/api/v1/usage")
+    echo "  $kind $label unknown keys (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs, statuses $(echo "$line" | sed -E 's/.*"statuses":(\{[^}]*\}).*/\1/')" >&2
+    u=$(echo "$u + $(echo "$line" | rps)" | bc -l)
+  done
+  printf '%s, %s: /healthz %.0f req/s, unknown keys %.0f req/s (means), ratio %.2f\n' "$kind" "$label" \
+    "$(echo "$h / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / $h" | bc -l)"
+  kill %% 2>/dev/null; wait 2>/dev/null || true
+}
+
 case "$MODE" in
+unknown)
+  for kind in sqlite ${PG_URL:+postgres}; do
+    unknown_ratio "$kind" "throttled as shipped (429)" 10000
+    unknown_ratio "$kind" "no throttle, 10,000 keys repeated (401)" 10000 --auth-failure-limit 0
+    unknown_ratio "$kind" "no throttle, a new key per request (401)" -1 --auth-failure-limit 0
+  done
+  ;;
 ratio)
   ratio sqlite
   if [ -n "${PG_URL:-}" ]; then ratio postgres; fi
@@ -191,5 +225,5 @@ PY
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
   ;;
-*) echo "usage: scripts/load.sh [ratio|png|nodes|revocation|logo]"; exit 2 ;;
+*) echo "usage: scripts/load.sh [ratio|png|nodes|unknown|revocation|logo]"; exit 2 ;;
 esac

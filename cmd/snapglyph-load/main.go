@@ -6,6 +6,12 @@
 //
 // The key, if any, is read from the environment so it does not show in
 // the process list. Several URLs are used round-robin (one per node).
+//
+// -unknown N sends, instead, N well-formed keys with valid checksums that
+// were never issued, round-robin: a flood that repeats its keys. They
+// are drawn from -seed, so consecutive runs send the same keys (a warm-up
+// run fills the server's negative cache). -unknown -1 draws a new key
+// from crypto/rand for every request: a flood of random keys.
 package main
 
 import (
@@ -13,7 +19,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +29,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 type result struct {
@@ -41,9 +51,11 @@ func main() {
 	d := flag.Duration("d", 10*time.Second, "how long to send (at most 5m)")
 	n := flag.Int64("n", 5_000_000, "at most this many requests")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	unknown := flag.Int("unknown", 0, "send N never-issued, checksum-valid keys round-robin (-1: a new one per request) instead of SNAPGLYPH_LOAD_KEY")
+	seed := flag.Uint64("seed", 1, "the seed of the -unknown N keys")
 	flag.Parse()
-	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 {
-		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] URL [URL…]")
+	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 || *unknown < -1 || *unknown > 1_000_000 {
+		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] [-unknown N<=1000000|-1] URL [URL…]")
 		os.Exit(2)
 	}
 	for _, u := range flag.Args() {
@@ -53,7 +65,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	r := run(flag.Args(), *c, *d, *n, os.Getenv("SNAPGLYPH_LOAD_KEY"))
+	r := run(flag.Args(), *c, *d, *n, keySource(*unknown, *seed, os.Getenv("SNAPGLYPH_LOAD_KEY")))
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
@@ -62,7 +74,46 @@ func main() {
 		r.Requests, r.Seconds, r.RPS, r.P50Micros, r.P99Micros, r.MaxMicros, r.Errors, r.Statuses)
 }
 
-func run(urls []string, conc int, d time.Duration, max int64, key string) result {
+// keySource returns the key to send with request i ("" for none).
+func keySource(unknown int, seed uint64, key string) func(i int) string {
+	switch {
+	case unknown == -1:
+		return func(int) string { return snapglyph.GenerateKey() }
+	case unknown > 0:
+		rng := rand.New(rand.NewPCG(seed, 0))
+		pool := make([]string, unknown)
+		for i := range pool {
+			pool[i] = seededKey(rng)
+		}
+		return func(i int) string { return pool[i%len(pool)] }
+	}
+	return func(int) string { return key }
+}
+
+// seededKey makes a well-formed key from rng: 26 base62 characters and
+// their CRC-32 in 6 base62 characters, as DESIGN.md §3 describes. It
+// exits if the service's own check disagrees.
+func seededKey(rng *rand.Rand) string {
+	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := []byte("qr_live_")
+	for range 26 {
+		b = append(b, base62[rng.IntN(62)])
+	}
+	c := crc32.ChecksumIEEE(b)
+	var sum [6]byte
+	for i := 5; i >= 0; i-- {
+		sum[i] = base62[c%62]
+		c /= 62
+	}
+	key := string(append(b, sum[:]...))
+	if err := snapglyph.CheckKey(key); err != nil {
+		fmt.Fprintf(os.Stderr, "snapglyph-load: the keys it makes are refused as malformed (%s); update seededKey\n", snapglyph.ErrorReason(err))
+		os.Exit(1)
+	}
+	return key
+}
+
+func run(urls []string, conc int, d time.Duration, max int64, keyFor func(i int) string) result {
 	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc * 2}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -80,11 +131,12 @@ func run(urls []string, conc int, d time.Duration, max int64, key string) result
 			local := map[int]int64{}
 			samples := make([]time.Duration, 0, 1<<16)
 			for i := w; ctx.Err() == nil; i++ {
-				if sent.Add(1) > max {
+				seq := sent.Add(1) // also numbers the keys, across workers
+				if seq > max {
 					break
 				}
 				req, _ := http.NewRequestWithContext(ctx, "GET", urls[i%len(urls)], nil)
-				if key != "" {
+				if key := keyFor(int(seq - 1)); key != "" {
 					req.Header.Set("Authorization", "Bearer "+key)
 				}
 				t0 := time.Now()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,6 +72,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	signup := fs.envString("signup", "open", "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI")
 	metricsAddr := fs.envString("metrics-addr", "", "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090")
 	debugAddr := fs.envString("debug-addr", "", "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060")
+	authFailures := fs.envInt("auth-failure-limit", server.DefaultAuthFailures, "failed API authentications a client address may make per minute (and at once) before they are answered 429; 0: no limit")
 	logRequests := fs.envBool("log-requests", true, "log one line per request")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -82,6 +84,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("cache-size"))
 	case *maxBlock <= 0:
 		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("lease-block"))
+	case *authFailures < 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be 0 (no limit) or positive", fs.name("auth-failure-limit"))
 	case *signup != "open" && *signup != "closed":
 		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be open or closed", fs.name("signup"))
 	}
@@ -111,7 +115,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
 		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed", TrustedProxies: proxies,
-		PublicURL: *publicURL,
+		PublicURL: *publicURL, AuthFailures: cmp.Or(*authFailures, -1),
 	}, log)
 	if err != nil {
 		return err

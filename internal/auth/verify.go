@@ -1,7 +1,8 @@
 // Package auth turns the Authorization header of an API request into the
 // API key and organisation it belongs to. It keeps a cache of keys and
-// organisations that is invalidated by changes pushed from the database
-// (see watch.go), never by a timer.
+// organisations, and of digests the database does not know, that is
+// invalidated by changes pushed from the database (see watch.go), never
+// by a timer.
 package auth
 
 import (
@@ -18,8 +19,14 @@ type Store interface {
 	Org(ctx context.Context, id string) (*snapglyph.Org, error)
 }
 
-// DefaultCacheSize bounds the number of cached keys (and organisations).
+// DefaultCacheSize bounds the number of cached keys (and organisations,
+// and unknown digests).
 const DefaultCacheSize = 100_000
+
+// errUnknownKey is the answer for a well-formed key the database does not
+// hold. It is one value, so a negative cache hit allocates nothing.
+var errUnknownKey = snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "invalid_api_key",
+	"the API key is well-formed but unknown: it was never issued, or was mistyped; check it in API Settings")
 
 // Verifier checks API keys. Its methods are safe for concurrent use.
 type Verifier struct {
@@ -30,6 +37,11 @@ type Verifier struct {
 	keys map[snapglyph.KeyDigest]*snapglyph.APIKey
 	ids  map[string]snapglyph.KeyDigest // key id → digest, for invalidation
 	orgs map[string]*snapglyph.Org
+	// unknown holds digests of well-formed keys the database did not
+	// hold when read (a negative cache), so a client repeating a wrong
+	// key costs no database read. A key creation anywhere empties it
+	// (ForgetUnknown), which is what lets a new key work at once.
+	unknown map[snapglyph.KeyDigest]struct{}
 
 	// gen counts invalidations. A lookup that read the database remembers
 	// gen from before the read and caches its result only if gen has not
@@ -39,8 +51,9 @@ type Verifier struct {
 	// connection is down); then every lookup goes to the database.
 	trusted atomic.Bool
 
-	// Stats, for metrics.
-	Hits, Misses, Invalidations atomic.Uint64
+	// Stats, for metrics. UnknownHits counts the verifications answered
+	// "unknown" from the negative cache (they are not counted in Hits).
+	Hits, Misses, Invalidations, UnknownHits atomic.Uint64
 }
 
 // NewVerifier returns a verifier reading store, caching up to size keys.
@@ -56,6 +69,8 @@ func NewVerifier(store Store, size int) *Verifier {
 		keys:  make(map[snapglyph.KeyDigest]*snapglyph.APIKey),
 		ids:   make(map[string]snapglyph.KeyDigest),
 		orgs:  make(map[string]*snapglyph.Org),
+
+		unknown: make(map[snapglyph.KeyDigest]struct{}),
 	}
 	v.trusted.Store(true)
 	return v
@@ -64,27 +79,48 @@ func NewVerifier(store Store, size int) *Verifier {
 // Verify returns the active key and its organisation for a full API key.
 // It returns EUNAUTHORIZED with reason malformed_api_key, invalid_api_key,
 // api_key_paused or api_key_revoked. It does not check the plan. A cached
-// key costs no allocation; the returned values must not be modified.
+// key, and a cached unknown key, cost no allocation; the returned values
+// must not be modified.
 func (v *Verifier) Verify(ctx context.Context, key string) (*snapglyph.APIKey, *snapglyph.Org, error) {
-	if err := snapglyph.CheckKey(key); err != nil {
-		return nil, nil, err
-	}
-	digest := snapglyph.DigestKey(key)
-	if v.trusted.Load() {
-		v.mu.RLock()
-		k := v.keys[digest]
-		var o *snapglyph.Org
-		if k != nil {
-			o = v.orgs[k.OrgID]
-		}
-		v.mu.RUnlock()
-		if k != nil && o != nil {
-			v.Hits.Add(1)
-			return k, o, k.Err()
-		}
+	k, o, ok, err := v.VerifyCached(key)
+	if ok {
+		return k, o, err
 	}
 	v.Misses.Add(1)
-	return v.load(ctx, digest)
+	return v.load(ctx, snapglyph.DigestKey(key))
+}
+
+// VerifyCached is Verify without the database: ok is false when the
+// answer needs a database read (the key is well-formed but neither cached
+// nor known to be unknown, or the cache is not trusted). A malformed key
+// is always answered.
+func (v *Verifier) VerifyCached(key string) (*snapglyph.APIKey, *snapglyph.Org, bool, error) {
+	if err := snapglyph.CheckKey(key); err != nil {
+		return nil, nil, true, err
+	}
+	if !v.trusted.Load() {
+		return nil, nil, false, nil
+	}
+	digest := snapglyph.DigestKey(key)
+	v.mu.RLock()
+	k := v.keys[digest]
+	var o *snapglyph.Org
+	unknown := false
+	if k != nil {
+		o = v.orgs[k.OrgID]
+	} else {
+		_, unknown = v.unknown[digest]
+	}
+	v.mu.RUnlock()
+	switch {
+	case k != nil && o != nil:
+		v.Hits.Add(1)
+		return k, o, true, k.Err()
+	case unknown:
+		v.UnknownHits.Add(1)
+		return nil, nil, true, errUnknownKey
+	}
+	return nil, nil, false, nil
 }
 
 // load reads a key and its organisation from the database and caches them
@@ -93,8 +129,8 @@ func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest) (*snapg
 	gen := v.gen.Load()
 	k, err := v.store.KeyByDigest(ctx, digest)
 	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
-		return nil, nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "invalid_api_key",
-			"the API key is well-formed but unknown: it was never issued, or was mistyped; check it in API Settings")
+		v.cacheUnknown(digest, gen)
+		return nil, nil, errUnknownKey
 	} else if err != nil {
 		return nil, nil, err
 	}
@@ -113,6 +149,45 @@ func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest) (*snapg
 	}
 	v.mu.Unlock()
 	return k, o, k.Err()
+}
+
+// cacheUnknown remembers that the database did not hold digest, unless
+// an invalidation (a key creation among them) happened since gen was
+// read: the key may have been created after the read.
+func (v *Verifier) cacheUnknown(digest snapglyph.KeyDigest, gen uint64) {
+	v.mu.Lock()
+	if v.trusted.Load() && v.gen.Load() == gen {
+		if len(v.unknown) >= v.max {
+			// A flood of random keys cannot grow memory: drop about a
+			// tenth, in map order (random).
+			n := v.max/10 + 1
+			for d := range v.unknown {
+				delete(v.unknown, d)
+				if n--; n == 0 {
+					break
+				}
+			}
+		}
+		v.unknown[digest] = struct{}{}
+	}
+	v.mu.Unlock()
+}
+
+// ForgetUnknown empties the negative cache: a key was created, and its
+// digest may be in it.
+func (v *Verifier) ForgetUnknown() {
+	v.mu.Lock()
+	v.gen.Add(1)
+	clear(v.unknown)
+	v.mu.Unlock()
+	v.Invalidations.Add(1)
+}
+
+// UnknownCached returns the number of digests in the negative cache.
+func (v *Verifier) UnknownCached() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.unknown)
 }
 
 // evictLocked drops about a tenth of the cache, in map order (random).
@@ -158,6 +233,7 @@ func (v *Verifier) InvalidateAll() {
 	clear(v.keys)
 	clear(v.ids)
 	clear(v.orgs)
+	clear(v.unknown)
 	v.mu.Unlock()
 	v.Invalidations.Add(1)
 }

@@ -38,6 +38,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// PublicURL is where users reach the dashboard, for invitation links.
 	PublicURL string
+	// AuthFailures is how many failed API authentications a client
+	// address may make per minute (0: server.DefaultAuthFailures;
+	// negative: no limit).
+	AuthFailures int
 }
 
 // Node is one running SnapGlyph node.
@@ -88,6 +92,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
 		Web: dashboard, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
+		AuthFailures: cfg.AuthFailures,
 	})
 	return n, nil
 }
@@ -142,6 +147,8 @@ func (n *Node) apply(c store.Change, resync bool) {
 	switch c.Kind {
 	case store.ChangeKey:
 		n.Verifier.InvalidateKey(c.RefID)
+	case store.ChangeKeyCreated:
+		n.Verifier.ForgetUnknown()
 	case store.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
 		// The meter sees a changed limit by itself (it compares with the

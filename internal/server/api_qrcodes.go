@@ -196,12 +196,17 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 }
 
 func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
+	id, err := qrPathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req qrRequest
 	if _, err := decodeBody(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.svc.UpdateQRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id"), req.input())
+	q, err := s.svc.UpdateQRCode(r.Context(), creatorOf(p), p.org.ID, id, req.input())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -210,7 +215,12 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 }
 
 func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request, p *principal) {
-	if err := s.svc.DeleteQRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id")); err != nil {
+	id, err := qrPathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.svc.DeleteQRCode(r.Context(), creatorOf(p), p.org.ID, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -282,7 +292,12 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 		}
 		size = n
 	}
-	q, err := s.svc.QRCode(r.Context(), creatorOf(p), p.org.ID, r.PathValue("id"))
+	id, err := qrPathID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := s.svc.QRCode(r.Context(), creatorOf(p), p.org.ID, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

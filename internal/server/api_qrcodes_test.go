@@ -432,7 +432,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for _, code := range []string{"missing_api_key", "malformed_authorization", "malformed_api_key", "invalid_api_key", "api_key_paused",
 		"api_key_revoked", "api_not_in_plan", "api_call_limit_reached", "image_credit_limit_reached", "invalid_request", "invalid_json",
 		"not_found", "request_too_large", "unsupported_media_type", "content_too_long", "logo_requires_png", "idempotency_key_reused", "service_unavailable",
-		"method_not_allowed", "cors_not_allowed", "render_busy"} {
+		"method_not_allowed", "cors_not_allowed", "render_busy",
+		"authentication_throttled", "uri_too_long"} {
 		if !bytes.Contains(raw, []byte(`"`+code+`"`)) {
 			t.Errorf("openapi.json does not list the code %s", code)
 		}

@@ -109,35 +109,48 @@ func missingKey(r *http.Request) error {
 }
 
 // requireAPIKey authenticates an API request, checks the plan, and charges
-// one API call. Requests it refuses cost nothing.
+// one API call. Requests it refuses cost nothing. Failed authentications
+// are limited per client address (see failureLimiter): past the limit
+// they are answered 429, and a key this node has not cached is not looked
+// up in the database at all. A key the cache holds (a valid key in use)
+// is never throttled.
 func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		headers := r.Header.Values("Authorization")
 		if len(headers) == 0 {
-			s.verifyCount("missing")
-			s.writeError(w, r, missingKey(r))
+			s.authFailed(w, r, "missing", missingKey(r))
 			return
 		}
 		if len(headers) > 1 {
-			s.verifyCount("malformed")
-			s.writeError(w, r, malformedAuth("send exactly one Authorization header"))
+			s.authFailed(w, r, "malformed", malformedAuth("send exactly one Authorization header"))
 			return
 		}
 		raw, err := bearerKey(headers[0])
 		if err != nil {
-			s.verifyCount("malformed")
-			s.writeError(w, r, err)
+			s.authFailed(w, r, "malformed", err)
 			return
 		}
 		if err := s.watcher.Fresh(ctx); err != nil {
 			s.writeError(w, r, unavailable(err))
 			return
 		}
-		key, org, err := s.verifier.Verify(ctx, raw)
+		key, org, answered, err := s.verifier.VerifyCached(raw)
+		if !answered {
+			if wait, blocked := s.failures.Blocked(clientIP(r), s.now()); blocked {
+				s.throttled(w, r, wait)
+				return
+			}
+			key, org, err = s.verifier.Verify(ctx, raw)
+		}
 		if err != nil {
-			s.verifyCount(verifyOutcome(err))
-			s.writeError(w, r, err)
+			switch outcome := verifyOutcome(err); outcome {
+			case "malformed", "unknown":
+				s.authFailed(w, r, outcome, err)
+			default:
+				s.verifyCount(outcome)
+				s.writeError(w, r, err)
+			}
 			return
 		}
 		s.verifyCount("valid")
@@ -172,6 +185,28 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), store.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), store.MaxLastUsedUA)}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
+}
+
+// authFailed answers a failed authentication: 401 with err, or 429 when
+// the client address has used up its failures.
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, outcome string, err error) {
+	if wait, ok := s.failures.Fail(clientIP(r), s.now()); !ok {
+		s.throttled(w, r, wait)
+		return
+	}
+	s.verifyCount(outcome)
+	s.writeError(w, r, err)
+}
+
+// throttled answers 429 authentication_throttled, without saying whether
+// the key was right: the address has failed too often.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	s.verifyCount("throttled")
+	secs := retrySeconds(wait)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "authentication_throttled",
+		"too many failed authentications from your address (more than %d a minute); check the API key in API Settings and try again in %d s",
+		s.failures.PerMinute(), secs))
 }
 
 func verifyOutcome(err error) string {

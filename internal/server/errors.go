@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
@@ -24,6 +23,7 @@ var statuses = map[string]int{
 	snapglyph.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	snapglyph.EMETHOD:       http.StatusMethodNotAllowed,
 	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
+	snapglyph.EURITOOLONG:   http.StatusRequestURITooLong,
 	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	snapglyph.EBUSY:         http.StatusServiceUnavailable,
 	snapglyph.EINTERNAL:     http.StatusInternalServerError,
@@ -41,6 +41,7 @@ var defaultReasons = map[string]string{
 	snapglyph.EUNSUPPORTED:  "unsupported_media_type",
 	snapglyph.EMETHOD:       "method_not_allowed",
 	snapglyph.EUNPROCESSABL: "unprocessable",
+	snapglyph.EURITOOLONG:   "uri_too_long",
 	snapglyph.EUNAVAILABLE:  "service_unavailable",
 	snapglyph.EBUSY:         "busy",
 	snapglyph.EINTERNAL:     "internal_error",
@@ -75,9 +76,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := snapglyph.ErrorCode(err)
 	if code == snapglyph.EINTERNAL {
-		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r.Context()), "err", err)
+		s.log.Error("internal error", "method", r.Method, "path", loggedPath(r.URL.Path), "request_id", requestID(r.Context()), "err", err)
 	} else if code == snapglyph.EUNAVAILABLE {
-		s.log.Warn("database unavailable", "path", r.URL.Path, "err", err)
+		s.log.Warn("database unavailable", "path", loggedPath(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "2")
 	} else if code == snapglyph.EBUSY {
 		w.Header().Set("Retry-After", "1") // the node is busy, not down
@@ -115,18 +116,5 @@ func wwwAuthenticate(reason string) string {
 }
 
 func errNoRoute(r *http.Request) error {
-	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", r.Method, shortPath(r.URL.Path))
-}
-
-// shortPath is a path as echoed in an error: at most 100 bytes, cut on a
-// character boundary, so a huge URL does not come back as a huge body.
-func shortPath(p string) string {
-	if len(p) <= 100 {
-		return p
-	}
-	cut := 100
-	for cut > 0 && !utf8.RuneStart(p[cut]) {
-		cut--
-	}
-	return p[:cut] + "…"
+	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", loggedMethod(r.Method), loggedPath(r.URL.Path))
 }

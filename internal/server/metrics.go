@@ -10,7 +10,7 @@ func (s *Server) registerMetrics() {
 	s.requests = metrics.NewCounterVec("snapglyph_http_requests_total", "HTTP requests by route and status.", "route", "status")
 	s.latency = metrics.NewHistogramVec("snapglyph_http_request_duration_seconds", "HTTP request latency by route.", "route")
 	s.verifications = metrics.NewCounterVec("snapglyph_key_verifications_total",
-		"API key checks by outcome: valid, missing, malformed, unknown, paused, revoked, error.", "outcome")
+		"API key checks by outcome: valid, missing, malformed, unknown, paused, revoked, throttled (429 authentication_throttled), error.", "outcome")
 	gauge := func(name, help string, f func() float64) *metrics.Func {
 		return &metrics.Func{Name: name, Help: help, Type: "gauge", Value: f}
 	}
@@ -21,7 +21,9 @@ func (s *Server) registerMetrics() {
 	s.metrics.Register(s.requests, s.latency, s.verifications,
 		counter("snapglyph_key_cache_hits_total", "Key verifications answered from the cache.", func() float64 { return float64(s.verifier.Hits.Load()) }),
 		counter("snapglyph_key_cache_misses_total", "Key verifications that read the database.", func() float64 { return float64(s.verifier.Misses.Load()) }),
+		counter("snapglyph_key_cache_unknown_hits_total", "Unknown keys answered from the negative cache, without a database read.", func() float64 { return float64(s.verifier.UnknownHits.Load()) }),
 		counter("snapglyph_cache_invalidations_total", "Cache invalidations applied (from this node, the CLI or other nodes).", func() float64 { return float64(s.verifier.Invalidations.Load()) }),
+		gauge("snapglyph_auth_throttle_addresses", "Client addresses with recent failed authentications remembered by the throttle.", func() float64 { return float64(s.failures.Len()) }),
 		gauge("snapglyph_change_listener_up", "1 while this node receives changes from other processes.", func() float64 { return b2f(s.watcher.Ready()) }),
 		gauge("snapglyph_key_cache_trusted", "1 while the key cache is in use (0: every request reads the database).", func() float64 { return b2f(s.verifier.Trusted()) }),
 		counter("snapglyph_meter_leases_total", "Round trips to the database to lease allowance.", func() float64 { return float64(s.meter.Leases.Load()) }),

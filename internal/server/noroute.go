@@ -56,5 +56,5 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	s.writeError(w, r, snapglyph.Errorf(snapglyph.EMETHOD, "%s is not served at %s; use %s",
-		r.Method, shortPath(r.URL.Path), strings.Join(slices.DeleteFunc(slices.Clone(allow), func(m string) bool { return m == "HEAD" || m == "OPTIONS" }), ", ")))
+		r.Method, loggedPath(r.URL.Path), strings.Join(slices.DeleteFunc(slices.Clone(allow), func(m string) bool { return m == "HEAD" || m == "OPTIONS" }), ", ")))
 }

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/metrics"
 	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
@@ -42,6 +42,7 @@ type Server struct {
 	// LogRequests turns on one log line per request.
 	logRequests bool
 	trusted     []netip.Prefix
+	failures    *failureLimiter // nil: failed authentications are not limited
 
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
@@ -70,6 +71,10 @@ type Deps struct {
 	// PublicURL, if set, is where clients reach the service; the OpenAPI
 	// document names it as its server.
 	PublicURL string
+	// AuthFailures is how many failed authentications a client address
+	// may make per minute before they are answered 429; 0 means
+	// DefaultAuthFailures and a negative number no limit.
+	AuthFailures int
 }
 
 // New returns the server for deps.
@@ -81,6 +86,12 @@ func New(d Deps) *Server {
 		trusted:     d.TrustedProxies,
 		openAPI:     openAPIFor(d.PublicURL),
 		problemBase: problemTypeBase(d.PublicURL),
+	}
+	switch {
+	case d.AuthFailures == 0:
+		s.failures = newFailureLimiter(DefaultAuthFailures)
+	case d.AuthFailures > 0:
+		s.failures = newFailureLimiter(d.AuthFailures)
 	}
 	s.registerMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
@@ -175,15 +186,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-// loggedPath is the path as logged: an invitation link's token is a
-// secret, so it is cut off.
-func loggedPath(p string) string {
-	if strings.HasPrefix(p, "/invite/") {
-		return "/invite/…"
-	}
-	return p
-}
-
 type requestIDKey struct{}
 
 func requestID(ctx context.Context) string {
@@ -232,7 +234,12 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		r2 := r.WithContext(ctx)
-		next.ServeHTTP(sw, r2)
+		if uriLength(r) > MaxURILength {
+			s.writeError(sw, r2, snapglyph.Reasonf(snapglyph.EURITOOLONG, "uri_too_long",
+				"the URL is %d bytes long; at most %d bytes of path and query are accepted", uriLength(r), MaxURILength))
+		} else {
+			next.ServeHTTP(sw, r2)
+		}
 		elapsed := time.Since(start)
 		route := r2.Pattern // set by the mux: "GET /api/v1/qr-codes/{id}"
 		if route == "" {
@@ -245,7 +252,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		s.latency.Observe(elapsed, route)
 		if s.logRequests {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
+				slog.String("request_id", id), slog.String("method", loggedMethod(r.Method)), slog.String("path", loggedPath(r.URL.Path)),
 				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("ip", clientIP(r)))
 		}
 	})

@@ -50,6 +50,9 @@ func (s *Service) CreateKeyOnce(ctx context.Context, actor snapglyph.Actor, orgI
 	if err := s.db.CreateKey(ctx, key, snapglyph.DigestKey(secret), actor, nonce); err != nil {
 		return nil, err
 	}
+	// Nodes may have cached the new key's digest as unknown: it works
+	// everywhere once this returns.
+	s.changed(ctx, store.ChangeKeyCreated, key.ID)
 	return &NewKey{APIKey: key, Secret: secret, Hint: snapglyph.KeyNameHint(name)}, nil
 }
 

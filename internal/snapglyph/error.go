@@ -20,6 +20,7 @@ const (
 	EUNSUPPORTED  = "unsupported"   // wrong content type
 	EMETHOD       = "method"        // the resource exists, but not with this method
 	EUNPROCESSABL = "unprocessable" // well-formed but cannot be done (content too long, logo needs PNG)
+	EURITOOLONG   = "uri_too_long"  // the request's path and query are over the limit
 	EUNAVAILABLE  = "unavailable"   // a dependency (the database) is down; try again
 	EBUSY         = "busy"          // this node is at capacity for the work (images); try again in a second
 	EINTERNAL     = "internal"      // a bug or an unexpected failure

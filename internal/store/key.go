@@ -23,7 +23,8 @@ func scanKey(row interface{ Scan(...any) error }) (*snapglyph.APIKey, error) {
 	return &k, nil
 }
 
-// CreateKey stores a new key by its digest and writes the audit event.
+// CreateKey stores a new key by its digest, records the change for every
+// node's negative cache and writes the audit event.
 // key.ID, OrgID, Name and Prefix must be set. A non-empty nonce (the
 // dashboard form's) can create only one key: returns ECONFLICT
 // (key_already_created) the second time.
@@ -41,6 +42,9 @@ func (d *DB) CreateKey(ctx context.Context, key *snapglyph.APIKey, digest snapgl
 				"this form already created its key, which was shown once and cannot be shown again")
 		}
 		if err != nil {
+			return err
+		}
+		if err := tx.recordChange(ctx, ChangeKeyCreated, key.ID); err != nil {
 			return err
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: key.OrgID, Action: "key.created", TargetID: key.ID, TargetName: key.Name}, actor)
