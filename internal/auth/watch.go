@@ -88,6 +88,12 @@ func (w *sqliteWatcher) Fresh(ctx context.Context) error {
 				return err
 			}
 			for _, c := range changes {
+				if c.Seq > w.last+1 {
+					// SQLite's sequence has no gaps: entries were
+					// pruned before this node read them (it was idle
+					// for a day and 10,000 changes), so drop everything.
+					w.apply(store.Change{}, true)
+				}
 				w.apply(c, false)
 				w.last = c.Seq
 			}
