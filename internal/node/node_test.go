@@ -1,0 +1,317 @@
+package node_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// testNode is one node over its own connection pool, served on 127.0.0.1.
+type testNode struct {
+	*node.Node
+	db   *store.DB
+	srv  *httptest.Server
+	logs *testdb.Buffer
+	app  string // PostgreSQL application_name of its connections
+	once sync.Once
+}
+
+// startNode starts a node on the test database with its own pool (as a
+// separate process would have); Close runs at the test's end if the test
+// did not call it.
+func startNode(t *testing.T, db *testdb.DB, cfg node.Config) *testNode {
+	t.Helper()
+	tn := &testNode{logs: &testdb.Buffer{}}
+	dsn := db.DSN
+	if db.Dialect == "postgres" {
+		tn.app = strings.ToLower(snapglyph.NewID("core")[:16])
+		dsn += "&application_name=" + tn.app
+	}
+	var err error
+	if tn.db, err = store.Open(dsn); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(tn.logs, nil))
+	if tn.Node, err = node.New(context.Background(), tn.db, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	tn.Start()
+	tn.srv = httptest.NewServer(tn.Handler())
+	t.Cleanup(tn.close)
+	deadline := time.Now().Add(5 * time.Second)
+	for !tn.Watcher.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("the change watcher did not become ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return tn
+}
+
+func (tn *testNode) close() {
+	tn.once.Do(func() {
+		tn.srv.Close()
+		tn.Close()
+		tn.db.Close()
+	})
+}
+
+// cli is the operator's process: a pool and a service of its own.
+func cli(t *testing.T, db *testdb.DB) *service.Service {
+	t.Helper()
+	other, err := store.Open(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return service.New(other)
+}
+
+// newOrgKey creates an organisation on the Max plan with the limits, and a key.
+func newOrgKey(t *testing.T, svc *service.Service, calls, credits int64) (*snapglyph.Org, string) {
+	t.Helper()
+	ctx := context.Background()
+	org, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: snapglyph.NewID("o") + "@acme.test", Plan: "max"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, &credits); err != nil {
+		t.Fatal(err)
+	}
+	k, err := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org, k.Secret
+}
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+
+// get sends GET path with the key and returns the status and body.
+func get(t *testing.T, base, path, key string) (int, []byte, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+// reserved reads the organisation's stored counters.
+func stored(t *testing.T, db *testdb.DB, orgID string) store.UsageRow {
+	t.Helper()
+	period, _ := snapglyph.Period(time.Now())
+	u, err := db.Usage(context.Background(), orgID, period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// dropListener ends the node's LISTEN connection from the server side, as
+// a failover or a network cut would.
+func dropListener(t *testing.T, db *testdb.DB, app string) int {
+	t.Helper()
+	var n int
+	err := db.SQL().QueryRowContext(context.Background(),
+		`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLimitChangeUnderLoad is the reported crash: the operator changes one
+// organisation's limits again and again while another organisation sends
+// API traffic with a large allowance (so leases ahead of need are in
+// flight all the time), and on PostgreSQL the listener is cut and comes
+// back in the middle. The node must answer every request, and once it has
+// stopped, the database must hold exactly the calls answered: no lease
+// lost, none returned twice.
+func TestLimitChangeUnderLoad(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		op := cli(t, db)
+		a, keyA := newOrgKey(t, op, 100000, 20000)
+		b, keyB := newOrgKey(t, op, 50000, 10000)
+		n := startNode(t, db, node.Config{LeaseBlock: 200, FlushInterval: 50 * time.Millisecond})
+
+		const workers, perWorker = 6, 400
+		var okA, okB atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < perWorker; i++ {
+					if code, body, _ := get(t, n.srv.URL, "/api/v1/usage", keyA); code != 200 {
+						t.Errorf("org A: %d %s", code, body)
+						return
+					}
+					okA.Add(1)
+				}
+			}()
+		}
+		stop := make(chan struct{})
+		var ops sync.WaitGroup
+		ops.Add(1)
+		go func() { // the operator, and org B's own traffic
+			defer ops.Done()
+			ctx := context.Background()
+			for i := int64(0); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				limit := 40000 + i
+				if err := op.SetLimits(ctx, snapglyph.Operator, b.ID, &limit, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				if code, body, _ := get(t, n.srv.URL, "/api/v1/usage", keyB); code != 200 {
+					t.Errorf("org B: %d %s", code, body)
+					return
+				}
+				okB.Add(1)
+			}
+		}()
+		if db.Dialect == "postgres" {
+			// Cut the listener twice while the traffic runs.
+			for cut := 0; cut < 2; cut++ {
+				deadline := time.Now().Add(5 * time.Second)
+				for okA.Load() < int64((cut+1)*workers*perWorker/3) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				dropListener(t, db, n.app)
+				deadline = time.Now().Add(5 * time.Second)
+				for n.Watcher.Ready() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				for !n.Watcher.Ready() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		wg.Wait()
+		close(stop)
+		ops.Wait()
+		// Every call answered is flushed within the flush interval.
+		deadline := time.Now().Add(5 * time.Second)
+		for stored(t, db, a.ID).Used.APICalls != okA.Load() || stored(t, db, b.ID).Used.APICalls != okB.Load() {
+			if time.Now().After(deadline) {
+				t.Fatalf("stored usage %d and %d, answered %d and %d", stored(t, db, a.ID).Used.APICalls,
+					stored(t, db, b.ID).Used.APICalls, okA.Load(), okB.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		n.close()
+
+		if okA.Load() != workers*perWorker {
+			t.Fatalf("org A: %d answered, want %d", okA.Load(), workers*perWorker)
+		}
+		for _, c := range []struct {
+			org  string
+			want int64
+		}{{a.ID, okA.Load()}, {b.ID, okB.Load()}} {
+			u := stored(t, db, c.org)
+			if u.Used.APICalls != c.want || u.Reserved.APICalls != c.want {
+				t.Errorf("%s: used %d, reserved %d after the node stopped; %d calls answered\n%s\n%s",
+					c.org, u.Used.APICalls, u.Reserved.APICalls, c.want, metric(t, n, "snapglyph_http_requests_total"), n.logs.String())
+			}
+		}
+		if errs := metric(t, n, "snapglyph_background_errors_total"); errs != "" {
+			t.Errorf("background errors: %s", errs)
+		}
+	})
+}
+
+// metric returns the lines of /metrics for the family, without comments.
+func metric(t *testing.T, n *testNode, family string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	n.Server.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	var out []string
+	for _, l := range strings.Split(rec.Body.String(), "\n") {
+		if strings.HasPrefix(l, family) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestUnconfirmedChange: a node that hears a change but cannot write its
+// progress (its database pool is gone; its listener still works) does not
+// confirm the change. The operator's call still succeeds (the change is
+// committed) but reports the node, logs it and counts it; the node's own
+// failure to give back its leases is logged and counted too.
+func TestUnconfirmedChange(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	op := cli(t, db)
+	var logs testdb.Buffer
+	op.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	var reports []service.Unconfirmed
+	op.Unconfirmed = func(u service.Unconfirmed) { reports = append(reports, u) }
+	org, key := newOrgKey(t, op, 20000, 2000)
+	n := startNode(t, db, node.Config{})
+	if code, body, _ := get(t, n.srv.URL, "/api/v1/usage", key); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	// Confirmed while the node is healthy.
+	calls := int64(19000)
+	if err := op.SetLimits(context.Background(), snapglyph.Operator, org.ID, &calls, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 0 {
+		t.Fatalf("a healthy node did not confirm: %+v", reports)
+	}
+	// Wait for the node's lease to be back (the forget task), then lease
+	// again, and break the node's pool.
+	if code, body, _ := get(t, n.srv.URL, "/api/v1/usage", key); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	n.db.SQL().Close()
+	calls = 18000
+	if err := op.SetLimits(context.Background(), snapglyph.Operator, org.ID, &calls, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 1 || len(reports[0].Nodes) != 1 || reports[0].Nodes[0] != n.ID {
+		t.Fatalf("reports %+v, want one naming %s", reports, n.ID)
+	}
+	if op.UnconfirmedChanges.Load() != 1 {
+		t.Errorf("UnconfirmedChanges = %d", op.UnconfirmedChanges.Load())
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, n.ID) {
+		t.Errorf("no warning naming the node in the log: %s", l)
+	}
+	// The node heard the change and failed to give back its lease.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(metric(t, n, "snapglyph_background_errors_total"), `task="forget"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("forget failure not counted: %q\nlog: %s", metric(t, n, "snapglyph_background_errors_total"), n.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !strings.Contains(n.logs.String(), "task=forget") {
+		t.Errorf("forget failure not logged: %s", n.logs.String())
+	}
+}
