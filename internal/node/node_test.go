@@ -2,10 +2,13 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,5 +316,191 @@ func TestUnconfirmedChange(t *testing.T) {
 	}
 	if !strings.Contains(n.logs.String(), "task=forget") {
 		t.Errorf("forget failure not logged: %s", n.logs.String())
+	}
+}
+
+// usageReport is the body of GET /api/v1/usage.
+type usageReport struct {
+	APICalls, ImageCredits struct{ Used, Limit, Remaining int64 }
+}
+
+// send makes a request with the key and returns the status and body.
+func send(t *testing.T, method, url, key, body string) (int, []byte, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+// askAll asks every node for the usage at the same moment.
+func askAll(t *testing.T, nodes []*testNode, key string) []usageReport {
+	t.Helper()
+	out := make([]usageReport, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, h := get(t, n.srv.URL, "/api/v1/usage", key)
+			if code != 200 {
+				t.Errorf("node %d: usage %d %s", i, code, body)
+				return
+			}
+			if err := json.Unmarshal(body, &out[i]); err != nil {
+				t.Errorf("node %d: %v in %s", i, err, body)
+				return
+			}
+			r := out[i]
+			if h.Get("X-RateLimit-Remaining") != strconv.FormatInt(r.APICalls.Remaining, 10) ||
+				h.Get("X-Image-Credits-Remaining") != strconv.FormatInt(r.ImageCredits.Remaining, 10) {
+				t.Errorf("node %d: headers %v and %v disagree with the body %s", i,
+					h.Get("X-RateLimit-Remaining"), h.Get("X-Image-Credits-Remaining"), body)
+			}
+			for _, m := range []struct{ Used, Limit, Remaining int64 }{r.APICalls, r.ImageCredits} {
+				if m.Remaining != max(m.Limit-m.Used, 0) {
+					t.Errorf("node %d: remaining %d, limit %d, used %d", i, m.Remaining, m.Limit, m.Used)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// TestUsageSameOnEveryNode: three PostgreSQL nodes serve one
+// organisation's traffic (calls and images). Asked at the same moment,
+// every node reports the calls and credits really spent, counted by the
+// test, within a flush interval: not the allowance leased by other nodes.
+// Then the allowance runs out under concurrent traffic on every node and
+// admission stays exact.
+func TestUsageSameOnEveryNode(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	op := cli(t, db)
+	const calls, credits = 20000, 5000
+	org, key := newOrgKey(t, op, calls, credits)
+	var nodes []*testNode
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, startNode(t, db, node.Config{FlushInterval: 100 * time.Millisecond}))
+	}
+
+	// Traffic: each node creates codes, fetches them as JSON, SVG (1
+	// credit) and PNG (10 credits), and reads the usage.
+	var spentCalls, spentCredits atomic.Int64
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 6; j++ {
+				code, body, _ := send(t, "POST", n.srv.URL+"/api/v1/qr-codes", key,
+					fmt.Sprintf(`{"name":"Code %d-%d","type":"text","content":{"text":"hello %d %d"}}`, i, j, i, j))
+				spentCalls.Add(1)
+				if code != 201 {
+					t.Errorf("create: %d %s", code, body)
+					return
+				}
+				var q struct{ ID string }
+				json.Unmarshal(body, &q)
+				for _, f := range []struct {
+					query  string
+					credit int64
+				}{{"", 0}, {"?format=svg", 1}, {"?format=png&size=128", 10}, {"?format=svg", 1}} {
+					code, body, _ := send(t, "GET", n.srv.URL+"/api/v1/qr-codes/"+q.ID+f.query, key, "")
+					spentCalls.Add(1)
+					if code != 200 {
+						t.Errorf("get %s: %d %s", f.query, code, body)
+						return
+					}
+					spentCredits.Add(f.credit)
+				}
+				get(t, n.srv.URL, "/api/v1/usage", key)
+				spentCalls.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if spentCalls.Load() != 108 || spentCredits.Load() != 216 {
+		t.Fatalf("the test spent %d calls and %d credits, want 108 and 216", spentCalls.Load(), spentCredits.Load())
+	}
+
+	// Within a flush interval (and this node's cache of it), asked at
+	// the same moment, every node reports the same: what was spent before
+	// plus its own usage call.
+	deadline := time.Now().Add(5 * time.Second)
+	for round := 0; ; round++ {
+		before := spentCalls.Load()
+		got := askAll(t, nodes, key)
+		spentCalls.Add(int64(len(nodes)))
+		same := true
+		for _, r := range got {
+			same = same && r.APICalls.Used == before+1 && r.ImageCredits.Used == spentCredits.Load() &&
+				r.APICalls.Limit == calls && r.ImageCredits.Limit == credits
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("round %d: %d calls and %d credits spent before; the nodes report %+v", round, before, spentCredits.Load(), got)
+		}
+		time.Sleep(150 * time.Millisecond) // poll: let the other nodes flush
+	}
+
+	// Admission stays exact: 100 calls left, 150 requests at once over the
+	// three nodes.
+	deadline = time.Now().Add(5 * time.Second)
+	for stored(t, db, org.ID).Used.APICalls != spentCalls.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d, spent %d", stored(t, db, org.ID).Used.APICalls, spentCalls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	limit := spentCalls.Load() + 100
+	if err := op.SetLimits(context.Background(), snapglyph.Operator, org.ID, &limit, nil); err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused atomic.Int64
+	for i := 0; i < 150; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body, _ := get(t, nodes[i%3].srv.URL, "/api/v1/usage", key)
+			switch code {
+			case 200:
+				ok.Add(1)
+			case 429:
+				refused.Add(1)
+			default:
+				t.Errorf("%d %s", code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 100 || refused.Load() != 50 {
+		t.Fatalf("%d answered and %d refused with 100 calls left; want 100 and 50", ok.Load(), refused.Load())
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		code, body, h := get(t, nodes[0].srv.URL, "/api/v1/usage", key)
+		var r usageReport
+		json.Unmarshal(body, &r)
+		if code == 429 && h.Get("X-RateLimit-Remaining") == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the allowance ran out: %d %s", code, body)
+		}
 	}
 }
