@@ -504,3 +504,48 @@ func TestUsageSameOnEveryNode(t *testing.T) {
 		}
 	}
 }
+
+// TestNodePrunes: the node's own background task deletes change-log
+// entries past the retention (beyond the newest ChangeKeepLast) and
+// idempotency keys past their window, on both stores.
+func TestNodePrunes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		op := cli(t, db)
+		org, _ := newOrgKey(t, op, 1000, 100)
+		old := time.Now().Add(-48 * time.Hour).UnixMilli()
+		// Old entries: more than ChangeKeepLast of them, so the oldest go.
+		const extra = 50
+		if _, err := db.SQL().ExecContext(ctx, fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
+			INSERT INTO changes (kind, ref_id, at) SELECT 'org', '%s', %d FROM n`, store.ChangeKeepLast+extra, org.ID, old)); err != nil {
+			t.Fatal(err)
+		}
+		for i, at := range []int64{old, time.Now().UnixMilli()} {
+			if _, err := db.SQL().ExecContext(ctx, fmt.Sprintf(
+				`INSERT INTO idempotency_keys (org_id, idem_key, request_hash, qr_id, created_at) VALUES ('%s', 'k%d', 'h', 'qr_x', %d)`, org.ID, i, at)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		count := func(table string) int {
+			var n int
+			if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := count("changes")
+		if before != store.ChangeKeepLast+extra+1 {
+			t.Fatalf("%d changes logged", before)
+		}
+		startNode(t, db, node.Config{PruneInterval: 50 * time.Millisecond})
+		deadline := time.Now().Add(10 * time.Second)
+		// The organisation's own limit change is recent: it stays too.
+		for count("idempotency_keys") != 1 || count("changes") != store.ChangeKeepLast+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d changes (of %d) and %d idempotency keys left; want %d and 1",
+					count("changes"), before, count("idempotency_keys"), store.ChangeKeepLast+1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
