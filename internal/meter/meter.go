@@ -168,8 +168,8 @@ func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter,
 		if ok {
 			charged = n
 		}
-		used, ok2 := m.spent(ctx, org.ID)
-		m.report(&st, c, used, ok2, charged)
+		used, known := m.spent(ctx, org.ID)
+		m.report(&st, c, used, known, !ok, charged)
 	}
 	return st, ok, err
 }
@@ -186,17 +186,23 @@ func (m *Meter) spent(ctx context.Context, orgID string) (snapglyph.Counts, bool
 
 // report fills in the state's Used and Remaining: from what was spent
 // (plus charged, this request's units, not yet recorded) when known,
-// else from the meter's view.
-func (m *Meter) report(st *State, c store.Counter, spent snapglyph.Counts, known bool, charged int64) {
+// else from the meter's view. A refusal (refused) never reports more
+// remaining than could be admitted: other nodes' spending reaches the
+// database only at their next flush.
+func (m *Meter) report(st *State, c store.Counter, spent snapglyph.Counts, known, refused bool, charged int64) {
 	if !known {
 		st.Used = max(st.Limit-st.Remaining, 0)
 		return
 	}
+	admissible := st.Remaining
 	st.Used = spent.APICalls + charged
 	if c == store.ImageCredits {
 		st.Used = spent.ImageCredits + charged
 	}
 	st.Remaining = max(st.Limit-st.Used, 0)
+	if refused {
+		st.Remaining = min(st.Remaining, admissible)
+	}
 }
 
 func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
@@ -336,10 +342,10 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 	}
 	used, known := m.spent(ctx, org.ID)
 	if !ok {
-		m.report(&calls, store.APICalls, used, known, 0)
+		m.report(&calls, store.APICalls, used, known, true, 0)
 		return calls, State{}, ok, err
 	}
-	m.report(&calls, store.APICalls, used, known, 1)
+	m.report(&calls, store.APICalls, used, known, false, 1)
 	a := m.lock(org.ID)
 	defer a.mu.Unlock()
 	period, resets := snapglyph.Period(m.Now())
@@ -349,7 +355,7 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 		return calls, State{}, false, err
 	}
 	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}
-	m.report(&credits, store.ImageCredits, used, known, 0)
+	m.report(&credits, store.ImageCredits, used, known, false, 0)
 	return calls, credits, true, nil
 }
 

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -29,12 +30,17 @@ type Spent struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	mu   sync.Mutex
-	orgs map[string]*spentEntry
+	orgs sync.Map // organisation id → *spentEntry; read on every request
 }
 
 type spentEntry struct {
-	mu      sync.Mutex
+	mu   sync.Mutex // held while the figure is read again
+	snap atomic.Pointer[spentSnap]
+}
+
+// spentSnap is a stored figure as read; it is never modified, so requests
+// read it without a lock.
+type spentSnap struct {
 	period  string
 	stored  snapglyph.Counts // usage_counters' used figures
 	flushes uint64           // the recorder's flush count when they were read
@@ -43,7 +49,7 @@ type spentEntry struct {
 
 // NewSpent returns the view over the database and this node's recorder.
 func NewSpent(st Store, rec *usage.Recorder) *Spent {
-	return &Spent{store: st, rec: rec, MaxAge: usage.DefaultInterval, Now: time.Now, orgs: make(map[string]*spentEntry)}
+	return &Spent{store: st, rec: rec, MaxAge: usage.DefaultInterval, Now: time.Now}
 }
 
 // Used returns the organisation's usage in the period: stored plus
@@ -51,19 +57,14 @@ func NewSpent(st Store, rec *usage.Recorder) *Spent {
 // (if it is of this period) and returns the error only when it has none.
 func (s *Spent) Used(ctx context.Context, orgID, period string) (snapglyph.Counts, error) {
 	e := s.entry(orgID)
+	if u, ok := s.cached(e.snap.Load(), orgID, period); ok {
+		return u, nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.period == period && s.Now().Sub(e.readAt) < s.MaxAge {
-		// Valid while no flush of this node has ended: until then the
-		// buffered counts (which include a flush in progress) and the
-		// stored figure do not overlap.
-		f := s.rec.Flushes.Load()
-		if f == e.flushes {
-			p := s.rec.Pending(orgID, period)
-			if s.rec.Flushes.Load() == f {
-				return add(e.stored, p), nil
-			}
-		}
+	old := e.snap.Load()
+	if u, ok := s.cached(old, orgID, period); ok {
+		return u, nil // another request read it meanwhile
 	}
 	var stored snapglyph.Counts
 	var flushes uint64
@@ -76,24 +77,39 @@ func (s *Spent) Used(ctx context.Context, orgID, period string) (snapglyph.Count
 		return u.Used, err
 	})
 	if err != nil {
-		if e.period == period {
-			return add(e.stored, s.rec.Pending(orgID, period)), nil
+		if old != nil && old.period == period {
+			return add(old.stored, s.rec.Pending(orgID, period)), nil
 		}
 		return snapglyph.Counts{}, err
 	}
-	e.period, e.stored, e.flushes, e.readAt = period, stored, flushes, s.Now()
+	e.snap.Store(&spentSnap{period: period, stored: stored, flushes: flushes, readAt: s.Now()})
 	return total, nil
 }
 
-func (s *Spent) entry(orgID string) *spentEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.orgs[orgID]
-	if e == nil {
-		e = &spentEntry{}
-		s.orgs[orgID] = e
+// cached answers from the snapshot if it is of the period, younger than
+// MaxAge, and no flush of this node has ended since it was read: until
+// then the buffered counts (which include a flush in progress) and the
+// stored figure do not overlap.
+func (s *Spent) cached(snap *spentSnap, orgID, period string) (snapglyph.Counts, bool) {
+	if snap == nil || snap.period != period || s.Now().Sub(snap.readAt) >= s.MaxAge {
+		return snapglyph.Counts{}, false
 	}
-	return e
+	if s.rec.Flushes.Load() != snap.flushes {
+		return snapglyph.Counts{}, false
+	}
+	p := s.rec.Pending(orgID, period)
+	if s.rec.Flushes.Load() != snap.flushes {
+		return snapglyph.Counts{}, false
+	}
+	return add(snap.stored, p), true
+}
+
+func (s *Spent) entry(orgID string) *spentEntry {
+	if e, ok := s.orgs.Load(orgID); ok {
+		return e.(*spentEntry)
+	}
+	e, _ := s.orgs.LoadOrStore(orgID, &spentEntry{})
+	return e.(*spentEntry)
 }
 
 func add(a, b snapglyph.Counts) snapglyph.Counts {
