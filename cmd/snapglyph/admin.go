@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,6 +39,52 @@ func (e *env) withService(ctx context.Context, dsn string, fn func(*service.Serv
 	}
 	defer db.Close()
 	return fn(service.New(db))
+}
+
+// unconfirmed collects what a command's changes were not confirmed by:
+// the ids of the nodes that did not apply them in time, and whether
+// confirming failed altogether.
+type unconfirmed struct {
+	nodes  []string
+	failed error
+	any    bool
+}
+
+// watchUnconfirmed makes svc report to the returned collector.
+func watchUnconfirmed(svc *service.Service) *unconfirmed {
+	u := &unconfirmed{}
+	svc.Unconfirmed = func(c service.Unconfirmed) {
+		u.any = true
+		u.nodes = append(u.nodes, c.Nodes...)
+		if c.Err != nil {
+			u.failed = c.Err
+		}
+	}
+	return u
+}
+
+// list returns the node ids, sorted and unique, never nil (so JSON
+// shows an empty list when every node confirmed).
+func (u *unconfirmed) list() []string {
+	out := slices.Clone(u.nodes)
+	slices.Sort(out)
+	return append([]string{}, slices.Compact(out)...)
+}
+
+// warn prints one line to stderr when the change is not confirmed
+// everywhere: it is committed, but some node may still serve the old state
+// for a moment.
+func (e *env) warnUnconfirmed(u *unconfirmed) {
+	if !u.any {
+		return
+	}
+	switch {
+	case len(u.nodes) > 0:
+		fmt.Fprintf(e.stderr, "warning: the change is committed, but %d node(s) did not confirm it within %s: %s\n",
+			len(u.list()), service.ApplyTimeout, strings.Join(u.list(), ", "))
+	default:
+		fmt.Fprintf(e.stderr, "warning: the change is committed, but whether every node applied it is unknown: %v\n", u.failed)
+	}
 }
 
 func timeJSON(t time.Time) *time.Time {
@@ -108,6 +155,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 	case "set-plan":
 		fs := e.flagSet("org set-plan")
 		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the result as one JSON line")
 		pos, err := parse(fs, args[1:])
 		if err != nil {
 			return err
@@ -116,8 +164,13 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			unc := watchUnconfirmed(svc)
 			if err := svc.SetPlan(ctx, snapglyph.Operator, pos[0], pos[1]); err != nil {
 				return err
+			}
+			e.warnUnconfirmed(unc)
+			if *asJSON {
+				return e.printJSON(orgChangeJSON{ID: pos[0], Plan: strings.ToLower(pos[1]), UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "organisation %s is now on the %s plan\n", pos[0], strings.ToLower(pos[1]))
 			return nil
@@ -125,6 +178,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 	case "set-limits":
 		fs := e.flagSet("org set-limits")
 		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the result as one JSON line")
 		calls := fs.String("api-calls", "", "monthly API calls")
 		credits := fs.String("image-credits", "", "monthly image credits")
 		pos, err := parse(fs, args[1:])
@@ -143,8 +197,13 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			unc := watchUnconfirmed(svc)
 			if err := svc.SetLimits(ctx, snapglyph.Operator, pos[0], c, ic); err != nil {
 				return err
+			}
+			e.warnUnconfirmed(unc)
+			if *asJSON {
+				return e.printJSON(orgChangeJSON{ID: pos[0], UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "limits of organisation %s updated\n", pos[0])
 			return nil
@@ -183,6 +242,20 @@ type keyJSON struct {
 	LastUsedUserAgent string     `json:"lastUsedUserAgent,omitempty"`
 	RevokedAt         *time.Time `json:"revokedAt,omitempty"`
 	Hint              string     `json:"hint,omitempty"`
+}
+
+// keyChangeJSON is a key after pause, resume or revoke, with the nodes
+// that did not confirm the change in time (empty: in force everywhere).
+type keyChangeJSON struct {
+	keyJSON
+	UnconfirmedNodes []string `json:"unconfirmedNodes"`
+}
+
+// orgChangeJSON is the result of org set-plan and set-limits.
+type orgChangeJSON struct {
+	ID               string   `json:"id"`
+	Plan             string   `json:"plan,omitempty"`
+	UnconfirmedNodes []string `json:"unconfirmedNodes"`
 }
 
 func toKeyJSON(k *snapglyph.APIKey) keyJSON {
@@ -278,12 +351,14 @@ func (e *env) key(ctx context.Context, args []string) error {
 			do := map[string]func(context.Context, snapglyph.Actor, string) (*snapglyph.APIKey, error){
 				"pause": svc.PauseKey, "resume": svc.ResumeKey, "revoke": svc.RevokeKey,
 			}[verb]
+			unc := watchUnconfirmed(svc)
 			k, err := do(ctx, snapglyph.Operator, pos[0])
 			if err != nil {
 				return err
 			}
+			e.warnUnconfirmed(unc)
 			if *asJSON {
-				return e.printJSON(toKeyJSON(k))
+				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k), UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "key %s (%s, %s...) is now %s\n", k.ID, k.Name, k.Prefix, k.Status)
 			return nil

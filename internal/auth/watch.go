@@ -88,6 +88,12 @@ func (w *sqliteWatcher) Fresh(ctx context.Context) error {
 				return err
 			}
 			for _, c := range changes {
+				if c.Seq > w.last+1 {
+					// SQLite's sequence has no gaps: entries were
+					// pruned before this node read them (it was idle
+					// for a day and 10,000 changes), so drop everything.
+					w.apply(store.Change{}, true)
+				}
 				w.apply(c, false)
 				w.last = c.Seq
 			}
@@ -123,6 +129,7 @@ type pgWatcher struct {
 	ack       chan struct{} // wakes the acknowledger
 	last      atomic.Int64
 	connected atomic.Bool
+	failing   bool // the last heartbeat failed (acknowledge's goroutine only)
 }
 
 func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
@@ -173,6 +180,23 @@ func (w *pgWatcher) caughtUp(ctx context.Context) {
 	w.poke()
 }
 
+// heartbeatResult logs when this node starts and stops failing to write
+// its progress: meanwhile management commands report it as not having
+// confirmed their changes.
+func (w *pgWatcher) heartbeatResult(ctx context.Context, err error) {
+	failing := err != nil && ctx.Err() == nil
+	if failing == w.failing || w.log == nil {
+		w.failing = failing
+		return
+	}
+	w.failing = failing
+	if failing {
+		w.log.Warn("cannot write this node's progress to the nodes table; changes made meanwhile are reported as unconfirmed", "node", w.id, "err", err)
+	} else {
+		w.log.Info("this node's progress is written again", "node", w.id)
+	}
+}
+
 func (w *pgWatcher) poke() {
 	select {
 	case w.ack <- struct{}{}:
@@ -204,9 +228,11 @@ func (w *pgWatcher) acknowledge(ctx context.Context) {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := w.db.SetNode(wctx, w.id, last, w.connected.Load()); err == nil {
+		err := w.db.SetNode(wctx, w.id, last, w.connected.Load())
+		cancel()
+		if err == nil {
 			written = last
 		}
-		cancel()
+		w.heartbeatResult(ctx, err)
 	}
 }

@@ -12,6 +12,8 @@ package meter
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,9 @@ type Meter struct {
 	Now func() time.Time
 	// MaxBlock caps the size of one lease.
 	MaxBlock int64
+	// Spent, if set, gives the usage reported in States. Admission does
+	// not depend on it: it stays exact with leases.
+	Spent *Spent
 	// Reclaim, if set, asks the other nodes to give back their unspent
 	// leases of an organisation and returns once they have (or after a
 	// short timeout). The meter calls it when the database has too little
@@ -47,16 +52,29 @@ type Meter struct {
 
 	mu       sync.Mutex
 	accounts map[string]*account
-	inflight sync.WaitGroup // leases ahead of need
+	// prefetches are the leases ahead of need in flight. Add runs only
+	// under mu while closed is false, and Close sets closed under mu
+	// before it waits, so an Add never races the Wait (which Go forbids).
+	// Forget and Release wait per account instead (account.fetches).
+	prefetches sync.WaitGroup
+	closed     bool
 
 	// Leases counts lease round trips to the database, for metrics.
 	Leases atomic.Uint64
+	// PrefetchErrors counts failed leases ahead of need (the request
+	// that needs the units leases them itself); ReturnErrors counts
+	// unspent units that could not be given back (lost for the month).
+	PrefetchErrors, ReturnErrors atomic.Uint64
 }
 
 // account is one organisation's allowance on this node, for one period.
 type account struct {
-	mu          sync.Mutex
-	dead        bool // released by Forget or Close: look the account up again
+	mu   sync.Mutex
+	dead bool // released by Forget or Release: look the account up again
+	// fetches counts this account's leases ahead of need in flight;
+	// idle is signalled (with mu as its lock) when it drops to zero.
+	fetches     int
+	idle        *sync.Cond
 	period      string
 	pools       [2]pool // by counterIndex
 	lastReclaim time.Time
@@ -88,14 +106,24 @@ func counterIndex(c store.Counter) int {
 
 var counters = [2]store.Counter{store.APICalls, store.ImageCredits}
 
+func newAccount() *account {
+	a := &account{}
+	a.idle = sync.NewCond(&a.mu)
+	return a
+}
+
 // New returns a meter backed by st.
 func New(st Store) *Meter {
 	return &Meter{store: st, Now: time.Now, MaxBlock: DefaultMaxBlock, accounts: make(map[string]*account)}
 }
 
-// State is an allowance after a charge.
+// State is an allowance after a charge, as the customer is shown it.
 type State struct {
-	Limit     int64
+	Limit int64
+	// Used is what the organisation has spent this period, this charge
+	// included (see Spent); Remaining is max(Limit − Used, 0). Without
+	// Spent they are the meter's own view: what is not available here.
+	Used      int64
 	Remaining int64
 	ResetsAt  time.Time
 }
@@ -113,7 +141,7 @@ func (m *Meter) lock(orgID string) *account {
 		m.mu.Lock()
 		a := m.accounts[orgID]
 		if a == nil {
-			a = &account{}
+			a = newAccount()
 			m.accounts[orgID] = a
 		}
 		m.mu.Unlock()
@@ -134,6 +162,50 @@ func (m *Meter) lock(orgID string) *account {
 // Charge spends n units of the counter for the organisation in the current
 // period. ok is false, and nothing is spent, when fewer than n are left.
 func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
+	st, ok, err = m.charge(ctx, org, c, n)
+	if err == nil {
+		charged := int64(0)
+		if ok {
+			charged = n
+		}
+		used, known := m.spent(ctx, org.ID)
+		m.report(&st, c, used, known, !ok, charged)
+	}
+	return st, ok, err
+}
+
+// spent returns what the organisation has spent this period, if known.
+func (m *Meter) spent(ctx context.Context, orgID string) (snapglyph.Counts, bool) {
+	if m.Spent == nil {
+		return snapglyph.Counts{}, false
+	}
+	period, _ := snapglyph.Period(m.Now())
+	u, err := m.Spent.Used(ctx, orgID, period)
+	return u, err == nil
+}
+
+// report fills in the state's Used and Remaining: from what was spent
+// (plus charged, this request's units, not yet recorded) when known,
+// else from the meter's view. A refusal (refused) never reports more
+// remaining than could be admitted: other nodes' spending reaches the
+// database only at their next flush.
+func (m *Meter) report(st *State, c store.Counter, spent snapglyph.Counts, known, refused bool, charged int64) {
+	if !known {
+		st.Used = max(st.Limit-st.Remaining, 0)
+		return
+	}
+	admissible := st.Remaining
+	st.Used = spent.APICalls + charged
+	if c == store.ImageCredits {
+		st.Used = spent.ImageCredits + charged
+	}
+	st.Remaining = max(st.Limit-st.Used, 0)
+	if refused {
+		st.Remaining = min(st.Remaining, admissible)
+	}
+}
+
+func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
 	mayReclaim := m.Reclaim != nil
 	for {
 		a := m.lock(org.ID)
@@ -179,11 +251,23 @@ func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org
 	if want := m.blockSize(p); want >= prefetchMin && p.lease < want/2 && !p.fetching {
 		// Lease the next block before this one runs out, so requests
 		// do not wait for the database write.
-		p.fetching = true
-		m.inflight.Add(1)
-		go m.prefetch(a, org.ID, period, c, p.limit)
+		m.startPrefetch(a, p, org.ID, period, c)
 	}
 	return st, true, false, nil
+}
+
+// startPrefetch starts a lease ahead of need for the account (locked),
+// unless the meter is closed: then requests lease when they need to.
+func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c store.Counter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	p.fetching = true
+	a.fetches++
+	m.prefetches.Add(1)
+	go m.prefetch(a, orgID, period, c, p.limit)
 }
 
 // lease asks the database for enough units to serve n.
@@ -211,13 +295,17 @@ func (m *Meter) blockSize(p *pool) int64 {
 
 // prefetch leases a block for the account in the background. If the
 // account changed meanwhile (forgotten, a new period, a new limit), the
-// block goes straight back.
+// block goes straight back, before the account counts the prefetch as
+// done: whoever waits for the account's prefetches finds it returned.
 func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, limit int64) {
-	defer m.inflight.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer m.prefetches.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
 	defer cancel()
 	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, m.MaxBlock, 1, limit)
 	m.Leases.Add(1)
+	if err != nil {
+		m.PrefetchErrors.Add(1)
+	}
 	a.mu.Lock()
 	p := &a.pools[counterIndex(c)]
 	current := !a.dead && a.period == period && p.loaded && p.limit == limit
@@ -228,19 +316,36 @@ func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, limi
 			p.reserved = max(p.reserved, reserved)
 		}
 	}
-	a.mu.Unlock()
 	if !current && err == nil && granted > 0 {
-		m.store.ReturnLease(ctx, orgID, period, c, granted)
+		a.mu.Unlock()
+		if m.store.ReturnLease(ctx, orgID, period, c, granted) != nil {
+			m.ReturnErrors.Add(1)
+		}
+		a.mu.Lock()
 	}
+	if a.fetches--; a.fetches == 0 {
+		a.idle.Broadcast()
+	}
+	a.mu.Unlock()
 }
+
+// prefetchTimeout bounds a lease ahead of need, and so how long Forget,
+// Release and Close can wait for one.
+const prefetchTimeout = 10 * time.Second
 
 // ChargeCall spends one API call, as every authenticated request does,
 // and also returns the image credits' state, under one lock.
 func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, credits State, ok bool, err error) {
-	calls, ok, err = m.Charge(ctx, org, store.APICalls, 1)
-	if err != nil || !ok {
+	calls, ok, err = m.charge(ctx, org, store.APICalls, 1)
+	if err != nil {
 		return calls, State{}, ok, err
 	}
+	used, known := m.spent(ctx, org.ID)
+	if !ok {
+		m.report(&calls, store.APICalls, used, known, true, 0)
+		return calls, State{}, ok, err
+	}
+	m.report(&calls, store.APICalls, used, known, false, 1)
 	a := m.lock(org.ID)
 	defer a.mu.Unlock()
 	period, resets := snapglyph.Period(m.Now())
@@ -249,7 +354,9 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 		m.refundLocked(a, period, store.APICalls, 1)
 		return calls, State{}, false, err
 	}
-	return calls, State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}, true, nil
+	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}
+	m.report(&credits, store.ImageCredits, used, known, false, 0)
+	return calls, credits, true, nil
 }
 
 // Refund puts back n units charged in this period by a request that was
@@ -278,7 +385,8 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 	p := &a.pools[counterIndex(c)]
 	limit := limitOf(org, c)
 	if p.loaded && p.limit != limit {
-		m.returnLease(ctx, org.ID, period, c, p)
+		// Counted in ReturnErrors; the request goes on with a new lease.
+		_ = m.returnLease(ctx, org.ID, period, c, p)
 		p.loaded = false
 	}
 	if !p.loaded {
@@ -296,52 +404,96 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 	return p, nil
 }
 
-func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.Counter, p *pool) {
-	if p.lease > 0 {
-		if err := m.store.ReturnLease(ctx, orgID, period, c, p.lease); err == nil {
-			p.reserved -= p.lease
-		}
-		p.lease = 0
+// returnLease gives the pool's unspent lease back. On failure the units
+// are dropped all the same (the customer's loss, bounded by one block;
+// the limit is never passed) and the error returned.
+func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.Counter, p *pool) error {
+	if p.lease <= 0 {
+		return nil
 	}
+	n := p.lease
+	p.lease = 0
+	if err := m.store.ReturnLease(ctx, orgID, period, c, n); err != nil {
+		m.ReturnErrors.Add(1)
+		return fmt.Errorf("meter: return %d %s of %s: %w", n, c, orgID, err)
+	}
+	p.reserved -= n
+	return nil
 }
 
 // Forget returns an organisation's unspent leases and drops its state, so
 // a changed plan or limit applies to the next request. Leases still in
-// flight are waited for, so they too are back when it returns.
-func (m *Meter) Forget(ctx context.Context, orgID string) {
-	m.inflight.Wait()
+// flight are waited for, so they too are back when it returns. The error
+// says which returns failed (their units are lost, not double-counted).
+func (m *Meter) Forget(ctx context.Context, orgID string) error {
 	m.mu.Lock()
 	a := m.accounts[orgID]
 	m.mu.Unlock()
-	if a != nil {
-		// The account stays in the map until its leases are back, so a
-		// request in between waits for them instead of starting a new
-		// account that would not see them returned.
-		m.release(ctx, orgID, a)
+	if a == nil {
+		return nil
 	}
+	// The account stays in the map until its leases are back, so a
+	// request in between waits for them instead of starting a new
+	// account that would not see them returned.
+	return m.release(ctx, orgID, a)
 }
 
-func (m *Meter) release(ctx context.Context, orgID string, a *account) {
+// release marks the account dead, waits for its leases in flight (they
+// return their blocks themselves once they see it dead) and returns what
+// it holds.
+func (m *Meter) release(ctx context.Context, orgID string, a *account) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.dead = true
-	for i := range a.pools {
-		m.returnLease(ctx, orgID, a.period, counters[i], &a.pools[i])
+	for a.fetches > 0 {
+		a.idle.Wait()
 	}
+	var errs []error
+	for i := range a.pools {
+		errs = append(errs, m.returnLease(ctx, orgID, a.period, counters[i], &a.pools[i]))
+	}
+	return errors.Join(errs...)
 }
 
-// Close returns every unspent lease: call it on a graceful stop, after the
-// last request, or when changes may have been missed. Requests that come
-// meanwhile start new accounts once the old ones' leases are back.
-func (m *Meter) Close(ctx context.Context) {
-	m.inflight.Wait()
+// Release returns every unspent lease and drops every account, as when
+// changes may have been missed. The meter keeps serving: requests that
+// come meanwhile start new accounts once the old ones' leases are back.
+func (m *Meter) Release(ctx context.Context) error {
 	m.mu.Lock()
 	accounts := make(map[string]*account, len(m.accounts))
 	for id, a := range m.accounts {
 		accounts[id] = a
 	}
 	m.mu.Unlock()
+	var errs []error
 	for id, a := range accounts {
-		m.release(ctx, id, a)
+		errs = append(errs, m.release(ctx, id, a))
 	}
+	return errors.Join(errs...)
+}
+
+// Close stops leasing ahead of need, waits for the leases in flight and
+// returns every unspent lease: call it on a graceful stop, after the last
+// request. A request that still comes leases only what it needs; a second
+// Close returns that too.
+func (m *Meter) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.prefetches.Wait()
+	return m.Release(ctx)
+}
+
+// fetching reports whether a lease ahead of need is in flight for the
+// organisation (for tests).
+func (m *Meter) fetching(orgID string) bool {
+	m.mu.Lock()
+	a := m.accounts[orgID]
+	m.mu.Unlock()
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fetches > 0
 }

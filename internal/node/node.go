@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
+	"github.com/snapglyph/snapglyph/internal/metrics"
 	"github.com/snapglyph/snapglyph/internal/server"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -42,6 +44,9 @@ type Config struct {
 	// address may make per minute (0: server.DefaultAuthFailures;
 	// negative: no limit).
 	AuthFailures int
+	// PruneInterval is how often old change-log entries and expired
+	// idempotency keys are deleted (default 10 minutes).
+	PruneInterval time.Duration
 }
 
 // Node is one running SnapGlyph node.
@@ -55,19 +60,41 @@ type Node struct {
 	Recorder *usage.Recorder
 	Server   *server.Server
 
-	stop func()
-	wg   sync.WaitGroup
+	// BackgroundErrors counts failed background work by task, for
+	// /metrics; each failure is also logged.
+	BackgroundErrors *metrics.CounterVec
 
+	// bg is the background work's context; Close cancels it.
+	bg     context.Context
+	stopBg context.CancelFunc
+	loops  sync.WaitGroup // the long-running loops, started by Start
+	// tasks are one-off background jobs (giving back leases, answering
+	// reclaims). Add runs only under taskMu while closing is false, and
+	// Close sets closing under taskMu before it waits, so no Add races
+	// the Wait.
+	taskMu  sync.Mutex
+	closing bool
+	tasks   sync.WaitGroup
+	started bool
+	prune   time.Duration
+
+	log *slog.Logger
 	// reclaims are the answers awaited by this node's reclaim requests,
 	// by organisation.
-	log       *slog.Logger
 	reclaimMu sync.Mutex
 	reclaims  map[string]chan struct{}
 }
 
 // New builds a node over db; db.Now is the node's clock.
 func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node, error) {
-	n := &Node{ID: snapglyph.NewID("node"), DB: db, Service: service.New(db), log: log}
+	n := &Node{ID: snapglyph.NewID("node"), DB: db, Service: service.New(db), log: log, prune: cfg.PruneInterval}
+	if n.prune <= 0 {
+		n.prune = DefaultPruneInterval
+	}
+	n.bg, n.stopBg = context.WithCancel(context.Background())
+	n.BackgroundErrors = metrics.NewCounterVec("snapglyph_background_errors_total",
+		"Failed background work by task: forget (leases given back after a plan or limit change), reclaim_answer, release (leases given back after a reconnect), reclaim, prune, close.", "task")
+	n.Service.Log = log
 	n.Verifier = auth.NewVerifier(db, cfg.CacheSize)
 	n.Meter = meter.New(db)
 	n.Meter.Now = func() time.Time { return db.Now() }
@@ -79,6 +106,10 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 		n.Recorder.Interval = cfg.FlushInterval
 	}
 	n.Meter.Reclaim = n.reclaim
+	// Report what was really spent, not what is leased (other nodes'
+	// unspent leases are not used).
+	n.Meter.Spent = meter.NewSpent(db, n.Recorder)
+	n.Meter.Spent.MaxAge = n.Recorder.Interval
 	n.Service.Changed = func(c store.Change) { n.apply(c, false) }
 	var err error
 	if n.Watcher, err = auth.NewWatcher(ctx, db, n.ID, n.Verifier, n.apply, log); err != nil {
@@ -94,7 +125,51 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 		Web: dashboard, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
 		AuthFailures: cfg.AuthFailures,
 	})
+	n.Server.RegisterMetrics(n.BackgroundErrors)
 	return n, nil
+}
+
+// DefaultPruneInterval is how often a node prunes the change log and the
+// expired idempotency keys.
+const DefaultPruneInterval = 10 * time.Minute
+
+// Timeouts of the background tasks. Close waits for running tasks rather
+// than cancelling them, because they give allowance back; these bound
+// that wait.
+const (
+	forgetTimeout  = 5 * time.Second
+	releaseTimeout = 10 * time.Second
+	pruneTimeout   = time.Minute
+)
+
+// spawn runs fn as a background task owned by the node: it gets a context
+// derived from the node's (with the timeout), Close waits for it, and its
+// error is logged and counted under task. Once Close has begun nothing new
+// starts; spawn then reports false.
+func (n *Node) spawn(task string, timeout time.Duration, fn func(ctx context.Context) error) bool {
+	n.taskMu.Lock()
+	if n.closing {
+		n.taskMu.Unlock()
+		return false
+	}
+	n.tasks.Add(1)
+	n.taskMu.Unlock()
+	go func() {
+		defer n.tasks.Done()
+		ctx, cancel := context.WithTimeout(n.bg, timeout)
+		defer cancel()
+		n.check(task, fn(ctx))
+	}()
+	return true
+}
+
+// check logs and counts a background task's error, if any.
+func (n *Node) check(task string, err error) {
+	if err == nil {
+		return
+	}
+	n.BackgroundErrors.Inc(task)
+	n.log.Error("background task failed", "task", task, "err", err)
 }
 
 // reclaimTimeout bounds the wait for other nodes to return their leases.
@@ -106,10 +181,17 @@ func (n *Node) reclaim(orgID string) {
 	if !n.DB.Postgres() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), reclaimTimeout)
+	if n.bg.Err() != nil {
+		return // closed
+	}
+	ctx, cancel := context.WithTimeout(n.bg, reclaimTimeout)
 	defer cancel()
 	others, err := n.DB.OtherListeningNodes(ctx, n.ID)
-	if err != nil || others == 0 {
+	if err != nil {
+		n.check("reclaim", err)
+		return
+	}
+	if others == 0 {
 		return
 	}
 	ch := make(chan struct{}, others)
@@ -124,7 +206,8 @@ func (n *Node) reclaim(orgID string) {
 		delete(n.reclaims, orgID)
 		n.reclaimMu.Unlock()
 	}()
-	if n.DB.NotifyReclaim(ctx, orgID, n.ID) != nil {
+	if err := n.DB.NotifyReclaim(ctx, orgID, n.ID); err != nil {
+		n.check("reclaim", err)
 		return
 	}
 	for got := 0; got < others; got++ {
@@ -137,11 +220,17 @@ func (n *Node) reclaim(orgID string) {
 	}
 }
 
-// apply drops what a change makes stale.
+// apply drops what a change makes stale. It runs on the watcher's
+// goroutine (and on the request path for this node's own changes), so
+// anything that writes to the database runs as a background task:
+// revocations must not wait behind it, nor a reconnection.
 func (n *Node) apply(c store.Change, resync bool) {
 	if resync {
 		n.Verifier.InvalidateAll()
-		n.Meter.Close(context.Background())
+		// Limits are compared with each request's organisation, so
+		// giving back the leases can happen after the cache is trusted
+		// again; missed reclaim requests only delayed a return.
+		n.spawn("release", releaseTimeout, n.Meter.Release)
 		return
 	}
 	switch c.Kind {
@@ -152,20 +241,17 @@ func (n *Node) apply(c store.Change, resync bool) {
 	case store.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
 		// The meter sees a changed limit by itself (it compares with the
-		// organisation each request brings); giving back its leases can
-		// wait for a database write, so it runs off the watcher's path.
-		go n.Meter.Forget(context.Background(), c.RefID)
+		// organisation each request brings); giving back its leases
+		// makes them available to the other nodes at once.
+		org := c.RefID
+		n.spawn("forget", forgetTimeout, func(ctx context.Context) error { return n.Meter.Forget(ctx, org) })
 	case store.ChangeReclaim:
 		org, from, _ := strings.Cut(c.RefID, "/")
 		if from != n.ID {
-			// Off the watcher's goroutine: returning leases writes to
-			// the database, and revocations must not wait behind it.
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), reclaimTimeout)
-				defer cancel()
-				n.Meter.Forget(ctx, org)
-				n.DB.NotifyReclaimed(ctx, org, from, n.ID)
-			}()
+			n.spawn("reclaim_answer", reclaimTimeout, func(ctx context.Context) error {
+				err := n.Meter.Forget(ctx, org)
+				return errors.Join(err, n.DB.NotifyReclaimed(ctx, org, from, n.ID))
+			})
 		}
 	case store.ChangeReclaimed:
 		parts := strings.Split(c.RefID, "/")
@@ -185,23 +271,64 @@ func (n *Node) apply(c store.Change, resync bool) {
 // Handler is the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.Server }
 
-// Start runs the background loops (change watcher, usage flusher) until
-// Close.
+// Start runs the background loops (change watcher, usage flusher, pruner)
+// until Close.
 func (n *Node) Start() {
-	bg, stop := context.WithCancel(context.Background())
-	n.stop = stop
-	n.wg.Add(2)
-	go func() { defer n.wg.Done(); n.Watcher.Run(bg) }()
-	go func() { defer n.wg.Done(); n.Recorder.Run(bg) }()
+	n.started = true
+	n.loops.Add(3)
+	go func() { defer n.loops.Done(); n.Watcher.Run(n.bg) }()
+	go func() { defer n.loops.Done(); n.Recorder.Run(n.bg) }()
+	go func() { defer n.loops.Done(); n.pruneLoop(n.bg) }()
 }
 
-// Close ends the background loops after the last request: unspent leases
-// go back to the database and buffered usage is flushed.
+// pruneLoop deletes old change-log entries and expired idempotency keys
+// every prune interval, starting with one pass now.
+func (n *Node) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(n.prune)
+	defer t.Stop()
+	for {
+		n.check("prune", n.pruneOnce(ctx))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) pruneOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pruneTimeout)
+	defer cancel()
+	_, err := n.DB.PruneChanges(ctx, store.ChangeRetention, store.ChangeKeepLast)
+	_, err2 := n.DB.PruneIdempotency(ctx)
+	if ctx.Err() != nil && n.bg.Err() != nil {
+		return nil // stopped by Close, not a failure
+	}
+	return errors.Join(err, err2)
+}
+
+// Close ends the background work after the last request: running tasks
+// finish (each is bounded by its timeout), unspent leases go back to the
+// database, then the loops stop and buffered usage is flushed. Failures
+// are logged and counted.
 func (n *Node) Close() {
-	n.Meter.Close(context.Background())
-	if n.stop != nil {
-		n.stop()
-		n.wg.Wait()
+	n.taskMu.Lock()
+	n.closing = true
+	n.taskMu.Unlock()
+	n.tasks.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	n.check("close", n.Meter.Close(ctx))
+	// Flush before cancelling the loops: a flush cancelled in the middle
+	// of its commit may have been saved and yet be put back and saved
+	// again. This one waits for a running flush, then writes the rest;
+	// the recorder's own final flush finds nothing left (or retries).
+	if n.started {
+		n.check("close", n.Recorder.Flush(ctx))
+	}
+	n.stopBg()
+	if n.started {
+		n.loops.Wait()
 	} else {
 		n.Recorder.Close()
 	}

@@ -8,8 +8,10 @@ import (
 
 // handleUsage answers this period's API calls and image credits (used,
 // limit, remaining) for the key's organisation, this request included.
-// The numbers are the meter's, the same as the X-RateLimit headers, and
-// cost no database read: used is the limit less what is still available.
+// The numbers are the same as the X-RateLimit headers: used is what the
+// organisation really spent (every node's flushed usage plus this node's
+// buffered counts, see meter.Spent), the same on every node to within the
+// flush interval, and remaining is max(limit − used, 0).
 // The body is appended by hand: this is the API's cheapest call, and the
 // one load balancers and dashboards poll.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -33,7 +35,7 @@ var jsonContentType = []string{"application/json"}
 
 func appendMeter(b []byte, s meterState) []byte {
 	b = append(b, `{"used":`...)
-	b = strconv.AppendInt(b, s.Limit-s.Remaining, 10)
+	b = strconv.AppendInt(b, s.Used, 10)
 	b = append(b, `,"limit":`...)
 	b = strconv.AppendInt(b, s.Limit, 10)
 	b = append(b, `,"remaining":`...)

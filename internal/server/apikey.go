@@ -29,7 +29,8 @@ type principal struct {
 func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 	s.meter.Refund(p.org, store.APICalls, 1)
 	p.refunded = true
-	p.calls.Remaining++
+	p.calls.Used = max(p.calls.Used-1, 0)
+	p.calls.Remaining = max(p.calls.Limit-p.calls.Used, 0)
 	setLimitHeaders(w.Header(), p.calls)
 }
 

@@ -69,8 +69,8 @@ func TestNewKeyWorksEverywhereAtOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			if db.Postgres() {
-				if err := cli.WaitApplied(ctx, 5e9); err != nil {
-					t.Fatal(err)
+				if behind, err := cli.WaitApplied(ctx, 5e9); err != nil || len(behind) > 0 {
+					t.Fatal(behind, err)
 				}
 			}
 			for _, x := range []*harness{h2, h} {

@@ -27,6 +27,9 @@ func (s *Server) registerMetrics() {
 		gauge("snapglyph_change_listener_up", "1 while this node receives changes from other processes.", func() float64 { return b2f(s.watcher.Ready()) }),
 		gauge("snapglyph_key_cache_trusted", "1 while the key cache is in use (0: every request reads the database).", func() float64 { return b2f(s.verifier.Trusted()) }),
 		counter("snapglyph_meter_leases_total", "Round trips to the database to lease allowance.", func() float64 { return float64(s.meter.Leases.Load()) }),
+		counter("snapglyph_meter_prefetch_errors_total", "Failed leases ahead of need (the request that needs the units leases them itself).", func() float64 { return float64(s.meter.PrefetchErrors.Load()) }),
+		counter("snapglyph_meter_return_errors_total", "Unspent leases that could not be given back (lost for the month; the limit is never passed).", func() float64 { return float64(s.meter.ReturnErrors.Load()) }),
+		counter("snapglyph_changes_unconfirmed_total", "Management changes made on this node that not every live node confirmed within 2 s.", func() float64 { return float64(s.svc.UnconfirmedChanges.Load()) }),
 		counter("snapglyph_usage_flushes_total", "Flushes of buffered usage and last-used data.", func() float64 { return float64(s.recorder.Flushes.Load()) }),
 		counter("snapglyph_usage_flush_errors_total", "Failed flushes (their data is kept for the next one).", func() float64 { return float64(s.recorder.FlushErrors.Load()) }),
 		counter("snapglyph_usage_rows_dropped_total", "Usage rows the database refused for their data (logged and dropped so the rest of the batch is saved).", func() float64 { return float64(s.recorder.RowsDropped.Load()) }),
@@ -37,6 +40,14 @@ func (s *Server) registerMetrics() {
 		counter("snapglyph_db_connection_waits_total", "Times a request waited for a database connection.", func() float64 { return float64(db.Stats().WaitCount) }),
 		counter("snapglyph_db_connection_wait_seconds_total", "Time spent waiting for a database connection.", func() float64 { return db.Stats().WaitDuration.Seconds() }),
 	)
+}
+
+// RegisterMetrics adds counters kept outside the server (the node's
+// background work) to /metrics. Call it before serving.
+func (s *Server) RegisterMetrics(c ...*metrics.CounterVec) {
+	for _, v := range c {
+		s.metrics.Register(v)
+	}
 }
 
 func b2f(b bool) float64 {

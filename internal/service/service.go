@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"net/mail"
 	"strings"
 	"sync/atomic"
@@ -26,6 +27,27 @@ type Service struct {
 	// process's caches drop it at once (other processes hear of it from
 	// the database).
 	Changed func(store.Change)
+	// Unconfirmed, if set, is called when a committed change was not
+	// confirmed by every node in time (see changed): the CLI reports it.
+	Unconfirmed func(Unconfirmed)
+	// Log, if set, gets a warning for each unconfirmed change.
+	Log *slog.Logger
+	// UnconfirmedChanges counts them, for metrics.
+	UnconfirmedChanges atomic.Uint64
+}
+
+// Unconfirmed is a committed change that some node may not have applied
+// when the call returned. The change is in the database and applies
+// everywhere eventually (a node that lost its listener serves nothing
+// from its cache until it has caught up), but the caller cannot assume
+// that every node already enforces it.
+type Unconfirmed struct {
+	Change store.Change
+	// Nodes are the ids of the live nodes that did not confirm in time.
+	Nodes []string
+	// Err is set when the wait itself failed (e.g. the database went
+	// away); Nodes is then what was known, maybe nothing.
+	Err error
 }
 
 // New returns a service over db.
@@ -43,14 +65,31 @@ const ApplyTimeout = 2 * time.Second
 // changed makes a committed change take effect: at once in this process,
 // and, on PostgreSQL, it waits until every other listening node has
 // applied it, so it is in force everywhere when the call returns. (On
-// SQLite every node checks data_version before each request.)
-func (s *Service) changed(ctx context.Context, kind, id string) {
+// SQLite every node checks data_version before each request.) A change
+// not confirmed by every node within ApplyTimeout is reported: to the
+// Unconfirmed hook, in the log and in UnconfirmedChanges. It returns that
+// report, or nil when every node confirmed.
+func (s *Service) changed(ctx context.Context, kind, id string) *Unconfirmed {
+	c := store.Change{Kind: kind, RefID: id}
 	if s.Changed != nil {
-		s.Changed(store.Change{Kind: kind, RefID: id})
+		s.Changed(c)
 	}
-	if s.db.Postgres() {
-		s.db.WaitApplied(ctx, ApplyTimeout)
+	if !s.db.Postgres() {
+		return nil
 	}
+	behind, err := s.db.WaitApplied(ctx, ApplyTimeout)
+	if err == nil && len(behind) == 0 {
+		return nil
+	}
+	u := &Unconfirmed{Change: c, Nodes: behind, Err: err}
+	s.UnconfirmedChanges.Add(1)
+	if s.Log != nil {
+		s.Log.Warn("change committed but not confirmed by every node", "kind", kind, "id", id, "nodes", behind, "err", err)
+	}
+	if s.Unconfirmed != nil {
+		s.Unconfirmed(*u)
+	}
+	return u
 }
 
 // NewOrg is the input of CreateOrg.

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // Kinds of change that invalidate node caches.
@@ -82,12 +80,22 @@ func (d *DB) NotifyReclaimed(ctx context.Context, orgID, askingNode, fromNode st
 }
 
 // OtherListeningNodes counts the live nodes, other than id, that hear
-// changes.
+// changes. Liveness is judged by the database's clock (see SetNode).
 func (d *DB) OtherListeningNodes(ctx context.Context, id string) (int, error) {
 	var n int
-	err := d.queryRow(ctx, `SELECT COUNT(*) FROM nodes WHERE listening AND seen_at > ? AND id <> ?`,
-		time.Now().Add(-NodeStaleAfter).UnixMilli(), id).Scan(&n)
+	err := d.queryRow(ctx, `SELECT COUNT(*) FROM nodes WHERE listening AND seen_at > `+d.dbNowMillis()+` - ? AND id <> ?`,
+		NodeStaleAfter.Milliseconds(), id).Scan(&n)
 	return n, formatError(err)
+}
+
+// dbNowMillis is an SQL expression for the database's clock in Unix
+// milliseconds. Node liveness is written and judged with it, so a node
+// whose own clock is off is neither left out nor waited for too long.
+func (d *DB) dbNowMillis() string {
+	if d.dialect == postgres {
+		return `CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)`
+	}
+	return `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
 }
 
 // ParseChange parses a notification payload "seq:kind:id".
@@ -264,12 +272,16 @@ const NodeStaleAfter = 5 * time.Second
 
 // SetNode records a node's progress through the change log and whether it
 // is listening (a node that is not listening serves nothing from cache,
-// so nobody needs to wait for it). It also serves as the heartbeat.
+// so nobody needs to wait for it). It also serves as the heartbeat:
+// seen_at is the database's clock, never the node's.
 func (d *DB) SetNode(ctx context.Context, id string, appliedSeq int64, listening bool) error {
-	_, err := d.exec(ctx, `INSERT INTO nodes (id, applied_seq, listening, seen_at) VALUES (?, ?, ?, ?)
+	_, err := d.exec(ctx, `INSERT INTO nodes (id, applied_seq, listening, seen_at) VALUES (?, ?, ?, `+d.dbNowMillis()+`)
 		ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq, listening = excluded.listening, seen_at = excluded.seen_at`,
-		id, appliedSeq, listening, time.Now().UnixMilli())
-	return formatError(err)
+		id, appliedSeq, listening)
+	if err != nil {
+		return fmt.Errorf("store: set node: %w", formatError(err))
+	}
+	return nil
 }
 
 // RemoveNode deletes a node that is stopping.
@@ -279,33 +291,88 @@ func (d *DB) RemoveNode(ctx context.Context, id string) error {
 }
 
 // WaitApplied waits until every live, listening node has applied the
-// change log up to its current end, or until timeout. It returns
-// ECONFLICT naming the count of nodes still behind on timeout.
-func (d *DB) WaitApplied(ctx context.Context, timeout time.Duration) error {
+// change log up to its current end, or until timeout. On timeout it
+// returns the ids of the nodes still behind (sorted; nil when every node
+// confirmed). Liveness is judged by the database's clock.
+func (d *DB) WaitApplied(ctx context.Context, timeout time.Duration) (behind []string, err error) {
 	seq, err := d.LastChange(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	deadline := time.Now().Add(timeout)
 	wait := time.Millisecond
 	for {
-		var behind int
-		err := d.queryRow(ctx, `SELECT COUNT(*) FROM nodes WHERE listening AND seen_at > ? AND applied_seq < ?`,
-			time.Now().Add(-NodeStaleAfter).UnixMilli(), seq).Scan(&behind)
-		if err != nil {
-			return formatError(err)
-		}
-		if behind == 0 {
-			return nil
+		behind, err = d.nodesBehind(ctx, seq)
+		if err != nil || len(behind) == 0 {
+			return behind, err
 		}
 		if time.Now().After(deadline) {
-			return snapglyph.Errorf(snapglyph.ECONFLICT, "%d node(s) have not confirmed the change yet", behind)
+			return behind, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return behind, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Millisecond)
 	}
+}
+
+// nodesBehind lists the live, listening nodes that have not applied the
+// change log up to seq.
+func (d *DB) nodesBehind(ctx context.Context, seq int64) ([]string, error) {
+	rows, err := d.query(ctx, `SELECT id FROM nodes WHERE listening AND seen_at > `+d.dbNowMillis()+` - ? AND applied_seq < ? ORDER BY id`,
+		NodeStaleAfter.Milliseconds(), seq)
+	if err != nil {
+		return nil, fmt.Errorf("store: nodes behind: %w", formatError(err))
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: nodes behind: %w", formatError(err))
+		}
+		ids = append(ids, id)
+	}
+	return ids, formatError(rows.Err())
+}
+
+// ChangeRetention and ChangeKeepLast bound the change log: entries older
+// than ChangeRetention are deleted unless they are among the last
+// ChangeKeepLast. A node further behind than that resyncs wholesale (a
+// PostgreSQL node does so on every reconnect; a SQLite node sees the gap
+// in the sequence numbers).
+const (
+	ChangeRetention = 24 * time.Hour
+	ChangeKeepLast  = 10000
+)
+
+// PruneChanges deletes change-log entries older than retention, keeping
+// at least the newest keepLast (and always the newest one, so sequence
+// numbers stay monotonic and a reader can tell it missed entries), and
+// returns how many it deleted.
+func (d *DB) PruneChanges(ctx context.Context, retention time.Duration, keepLast int64) (int64, error) {
+	keepLast = max(keepLast, 1)
+	last, err := d.LastChange(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := d.exec(ctx, `DELETE FROM changes WHERE at < ? AND seq <= ?`, ms(d.now().Add(-retention)), last-keepLast)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune changes: %w", formatError(err))
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// PruneIdempotency deletes idempotency keys past their window and returns
+// how many it deleted.
+func (d *DB) PruneIdempotency(ctx context.Context) (int64, error) {
+	res, err := d.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(d.now().Add(-IdempotencyWindow)))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune idempotency keys: %w", formatError(err))
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }

@@ -1,0 +1,316 @@
+package meter
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// memStore is the database's lease arithmetic in memory (the same rules
+// as store.DB.Lease), so a test can drive the meter through thousands of
+// leases and check the reserved totals exactly.
+type memStore struct {
+	mu       sync.Mutex
+	reserved map[string]int64 // org/period/counter
+	leases   atomic.Int64
+	// gate, if set, is received from before each lease is granted, so a
+	// test can hold prefetches in flight.
+	gate chan struct{}
+}
+
+func newMemStore() *memStore { return &memStore{reserved: make(map[string]int64)} }
+
+func memKey(orgID, period string, c store.Counter) string {
+	return orgID + "/" + period + "/" + string(c)
+}
+
+func (s *memStore) Lease(ctx context.Context, orgID, period string, c store.Counter, maxN, minN, limit int64) (int64, int64, error) {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+	s.leases.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := memKey(orgID, period, c)
+	r := s.reserved[k]
+	left := limit - r
+	if left < minN {
+		return 0, r, nil
+	}
+	want := max(minN, min(left/store.LeaseShare, maxN))
+	if left < store.LeaseShare*store.LeaseShare {
+		want = minN
+	}
+	want = max(minN, min(want, left))
+	s.reserved[k] = r + want
+	return want, r + want, nil
+}
+
+func (s *memStore) ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := memKey(orgID, period, c)
+	if s.reserved[k] < n {
+		return fmt.Errorf("return of %d with %d reserved", n, s.reserved[k])
+	}
+	s.reserved[k] -= n
+	return nil
+}
+
+func (s *memStore) Usage(ctx context.Context, orgID, period string) (store.UsageRow, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var u store.UsageRow
+	u.Reserved.APICalls = s.reserved[memKey(orgID, period, store.APICalls)]
+	u.Reserved.ImageCredits = s.reserved[memKey(orgID, period, store.ImageCredits)]
+	return u, nil
+}
+
+func (s *memStore) get(orgID, period string, c store.Counter) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserved[memKey(orgID, period, c)]
+}
+
+func orgWith(id string, calls, credits int64) *snapglyph.Org {
+	return &snapglyph.Org{ID: id, Plan: snapglyph.PlanMax, APICallsLimit: &calls, ImageCreditsLimit: &credits}
+}
+
+// TestForgetAndCloseDuringTraffic is the operator changing one
+// organisation's limits (Forget) and the listener reconnecting (Release)
+// while another organisation sends traffic with a large allowance, so
+// prefetches are in flight all the time. The meter used to share one
+// WaitGroup between the request path (Add) and Forget (Wait), which Go
+// forbids: the process panicked. Afterwards every unit is accounted for:
+// the reserved total is exactly what was charged.
+func TestForgetAndCloseDuringTraffic(t *testing.T) {
+	st := newMemStore()
+	m := New(st)
+	m.MaxBlock = 64 // many leases, so prefetches start and end all the time
+	period, _ := snapglyph.Period(m.Now())
+	a, b := orgWith("org_a", 100000, 20000), orgWith("org_b", 50000, 10000)
+
+	const workers, perWorker = 8, 2500
+	var charged, chargedB atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				_, ok, err := m.Charge(context.Background(), a, store.APICalls, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !ok {
+					t.Error("refused with most of a 100,000 allowance left")
+					return
+				}
+				charged.Add(1)
+			}
+		}()
+	}
+	var ops sync.WaitGroup
+	ops.Add(2)
+	go func() { // org B: occasional traffic and limit changes
+		defer ops.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, ok, err := m.Charge(context.Background(), b, store.APICalls, 1); err != nil || !ok {
+				t.Errorf("org B: ok=%v err=%v", ok, err)
+				return
+			}
+			chargedB.Add(1)
+			if err := m.Forget(context.Background(), b.ID); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() { // reconnects: everything is given back
+		defer ops.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := m.Release(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	ops.Wait()
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.get(a.ID, period, store.APICalls), charged.Load(); got != want {
+		t.Errorf("org A: %d reserved after Close, %d charged", got, want)
+	}
+	if got, want := st.get(b.ID, period, store.APICalls), chargedB.Load(); got != want {
+		t.Errorf("org B: %d reserved after Close, %d charged", got, want)
+	}
+	if charged.Load() != workers*perWorker {
+		t.Errorf("charged %d, want %d", charged.Load(), workers*perWorker)
+	}
+}
+
+// TestForgetWaitsForPrefetch: a lease ahead of need that is still in
+// flight when the organisation is forgotten is back in the database when
+// Forget returns.
+func TestForgetWaitsForPrefetch(t *testing.T) {
+	st := newMemStore()
+	m := New(st)
+	org := orgWith("org_p", 10000, 1000)
+	period, _ := snapglyph.Period(m.Now())
+	ctx := context.Background()
+	// The first charge leases synchronously (a sixteenth: 625), then
+	// spend until a prefetch starts, and hold it at the gate.
+	if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	st.gate = make(chan struct{})
+	spent := int64(1)
+	for !m.fetching(org.ID) {
+		if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		spent++
+		if spent > 10000 {
+			t.Fatal("no prefetch started")
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Forget(ctx, org.ID) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Forget returned (%v) while a lease was in flight", err)
+	case st.gate <- struct{}{}: // let the prefetch through
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := st.get(org.ID, period, store.APICalls); got != spent {
+		t.Errorf("%d reserved after Forget, %d spent: the prefetched block was not returned", got, spent)
+	}
+	st.gate = nil
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloseStopsPrefetch: after Close the meter still answers (a node
+// serves until its listener is down) but starts no background work, so
+// nothing outlives it.
+func TestCloseStopsPrefetch(t *testing.T) {
+	st := newMemStore()
+	m := New(st)
+	org := orgWith("org_c", 20000, 1000)
+	ctx := context.Background()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3000; i++ {
+		if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+			t.Fatal(i, ok, err)
+		}
+	}
+	if m.fetching(org.ID) {
+		t.Error("a prefetch started after Close")
+	}
+	if err := m.Close(ctx); err != nil { // returns what the charges leased
+		t.Fatal(err)
+	}
+	period, _ := snapglyph.Period(m.Now())
+	if got := st.get(org.ID, period, store.APICalls); got != 3000 {
+		t.Errorf("%d reserved, 3000 spent", got)
+	}
+}
+
+// TestMeterOnStore runs traffic with a 10,000+ allowance, limit changes
+// and releases against the real database of each dialect: the reserved
+// total ends equal to the calls charged, and the limit is met exactly.
+func TestMeterOnStore(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Load", Plan: snapglyph.PlanMax}
+		if _, err := db.CreateOrg(ctx, org, "owner@load.test", ""); err != nil {
+			t.Fatal(err)
+		}
+		m := New(db.DB)
+		m.MaxBlock = 500
+		period, _ := snapglyph.Period(m.Now())
+		limit := int64(12000)
+		cur := atomic.Pointer[snapglyph.Org]{}
+		cur.Store(orgWith(org.ID, limit, 2000))
+
+		const workers = 6
+		var charged, refused atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(60 * time.Second)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(deadline) {
+					_, ok, err := m.Charge(ctx, cur.Load(), store.APICalls, 1)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !ok {
+						refused.Add(1)
+						return
+					}
+					charged.Add(1)
+				}
+			}()
+		}
+		// The operator lowers the limit in the middle of the traffic.
+		for charged.Load() < 3000 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		limit = 10000
+		cur.Store(orgWith(org.ID, limit, 2000))
+		if err := m.Forget(ctx, org.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if err := m.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if charged.Load() != limit {
+			t.Errorf("charged %d calls under a limit of %d", charged.Load(), limit)
+		}
+		u, err := db.Usage(ctx, org.ID, period)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Reserved.APICalls != charged.Load() {
+			t.Errorf("reserved %d after Close, charged %d", u.Reserved.APICalls, charged.Load())
+		}
+	})
+}
