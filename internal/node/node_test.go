@@ -489,7 +489,11 @@ func TestUsageSameOnEveryNode(t *testing.T) {
 	}
 	wg.Wait()
 	if ok.Load() != 100 || refused.Load() != 50 {
-		t.Fatalf("%d answered and %d refused with 100 calls left; want 100 and 50", ok.Load(), refused.Load())
+		var logs []string
+		for _, n := range nodes {
+			logs = append(logs, n.logs.String())
+		}
+		t.Fatalf("%d answered and %d refused with 100 calls left; want 100 and 50\nnode logs:\n%s", ok.Load(), refused.Load(), strings.Join(logs, "\n"))
 	}
 	deadline = time.Now().Add(5 * time.Second)
 	for {

@@ -32,6 +32,10 @@ type failureLimiter struct {
 	buckets map[netip.Prefix]bucket
 }
 
+// epsilon absorbs floating-point rounding: a bucket that has refilled to
+// 0.9999999999 has its failure back.
+const epsilon = 1e-9
+
 type bucket struct {
 	tokens float64
 	at     time.Time
@@ -89,7 +93,7 @@ func (l *failureLimiter) Blocked(ip string, now time.Time) (time.Duration, bool)
 	if !ok {
 		return 0, false
 	}
-	if t := l.refill(b, now); t < 1 {
+	if t := l.refill(b, now); t < 1-epsilon {
 		return l.wait(t), true
 	}
 	return 0, false
@@ -112,11 +116,12 @@ func (l *failureLimiter) Fail(ip string, now time.Time) (time.Duration, bool) {
 	} else if len(l.buckets) >= l.max {
 		l.evictLocked(now)
 	}
-	if t < 1 {
-		l.buckets[k] = bucket{tokens: t, at: now}
+	if t < 1-epsilon {
+		// Refused: the bucket is left as it is, so rounding does not
+		// accumulate over many refusals.
 		return l.wait(t), false
 	}
-	l.buckets[k] = bucket{tokens: t - 1, at: now}
+	l.buckets[k] = bucket{tokens: max(t-1, 0), at: now}
 	return 0, true
 }
 

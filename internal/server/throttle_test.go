@@ -188,3 +188,30 @@ func TestAuthenticationThrottleOff(t *testing.T) {
 		expectProblem(t, h.from("203.0.113.1", unknown), 401, "invalid_api_key")
 	}
 }
+
+// TestAuthenticationThrottleRetryAfter: with 10 failures a minute, one
+// failure comes back every 6 s, and Retry-After says exactly that.
+func TestAuthenticationThrottleRetryAfter(t *testing.T) {
+	cfg := lbConfig()
+	cfg.AuthFailures = 10
+	h := newHarness(t, testdb.Open(t, "sqlite"), cfg)
+	unknown := "Bearer " + snapglyph.GenerateKey()
+	for i := 0; i < 10; i++ {
+		expectProblem(t, h.from("203.0.113.1", unknown), 401, "invalid_api_key")
+	}
+	for _, elapsed := range []time.Duration{0, 5 * time.Second} {
+		h.clock.Set(start.Add(elapsed))
+		resp := h.from("203.0.113.1", unknown)
+		want := strconv.Itoa(int((6*time.Second - elapsed).Seconds()))
+		if got := resp.Header.Get("Retry-After"); got != want {
+			t.Fatalf("after %v: Retry-After %q, want %s", elapsed, got, want)
+		}
+		p := expectProblem(t, resp, 429, "authentication_throttled")
+		if !strings.Contains(p["detail"].(string), "more than 10 a minute") {
+			t.Fatalf("detail: %v", p["detail"])
+		}
+	}
+	h.clock.Set(start.Add(6 * time.Second))
+	expectProblem(t, h.from("203.0.113.1", unknown), 401, "invalid_api_key")
+	expectProblem(t, h.from("203.0.113.1", unknown), 429, "authentication_throttled")
+}
