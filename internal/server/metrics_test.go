@@ -15,7 +15,11 @@ func TestMetrics(t *testing.T) {
 	expectOK(t, h.get("/api/v1/usage", h.key))
 	expectOK(t, h.get("/api/v1/usage", h.key))
 	h.get("/api/v1/usage", "").Body.Close()
-	h.get("/api/v1/usage", h.key[:39]+"x").Body.Close()
+	typo := h.key[:39] + "x" // the last character changed: a failed checksum
+	if typo == h.key {
+		typo = h.key[:39] + "y"
+	}
+	h.get("/api/v1/usage", typo).Body.Close()
 	resp, err := http.Get(h.srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
