@@ -104,7 +104,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, snapglyph.Reasonf(snapglyph.EUNSUPPORTED, "unsupported_media_type",
-			"send the body as JSON with Content-Type: application/json (got %q)", truncate(r.Header.Get("Content-Type"), 60))
+			"send the body as JSON with Content-Type: application/json (got %q)", truncateUTF8(r.Header.Get("Content-Type"), 60))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
@@ -137,6 +137,11 @@ func invalidUTF8At(b []byte) int {
 // decodeJSON decodes one JSON object, refusing unknown fields and
 // trailing data, with errors that name the field.
 func decodeJSON(body []byte, v any) error {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+		// null, an array, a string: decoding would leave v as it is and
+		// a PATCH would answer 200 having changed nothing.
+		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body must be a JSON object ({…})")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

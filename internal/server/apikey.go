@@ -64,7 +64,7 @@ func bearerKey(h string) (string, error) {
 		if strings.HasPrefix(scheme, "qr_") {
 			return "", malformedAuth("the Authorization header has the key without the Bearer scheme; %s", example)
 		}
-		return "", malformedAuth("the Authorization scheme must be Bearer, not %q; %s", truncate(scheme, 20), example)
+		return "", malformedAuth("the Authorization scheme must be Bearer, not %q; %s", truncateUTF8(scheme, 20), example)
 	}
 	switch {
 	case rest == "":
@@ -86,13 +86,6 @@ func bearerKey(h string) (string, error) {
 		}
 	}
 	return rest, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // missingKey explains a request without an Authorization header, naming

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,12 +100,39 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var e *snapglyph.Error
 	if errors.As(err, &e) {
-		p.Errors = e.Fields
+		p.Errors = boundFields(e.Fields)
 	}
+	// Details and field names can carry what a client sent (an unknown
+	// field's name): an answer never grows with the request.
+	p.Detail = truncateUTF8(p.Detail, maxDetail)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate(reason))
 	}
 	writeJSON(w, status, "application/problem+json", p)
+}
+
+// Bounds of what a problem echoes.
+const (
+	maxDetail    = 1000
+	maxFieldName = 100
+	maxFields    = 50
+)
+
+// boundFields caps the number of field errors and the length of each
+// field's name.
+func boundFields(fs []snapglyph.FieldError) []snapglyph.FieldError {
+	if len(fs) > maxFields {
+		fs = fs[:maxFields]
+	}
+	long := func(f snapglyph.FieldError) bool { return len(f.Field) > maxFieldName || len(f.Message) > maxDetail }
+	if !slices.ContainsFunc(fs, long) {
+		return fs
+	}
+	out := make([]snapglyph.FieldError, len(fs))
+	for i, f := range fs {
+		out[i] = snapglyph.FieldError{Field: truncateUTF8(f.Field, maxFieldName), Message: truncateUTF8(f.Message, maxDetail)}
+	}
+	return out
 }
 
 // wwwAuthenticate builds the RFC 6750 challenge for a 401.

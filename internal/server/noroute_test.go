@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/testdb"
@@ -152,5 +153,31 @@ func TestProblemPages(t *testing.T) {
 	}
 	if resp, body := get(typ, "text/html"); resp.StatusCode != 200 || !strings.Contains(body, "Bearer") {
 		t.Errorf("the type URI %s: %d", typ, resp.StatusCode)
+	}
+}
+
+// A body that is not an object is refused (a PATCH with null used to
+// answer 200 having changed nothing), and an answer never grows with what
+// the request sent: a 100 KB unknown field name is not echoed whole.
+func TestBodyShapeAndBoundedProblems(t *testing.T) {
+	h := newHarness(t, testdb.Open(t, "sqlite"), node.Config{})
+	q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"A","type":"text","content":{"text":"a"}}`), 201)
+	path := "/api/v1/qr-codes/" + q["id"].(string)
+	for _, body := range []string{"null", " null ", "[]", `"x"`, "1", "true"} {
+		expectProblem(t, h.send("PATCH", path, h.key, body), 400, "invalid_json")
+		expectProblem(t, h.send("POST", "/api/v1/qr-codes", h.key, body), 400, "invalid_json")
+	}
+	huge := strings.Repeat("é", 50000)
+	for _, body := range []string{
+		`{"` + huge + `":1}`,
+		`{"name":"A","type":"text","content":{"text":"a","` + huge + `":1}}`,
+		`{"design":{"` + huge + `":1}}`,
+	} {
+		resp := h.send("PATCH", path, h.key, body)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || len(raw) > 4000 || !utf8.Valid(raw) {
+			t.Errorf("a huge field name: %d, %d bytes back", resp.StatusCode, len(raw))
+		}
 	}
 }
