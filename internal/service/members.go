@@ -16,10 +16,7 @@ const InvitationLifetime = 7 * 24 * time.Hour
 // organisation may have at time now; negative means unlimited. An ended
 // trial counts as Starter, as it does for the API.
 func SeatLimit(org *snapglyph.Org, now time.Time) int {
-	if org.Plan == snapglyph.PlanTrial && !now.Before(org.TrialEndsAt) {
-		return snapglyph.PlanStarter.Limits().Seats
-	}
-	return org.Plan.Limits().Seats
+	return org.EffectivePlan(now).Limits().Seats
 }
 
 // role returns actor's role in the organisation; the operator counts as
