@@ -336,6 +336,13 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		w.WriteHeader(http.StatusNotModified) // nothing sent, nothing charged
 		return
 	}
+	if r.Method == http.MethodHead {
+		// The headers of the image without the image: nothing is drawn
+		// and no credit is charged (the call is, as for every request).
+		h.Set("Content-Type", imageContentType[format])
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	credits, ok, err := s.meter.Charge(r.Context(), p.org, store.ImageCredits, cost)
 	if err != nil {
 		s.writeError(w, r, unavailable(err))
@@ -374,6 +381,9 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 	w.WriteHeader(http.StatusOK)
 	w.Write(img.Data)
 }
+
+// imageContentType is the media type of each image format.
+var imageContentType = map[string]string{"png": "image/png", "svg": "image/svg+xml"}
 
 func etagMatches(header, etag string) bool {
 	for _, part := range strings.Split(header, ",") {

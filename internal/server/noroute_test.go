@@ -181,3 +181,37 @@ func TestBodyShapeAndBoundedProblems(t *testing.T) {
 		}
 	}
 }
+
+// HEAD answers an image's headers without the image: one API call, no
+// image credit, nothing drawn.
+func TestHeadImageCostsNoCredit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"A","type":"text","content":{"text":"a"}}`), 201)
+		path := "/api/v1/qr-codes/" + q["id"].(string)
+		calls0, credits0 := h.credits()
+		for _, c := range []struct{ query, ctype string }{{"?format=png&size=256", "image/png"}, {"?format=svg", "image/svg+xml"}, {"", "application/json"}} {
+			resp := h.send("HEAD", path+c.query, h.key, "")
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), c.ctype) {
+				t.Errorf("HEAD %s: %d %q", c.query, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			if c.query != "" && resp.Header.Get("ETag") == "" {
+				t.Errorf("HEAD %s: no ETag", c.query)
+			}
+		}
+		// The tag a HEAD gives is the tag of the image a GET sends.
+		head := h.send("HEAD", path+"?format=png&size=256", h.key, "")
+		head.Body.Close()
+		get := h.send("GET", path+"?format=png&size=256", h.key, "")
+		io.Copy(io.Discard, get.Body)
+		get.Body.Close()
+		if head.Header.Get("ETag") != get.Header.Get("ETag") {
+			t.Errorf("HEAD tag %s, GET tag %s", head.Header.Get("ETag"), get.Header.Get("ETag"))
+		}
+		calls, credits := h.credits()
+		if calls-calls0 != 5 || credits-credits0 != 10 {
+			t.Errorf("4 HEADs and a PNG GET cost %d calls and %d credits; want 5 and 10 (the GET's)", calls-calls0, credits-credits0)
+		}
+	})
+}
