@@ -31,7 +31,7 @@ func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 	p.refunded = true
 	p.calls.Used = max(p.calls.Used-1, 0)
 	p.calls.Remaining = max(p.calls.Limit-p.calls.Used, 0)
-	setLimitHeaders(w.Header(), p.calls)
+	setLimitHeaders(w.Header(), p.calls, p.now)
 }
 
 // apiHandler serves an authenticated API request. The principal is
@@ -159,7 +159,7 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 			return
 		}
 		h := w.Header()
-		setLimitHeaders(h, calls)
+		setLimitHeaders(h, calls, now)
 		if !ok {
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
 			s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "api_call_limit_reached",
@@ -242,14 +242,25 @@ const (
 	hRateLimit        = "X-Ratelimit-Limit"
 	hRateRemaining    = "X-Ratelimit-Remaining"
 	hRateReset        = "X-Ratelimit-Reset"
+	hRateLimitPolicy  = "Ratelimit-Policy"
+	hRateLimitIETF    = "Ratelimit"
 	hCreditsLimit     = "X-Image-Credits-Limit"
 	hCreditsRemaining = "X-Image-Credits-Remaining"
 )
 
-func setLimitHeaders(h http.Header, c meterState) {
-	v := make([]string, 3) // one allocation for the three values
+// setLimitHeaders writes the API-call allowance: the X-RateLimit-* fields
+// existing clients read, and the IETF RateLimit-Policy and RateLimit fields
+// (draft-ietf-httpapi-ratelimit-headers): the policy "calls" allows q
+// calls in a window of w seconds (this calendar month); r are left and the
+// window ends in t seconds.
+func setLimitHeaders(h http.Header, c meterState, now time.Time) {
+	v := make([]string, 5) // one allocation for the values
 	v[0], v[1], v[2] = itoa(c.Limit), itoa(c.Remaining), itoa(c.ResetsAt.Unix())
+	window := int64(c.ResetsAt.Sub(c.ResetsAt.AddDate(0, -1, 0)) / time.Second)
+	v[3] = `"calls";q=` + v[0] + ";w=" + itoa(window)
+	v[4] = `"calls";r=` + v[1] + ";t=" + itoa(max(int64(c.ResetsAt.Sub(now)/time.Second), 0))
 	h[hRateLimit], h[hRateRemaining], h[hRateReset] = v[0:1:1], v[1:2:2], v[2:3:3]
+	h[hRateLimitPolicy], h[hRateLimitIETF] = v[3:4:4], v[4:5:5]
 }
 
 func setCreditHeaders(h http.Header, c meterState) {

@@ -205,6 +205,9 @@ func TestUsageHeadersAndBody(t *testing.T) {
 			"X-RateLimit-Reset":         "1796083200", // 2026-12-01T00:00:00Z
 			"X-Image-Credits-Limit":     "200",
 			"X-Image-Credits-Remaining": "200",
+			// The IETF fields: November's 30 days, 15.5 days left.
+			"RateLimit-Policy": `"calls";q=1000;w=2592000`,
+			"RateLimit":        `"calls";r=995;t=1339200`,
 		}
 		for k, v := range want {
 			if got := resp.Header.Get(k); got != v {
