@@ -188,16 +188,28 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		sum := sha256.Sum256(body)
 		idem = &store.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}
 	}
-	q, replayed, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
+	c, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/qr-codes/"+q.ID)
-	if replayed {
+	w.Header().Set("Location", "/api/v1/qr-codes/"+c.QR.ID)
+	if c.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	encode(w, http.StatusCreated, toQRJSON(q))
+	if c.FirstResponse != nil {
+		// The first answer as it was sent, whatever became of the code.
+		writeBody(w, http.StatusCreated, "application/json", c.FirstResponse)
+		return
+	}
+	resp, _ := json.Marshal(toQRJSON(c.QR))
+	if idem != nil && !c.Replayed {
+		if err := s.svc.SaveFirstResponse(r.Context(), p.org.ID, idem, resp); err != nil {
+			// The code exists; a retry then gets its current state.
+			s.log.Warn("idempotency: the first response was not recorded", "request_id", requestID(r.Context()), "err", err)
+		}
+	}
+	writeBody(w, http.StatusCreated, "application/json", resp)
 }
 
 func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *principal) {

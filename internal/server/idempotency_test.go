@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/testdb"
@@ -72,6 +74,50 @@ func TestIdempotencyKey(t *testing.T) {
 		readJSON(t, post("", body), 201)
 		if n := h.countQR(); n != 3 {
 			t.Fatalf("%d QR codes stored, want 3 (order-1234, order-5678, and the one without a key)", n)
+		}
+	})
+}
+
+// TestIdempotentReplayIsTheFirstResponse: for 24 hours a retry gets the
+// first answer byte for byte, even after the code was renamed or deleted.
+func TestIdempotentReplayIsTheFirstResponse(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		post := func() (*http.Response, string) {
+			req, _ := http.NewRequest("POST", h.srv.URL+"/api/v1/qr-codes", strings.NewReader(`{"name":"Menu","type":"url","content":{"url":"https://example.com/menu"}}`))
+			req.Header.Set("Authorization", "Bearer "+h.key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "order-42")
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp, string(b)
+		}
+		resp, first := post()
+		if resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, first)
+		}
+		loc := resp.Header.Get("Location")
+		readJSON(t, h.send("PATCH", loc, h.key, `{"name":"Renamed"}`), 200)
+		resp, again := post()
+		if resp.StatusCode != 201 || again != first || resp.Header.Get("Location") != loc || resp.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("after a rename the retry answered %d %q (Location %q), want the first answer %q", resp.StatusCode, again, resp.Header.Get("Location"), first)
+		}
+		d := h.send("DELETE", loc, h.key, "")
+		d.Body.Close()
+		if resp, again = post(); resp.StatusCode != 201 || again != first {
+			t.Fatalf("after a delete the retry answered %d %q", resp.StatusCode, again)
+		}
+		if n := h.countQR(); n != 0 {
+			t.Fatalf("the retries created %d codes", n)
+		}
+		// Past the 24 hours the key is forgotten: the same request creates anew.
+		h.clock.Set(h.clock.Now().Add(25 * time.Hour))
+		if resp, again = post(); resp.StatusCode != 201 || again == first || resp.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("after 25 hours: %d %q", resp.StatusCode, again)
 		}
 	})
 }

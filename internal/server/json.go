@@ -12,6 +12,11 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}
+	writeBody(w, status, contentType, b)
+}
+
+// writeBody writes an encoded JSON body, with the final newline.
+func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", itoa(int64(len(b)+1)))

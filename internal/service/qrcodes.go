@@ -50,30 +50,52 @@ func (s *Service) authorizeQR(ctx context.Context, by snapglyph.Creator, orgID s
 // not fit, EFORBIDDEN (qr_code_limit_reached) past the plan's number of
 // QR codes.
 func (s *Service) CreateQRCode(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput) (*snapglyph.QRCode, error) {
-	q, _, err := s.CreateQRCodeOnce(ctx, by, orgID, in, nil)
-	return q, err
+	c, err := s.CreateQRCodeOnce(ctx, by, orgID, in, nil)
+	return c.QR, err
+}
+
+// Created is the outcome of CreateQRCodeOnce.
+type Created struct {
+	QR *snapglyph.QRCode
+	// Replayed is true when an earlier request with the same idempotency
+	// key created QR; FirstResponse is then what that request answered,
+	// if it was recorded (SaveFirstResponse).
+	Replayed      bool
+	FirstResponse []byte
 }
 
 // CreateQRCodeOnce is CreateQRCode for a request its client may retry:
 // with idem, a request repeated within 24 hours returns the code the
-// first one created (replayed is true) instead of creating another.
-// Returns EUNPROCESSABL (idempotency_key_reused) when the key came with
-// another request.
-func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (q *snapglyph.QRCode, replayed bool, err error) {
+// first one created (Replayed) and the first response if it was recorded,
+// instead of creating another. Returns EUNPROCESSABL
+// (idempotency_key_reused) when the key came with another request.
+func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (Created, error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
-		return nil, false, err
+		return Created{}, err
 	}
 	if idem != nil {
-		id, err := s.db.Replayed(ctx, orgID, idem)
+		id, first, err := s.db.Replayed(ctx, orgID, idem)
 		if err != nil {
-			return nil, false, err
+			return Created{}, err
+		}
+		if first != nil {
+			return Created{QR: &snapglyph.QRCode{ID: id, OrgID: orgID}, Replayed: true, FirstResponse: first}, nil
 		}
 		if id != "" {
 			q, err := s.db.QRCode(ctx, orgID, id)
-			return q, true, err
+			return Created{QR: q, Replayed: true}, err
 		}
 	}
-	return s.createQR(ctx, by, orgID, in, idem)
+	q, replayed, err := s.createQR(ctx, by, orgID, in, idem)
+	return Created{QR: q, Replayed: replayed}, err
+}
+
+// SaveFirstResponse records what the first request with idem answered,
+// so its retries get the same answer for 24 hours even if the code changes
+// or is deleted meanwhile. A retry that races the first request, before
+// this is recorded, gets the code as it is.
+func (s *Service) SaveFirstResponse(ctx context.Context, orgID string, idem *store.Idempotency, response []byte) error {
+	return s.db.SaveResponse(ctx, orgID, idem, response)
 }
 
 func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (*snapglyph.QRCode, bool, error) {

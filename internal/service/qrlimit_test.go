@@ -41,7 +41,8 @@ func raceCreates(t *testing.T, svcs []*service.Service, by snapglyph.Creator, or
 				key = idem(i)
 			}
 			<-start
-			q, _, err := svcs[i%len(svcs)].CreateQRCodeOnce(ctx, by, orgID, in, key)
+			c, err := svcs[i%len(svcs)].CreateQRCodeOnce(ctx, by, orgID, in, key)
+			q := c.QR
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -43,22 +43,37 @@ type Idempotency struct {
 const IdempotencyWindow = 24 * time.Hour
 
 // Replayed returns the id of the QR code an earlier request with the
-// same idempotency key created, or "" if there was none in the window.
-// Returns EUNPROCESSABL (idempotency_key_reused) if the key came with
-// another request.
-func (d *DB) Replayed(ctx context.Context, orgID string, idem *Idempotency) (string, error) {
-	var hash, id string
-	err := d.queryRow(ctx, `SELECT request_hash, qr_id FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at >= ?`,
-		orgID, idem.Key, ms(d.now().Add(-IdempotencyWindow))).Scan(&hash, &id)
+// same idempotency key created, or "" if there was none in the window,
+// and the first response as it was recorded (nil if none was). Returns
+// EUNPROCESSABL (idempotency_key_reused) if the key came with another
+// request.
+func (d *DB) Replayed(ctx context.Context, orgID string, idem *Idempotency) (id string, response []byte, err error) {
+	var hash, resp string
+	err = d.queryRow(ctx, `SELECT request_hash, qr_id, response FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at >= ?`,
+		orgID, idem.Key, ms(d.now().Add(-IdempotencyWindow))).Scan(&hash, &id, &resp)
 	if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
-		return "", nil
+		return "", nil, nil
 	} else if err != nil {
-		return "", fmt.Errorf("store: idempotency: %w", formatError(err))
+		return "", nil, fmt.Errorf("store: idempotency: %w", formatError(err))
 	}
 	if hash != idem.RequestHash {
-		return "", errKeyReused
+		return "", nil, errKeyReused
 	}
-	return id, nil
+	if resp != "" {
+		response = []byte(resp)
+	}
+	return id, response, nil
+}
+
+// SaveResponse records the first response of an idempotent create, to be
+// replayed as it was.
+func (d *DB) SaveResponse(ctx context.Context, orgID string, idem *Idempotency, response []byte) error {
+	_, err := d.exec(ctx, `UPDATE idempotency_keys SET response = ? WHERE org_id = ? AND idem_key = ? AND request_hash = ?`,
+		string(response), orgID, idem.Key, idem.RequestHash)
+	if err != nil {
+		return fmt.Errorf("store: idempotency response: %w", formatError(err))
+	}
+	return nil
 }
 
 var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_reused",
