@@ -71,8 +71,9 @@ func PNG(w io.Writer, m *Matrix, d Design, size int) error {
 
 // PNGWithLogo is PNG with d.Logo already decoded: logo must be
 // DecodeLogo(d.Logo), so that a caller that draws the same logo many times
-// decodes it once. It is ignored when d has no logo, and required when it
-// has one.
+// decodes it once. It is required when d has a logo; a non-nil logo is
+// drawn also when d.Logo is empty, so a caller that holds the decoded logo
+// need not hold its file.
 func PNGWithLogo(w io.Writer, m *Matrix, d Design, logo *Logo, size int) error {
 	if size == 0 {
 		size = DefaultSize
@@ -84,7 +85,7 @@ func PNGWithLogo(w io.Writer, m *Matrix, d Design, logo *Logo, size int) error {
 	if err != nil {
 		return err
 	}
-	if len(d.Logo) > 0 {
+	if len(d.Logo) > 0 || logo != nil {
 		if logo == nil {
 			return errors.New("qr: a design with a logo needs the decoded logo")
 		}

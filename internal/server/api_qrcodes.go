@@ -314,7 +314,13 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.svc.QRCode(r.Context(), creatorOf(p), p.org.ID, id)
+	// An image needs the logo's hash, not the logo: the logo is read
+	// only when the image is drawn. JSON tells the logo's size.
+	get := s.svc.QRCodeWithoutLogo
+	if format == "" || format == "json" {
+		get = s.svc.QRCode
+	}
+	q, err := get(r.Context(), creatorOf(p), p.org.ID, id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -369,7 +375,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 			strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC")))
 		return
 	}
-	img, err := s.svc.RenderQRCode(q, format, size)
+	img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
 	if err != nil {
 		s.meter.Refund(p.org, store.ImageCredits, cost)
 		credits.Remaining += cost

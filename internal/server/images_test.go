@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"image/png"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -120,6 +123,121 @@ func TestImageOrderOfWork(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("spent %d calls and %d credits; want 4 (the 304s and the PNGs; the 503 and the 429 are free) and 20", calls-calls0, credits-credits0)
 			}
+		}
+	})
+}
+
+// TestLogoImageReadsLogoOnlyToDraw checks that a logo PNG request reads
+// the code without its logo: repeated requests, new sizes drawn with the
+// cached decoded logo, and conditional requests read no logo; a render
+// with nothing cached reads it once; a cached image is served even after
+// the logo bytes vanish behind the cache's back; and a row stored before
+// logo_sha256 existed gets the same ETag and image. Both stores.
+func TestLogoImageReadsLogoOnlyToDraw(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Brand","type":"url","content":{"url":"https://example.com/logo-reads"},"design":{"errorCorrection":"H","logo":"`+logoPNG(t)+`"}}`), 201)
+		id := q["id"].(string)
+		path := "/api/v1/qr-codes/" + id + "?format=png&size=300"
+		credits := int64(100_000)
+		if err := h.cli.SetLimits(context.Background(), snapglyph.Operator, h.org.ID, nil, &credits); err != nil {
+			t.Fatal(err)
+		}
+		svc := h.node.Service
+		full, err := db.QRCode(context.Background(), h.org.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.LogoSHA256 != store.LogoSHA256(full.Logo) || full.LogoSHA256 == "" {
+			t.Fatalf("stored logo_sha256 %q, want the logo's %q", full.LogoSHA256, store.LogoSHA256(full.Logo))
+		}
+		want, err := svc.ImageTag(&snapglyph.QRCode{Payload: full.Payload, Design: full.Design, Logo: full.Logo}, "png", 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(p, inm string, status int) (body []byte, etag string) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", h.srv.URL+p, nil)
+			req.Header.Set("Authorization", "Bearer "+h.key)
+			if inm != "" {
+				req.Header.Set("If-None-Match", inm)
+			}
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ = io.ReadAll(resp.Body)
+			if resp.StatusCode != status {
+				t.Fatalf("GET %s: %d, want %d: %s", p, resp.StatusCode, status, body)
+			}
+			return body, resp.Header.Get("ETag")
+		}
+
+		// Nothing cached on the node: the first request reads the logo once.
+		svc.SetImageOptions(service.DefaultImageOptions())
+		reads := db.LogoReads()
+		img, etag := get(path, "", 200)
+		if etag != want {
+			t.Errorf("ETag %s, want %s (the tag of the code with its logo)", etag, want)
+		}
+		if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.LogoReads() - reads; n != 1 {
+			t.Errorf("an uncached logo image read the logo %d times, want 1", n)
+		}
+		// Repeats, 304s and another size (the decoded logo is cached) read none.
+		reads = db.LogoReads()
+		for range 50 {
+			if b, _ := get(path, "", 200); !bytes.Equal(b, img) {
+				t.Fatal("a repeated request got other bytes")
+			}
+		}
+		get(path, etag, 304)
+		other, _ := get("/api/v1/qr-codes/"+id+"?format=png&size=512", "", 200)
+		if bytes.Equal(other, img) {
+			t.Error("size 512 gave the size-300 image")
+		}
+		if n := db.LogoReads() - reads; n != 0 {
+			t.Errorf("cached logo images read the logo %d times, want 0", n)
+		}
+
+		// The cache serves the image without the logo bytes at all.
+		if _, err := db.SQL().Exec(`UPDATE qr_codes SET logo = NULL WHERE id = '` + id + `'`); err != nil {
+			t.Fatal(err)
+		}
+		if b, tag := get(path, "", 200); !bytes.Equal(b, img) || tag != etag {
+			t.Fatalf("after the logo bytes vanished: %d bytes, tag %s; want the cached image", len(b), tag)
+		}
+
+		// A row from before logo_sha256: the hash is computed when read,
+		// and the tag and image are the same.
+		if _, err := db.SQL().Exec(`UPDATE qr_codes SET logo = (SELECT logo FROM qr_codes WHERE id = 'none'), logo_sha256 = '' WHERE id = '` + id + `'`); err != nil {
+			t.Fatal(err)
+		}
+		restore, err := db.SQL().Prepare(map[bool]string{true: `UPDATE qr_codes SET logo = $1 WHERE id = $2`, false: `UPDATE qr_codes SET logo = ? WHERE id = ?`}[db.Dialect == "postgres"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer restore.Close()
+		if _, err := restore.Exec(full.Logo, id); err != nil {
+			t.Fatal(err)
+		}
+		svc.SetImageOptions(service.DefaultImageOptions())
+		get(path, etag, 304)
+		if b, tag := get(path, "", 200); !bytes.Equal(b, img) || tag != etag {
+			t.Fatalf("a row without logo_sha256: %d bytes, tag %s; want the same image and tag %s", len(b), tag, etag)
+		}
+		readJSON(t, h.send("GET", "/api/v1/qr-codes/"+id, h.key, ""), 200)
+		// Saving the code stores the hash: image requests stop reading the logo.
+		readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":"Brand 2"}`), 200)
+		reads = db.LogoReads()
+		if b, tag := get(path, "", 200); !bytes.Equal(b, img) || tag != etag {
+			t.Fatalf("after saving: %d bytes, tag %s", len(b), tag)
+		}
+		if n := db.LogoReads() - reads; n != 0 {
+			t.Errorf("after saving, a cached image read the logo %d times", n)
 		}
 	})
 }

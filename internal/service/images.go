@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -83,6 +84,7 @@ const renderVersion = "1"
 type imageKey struct {
 	id      string   // cache key: SHA-256 of the inputs
 	etag    string   // quoted, from id
+	hasLogo bool     // the design has a logo
 	logoSum [32]byte // SHA-256 of the logo file, if any
 }
 
@@ -90,10 +92,17 @@ type imageKey struct {
 // format is "svg" or "png"; size is normalised (0 is DefaultSize for PNG,
 // ignored for SVG).
 func keyOf(payload string, d qr.Design, format string, size int) imageKey {
-	var k imageKey
+	var sum [32]byte
 	if len(d.Logo) > 0 {
-		k.logoSum = sha256.Sum256(d.Logo)
+		sum = sha256.Sum256(d.Logo)
 	}
+	return keyWith(payload, d, len(d.Logo) > 0, sum, format, size)
+}
+
+// keyWith is keyOf with the logo given by its SHA-256 (d.Logo is not
+// read): a stored code's key is computed from its stored hash.
+func keyWith(payload string, d qr.Design, hasLogo bool, logoSum [32]byte, format string, size int) imageKey {
+	k := imageKey{hasLogo: hasLogo, logoSum: logoSum}
 	if format != "png" {
 		size = 0
 	} else if size == 0 {
@@ -113,35 +122,80 @@ func keyOf(payload string, d qr.Design, format string, size int) imageKey {
 	return k
 }
 
-// ImageTag returns the ETag of the image RenderQRCode would return, from
-// the code's stored state alone: a conditional request is answered without
-// rendering, and the tag is the same on every node. Returns EUNPROCESSABL
-// (logo_requires_png) for SVG of a code with a logo.
-func (s *Service) ImageTag(q *snapglyph.QRCode, format string, size int) (string, error) {
-	d := designOf(q)
-	if err := checkFormat(q, d, format); err != nil {
-		return "", err
+// codeKey is the key of a stored code's image, from its LogoSHA256 when
+// set (the code may have been read without its logo), else from its logo.
+func codeKey(q *snapglyph.QRCode, d qr.Design, format string, size int) (imageKey, error) {
+	if q.LogoSHA256 == "" {
+		return keyOf(q.Payload, d, format, size), nil
 	}
-	return keyOf(q.Payload, d, format, size).etag, nil
+	var sum [32]byte
+	if n, err := hex.Decode(sum[:], []byte(q.LogoSHA256)); err != nil || n != len(sum) || len(q.LogoSHA256) != 2*len(sum) {
+		return imageKey{}, fmt.Errorf("service: qr code %s: stored logo hash %q is not a hex SHA-256", q.ID, q.LogoSHA256)
+	}
+	return keyWith(q.Payload, d, true, sum, format, size), nil
 }
 
-func checkFormat(q *snapglyph.QRCode, d qr.Design, format string) error {
-	if format == "svg" && len(d.Logo) > 0 {
+// ImageTag returns the ETag of the image RenderQRCode would return, from
+// the code's stored state alone (its logo's hash, not its logo): a
+// conditional request is answered without rendering, and the tag is the
+// same on every node. Returns EUNPROCESSABL (logo_requires_png) for SVG of
+// a code with a logo.
+func (s *Service) ImageTag(q *snapglyph.QRCode, format string, size int) (string, error) {
+	if err := checkFormat(q, format); err != nil {
+		return "", err
+	}
+	k, err := codeKey(q, designOf(q), format, size)
+	if err != nil {
+		return "", err
+	}
+	return k.etag, nil
+}
+
+func checkFormat(q *snapglyph.QRCode, format string) error {
+	if format == "svg" && q.HasLogo() {
 		return snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "logo_requires_png",
 			"the QR code %q has a logo, and logos are drawn only in PNG: ask for format=png (10 credits)", q.Name)
 	}
 	return nil
 }
 
+// errLogoChanged: the code's logo changed between reading the code and
+// reading its logo to draw it.
+var errLogoChanged = snapglyph.Reasonf(snapglyph.ECONFLICT, "qr_code_changed",
+	"the QR code's logo changed while its image was being drawn; ask for the image again")
+
 // RenderQRCode draws a QR code as "svg" or "png" (size in pixels, 0 for
-// the default). Returns EUNPROCESSABL (logo_requires_png) for SVG of a code
-// with a logo, and ErrRenderBusy when the node is drawing all it can.
-func (s *Service) RenderQRCode(q *snapglyph.QRCode, format string, size int) (*Image, error) {
-	d := designOf(q)
-	if err := checkFormat(q, d, format); err != nil {
+// the default). q may have been read without its logo
+// (QRCodeWithoutLogo): the logo is then read from the store only when
+// neither the image nor the decoded logo is cached. Returns EUNPROCESSABL
+// (logo_requires_png) for SVG of a code with a logo, ErrRenderBusy when
+// the node is drawing all it can, and ECONFLICT (qr_code_changed) when the
+// logo was replaced since q was read.
+func (s *Service) RenderQRCode(ctx context.Context, q *snapglyph.QRCode, format string, size int) (*Image, error) {
+	if err := checkFormat(q, format); err != nil {
 		return nil, err
 	}
-	img, err := s.Render(q.Payload, d, format, size)
+	d := designOf(q)
+	k, err := codeKey(q, d, format, size)
+	if err != nil {
+		return nil, err
+	}
+	logo := func() ([]byte, error) {
+		if len(q.Logo) > 0 {
+			return q.Logo, nil
+		}
+		// Shared by every request waiting for this render: one client
+		// going away does not fail the others.
+		b, sum, err := s.db.QRLogo(context.WithoutCancel(ctx), q.OrgID, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		if sum != q.LogoSHA256 {
+			return nil, errLogoChanged
+		}
+		return b, nil
+	}
+	img, err := s.render(k, q.Payload, d, format, size, logo)
 	if err != nil {
 		return nil, fmt.Errorf("service: render %s: %w", q.ID, err)
 	}
@@ -155,7 +209,13 @@ func (s *Service) RenderQRCode(q *snapglyph.QRCode, format string, size int) (*I
 // run at once, and a render that finds no slot within RenderWait gets
 // ErrRenderBusy.
 func (s *Service) Render(payload string, d qr.Design, format string, size int) (*Image, error) {
-	k := keyOf(payload, d, format, size)
+	return s.render(keyOf(payload, d, format, size), payload, d, format, size,
+		func() ([]byte, error) { return d.Logo, nil })
+}
+
+// render returns the image of key k, drawing it on a miss; logo returns
+// the logo file and is called only when the decoded logo is not cached.
+func (s *Service) render(k imageKey, payload string, d qr.Design, format string, size int, logo func() ([]byte, error)) (*Image, error) {
 	im := s.images.Load()
 	if img, ok := im.rendered.get(k.id); ok {
 		return img, nil
@@ -169,7 +229,7 @@ func (s *Service) Render(payload string, d qr.Design, format string, size int) (
 			return nil, err
 		}
 		defer release()
-		img, err := s.draw(payload, d, k, format, size)
+		img, err := s.draw(payload, d, k, format, size, logo)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +239,7 @@ func (s *Service) Render(payload string, d qr.Design, format string, size int) (
 }
 
 // draw renders an image; the caller holds a render slot.
-func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, size int) (*Image, error) {
+func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, size int, logoFile func() ([]byte, error)) (*Image, error) {
 	im := s.images.Load()
 	im.draws.Add(1)
 	if im.onDraw != nil {
@@ -194,8 +254,11 @@ func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, s
 	if format == "png" {
 		img.ContentType = "image/png"
 		var logo *qr.Logo
-		if len(d.Logo) > 0 {
-			if logo, err = im.logo(k.logoSum, d.Logo); err != nil {
+		if k.hasLogo {
+			if logo, err = im.logo(k.logoSum, logoFile); err != nil {
+				if snapglyph.ErrorCode(err) != snapglyph.EINTERNAL {
+					return nil, err // the store's or errLogoChanged
+				}
 				return nil, fmt.Errorf("qr: logo %w", err)
 			}
 		}
@@ -210,10 +273,11 @@ func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, s
 	return img, nil
 }
 
-// logo returns the decoded logo file b (whose SHA-256 is sum), from the
-// cache or decoded once however many ask at the same time. The caller
-// holds a render slot.
-func (im *images) logo(sum [32]byte, b []byte) (*qr.Logo, error) {
+// logo returns the decoded logo whose file has SHA-256 sum, from the
+// cache or decoded once however many ask at the same time; file returns
+// the logo file and is called only on a miss. The caller holds a render
+// slot.
+func (im *images) logo(sum [32]byte, file func() ([]byte, error)) (*qr.Logo, error) {
 	key := string(sum[:])
 	if l, ok := im.logos.get(key); ok {
 		return l, nil
@@ -221,6 +285,10 @@ func (im *images) logo(sum [32]byte, b []byte) (*qr.Logo, error) {
 	return im.logoFl.do(key, func() (*qr.Logo, error) {
 		if l, ok := im.logos.get(key); ok {
 			return l, nil
+		}
+		b, err := file()
+		if err != nil {
+			return nil, err
 		}
 		im.decodes.Add(1)
 		l, err := qr.DecodeLogo(b)
@@ -247,7 +315,7 @@ func (s *Service) DecodeLogo(b []byte) (*qr.Logo, error) {
 		return nil, err
 	}
 	defer release()
-	return im.logo(sum, b)
+	return im.logo(sum, func() ([]byte, error) { return b, nil })
 }
 
 // AcquireRender takes one of the node's render slots, as Render does,

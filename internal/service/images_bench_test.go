@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ func BenchmarkLogoPNG(b *testing.B) {
 			s.SetImageOptions(ImageOptions{CacheBytes: 0, LogoCacheBytes: 0, Renders: 4, RenderWait: -1})
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.RenderQRCode(q, "png", size); err != nil {
+				if _, err := s.RenderQRCode(context.Background(), q, "png", size); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -28,7 +29,7 @@ func BenchmarkLogoPNG(b *testing.B) {
 			s.SetImageOptions(ImageOptions{CacheBytes: 0, LogoCacheBytes: 48 << 20, Renders: 4, RenderWait: -1})
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.RenderQRCode(q, "png", size); err != nil {
+				if _, err := s.RenderQRCode(context.Background(), q, "png", size); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -37,7 +38,7 @@ func BenchmarkLogoPNG(b *testing.B) {
 			s := New(nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.RenderQRCode(q, "png", size); err != nil {
+				if _, err := s.RenderQRCode(context.Background(), q, "png", size); err != nil {
 					b.Fatal(err)
 				}
 			}

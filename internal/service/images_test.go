@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -112,7 +113,7 @@ func TestImageTagWithoutRendering(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := b.RenderQRCode(tt.q, tt.format, tt.size)
+		img, err := b.RenderQRCode(context.Background(), tt.q, tt.format, tt.size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func TestLogoPNGConcurrent(t *testing.T) {
 		errs := make(chan error, 24)
 		for i := range 24 {
 			wg.Go(func() {
-				img, err := s.RenderQRCode(q, "png", size(i))
+				img, err := s.RenderQRCode(context.Background(), q, "png", size(i))
 				if err == nil && !bytes.HasPrefix(img.Data, []byte("\x89PNG")) {
 					err = errors.New("not a PNG")
 				}
@@ -243,7 +244,7 @@ func TestRenderBusy(t *testing.T) {
 	const slots = 4
 	s.SetImageOptions(ImageOptions{CacheBytes: 64 << 20, LogoCacheBytes: 48 << 20, Renders: slots, RenderWait: 0})
 	q := logoCode(t, bigLogo(t, 300, 300, 0x20), "https://example.com/busy")
-	cached, err := s.RenderQRCode(q, "png", 256)
+	cached, err := s.RenderQRCode(context.Background(), q, "png", 256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestRenderBusy(t *testing.T) {
 	results := make(chan error, 24)
 	for i := range 24 {
 		go func() {
-			_, err := s.RenderQRCode(q, "png", 1000+i)
+			_, err := s.RenderQRCode(context.Background(), q, "png", 1000+i)
 			results <- err
 		}()
 	}
@@ -273,7 +274,7 @@ func TestRenderBusy(t *testing.T) {
 			t.Fatal("a render beyond the bound was not refused")
 		}
 	}
-	if img, err := s.RenderQRCode(q, "png", 256); err != nil || img != cached {
+	if img, err := s.RenderQRCode(context.Background(), q, "png", 256); err != nil || img != cached {
 		t.Errorf("cached image while busy: %v", err)
 	}
 	if _, err := s.DecodeLogo(bigLogo(t, 50, 50, 0x30)); !errors.Is(err, ErrRenderBusy) {
@@ -286,7 +287,7 @@ func TestRenderBusy(t *testing.T) {
 		}
 	}
 	s.images.Load().onDraw = nil
-	if _, err := s.RenderQRCode(q, "png", 999); err != nil {
+	if _, err := s.RenderQRCode(context.Background(), q, "png", 999); err != nil {
 		t.Fatalf("after the burst: %v", err)
 	}
 }

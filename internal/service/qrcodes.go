@@ -111,7 +111,10 @@ func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID stri
 	}
 	q := &snapglyph.QRCode{ID: snapglyph.NewID("qr"), OrgID: orgID, CreatedBy: by}
 	d := qr.DefaultDesign()
-	errs := s.applyQR(q, &d, in)
+	errs, err := s.applyQR(q, &d, in)
+	if err != nil {
+		return nil, false, err
+	}
 	if errs = append(missing, errs...); len(errs) > 0 {
 		return nil, false, invalidFields(errs)
 	}
@@ -155,7 +158,11 @@ func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID,
 	if len(in.Content) == 0 && *in.Type == q.Type {
 		in.Content = q.Content
 	}
-	if errs = append(errs, s.applyQR(q, &d, in)...); len(errs) > 0 {
+	applied, err := s.applyQR(q, &d, in)
+	if err != nil {
+		return nil, err
+	}
+	if errs = append(errs, applied...); len(errs) > 0 {
 		return nil, invalidFields(errs)
 	}
 	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
@@ -173,6 +180,16 @@ func (s *Service) QRCode(ctx context.Context, by snapglyph.Creator, orgID, id st
 		return nil, err
 	}
 	return s.db.QRCode(ctx, orgID, id)
+}
+
+// QRCodeWithoutLogo returns an organisation's QR code without its logo
+// bytes (LogoSHA256 says whether it has one): enough for ImageTag and
+// RenderQRCode, which reads the logo only when it has to draw it.
+func (s *Service) QRCodeWithoutLogo(ctx context.Context, by snapglyph.Creator, orgID, id string) (*snapglyph.QRCode, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.QRCodeWithoutLogo(ctx, orgID, id)
 }
 
 // QRCodes lists an organisation's QR codes, newest first.
@@ -203,7 +220,10 @@ func designOf(q *snapglyph.QRCode) qr.Design {
 }
 
 // applyQR validates in and applies it to q and d, returning every problem.
-func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) []snapglyph.FieldError {
+// The logo is decoded through the image caches and render slots (a logo
+// saved or previewed before is not decoded again); the error is
+// ErrRenderBusy when no slot frees up for it in time.
+func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snapglyph.FieldError, error) {
 	errs := append(textFieldErrors("content", in.Content), textFieldErrors("design", in.Design)...)
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
@@ -236,15 +256,26 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) []snapg
 		errs = append(errs, decodeDesign(d, in.Design)...)
 	}
 	d.Normalize()
-	for _, e := range d.Validate() {
+	var busy error
+	decode := func(b []byte) (*qr.Logo, error) {
+		l, err := s.DecodeLogo(b)
+		if errors.Is(err, ErrRenderBusy) {
+			busy = err
+		}
+		return l, err
+	}
+	for _, e := range d.ValidateWith(decode) {
 		errs = append(errs, snapglyph.FieldError{Field: e.Field, Message: e.Message})
+	}
+	if busy != nil {
+		return nil, busy
 	}
 	q.Design = snapglyph.QRDesign{Foreground: d.Foreground, Background: d.Background, ErrorCorrection: d.ErrorCorrection, Margin: d.Margin}
 	q.Logo, q.LogoType = d.Logo, ""
 	if len(d.Logo) > 0 {
 		q.LogoType = http.DetectContentType(d.Logo)
 	}
-	return errs
+	return errs, nil
 }
 
 // decodeDesign applies a partial design object over d. Unknown fields and

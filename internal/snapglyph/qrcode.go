@@ -14,13 +14,19 @@ type QRCode struct {
 	Content json.RawMessage // the type's fields, as validated
 	Payload string          // the exact string encoded
 	Design  QRDesign
-	Logo    []byte // PNG or JPEG; nil when there is none
+	Logo    []byte // PNG or JPEG; nil when there is none, or when read without it
+	// LogoSHA256 is the hex SHA-256 of the logo, "" when there is none. It
+	// is set also when the code is read without its logo bytes.
+	LogoSHA256 string
 	// LogoType is the logo's media type ("image/png", "image/jpeg").
 	LogoType  string
 	CreatedBy Creator
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// HasLogo reports whether the code has a logo, read with it or not.
+func (q *QRCode) HasLogo() bool { return len(q.Logo) > 0 || q.LogoSHA256 != "" }
 
 // QRDesign is a QR code's look, without the logo.
 type QRDesign struct {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -13,13 +15,13 @@ import (
 )
 
 // qrColumns leaves the logo out: lists never need it.
-const qrColumns = `id, org_id, name, type, content, payload, design, logo_type, created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at`
+const qrColumns = `id, org_id, name, type, content, payload, design, logo_type, logo_sha256, created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at`
 
 func scanQR(row interface{ Scan(...any) error }, extra ...any) (*snapglyph.QRCode, error) {
 	var q snapglyph.QRCode
 	var content, design string
 	var created, updated int64
-	dest := []any{&q.ID, &q.OrgID, &q.Name, &q.Type, &content, &q.Payload, &design, &q.LogoType,
+	dest := []any{&q.ID, &q.OrgID, &q.Name, &q.Type, &content, &q.Payload, &design, &q.LogoType, &q.LogoSHA256,
 		&q.CreatedBy.Type, &q.CreatedBy.ID, &q.CreatedBy.Name, &q.CreatedBy.Prefix, &created, &updated}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
@@ -88,6 +90,7 @@ var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_r
 // however many creates run at once on however many nodes.
 func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempotency) (replayed string, err error) {
 	design, _ := json.Marshal(q.Design)
+	q.LogoSHA256 = LogoSHA256(q.Logo)
 	err = d.tx(ctx, func(tx *Tx) error {
 		q.CreatedAt, q.UpdatedAt = tx.now, tx.now
 		if idem != nil {
@@ -115,10 +118,10 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempo
 		if err := tx.checkQRCodeLimit(ctx, q.OrgID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO qr_codes (id, org_id, name, type, content, payload, design, logo, logo_type,
+		_, err := tx.Exec(ctx, `INSERT INTO qr_codes (id, org_id, name, type, content, payload, design, logo, logo_type, logo_sha256,
 			created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			q.ID, q.OrgID, q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			q.ID, q.OrgID, q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256,
 			q.CreatedBy.Type, q.CreatedBy.ID, q.CreatedBy.Name, q.CreatedBy.Prefix, ms(q.CreatedAt), ms(q.UpdatedAt))
 		return err
 	})
@@ -179,6 +182,15 @@ func nullBytes(b []byte) any {
 	return b
 }
 
+// LogoSHA256 returns the hex SHA-256 of a logo file, "" for none.
+func LogoSHA256(logo []byte) string {
+	if len(logo) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(logo)
+	return hex.EncodeToString(sum[:])
+}
+
 // QRCode returns an organisation's QR code with its logo. Returns
 // ENOTFOUND, also for another organisation's code.
 func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
@@ -187,19 +199,61 @@ func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, e
 	if err != nil {
 		return nil, notFound(err, "no QR code has the id %q", id)
 	}
+	d.logoReads.Add(1)
 	q.Logo = logo
+	if q.LogoSHA256 == "" {
+		q.LogoSHA256 = LogoSHA256(logo) // stored before the column
+	}
 	return q, nil
 }
+
+// QRCodeWithoutLogo returns an organisation's QR code without its logo
+// bytes (Logo is nil; LogoSHA256 says whether it has one), for the image
+// paths, which read the logo only to draw. A code stored before
+// logo_sha256 existed is read with its logo, once per call, to compute
+// the hash. Returns ENOTFOUND, also for another organisation's code.
+func (d *DB) QRCodeWithoutLogo(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
+	var old []byte
+	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+`, CASE WHEN logo_sha256 = '' THEN logo END
+		FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID), &old)
+	if err != nil {
+		return nil, notFound(err, "no QR code has the id %q", id)
+	}
+	if old != nil {
+		d.logoReads.Add(1)
+		q.LogoSHA256 = LogoSHA256(old)
+	}
+	return q, nil
+}
+
+// QRLogo returns the logo of an organisation's QR code and its hex
+// SHA-256 (nil and "" when it has none). Returns ENOTFOUND.
+func (d *DB) QRLogo(ctx context.Context, orgID, id string) (logo []byte, sum string, err error) {
+	err = d.queryRow(ctx, `SELECT logo, logo_sha256 FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID).Scan(&logo, &sum)
+	if err != nil {
+		return nil, "", notFound(err, "no QR code has the id %q", id)
+	}
+	d.logoReads.Add(1)
+	if sum == "" {
+		sum = LogoSHA256(logo)
+	}
+	return logo, sum, nil
+}
+
+// LogoReads returns how many times this DB has read a QR code's logo
+// column (for tests and metrics).
+func (d *DB) LogoReads() int64 { return d.logoReads.Load() }
 
 // UpdateQRCode saves a QR code's name, type, content, payload, design and
 // logo. Returns ENOTFOUND.
 func (d *DB) UpdateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
 	design, _ := json.Marshal(q.Design)
+	q.LogoSHA256 = LogoSHA256(q.Logo)
 	err := d.tx(ctx, func(tx *Tx) error {
 		q.UpdatedAt = tx.now
-		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, updated_at = ?
+		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, logo_sha256 = ?, updated_at = ?
 			WHERE id = ? AND org_id = ?`,
-			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, ms(q.UpdatedAt), q.ID, q.OrgID)
+			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256, ms(q.UpdatedAt), q.ID, q.OrgID)
 		if err != nil {
 			return err
 		}

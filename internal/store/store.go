@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -38,6 +39,9 @@ type DB struct {
 
 	// rewritten holds SQL texts translated for the dialect, by source text.
 	rewritten sync.Map
+
+	// logoReads counts the queries that read a QR code's logo column.
+	logoReads atomic.Int64
 }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL

@@ -1085,13 +1085,13 @@ func (a *app) handleQRImage(format string) http.HandlerFunc {
 			}
 			size = n
 		}
-		q, err := a.svc.QRCode(r.Context(), creator(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"))
+		// Without the logo: it is read only if the image must be drawn.
+		q, err := a.svc.QRCodeWithoutLogo(r.Context(), creator(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"))
 		if err != nil {
 			a.qrFail(w, r, err)
 			return
 		}
-		d := service.Design(q)
-		if format == "svg" && len(d.Logo) > 0 {
+		if format == "svg" && q.HasLogo() {
 			a.renderError(w, r, http.StatusUnprocessableEntity, "No SVG for a code with a logo",
 				"Logos are drawn in PNG images only. Download "+q.Name+" as PNG instead.")
 			return
@@ -1106,7 +1106,7 @@ func (a *app) handleQRImage(format string) http.HandlerFunc {
 			w.WriteHeader(http.StatusNotModified) // answered without rendering
 			return
 		}
-		img, err := a.svc.RenderQRCode(q, format, size)
+		img, err := a.svc.RenderQRCode(r.Context(), q, format, size)
 		if errors.Is(err, service.ErrRenderBusy) {
 			a.renderBusy(w, r)
 			return

@@ -285,6 +285,20 @@ func TestQRLogo(t *testing.T) {
 		if _, err := png.Decode(strings.NewReader(p.Body)); err != nil {
 			t.Errorf("PNG with logo: %v", err)
 		}
+		// Served again, and at another size (the decoded logo is cached):
+		// the code is read without its logo.
+		reads := db.LogoReads()
+		for _, size := range []int{256, 256, 300} {
+			again := b.get(fmt.Sprintf("/qr-codes/%s/image.png?size=%d", id, size))
+			expectStatus(t, again, http.StatusOK)
+			if size == 256 && again.Body != p.Body {
+				t.Error("the same image request got other bytes")
+			}
+		}
+		expectStatus(t, b.get("/qr-codes/"+id+"/image.svg"), http.StatusUnprocessableEntity)
+		if n := db.LogoReads() - reads; n != 0 {
+			t.Errorf("cached dashboard logo images read the logo %d times, want 0", n)
+		}
 
 		// Too large: the real size is reported, nothing is stored, the rest is kept.
 		big := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 600<<10)...)
