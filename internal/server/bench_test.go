@@ -14,8 +14,10 @@ import (
 )
 
 // BenchmarkHandler measures the server's own cost per request, without the
-// network: the authenticated usage endpoint and a repeated unknown key
-// (answered from the negative cache; the throttle is off) against the
+// network: the authenticated usage endpoint (as a tool sends it, and as a
+// browser-length user agent with an escaped query does, which the input
+// checks and the storable user agent cost), and a repeated unknown key
+// (answered from the negative cache; the throttle is off), against the
 // health check.
 func BenchmarkHandler(b *testing.B) {
 	db := testdb.Open(b, "sqlite")
@@ -36,20 +38,25 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	const browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 	unknown := snapglyph.GenerateKey()
 	for _, c := range []struct {
-		name, path, key string
-		status          int
+		name, path, key, userAgent string
+		status                     int
 	}{
-		{"healthz", "/healthz", k.Secret, 200},
-		{"api/v1/usage", "/api/v1/usage", k.Secret, 200},
-		{"unknown-key", "/api/v1/usage", unknown, 401},
+		{"healthz", "/healthz", k.Secret, "", 200},
+		{"api/v1/usage", "/api/v1/usage", k.Secret, "", 200},
+		{"api/v1/usage-browser-query", "/api/v1/usage?x=%C3%A9t%C3%A9", k.Secret, browser, 200},
+		{"unknown-key", "/api/v1/usage", unknown, "", 401},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				req := httptest.NewRequest("GET", c.path, nil)
 				req.Header.Set("Authorization", "Bearer "+c.key)
+				if c.userAgent != "" {
+					req.Header.Set("User-Agent", c.userAgent)
+				}
 				for pb.Next() {
 					w := httptest.NewRecorder()
 					n.Handler().ServeHTTP(w, req)
