@@ -385,8 +385,13 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 	p := &a.pools[counterIndex(c)]
 	limit := limitOf(org, c)
 	if p.loaded && p.limit != limit {
-		// Counted in ReturnErrors; the request goes on with a new lease.
-		_ = m.returnLease(ctx, org.ID, period, c, p)
+		// The lease was taken under another limit: it goes back before
+		// any of it is spent. If the database cannot take it, it stays
+		// here for later and the request fails like any that needs the
+		// database.
+		if err := m.returnLease(ctx, org.ID, period, c, p); err != nil {
+			return nil, err
+		}
 		p.loaded = false
 	}
 	if !p.loaded {
@@ -404,19 +409,20 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 	return p, nil
 }
 
-// returnLease gives the pool's unspent lease back. On failure the units
-// are dropped all the same (the customer's loss, bounded by one block;
-// the limit is never passed) and the error returned.
+// returnLease gives the pool's unspent lease back. On failure (the
+// database is away) the lease stays with the pool: still reserved in the
+// database, it can be spent or returned later, so an outage costs the
+// customer nothing; the error is counted in ReturnErrors and returned.
 func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.Counter, p *pool) error {
 	if p.lease <= 0 {
 		return nil
 	}
 	n := p.lease
-	p.lease = 0
 	if err := m.store.ReturnLease(ctx, orgID, period, c, n); err != nil {
 		m.ReturnErrors.Add(1)
 		return fmt.Errorf("meter: return %d %s of %s: %w", n, c, orgID, err)
 	}
+	p.lease = 0
 	p.reserved -= n
 	return nil
 }
@@ -424,7 +430,7 @@ func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.C
 // Forget returns an organisation's unspent leases and drops its state, so
 // a changed plan or limit applies to the next request. Leases still in
 // flight are waited for, so they too are back when it returns. The error
-// says which returns failed (their units are lost, not double-counted).
+// says which returns failed (their units stay with the account, for later).
 func (m *Meter) Forget(ctx context.Context, orgID string) error {
 	m.mu.Lock()
 	a := m.accounts[orgID]
@@ -452,7 +458,15 @@ func (m *Meter) release(ctx context.Context, orgID string, a *account) error {
 	for i := range a.pools {
 		errs = append(errs, m.returnLease(ctx, orgID, a.period, counters[i], &a.pools[i]))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// Some units could not go back: the account keeps them and stays
+		// in use (each request still checks its limit against the
+		// organisation it brings), and the next Forget, Release or Close
+		// tries again.
+		a.dead = false
+		return err
+	}
+	return nil
 }
 
 // Release returns every unspent lease and drops every account, as when

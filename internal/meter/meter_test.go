@@ -2,6 +2,7 @@ package meter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -313,4 +314,59 @@ func TestMeterOnStore(t *testing.T) {
 			t.Errorf("reserved %d after Close, charged %d", u.Reserved.APICalls, charged.Load())
 		}
 	})
+}
+
+// flakyStore is a memStore whose ReturnLease fails while down is set: the
+// database is away.
+type flakyStore struct {
+	*memStore
+	down atomic.Bool
+}
+
+func (s *flakyStore) ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error {
+	if s.down.Load() {
+		return errors.New("connection refused")
+	}
+	return s.memStore.ReturnLease(ctx, orgID, period, c, n)
+}
+
+// TestReleaseDuringOutageKeepsLeases: the listener drops because the
+// database is away, so the node releases its leases, and the returns
+// fail. The units stay with the node (still reserved in the database):
+// they are spent while the database is away, and given back once it is
+// back, so the outage costs the customer nothing.
+func TestReleaseDuringOutageKeepsLeases(t *testing.T) {
+	st := &flakyStore{memStore: newMemStore()}
+	m := New(st)
+	org := orgWith("org_o", 100000, 1000)
+	period, _ := snapglyph.Period(m.Now())
+	ctx := context.Background()
+	charge := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}
+	}
+	charge(100) // within the first block: no prefetch in flight
+	st.down.Store(true)
+	if err := m.Release(ctx); err == nil {
+		t.Fatal("Release reported no error while the database was away")
+	}
+	// The node keeps serving from what it holds.
+	charge(50)
+	if err := m.Forget(ctx, org.ID); err == nil {
+		t.Fatal("Forget reported no error while the database was away")
+	}
+	charge(50)
+	st.down.Store(false)
+	if err := m.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.get(org.ID, period, store.APICalls); got != 200 {
+		t.Errorf("%d reserved after the database came back, 200 spent: %d units lost", got, got-200)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
