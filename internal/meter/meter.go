@@ -6,8 +6,10 @@
 // conditional UPDATE (reserved + n <= limit) and spends them in memory.
 // Blocks shrink as the allowance runs low, down to one unit, so the last
 // units go to whichever node asks first and the limit is met exactly. A
-// graceful stop returns unspent units; a crash loses at most one block per
-// organisation (the customer's loss, bounded; the limit is never passed).
+// graceful stop returns unspent units; a crash loses what the node held,
+// at most one and a half blocks per organisation and counter (the block in
+// use and the next one leased ahead; the customer's loss, bounded; the
+// limit is never passed).
 package meter
 
 import (
