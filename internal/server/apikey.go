@@ -252,21 +252,49 @@ const (
 // existing clients read, and the IETF RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers): the policy "calls" allows q
 // calls in a window of w seconds (this calendar month); r are left and the
-// window ends in t seconds.
+// window ends in t seconds. It runs on every request: the values are
+// formatted into one string and one slice (two allocations).
 func setLimitHeaders(h http.Header, c meterState, now time.Time) {
-	v := make([]string, 5) // one allocation for the values
-	v[0], v[1], v[2] = itoa(c.Limit), itoa(c.Remaining), itoa(c.ResetsAt.Unix())
 	window := int64(c.ResetsAt.Sub(c.ResetsAt.AddDate(0, -1, 0)) / time.Second)
-	v[3] = `"calls";q=` + v[0] + ";w=" + itoa(window)
-	v[4] = `"calls";r=` + v[1] + ";t=" + itoa(max(int64(c.ResetsAt.Sub(now)/time.Second), 0))
+	left := max(int64(c.ResetsAt.Sub(now)/time.Second), 0)
+	var buf [160]byte
+	var ends [5]int
+	b := strconv.AppendInt(buf[:0], c.Limit, 10)
+	ends[0] = len(b)
+	b = strconv.AppendInt(b, c.Remaining, 10)
+	ends[1] = len(b)
+	b = strconv.AppendInt(b, c.ResetsAt.Unix(), 10)
+	ends[2] = len(b)
+	b = strconv.AppendInt(append(b, `"calls";q=`...), c.Limit, 10)
+	b = strconv.AppendInt(append(b, ";w="...), window, 10)
+	ends[3] = len(b)
+	b = strconv.AppendInt(append(b, `"calls";r=`...), c.Remaining, 10)
+	b = strconv.AppendInt(append(b, ";t="...), left, 10)
+	ends[4] = len(b)
+	v := splitAt(string(b), ends[:])
 	h[hRateLimit], h[hRateRemaining], h[hRateReset] = v[0:1:1], v[1:2:2], v[2:3:3]
 	h[hRateLimitPolicy], h[hRateLimitIETF] = v[3:4:4], v[4:5:5]
 }
 
 func setCreditHeaders(h http.Header, c meterState) {
-	v := make([]string, 2)
-	v[0], v[1] = itoa(c.Limit), itoa(c.Remaining)
+	var buf [48]byte
+	var ends [2]int
+	b := strconv.AppendInt(buf[:0], c.Limit, 10)
+	ends[0] = len(b)
+	b = strconv.AppendInt(b, c.Remaining, 10)
+	ends[1] = len(b)
+	v := splitAt(string(b), ends[:])
 	h[hCreditsLimit], h[hCreditsRemaining] = v[0:1:1], v[1:2:2]
+}
+
+// splitAt cuts s at the given ends into substrings (no copies).
+func splitAt(s string, ends []int) []string {
+	v := make([]string, len(ends))
+	start := 0
+	for i, e := range ends {
+		v[i], start = s[start:e], e
+	}
+	return v
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
