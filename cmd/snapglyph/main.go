@@ -3,8 +3,8 @@
 //	snapglyph serve   [--addr 127.0.0.1:8080] [--db ./snapglyph.db | postgres://…]
 //	snapglyph migrate [--db …]
 //	snapglyph org create --name NAME --owner-email EMAIL [--plan starter|trial|pro|max] [--password-stdin] [--json]
-//	snapglyph org set-plan ORG_ID PLAN
-//	snapglyph org set-limits ORG_ID [--api-calls N] [--image-credits N]
+//	snapglyph org set-plan ORG_ID PLAN [--json]
+//	snapglyph org set-limits ORG_ID [--api-calls N] [--image-credits N] [--json]
 //	snapglyph key create --org ORG_ID --name NAME [--json]
 //	snapglyph key list --org ORG_ID [--all] [--json]
 //	snapglyph key pause|resume|revoke KEY_ID
