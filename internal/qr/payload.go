@@ -444,6 +444,9 @@ func smsPayload(p *parser, o *object) string {
 
 func wifiPayload(p *parser, o *object) string {
 	ssid, pass, sec := p.str(o, "ssid"), p.str(o, "password"), p.str(o, "security")
+	if sec == "" && !p.reported(o.path+".security") {
+		sec = "WPA" // the documented default: most networks are WPA
+	}
 	hidden := p.boolean(o, "hidden")
 	if p.required(o.path+".ssid", ssid) {
 		p.line(o.path+".ssid", ssid, MaxSSIDLen)

@@ -35,6 +35,7 @@ func TestPayloadValid(t *testing.T) {
 		{"wifi hidden false", "wifi", `{"ssid":"Home","password":"secret123","security":"WPA","hidden":false}`, "WIFI:T:WPA;S:Home;P:secret123;;"},
 		{"wifi wpa hex", "wifi", `{"ssid":"H","password":"` + strings.Repeat("aB", 32) + `","security":"WPA"}`, "WIFI:T:WPA;S:H;P:" + strings.Repeat("aB", 32) + ";;"},
 		{"wifi wep", "wifi", `{"ssid":"Old","password":"12345","security":"WEP"}`, "WIFI:T:WEP;S:Old;P:12345;;"},
+		{"wifi security defaults to WPA", "wifi", `{"ssid":"Home","password":"secret123"}`, "WIFI:T:WPA;S:Home;P:secret123;;"},
 		{"wifi wep hex", "wifi", `{"ssid":"Old","password":"0123456789","security":"WEP"}`, "WIFI:T:WEP;S:Old;P:0123456789;;"},
 		{"wifi none", "wifi", `{"ssid":"Café Libre","security":"none"}`, "WIFI:T:nopass;S:Café Libre;;"},
 		{"wifi none hidden", "wifi", `{"ssid":"x","security":"none","password":"","hidden":true}`, "WIFI:T:nopass;S:x;H:true;;"},
@@ -128,7 +129,8 @@ func TestPayloadErrors(t *testing.T) {
 			[]fe{{"content.number", "only digits"}, {"content.message", "control"}}},
 		{"sms message too long", "sms", `{"number":"112","message":"` + long(2954) + `"}`, []fe{{"content.message", "at most 2953"}}},
 
-		{"wifi empty", "wifi", `{}`, []fe{{"content.ssid", "required"}, {"content.security", `"WPA", "WEP" or "none"`}}},
+		{"wifi empty", "wifi", `{}`, []fe{{"content.ssid", "required"}, {"content.password", "required"}}},
+		{"wifi default WPA short", "wifi", `{"ssid":"x","password":"short"}`, []fe{{"content.password", "8 to 63"}}},
 		{"wifi bad security", "wifi", `{"ssid":"x","security":"wpa2"}`, []fe{{"content.security", `"WPA", "WEP" or "none"`}}},
 		{"wifi security type", "wifi", `{"ssid":"x","security":1}`, []fe{{"content.security", "must be a string"}}},
 		{"wifi wpa no password", "wifi", `{"ssid":"x","security":"WPA"}`, []fe{{"content.password", "required"}}},
