@@ -487,9 +487,9 @@ func TestQRCodePatchEachField(t *testing.T) {
 // The document names the server clients should call: the public URL when
 // the node has one, else the host that served it (a relative server).
 func TestOpenAPIServer(t *testing.T) {
-	db := testdb.Open(t, "sqlite")
 	for _, c := range []struct{ public, want string }{{"", "/"}, {"https://qr.example.com/", "https://qr.example.com"}} {
-		h := newHarness(t, db, node.Config{PublicURL: c.public})
+		// A database each: a harness sets the database's clock.
+		h := newHarness(t, testdb.Open(t, "sqlite"), node.Config{PublicURL: c.public})
 		resp, err := http.Get(h.srv.URL + "/api/v1/openapi.json")
 		if err != nil {
 			t.Fatal(err)
