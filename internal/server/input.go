@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -28,20 +27,5 @@ func requestText(r *http.Request) error {
 	if err := snapglyph.CheckPathValues(r.Pattern, r.PathValue); err != nil {
 		return err
 	}
-	if !needsDecoding(r.URL.RawQuery) {
-		return nil // plain ASCII without escapes: nothing to find
-	}
-	values, _ := url.ParseQuery(r.URL.RawQuery) // what parses is what handlers see
-	return snapglyph.CheckValues(values)
-}
-
-// needsDecoding reports whether a raw query may decode to something other
-// than printable ASCII: it has an escape or a byte outside it.
-func needsDecoding(raw string) bool {
-	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c == '%' || c < 0x20 || c >= 0x7f {
-			return true
-		}
-	}
-	return false
+	return snapglyph.CheckEncoded(r.URL.RawQuery)
 }

@@ -1,6 +1,7 @@
 package snapglyph
 
 import (
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -53,6 +54,20 @@ func CheckValues(values map[string][]string) error {
 			if err := CheckText(name, v); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// CheckEncoded checks the names and values of an urlencoded string (a
+// raw query, or a form body) with CheckText, as a handler would see them
+// after decoding. Plain printable ASCII without escapes, the common case,
+// is not decoded.
+func CheckEncoded(raw string) error {
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c == '%' || c < 0x20 || c >= 0x7f {
+			values, _ := url.ParseQuery(raw) // what parses is what handlers see
+			return CheckValues(values)
 		}
 	}
 	return nil

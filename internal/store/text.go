@@ -2,7 +2,8 @@ package store
 
 import (
 	"strings"
-	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // PostgreSQL refuses a statement (and aborts its transaction) over a NUL
@@ -19,7 +20,7 @@ func cleanArgs(args []any) []any {
 	out := args
 	for i, a := range args {
 		s, ok := a.(string)
-		if !ok || validText(s) {
+		if !ok || snapglyph.TextProblem(s) == "" {
 			continue
 		}
 		if &out[0] == &args[0] {
@@ -28,10 +29,6 @@ func cleanArgs(args []any) []any {
 		out[i] = cleanText(s)
 	}
 	return out
-}
-
-func validText(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // cleanText replaces invalid bytes and NUL characters by U+FFFD.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -70,7 +69,7 @@ func requestText(r *http.Request) error {
 	if err := snapglyph.CheckPathValues(r.Pattern, r.PathValue); err != nil {
 		return err
 	}
-	if err := checkRawValues(r.URL.RawQuery); err != nil {
+	if err := snapglyph.CheckEncoded(r.URL.RawQuery); err != nil {
 		return err
 	}
 	if r.Method != http.MethodPost || r.Body == nil {
@@ -88,25 +87,10 @@ func requestText(r *http.Request) error {
 		return nil // too large: the handler refuses it
 	}
 	r.Body = readCloser{bytes.NewReader(body), r.Body}
-	return checkRawValues(string(body))
+	return snapglyph.CheckEncoded(string(body))
 }
 
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-// checkRawValues checks an urlencoded string's names and values. Plain
-// ASCII without escapes (the common case) is not decoded.
-func checkRawValues(raw string) error {
-	plain := true
-	for i := 0; i < len(raw) && plain; i++ {
-		c := raw[i]
-		plain = c != '%' && c >= 0x20 && c < 0x7f
-	}
-	if plain {
-		return nil
-	}
-	values, _ := url.ParseQuery(raw) // what parses is what handlers see
-	return snapglyph.CheckValues(values)
 }
