@@ -14,6 +14,12 @@
 #                                   after 24 concurrent 4096 px requests (24 different images),
 #                                   then repeated 512 px images per second; BASELINE=<git rev>
 #                                   runs the same against that revision's build, side by side
+#   scripts/load.sh reqlog          the request log's cost: on each store, two nodes (request log
+#                                   on, as shipped, and off) and /healthz, alternated ROUNDS times;
+#                                   then, with PG_URL, a node kept at full load for SUSTAIN (default
+#                                   60s) on PostgreSQL at RATE (default 10000) requests/s, its request log
+#                                   backlog sampled, and the rows written counted against the requests
+#   scripts/load.sh sustain         that last part alone
 #   scripts/load.sh unknown         a flood of well-formed unknown keys against /healthz, on SQLite
 #                                   (and PostgreSQL if PG_URL is set): with the per-address throttle
 #                                   as shipped (429s), and without it (401s) for 10,000 keys repeated
@@ -28,11 +34,13 @@ DURATION=${DURATION:-5s}
 CONC=${CONC:-16}
 LOG_REQUESTS=${LOG_REQUESTS:-true}
 work=$(mktemp -d)
-schemas=()
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   wait 2>/dev/null || true
-  for s in "${schemas[@]}"; do psql "$PG_URL" -qc "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done
+  # dbfor runs in a command substitution (a subshell): it lists its schemas in a file.
+  if [ -f "$work/schemas" ]; then
+    while read -r s; do psql "$PG_URL" -qc "DROP SCHEMA $s CASCADE" >/dev/null 2>&1 || true; done <"$work/schemas"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,7 +55,7 @@ dbfor() {
   else
     local schema="bench_$$_$RANDOM"
     psql "$PG_URL" -qc "CREATE SCHEMA $schema" >/dev/null
-    schemas+=("$schema")
+    echo "$schema" >>"$work/schemas"
     local sep='?'; case "$PG_URL" in *\?*) sep='&';; esac
     echo "${PG_URL}${sep}search_path=$schema"
   fi
@@ -90,17 +98,25 @@ ratio() {
   db=$(dbfor "$kind"); key=$(setup "$db"); serve "$db" $port
   export SNAPGLYPH_LOAD_KEY=$key
   "$work/load" -c "$CONC" -d 1s "http://127.0.0.1:$port/api/v1/usage" >/dev/null # warm up
-  local h=0 u=0 line p50 p99
+  local h=0 u=0 line p50 p99 hr ur ratios=()
   for round in $(seq "${ROUNDS:-3}"); do
     line=$("$work/load" -c "$CONC" -d "$DURATION" -json "http://127.0.0.1:$port/healthz")
     echo "  $kind /healthz (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs" >&2
-    h=$(echo "$h + $(echo "$line" | rps)" | bc -l)
+    hr=$(echo "$line" | rps); h=$(echo "$h + $hr" | bc -l)
     line=$("$work/load" -c "$CONC" -d "$DURATION" -json "http://127.0.0.1:$port/api/v1/usage")
     echo "  $kind /api/v1/usage (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs, statuses $(echo "$line" | sed -E 's/.*"statuses":(\{[^}]*\}).*/\1/')" >&2
-    u=$(echo "$u + $(echo "$line" | rps)" | bc -l)
+    ur=$(echo "$line" | rps); u=$(echo "$u + $ur" | bc -l)
+    ratios+=("$(echo "$ur / $hr" | bc -l)")
   done
-  printf '%s: /healthz %.0f req/s, authenticated /api/v1/usage %.0f req/s (means), ratio %.2f\n' "$kind" \
-    "$(echo "$h / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / $h" | bc -l)"
+  # Each round's ratio (its two runs follow each other), then their median
+  # and spread: the machine is shared, so only side-by-side runs compare.
+  local sorted
+  sorted=$(printf '%s\n' "${ratios[@]}" | sort -g | xargs printf '%.2f ')
+  printf '%s: /healthz %.0f req/s, authenticated /api/v1/usage %.0f req/s (means), ratio %.2f; per round %s-> median %.2f, min %.2f, max %.2f\n' "$kind" \
+    "$(echo "$h / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / ${ROUNDS:-3}" | bc -l)" "$(echo "$u / $h" | bc -l)" \
+    "$(printf '%s ' "${ratios[@]}" | xargs printf '%.2f ')" \
+    "$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')" \
+    "$(echo "$sorted" | awk '{print $1}')" "$(echo "$sorted" | awk '{print $NF}')"
   kill %% 2>/dev/null; wait 2>/dev/null || true
 }
 
@@ -127,7 +143,84 @@ unknown_ratio() {
   kill %% 2>/dev/null; wait 2>/dev/null || true
 }
 
+# metric PORT NAME prints a sample of a node's /metrics.
+metric() { curl -sf "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {printf "%.0f", $2}'; }
+
+# reqlog_ratio KIND compares /api/v1/usage with the request log on (as
+# shipped) and off, and /healthz, alternated on two nodes of one machine.
+reqlog_ratio() {
+  local kind=$1 db_on db_off key_on key_off h=0 on=0 off=0 line pid_on pid_off
+  db_on=$(dbfor "$kind"); key_on=$(setup "$db_on"); serve "$db_on" 18185; pid_on=$!
+  db_off=$(dbfor "$kind"); key_off=$(setup "$db_off"); serve "$db_off" 18186 --request-log=false; pid_off=$!
+  SNAPGLYPH_LOAD_KEY=$key_on "$work/load" -c "$CONC" -d 1s http://127.0.0.1:18185/api/v1/usage >/dev/null # warm up
+  SNAPGLYPH_LOAD_KEY=$key_off "$work/load" -c "$CONC" -d 1s http://127.0.0.1:18186/api/v1/usage >/dev/null
+  for round in $(seq "${ROUNDS:-3}"); do
+    line=$("$work/load" -c "$CONC" -d "$DURATION" -json http://127.0.0.1:18185/healthz)
+    h=$(echo "$h + $(echo "$line" | rps)" | bc -l)
+    line=$(SNAPGLYPH_LOAD_KEY=$key_on "$work/load" -c "$CONC" -d "$DURATION" -json http://127.0.0.1:18185/api/v1/usage)
+    echo "  $kind request log on (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs" >&2
+    on=$(echo "$on + $(echo "$line" | rps)" | bc -l)
+    line=$(SNAPGLYPH_LOAD_KEY=$key_off "$work/load" -c "$CONC" -d "$DURATION" -json http://127.0.0.1:18186/api/v1/usage)
+    echo "  $kind request log off (round $round): $(echo "$line" | rps | xargs printf '%.0f') req/s, p50 $(echo "$line" | field p50Micros) µs, p99 $(echo "$line" | field p99Micros) µs" >&2
+    off=$(echo "$off + $(echo "$line" | rps)" | bc -l)
+  done
+  printf '%s: /healthz %.0f req/s; /api/v1/usage with the request log %.0f req/s (ratio %.2f), without %.0f req/s (ratio %.2f); on/off %.2f; entries written %s, dropped %s\n' "$kind" \
+    "$(echo "$h / ${ROUNDS:-3}" | bc -l)" "$(echo "$on / ${ROUNDS:-3}" | bc -l)" "$(echo "$on / $h" | bc -l)" \
+    "$(echo "$off / ${ROUNDS:-3}" | bc -l)" "$(echo "$off / $h" | bc -l)" "$(echo "$on / $off" | bc -l)" \
+    "$(metric 18185 snapglyph_request_log_written_total)" "$(metric 18185 snapglyph_request_log_dropped_total)"
+  kill "$pid_on" "$pid_off" 2>/dev/null; wait "$pid_on" "$pid_off" 2>/dev/null || true
+}
+
+# reqlog_sustain sends RATE (default 10000) logged requests a second to one
+# PostgreSQL node for SUSTAIN (default 60s), a fixed number of requests so
+# every one is answered, and samples its request log twice a second: entries
+# recorded and written, and the backlog (bounded by --request-log-buffer;
+# dropped entries are counted). At the end it counts the rows in the
+# request log and compares them with the requests answered.
+reqlog_sustain() {
+  local db key secs rate=${RATE:-10000} n rec0 wr0 rec wr back maxback=0 t pid schema rows answered ticks=0
+  secs=${SUSTAIN:-60s}; secs=${secs%s}
+  n=$((rate * secs))
+  db=$(dbfor postgres); key=$(setup "$db"); serve "$db" 18187; pid=$!
+  schema=${db##*search_path=}
+  rec0=$(metric 18187 snapglyph_request_log_recorded_total); wr0=$(metric 18187 snapglyph_request_log_written_total)
+  SNAPGLYPH_LOAD_KEY=$key "$work/load" -c "${SUSTAIN_CONC:-32}" -d "$((secs * 4))s" -n "$n" -rate "$rate" -json http://127.0.0.1:18187/api/v1/usage >"$work/sustain.json" &
+  local loadpid=$! t0=$SECONDS
+  while kill -0 "$loadpid" 2>/dev/null; do
+    sleep 0.5; ticks=$((ticks + 1))
+    back=$(metric 18187 snapglyph_request_log_backlog)
+    [ "${back:-0}" -gt "$maxback" ] && maxback=$back
+    if [ $((ticks % 20)) -eq 0 ]; then
+      rec=$(metric 18187 snapglyph_request_log_recorded_total); wr=$(metric 18187 snapglyph_request_log_written_total)
+      echo "  $((SECONDS - t0))s: recorded $((rec - rec0)), written $((wr - wr0)), backlog $back" >&2
+    fi
+  done
+  wait "$loadpid" || true
+  for _ in $(seq 50); do # the last writes (every 500 ms)
+    [ "$(metric 18187 snapglyph_request_log_backlog)" = 0 ] && break; sleep 0.2
+  done
+  rec=$(metric 18187 snapglyph_request_log_recorded_total); wr=$(metric 18187 snapglyph_request_log_written_total)
+  rows=$(psql "$PG_URL" -tAc "SELECT count(*) FROM $schema.request_log")
+  t=$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$work/sustain.json")
+  answered=$(sed -E 's/.*"requests":([0-9]+).*/\1/' "$work/sustain.json")
+  printf 'PostgreSQL, one node, %s requests asked at %s/s: %s answered in %.1f s = %.0f logged requests/s (statuses %s, p50 %s µs, p99 %s µs); request log: %s recorded, %s written, %s rows in the table (answered − rows: %s), %s dropped; backlog at most %s entries (sampled every 0.5 s; the buffer holds 100,000), %s after the run; flush errors %s\n' \
+    "$n" "$rate" "$answered" "$t" "$(echo "$answered / $t" | bc -l)" \
+    "$(sed -E 's/.*"statuses":(\{[^}]*\}).*/\1/' "$work/sustain.json")" "$(field p50Micros <"$work/sustain.json")" "$(field p99Micros <"$work/sustain.json")" \
+    "$((rec - rec0))" "$((wr - wr0))" "$rows" "$((answered - rows))" \
+    "$(metric 18187 snapglyph_request_log_dropped_total)" "$maxback" "$(metric 18187 snapglyph_request_log_backlog)" \
+    "$(metric 18187 snapglyph_request_log_flush_errors_total)"
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+}
+
 case "$MODE" in
+reqlog)
+  for kind in sqlite ${PG_URL:+postgres}; do reqlog_ratio "$kind"; done
+  if [ -n "${PG_URL:-}" ]; then reqlog_sustain; fi
+  ;;
+sustain)
+  [ -n "${PG_URL:-}" ] || { echo "set PG_URL"; exit 2; }
+  reqlog_sustain
+  ;;
 unknown)
   for kind in sqlite ${PG_URL:+postgres}; do
     unknown_ratio "$kind" "throttled as shipped (429)" 10000
@@ -225,5 +318,5 @@ PY
     kill "$pid"; wait "$pid" 2>/dev/null || true
   done
   ;;
-*) echo "usage: scripts/load.sh [ratio|png|nodes|unknown|revocation|logo]"; exit 2 ;;
+*) echo "usage: scripts/load.sh [ratio|png|nodes|unknown|revocation|logo|reqlog|sustain]"; exit 2 ;;
 esac

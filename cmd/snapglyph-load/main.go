@@ -7,6 +7,10 @@
 // The key, if any, is read from the environment so it does not show in
 // the process list. Several URLs are used round-robin (one per node).
 //
+// -rate R paces the requests to R a second in all (request i is sent no
+// sooner than i/R seconds after the start); a server that cannot keep up
+// gets them as fast as it answers, and the achieved rate says so.
+//
 // -unknown N sends, instead, N well-formed keys with valid checksums that
 // were never issued, round-robin: a flood that repeats its keys. They
 // are drawn from -seed, so consecutive runs send the same keys (a warm-up
@@ -53,9 +57,10 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	unknown := flag.Int("unknown", 0, "send N never-issued, checksum-valid keys round-robin (-1: a new one per request) instead of SNAPGLYPH_LOAD_KEY")
 	seed := flag.Uint64("seed", 1, "the seed of the -unknown N keys")
+	rate := flag.Float64("rate", 0, "send at most this many requests a second in all (0: as fast as answered)")
 	flag.Parse()
-	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 || *unknown < -1 || *unknown > 1_000_000 {
-		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] [-unknown N<=1000000|-1] URL [URL…]")
+	if flag.NArg() == 0 || *c < 1 || *d <= 0 || *d > 5*time.Minute || *n < 1 || *unknown < -1 || *unknown > 1_000_000 || *rate < 0 || *rate > 1e6 {
+		fmt.Fprintln(os.Stderr, "usage: snapglyph-load [-c N] [-d DURATION<=5m] [-n MAX] [-rate R<=1000000] [-unknown N<=1000000|-1] URL [URL…]")
 		os.Exit(2)
 	}
 	for _, u := range flag.Args() {
@@ -65,7 +70,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	r := run(flag.Args(), *c, *d, *n, keySource(*unknown, *seed, os.Getenv("SNAPGLYPH_LOAD_KEY")))
+	r := run(flag.Args(), *c, *d, *n, *rate, keySource(*unknown, *seed, os.Getenv("SNAPGLYPH_LOAD_KEY")))
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
@@ -107,13 +112,13 @@ func seededKey(rng *rand.Rand) string {
 	}
 	key := string(append(b, sum[:]...))
 	if err := snapglyph.CheckKey(key); err != nil {
-		fmt.Fprintf(os.Stderr, "snapglyph-load: the keys it makes are refused as malformed (%s); update seededKey\n", snapglyph.ErrorReason(err))
+		fmt.Fprintf(os.Stderr, "snapglyph-load: the keys it makes are refused as malformed (%s); update seededKey\n", snapglyph.ErrorCode(err))
 		os.Exit(1)
 	}
 	return key
 }
 
-func run(urls []string, conc int, d time.Duration, max int64, keyFor func(i int) string) result {
+func run(urls []string, conc int, d time.Duration, max int64, rate float64, keyFor func(i int) string) result {
 	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, MaxConnsPerHost: conc * 2}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -134,6 +139,15 @@ func run(urls []string, conc int, d time.Duration, max int64, keyFor func(i int)
 				seq := sent.Add(1) // also numbers the keys, across workers
 				if seq > max {
 					break
+				}
+				if rate > 0 {
+					if wait := time.Until(start.Add(time.Duration(float64(seq-1) / rate * float64(time.Second)))); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							continue // the loop ends; the request was never sent
+						}
+					}
 				}
 				req, _ := http.NewRequestWithContext(ctx, "GET", urls[i%len(urls)], nil)
 				if key := keyFor(int(seq - 1)); key != "" {

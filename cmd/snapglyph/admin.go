@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,7 +112,7 @@ type orgJSON struct {
 
 func (e *env) org(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|set-plan|set-limits …")
+		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|set-plan|set-limits|requests …")
 	}
 	switch args[0] {
 	case "create":
@@ -130,11 +132,17 @@ func (e *env) org(ctx context.Context, args []string) error {
 		}
 		var password string
 		if *pwStdin {
-			line, err := bufio.NewReader(e.stdin).ReadString('\n')
+			// Read no more than a password can be (the service refuses
+			// one over 1,024 bytes): standard input may be anything.
+			line, err := bufio.NewReader(io.LimitReader(e.stdin, 64<<10)).ReadString('\n')
 			if err != nil && line == "" {
 				return snapglyph.Errorf(snapglyph.EINVALID, "--password-stdin: no password on standard input")
 			}
 			password = strings.TrimRight(line, "\r\n")
+			if password == "" {
+				// Not "no password": the operator asked for one.
+				return snapglyph.Errorf(snapglyph.EINVALID, "--password-stdin: the first line of standard input is empty")
+			}
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
 			org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: *name, OwnerEmail: *email, Plan: *plan, Password: password})
@@ -164,15 +172,101 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			// The organisation's pending request, which set-plan closes:
+			// approved if it asked for this plan, superseded otherwise.
+			pending, err := svc.PlanRequests(ctx, snapglyph.Operator, false)
+			if err != nil {
+				return err
+			}
 			unc := watchUnconfirmed(svc)
 			if err := svc.SetPlan(ctx, snapglyph.Operator, pos[0], pos[1]); err != nil {
 				return err
 			}
+			plan, _ := snapglyph.ParsePlan(pos[1]) // the name as stored (" MAX " is max)
 			e.warnUnconfirmed(unc)
-			if *asJSON {
-				return e.printJSON(orgChangeJSON{ID: pos[0], Plan: strings.ToLower(pos[1]), UnconfirmedNodes: unc.list()})
+			var closed *snapglyph.PlanRequest
+			for _, p := range pending {
+				if p.OrgID == pos[0] {
+					closed = p
+				}
 			}
-			fmt.Fprintf(e.stdout, "organisation %s is now on the %s plan\n", pos[0], strings.ToLower(pos[1]))
+			if *asJSON {
+				out := orgChangeJSON{ID: pos[0], Plan: string(plan), UnconfirmedNodes: unc.list()}
+				if closed != nil {
+					out.ClosedRequest = closed.ID
+				}
+				return e.printJSON(out)
+			}
+			fmt.Fprintf(e.stdout, "organisation %s is now on the %s plan\n", pos[0], plan)
+			if closed != nil {
+				verb := "approved"
+				if closed.Plan != plan {
+					verb = "superseded (it asked for " + string(closed.Plan) + ")"
+				}
+				fmt.Fprintf(e.stdout, "the Owner's request %s is %s\n", closed.ID, verb)
+			}
+			return nil
+		})
+	case "requests":
+		fs := e.flagSet("org requests")
+		dsn := e.dbFlag(fs)
+		all := fs.Bool("all", false, "include closed requests (approved, superseded, refused, cancelled)")
+		refuse := fs.String("refuse", "", "refuse the pending request with this id (approve one with org set-plan ORG_ID PLAN)")
+		reason := fs.String("reason", "", "with --refuse: why, shown to the Owner on the Subscription page (at most 200 characters)")
+		asJSON := fs.Bool("json", false, "print one JSON line per request")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 0, "org requests [--all] [--json] | org requests --refuse REQUEST_ID [--reason TEXT] [--json]"); err != nil {
+			return err
+		}
+		if *refuse == "" && flagSet(fs, "reason") {
+			return snapglyph.Errorf(snapglyph.EINVALID, "--reason goes with --refuse REQUEST_ID")
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			if *refuse != "" {
+				p, err := svc.RefusePlanRequest(ctx, snapglyph.Operator, *refuse, *reason)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return e.printJSON(toPlanRequestJSON(p))
+				}
+				fmt.Fprintf(e.stdout, "refused request %s of organisation %s (%s) to change to %s\n", p.ID, p.OrgID, p.OrgName, p.Plan)
+				return nil
+			}
+			list, err := svc.PlanRequests(ctx, snapglyph.Operator, *all)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				for _, p := range list {
+					if err := e.printJSON(toPlanRequestJSON(p)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if len(list) == 0 && !*all {
+				fmt.Fprintln(e.stdout, "no plan change is waiting")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tORG\tNAME\tFROM\tTO\tREQUESTED BY\tREQUESTED AT\tSTATUS")
+			for _, p := range list {
+				status := string(p.Status)
+				if p.Note != "" {
+					status += ": " + p.Note
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.OrgID, p.OrgName, p.From, p.Plan, p.ByLabel, p.CreatedAt.Format(time.RFC3339), status)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if !*all {
+				fmt.Fprintln(e.stdout, "approve: snapglyph org set-plan ORG_ID PLAN · refuse: snapglyph org requests --refuse ID [--reason TEXT]")
+			}
 			return nil
 		})
 	case "set-limits":
@@ -209,7 +303,27 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
-	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, set-plan or set-limits", args[0])
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, set-plan, set-limits or requests", args[0])
+}
+
+// planRequestJSON is a plan request as org requests --json prints it.
+type planRequestJSON struct {
+	ID          string     `json:"id"`
+	OrgID       string     `json:"orgId"`
+	OrgName     string     `json:"orgName"`
+	From        string     `json:"from"`
+	Plan        string     `json:"plan"`
+	RequestedBy string     `json:"requestedBy"`
+	RequestedAt time.Time  `json:"requestedAt"`
+	Status      string     `json:"status"`
+	ClosedAt    *time.Time `json:"closedAt,omitempty"`
+	ClosedBy    string     `json:"closedBy,omitempty"`
+	Note        string     `json:"note,omitempty"`
+}
+
+func toPlanRequestJSON(p *snapglyph.PlanRequest) planRequestJSON {
+	return planRequestJSON{ID: p.ID, OrgID: p.OrgID, OrgName: p.OrgName, From: string(p.From), Plan: string(p.Plan), RequestedBy: p.ByLabel,
+		RequestedAt: p.CreatedAt, Status: string(p.Status), ClosedAt: timeJSON(p.ClosedAt), ClosedBy: p.ClosedBy, Note: p.Note}
 }
 
 func optInt(name, s string) (*int64, error) {
@@ -229,11 +343,14 @@ func toOrgJSON(o *snapglyph.Org) orgJSON {
 }
 
 type keyJSON struct {
-	ID                string     `json:"id"`
-	Key               string     `json:"key,omitempty"`
-	Name              string     `json:"name"`
-	Prefix            string     `json:"prefix"`
-	OrgID             string     `json:"orgId"`
+	ID     string `json:"id"`
+	Key    string `json:"key,omitempty"`
+	Name   string `json:"name"`
+	Prefix string `json:"prefix"`
+	OrgID  string `json:"orgId"`
+	// Status is the key's state now: active, paused, expired or revoked
+	// (a pause whose end has passed is active; an expiry or the end of a
+	// roll's overlap makes a key expired).
 	Status            string     `json:"status"`
 	CreatedAt         time.Time  `json:"createdAt"`
 	CreatedBy         string     `json:"createdBy"`
@@ -241,13 +358,45 @@ type keyJSON struct {
 	LastUsedIP        string     `json:"lastUsedIp,omitempty"`
 	LastUsedUserAgent string     `json:"lastUsedUserAgent,omitempty"`
 	RevokedAt         *time.Time `json:"revokedAt,omitempty"`
-	Hint              string     `json:"hint,omitempty"`
+	ExpiresAt         *time.Time `json:"expiresAt"` // null: never
+	// Access is "full" or "restricted"; Scopes are the permissions of a
+	// restricted key ([] for full access).
+	Access     string          `json:"access"`
+	Scopes     []string        `json:"scopes"`
+	AllowedIPs []string        `json:"allowedIps"` // []: every address
+	Paused     *pauseJSON      `json:"paused"`     // null unless paused now
+	Replaces   *string         `json:"replaces"`   // the key this one was rolled from
+	ReplacedBy *replacedByJSON `json:"replacedBy"` // the key that replaced this one
+	Hint       string          `json:"hint,omitempty"`
 }
 
-// keyChangeJSON is a key after pause, resume or revoke, with the nodes
-// that did not confirm the change in time (empty: in force everywhere).
+type pauseJSON struct {
+	Reason string     `json:"reason"`
+	By     string     `json:"by"`
+	At     time.Time  `json:"at"`
+	Until  *time.Time `json:"until"` // null: until resumed
+}
+
+type replacedByJSON struct {
+	ID     string `json:"id"`
+	Prefix string `json:"prefix"`
+	// OverlapEndsAt is when this (old) key stops working.
+	OverlapEndsAt time.Time `json:"overlapEndsAt"`
+}
+
+// keyChangeJSON is a key after a change (pause, resume, revoke, rename,
+// end-overlap), with the nodes that did not confirm the change in time
+// (empty: in force everywhere).
 type keyChangeJSON struct {
 	keyJSON
+	UnconfirmedNodes []string `json:"unconfirmedNodes"`
+}
+
+// keyRollJSON is the result of key roll: the new key as key create prints
+// it, and the old key as it is now.
+type keyRollJSON struct {
+	keyJSON
+	Old              keyJSON  `json:"old"`
 	UnconfirmedNodes []string `json:"unconfirmedNodes"`
 }
 
@@ -256,46 +405,142 @@ type orgChangeJSON struct {
 	ID               string   `json:"id"`
 	Plan             string   `json:"plan,omitempty"`
 	UnconfirmedNodes []string `json:"unconfirmedNodes"`
+	// ClosedRequest is the Owner's pending plan request that set-plan
+	// closed (approved or superseded).
+	ClosedRequest string `json:"closedRequest,omitempty"`
 }
 
-func toKeyJSON(k *snapglyph.APIKey) keyJSON {
-	return keyJSON{ID: k.ID, Name: k.Name, Prefix: k.Prefix, OrgID: k.OrgID, Status: string(k.Status),
+func toKeyJSON(k *snapglyph.APIKey, now time.Time) keyJSON {
+	out := keyJSON{ID: k.ID, Name: k.Name, Prefix: k.Prefix, OrgID: k.OrgID, Status: string(k.StateAt(now)),
 		CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, LastUsedAt: timeJSON(k.LastUsedAt),
-		LastUsedIP: k.LastUsedIP, LastUsedUserAgent: k.LastUsedUA, RevokedAt: timeJSON(k.RevokedAt)}
+		LastUsedIP: k.LastUsedIP, LastUsedUserAgent: k.LastUsedUA, RevokedAt: timeJSON(k.RevokedAt),
+		ExpiresAt: timeJSON(k.ExpiresAt), Access: "full", Scopes: []string{}, AllowedIPs: []string{}}
+	if !k.Scopes.Full() {
+		out.Access, out.Scopes = "restricted", k.Scopes.Names()
+	}
+	for _, p := range k.AllowedIPs {
+		out.AllowedIPs = append(out.AllowedIPs, snapglyph.AllowedIPString(p))
+	}
+	if k.IsPaused(now) {
+		out.Paused = &pauseJSON{Reason: k.PausedReason, By: k.PausedBy, At: k.PausedAt, Until: timeJSON(k.PausedUntil)}
+	}
+	if k.Replaces != "" {
+		out.Replaces = &k.Replaces
+	}
+	if k.ReplacedBy != "" {
+		out.ReplacedBy = &replacedByJSON{ID: k.ReplacedBy, Prefix: k.ReplacedByPrefix, OverlapEndsAt: k.OverlapEndsAt}
+	}
+	return out
 }
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flags, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// keySpecFlags are key create's options; roll takes none of them (the
+// new key inherits its settings).
+type keySpecFlags struct {
+	expiresIn, expiresAt, scopes, allowIP *string
+}
+
+func addKeySpecFlags(fs *flags) keySpecFlags {
+	return keySpecFlags{
+		expiresIn: fs.String("expires-in", "", "the key expires after this long: at least 1m, e.g. 30d, 12h, 90m, 2w (default: never)"),
+		expiresAt: fs.String("expires-at", "", "the key expires at this time: RFC 3339 (2027-06-30T00:00:00Z) or a date (00:00 UTC)"),
+		scopes:    fs.String("scopes", "", "restrict the key to these permissions, comma-separated: "+strings.Join(snapglyph.AllScopes(), ", ")+" (default: full access)"),
+		allowIP:   fs.String("allow-ip", "", "accept the key only from these addresses or CIDR ranges, comma-separated, at most 20 (default: every address)"),
+	}
+}
+
+// spec reads the options into a key spec; a flag given empty is an error,
+// not the default.
+func (f keySpecFlags) spec(fs *flags, name string) (service.KeySpec, error) {
+	spec := service.KeySpec{Name: name}
+	var err error
+	if flagSet(fs, "expires-in") {
+		if flagSet(fs, "expires-at") {
+			return spec, snapglyph.Errorf(snapglyph.EINVALID, "give --expires-in or --expires-at, not both")
+		}
+		if spec.ExpiresIn, err = snapglyph.ParseDuration(*f.expiresIn); err != nil {
+			return spec, prefixed("--expires-in", err)
+		}
+		if spec.ExpiresIn < snapglyph.MinKeyLifetime {
+			return spec, snapglyph.Errorf(snapglyph.EINVALID, "--expires-in: a key's lifetime is at least one minute; leave the flag out for a key that never expires")
+		}
+	}
+	if flagSet(fs, "expires-at") {
+		if spec.ExpiresAt, err = snapglyph.ParseTime(*f.expiresAt); err != nil {
+			return spec, prefixed("--expires-at", err)
+		}
+	}
+	if flagSet(fs, "scopes") {
+		if spec.Scopes, err = snapglyph.ParseScopes(*f.scopes); err != nil {
+			return spec, prefixed("--scopes", err)
+		}
+	}
+	if flagSet(fs, "allow-ip") {
+		if spec.AllowedIPs, err = snapglyph.ParseAllowedIPs(*f.allowIP); err != nil {
+			return spec, prefixed("--allow-ip", err)
+		}
+	}
+	return spec, nil
+}
+
+// prefixed names the flag in an input error.
+func prefixed(flagName string, err error) error {
+	return snapglyph.Errorf(snapglyph.ErrorKind(err), "%s: %s", flagName, snapglyph.ErrorMessage(err))
+}
+
+// printNewKey prints a created or rolled key: the only time it is shown.
+func (e *env) printNewKey(k *service.NewKey) {
+	fmt.Fprintf(e.stdout, "%s\n\nThis is the only time the key is shown: store it now (an environment variable or a secret manager).\nid %s, name %s\n", k.Secret, k.ID, k.Name)
+	if s := k.Settings(); s != "" {
+		fmt.Fprintf(e.stdout, "%s\n", s)
+	}
+	if k.Hint != "" {
+		fmt.Fprintln(e.stderr, "hint:", k.Hint)
+	}
+}
+
+const keyUsage = "usage: snapglyph key create|list|show|pause|resume|revoke|rename|restrict|roll|end-overlap …"
 
 func (e *env) key(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph key create|list|pause|resume|revoke …")
+		return snapglyph.Errorf(snapglyph.EINVALID, keyUsage)
 	}
 	switch args[0] {
 	case "create":
 		fs := e.flagSet("key create")
 		dsn := e.dbFlag(fs)
 		org := fs.String("org", "", "the organisation's id")
-		name := fs.String("name", "", "where the key is used, e.g. Production-WebApp (1-64 characters)")
+		name := fs.String("name", "", "where the key is used, e.g. Production-WebApp (1-64 characters, unique among the organisation's active keys)")
+		specFlags := addKeySpecFlags(fs)
 		asJSON := fs.Bool("json", false, "print the result as one JSON line")
 		pos, err := parse(fs, args[1:])
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "key create --org ORG_ID --name NAME [--json]"); err != nil {
+		if err := needArgs(pos, 0, "key create --org ORG_ID --name NAME [--expires-in DURATION | --expires-at TIME] [--scopes LIST] [--allow-ip LIST] [--json]"); err != nil {
+			return err
+		}
+		spec, err := specFlags.spec(fs, *name)
+		if err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
-			k, err := svc.CreateKey(ctx, snapglyph.Operator, *org, *name)
+			k, err := svc.CreateKeyWith(ctx, snapglyph.Operator, *org, spec)
 			if err != nil {
 				return err
 			}
 			if *asJSON {
-				out := toKeyJSON(k.APIKey)
+				out := toKeyJSON(k.APIKey, svc.Now())
 				out.Key, out.Hint = k.Secret, k.Hint
 				return e.printJSON(out)
 			}
-			fmt.Fprintf(e.stdout, "%s\n\nThis is the only time the key is shown: store it now (an environment variable or a secret manager).\nid %s, name %s\n", k.Secret, k.ID, k.Name)
-			if k.Hint != "" {
-				fmt.Fprintln(e.stderr, "hint:", k.Hint)
-			}
+			e.printNewKey(k)
 			return nil
 		})
 	case "list":
@@ -316,64 +561,310 @@ func (e *env) key(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			now := svc.Now()
 			if *asJSON {
 				for _, k := range keys {
-					if err := e.printJSON(toKeyJSON(k)); err != nil {
+					if err := e.printJSON(toKeyJSON(k, now)); err != nil {
 						return err
 					}
 				}
 				return nil
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tLAST USED\tSTATUS")
+			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tLAST USED\tSTATUS\tEXPIRES\tACCESS")
 			for _, k := range keys {
 				last := "Never"
 				if !k.LastUsedAt.IsZero() {
 					last = fmt.Sprintf("%s from %s", k.LastUsedAt.Format(time.RFC3339), k.LastUsedIP)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), last, displayStatus(k.Status))
+				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), last,
+					statusLine(k, now), expiresLine(k, now), accessLine(k))
 			}
 			return tw.Flush()
 		})
-	case "pause", "resume", "revoke":
-		verb := args[0]
-		fs := e.flagSet("key " + verb)
+	case "show":
+		fs := e.flagSet("key show")
 		dsn := e.dbFlag(fs)
 		asJSON := fs.Bool("json", false, "print the key as one JSON line")
 		pos, err := parse(fs, args[1:])
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 1, "key "+verb+" KEY_ID"); err != nil {
+		if err := needArgs(pos, 1, "key show KEY_ID [--json]"); err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
-			do := map[string]func(context.Context, snapglyph.Actor, string) (*snapglyph.APIKey, error){
-				"pause": svc.PauseKey, "resume": svc.ResumeKey, "revoke": svc.RevokeKey,
-			}[verb]
+			k, err := svc.Key(ctx, snapglyph.Operator, pos[0])
+			if err != nil {
+				return err
+			}
+			now := svc.Now()
+			if *asJSON {
+				return e.printJSON(toKeyJSON(k, now))
+			}
+			e.printKey(k, now)
+			return nil
+		})
+	case "pause", "resume", "revoke", "end-overlap":
+		verb := args[0]
+		fs := e.flagSet("key " + verb)
+		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the key as one JSON line")
+		var reason, until *string
+		usage := "key " + verb + " KEY_ID [--json]"
+		if verb == "pause" {
+			reason = fs.String("reason", "", "why the key is paused (at most 200 characters), shown in the list and the audit log")
+			until = fs.String("until", "", "resume the key by itself at this time: RFC 3339 (2026-12-24T09:00:00Z) or a date (00:00 UTC)")
+			usage = "key pause KEY_ID [--reason TEXT] [--until TIME] [--json]"
+		}
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 1, usage); err != nil {
+			return err
+		}
+		var end time.Time
+		if until != nil && flagSet(fs, "until") {
+			if end, err = snapglyph.ParseTime(*until); err != nil {
+				return prefixed("--until", err)
+			}
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
 			unc := watchUnconfirmed(svc)
-			k, err := do(ctx, snapglyph.Operator, pos[0])
+			var k *snapglyph.APIKey
+			var err error
+			switch verb {
+			case "pause":
+				k, err = svc.PauseKeyWith(ctx, snapglyph.Operator, pos[0], *reason, end)
+			case "resume":
+				k, err = svc.ResumeKey(ctx, snapglyph.Operator, pos[0])
+			case "revoke":
+				k, err = svc.RevokeKey(ctx, snapglyph.Operator, pos[0])
+			default:
+				k, err = svc.EndOverlap(ctx, snapglyph.Operator, pos[0])
+			}
+			if err != nil {
+				return err
+			}
+			e.warnUnconfirmed(unc)
+			now := svc.Now()
+			if *asJSON {
+				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, now), UnconfirmedNodes: unc.list()})
+			}
+			if verb == "end-overlap" {
+				fmt.Fprintf(e.stdout, "key %s (%s, %s...) stopped working now; %s... replaces it\n", k.ID, k.Name, k.Prefix, k.ReplacedByPrefix)
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "key %s (%s, %s...) is now %s%s\n", k.ID, k.Name, k.Prefix, k.StateAt(now), pauseNote(k))
+			return nil
+		})
+	case "rename":
+		fs := e.flagSet("key rename")
+		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the key as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 2, "key rename KEY_ID NAME [--json]"); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			unc := watchUnconfirmed(svc)
+			k, err := svc.RenameKey(ctx, snapglyph.Operator, pos[0], pos[1])
 			if err != nil {
 				return err
 			}
 			e.warnUnconfirmed(unc)
 			if *asJSON {
-				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k), UnconfirmedNodes: unc.list()})
+				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, svc.Now()), UnconfirmedNodes: unc.list()})
 			}
-			fmt.Fprintf(e.stdout, "key %s (%s, %s...) is now %s\n", k.ID, k.Name, k.Prefix, k.Status)
+			fmt.Fprintf(e.stdout, "key %s (%s...) is now named %s\n", k.ID, k.Prefix, k.Name)
+			return nil
+		})
+	case "restrict":
+		fs := e.flagSet("key restrict")
+		dsn := e.dbFlag(fs)
+		scopes := fs.String("scopes", "", "restrict the key to these permissions, comma-separated: "+strings.Join(snapglyph.AllScopes(), ", "))
+		full := fs.Bool("full-access", false, "lift the key's permissions: it may do everything")
+		allowIP := fs.String("allow-ip", "", "accept the key only from these addresses or CIDR ranges, comma-separated, at most 20")
+		anyIP := fs.Bool("any-ip", false, "remove the key's IP allowlist: accept it from every address")
+		asJSON := fs.Bool("json", false, "print the key as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		usage := "key restrict KEY_ID [--scopes LIST | --full-access] [--allow-ip LIST | --any-ip] [--json]"
+		if err := needArgs(pos, 1, usage); err != nil {
+			return err
+		}
+		switch {
+		case flagSet(fs, "scopes") && *full, flagSet(fs, "allow-ip") && *anyIP:
+			return snapglyph.Errorf(snapglyph.EINVALID, "give --scopes or --full-access, and --allow-ip or --any-ip, not both of a pair")
+		case !flagSet(fs, "scopes") && !*full && !flagSet(fs, "allow-ip") && !*anyIP:
+			return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph %s (give at least one)", usage)
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			k, err := svc.Key(ctx, snapglyph.Operator, pos[0])
+			if err != nil {
+				return err
+			}
+			ss, ips := k.Scopes, k.AllowedIPs
+			switch {
+			case *full:
+				ss = snapglyph.FullAccess
+			case flagSet(fs, "scopes"):
+				if ss, err = snapglyph.ParseScopes(*scopes); err != nil {
+					return prefixed("--scopes", err)
+				}
+			}
+			switch {
+			case *anyIP:
+				ips = nil
+			case flagSet(fs, "allow-ip"):
+				if ips, err = snapglyph.ParseAllowedIPs(*allowIP); err != nil {
+					return prefixed("--allow-ip", err)
+				}
+			}
+			unc := watchUnconfirmed(svc)
+			k, err = svc.RestrictKey(ctx, snapglyph.Operator, pos[0], ss, ips)
+			if err != nil {
+				return err
+			}
+			e.warnUnconfirmed(unc)
+			if *asJSON {
+				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, svc.Now()), UnconfirmedNodes: unc.list()})
+			}
+			fmt.Fprintf(e.stdout, "key %s (%s, %s...) now has %s\n", k.ID, k.Name, k.Prefix, accessLine(k))
+			return nil
+		})
+	case "roll":
+		fs := e.flagSet("key roll")
+		dsn := e.dbFlag(fs)
+		overlap := fs.String("overlap", "0", "how long the old key keeps working: 0 (now) to 7d, e.g. 1h, 24h, 7d; never past its own expiry")
+		asJSON := fs.Bool("json", false, "print the new key (and the old one) as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 1, "key roll KEY_ID [--overlap DURATION] [--json]"); err != nil {
+			return err
+		}
+		d, err := snapglyph.ParseDuration(*overlap)
+		if err != nil {
+			return prefixed("--overlap", err)
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			unc := watchUnconfirmed(svc)
+			r, err := svc.RollKey(ctx, snapglyph.Operator, pos[0], d)
+			if err != nil {
+				return err
+			}
+			e.warnUnconfirmed(unc)
+			now := svc.Now()
+			if *asJSON {
+				out := keyRollJSON{keyJSON: toKeyJSON(r.APIKey, now), Old: toKeyJSON(r.Old, now), UnconfirmedNodes: unc.list()}
+				out.Key = r.Secret
+				return e.printJSON(out)
+			}
+			e.printNewKey(r.NewKey)
+			if r.Old.IsExpired(now) {
+				fmt.Fprintf(e.stdout, "the old key %s... (%s) stopped working now\n", r.Old.Prefix, r.Old.ID)
+			} else {
+				fmt.Fprintf(e.stdout, "the old key %s... (%s) keeps working until %s\n", r.Old.Prefix, r.Old.ID, snapglyph.FormatTime(r.Old.EndsAt()))
+			}
 			return nil
 		})
 	}
-	return snapglyph.Errorf(snapglyph.EINVALID, "unknown key command %q: use create, list, pause, resume or revoke", args[0])
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown key command %q: use create, list, show, pause, resume, revoke, rename, restrict, roll or end-overlap", args[0])
 }
 
-// displayStatus is the status as the dashboard shows it.
-func displayStatus(s snapglyph.KeyStatus) string {
-	switch s {
-	case snapglyph.KeyActive:
-		return "Active"
-	case snapglyph.KeyPaused:
-		return "Inactive"
+// printKey prints one key's details for people.
+func (e *env) printKey(k *snapglyph.APIKey, now time.Time) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	row := func(label, value string) { fmt.Fprintf(tw, "%s\t%s\n", label, value) }
+	row("id", k.ID)
+	row("name", k.Name)
+	row("prefix", k.Prefix+"...")
+	row("organisation", k.OrgID)
+	row("status", statusLine(k, now))
+	row("created", k.CreatedAt.Format(time.RFC3339)+" by "+k.CreatedBy)
+	row("expires", expiresLine(k, now))
+	row("access", accessLine(k))
+	ips := "every address"
+	if len(k.AllowedIPs) > 0 {
+		ips = strings.ReplaceAll(snapglyph.FormatAllowedIPs(k.AllowedIPs), ",", ", ")
 	}
-	return "Revoked"
+	row("IP allowlist", ips)
+	if k.Replaces != "" {
+		row("replaces", k.Replaces)
+	}
+	if k.ReplacedBy != "" {
+		row("replaced by", k.ReplacedByPrefix+"... ("+k.ReplacedBy+"), overlap until "+snapglyph.FormatTime(k.OverlapEndsAt))
+	}
+	last := "never"
+	if !k.LastUsedAt.IsZero() {
+		last = fmt.Sprintf("%s from %s (%s)", k.LastUsedAt.Format(time.RFC3339), k.LastUsedIP, k.LastUsedUA)
+	}
+	row("last used", last)
+	tw.Flush()
+}
+
+// statusLine is a key's status for people, as the dashboard says it:
+// "Active", "Inactive" (with the pause's reason and end, if it has them),
+// "Expired", "Revoked", and the roll relation.
+func statusLine(k *snapglyph.APIKey, now time.Time) string {
+	switch k.StateAt(now) {
+	case snapglyph.StatePaused:
+		return "Inactive" + pauseNote(k)
+	case snapglyph.StateExpired:
+		if k.ReplacedBy != "" {
+			return "Expired (replaced by " + k.ReplacedByPrefix + "...)"
+		}
+		return "Expired"
+	case snapglyph.StateRevoked:
+		return "Revoked"
+	}
+	if k.ReplacedBy != "" {
+		return "Active (replaced by " + k.ReplacedByPrefix + "..., until " + snapglyph.FormatTime(k.OverlapEndsAt) + ")"
+	}
+	return "Active"
+}
+
+// pauseNote is " (paused by …: reason; until …)" for a pause with a
+// reason or an end, and "" otherwise.
+func pauseNote(k *snapglyph.APIKey) string {
+	if k.Status != snapglyph.KeyPaused || (k.PausedReason == "" && k.PausedUntil.IsZero()) {
+		return ""
+	}
+	s := " (paused by " + k.PausedBy
+	if k.PausedReason != "" {
+		s += ": " + k.PausedReason
+	}
+	if !k.PausedUntil.IsZero() {
+		s += "; until " + snapglyph.FormatTime(k.PausedUntil)
+	}
+	return s + ")"
+}
+
+// expiresLine is when a key expires, for people.
+func expiresLine(k *snapglyph.APIKey, now time.Time) string {
+	end := k.ExpiresAt
+	switch {
+	case end.IsZero():
+		return "Never"
+	case !now.Before(end):
+		return "Expired " + snapglyph.FormatTime(end)
+	}
+	return snapglyph.FormatTime(end)
+}
+
+// accessLine is a key's permissions and allowlist in a few words.
+func accessLine(k *snapglyph.APIKey) string {
+	s := k.Scopes.Label()
+	if n := len(k.AllowedIPs); n > 0 {
+		s += fmt.Sprintf(" (%d IP %s)", n, map[bool]string{true: "entry", false: "entries"}[n == 1])
+	}
+	return s
 }

@@ -10,16 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
-
-// mapEnv is a getenv over a map.
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
 
 // TestBadVariableRefused: a bad value in any variable of serve is refused
 // like a bad flag, naming the variable and the value, before anything is
@@ -42,6 +36,7 @@ func TestBadVariableRefused(t *testing.T) {
 		{"SNAPGLYPH_LOG_REQUESTS", "on", `SNAPGLYPH_LOG_REQUESTS="on": not a boolean`},
 		{"SNAPGLYPH_LOG_FORMAT", "xml", `SNAPGLYPH_LOG_FORMAT="xml" must be text or json`},
 		{"SNAPGLYPH_SIGNUP", "maybe", `SNAPGLYPH_SIGNUP="maybe" must be open or closed`},
+		{"SNAPGLYPH_PLAN_CHANGES", "auto", `SNAPGLYPH_PLAN_CHANGES="auto" must be operator or self-serve`},
 		{"SNAPGLYPH_PUBLIC_URL", "ftp://qr.example.com", `SNAPGLYPH_PUBLIC_URL="ftp://qr.example.com" must be an http or https URL`},
 		{"SNAPGLYPH_TRUSTED_PROXIES", "not-an-address", `SNAPGLYPH_TRUSTED_PROXIES="not-an-address": `},
 	}
@@ -55,8 +50,8 @@ func TestBadVariableRefused(t *testing.T) {
 				t.Fatal("serve started")
 			}
 			msg := errorText(err)
-			if snapglyph.ErrorCode(err) != snapglyph.EINVALID || !strings.HasPrefix(msg, tt.want) {
-				t.Errorf("error %q (%s), want it to start with %q", msg, snapglyph.ErrorCode(err), tt.want)
+			if snapglyph.ErrorKind(err) != snapglyph.EINVALID || !strings.HasPrefix(msg, tt.want) {
+				t.Errorf("error %q (%s), want it to start with %q", msg, snapglyph.ErrorKind(err), tt.want)
 			}
 			if len(msg) > 300 {
 				t.Errorf("the message is %d bytes long", len(msg))
@@ -67,7 +62,7 @@ func TestBadVariableRefused(t *testing.T) {
 			// The same value as a flag is refused too.
 			flagName := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.variable, "SNAPGLYPH_")), "_", "-")
 			err = run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", flagName + "=" + tt.value}, mapEnv(map[string]string{"SNAPGLYPH_DB": path}), strings.NewReader(""), &stdout, &stderr)
-			if snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+			if snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 				t.Errorf("%s=%.20q: %v, want it refused", flagName, tt.value, err)
 			}
 		})
@@ -148,63 +143,20 @@ func TestLogRequestsVariable(t *testing.T) {
 				"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_LOG_REQUESTS": tt.value,
 				"SNAPGLYPH_LOG_FORMAT": "json", "SNAPGLYPH_ADDR": "127.0.0.1:0",
 			}
-			logs := serveInProcess(t, env, tt.args, func(url string) {
-				resp, err := http.Get(url + "/healthz")
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-			})
+			srv := serveIn(t, env, tt.args...)
+			resp, err := http.Get(srv.url + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			srv.stop(t)
+			logs := srv.logs.String()
 			logged := strings.Contains(logs, `"msg":"request"`)
 			if logged != tt.want {
 				t.Errorf("request logged: %v, want %v; logs:\n%s", logged, tt.want, logs)
 			}
 		})
 	}
-}
-
-// serveInProcess runs serve through run() with env, calls use with its
-// URL, stops it and returns its log (JSON lines).
-func serveInProcess(t *testing.T, env map[string]string, args []string, use func(url string)) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testdb.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), mapEnv(env), strings.NewReader(""), &stdout, &stderr)
-	}()
-	var url string
-	for deadline := time.Now().Add(20 * time.Second); url == ""; {
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			var v map[string]any
-			if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "listening" {
-				url, _ = v["addr"].(string)
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve returned %v; logs:\n%s", err, &stderr)
-		default:
-		}
-		if url == "" {
-			if time.Now().After(deadline) {
-				t.Fatalf("serve not listening after 20 s; logs:\n%s", &stderr)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	use(url)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop within 20 s")
-	}
-	return stderr.String()
 }
 
 // TestErrorText: what the operator reads for each kind of error.
@@ -218,6 +170,11 @@ func TestErrorText(t *testing.T) {
 		{errors.New(`failed: host=db user=snap password=s3cr3t dbname=x`), `failed: host=db user=snap password=xxxxx dbname=x`},
 		{errors.New(`failed: postgres://db/x?user=snap&password=s3cr3t&sslmode=disable`), `failed: postgres://db/x?user=snap&password=xxxxx&sslmode=disable`},
 		{errors.New(`store: migration 003_qr_codes.sql failed: relation "qr_codes" already exists`), `store: migration 003_qr_codes.sql failed: relation "qr_codes" already exists`},
+		// A huge value quoted back is cut, on a character boundary.
+		{snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key has the id %q", strings.Repeat("x", 100000)), `no API key has the id "` + strings.Repeat("x", 477) + `… (100024 bytes in all)`},
+		{snapglyph.Errorf(snapglyph.EINVALID, "%s", strings.Repeat("é", 300)), strings.Repeat("é", 250) + `… (600 bytes in all)`},
+		{snapglyph.Errorf(snapglyph.EINVALID, "%s", "x"+strings.Repeat("é", 300)), "x" + strings.Repeat("é", 249) + `… (601 bytes in all)`},
+		{errors.New(`dial postgres://snap:s3cr3t@db/x: ` + strings.Repeat("y", 1000)), `dial postgres://snap:xxxxx@db/x: ` + strings.Repeat("y", 467) + `… (1033 bytes in all)`},
 	}
 	for _, tt := range tests {
 		if got := errorText(tt.err); got != tt.want {

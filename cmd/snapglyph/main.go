@@ -8,6 +8,7 @@
 //	snapglyph key create --org ORG_ID --name NAME [--json]
 //	snapglyph key list --org ORG_ID [--all] [--json]
 //	snapglyph key pause|resume|revoke KEY_ID
+//	snapglyph logs --org ORG_ID [--key KEY_ID] [--status 401|4xx] [--since 1h] [--limit N] [--json] …
 //
 // Every flag of serve, and --db of every command, can also be set by an
 // environment variable SNAPGLYPH_<FLAG> (dashes become underscores); a flag
@@ -32,16 +33,28 @@ import (
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
+// main is the process around runCommand: the signals that stop serve,
+// the real arguments, environment and standard streams, the exit status.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	status := runCommand(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "snapglyph:", errorText(err))
-		}
-		os.Exit(1)
+	os.Exit(status)
+}
+
+// runCommand runs one command line as the binary does, with everything
+// from outside passed in (the tests call it in process): a failure is
+// printed to stderr as "snapglyph: message" and the exit status is 1;
+// asking for a command's help (-h) prints the help and exits 1 too.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(ctx, args, getenv, stdin, stdout, stderr)
+	if err == nil {
+		return 0
 	}
+	if !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "snapglyph:", errorText(err))
+	}
+	return 1
 }
 
 // errorText is what the operator reads when a command fails. A domain
@@ -49,13 +62,26 @@ func main() {
 // a failed migration, a file that cannot be opened) is shown with its
 // cause, since the command line is the operator's own tool: "Internal
 // error." alone would leave them nothing to act on. Passwords in a
-// database URL are masked.
+// database URL are masked. A message that quotes a huge value from the
+// command line ("no API key has the id …") is cut to a readable length.
 func errorText(err error) string {
 	var e *snapglyph.Error
-	if errors.As(err, &e) && e.Code != snapglyph.EINTERNAL && e.Code != snapglyph.EUNAVAILABLE {
-		return e.Message
+	if errors.As(err, &e) && e.Kind != snapglyph.EINTERNAL && e.Kind != snapglyph.EUNAVAILABLE {
+		return cutText(e.Message)
 	}
-	return redactPasswords(err.Error())
+	return cutText(redactPasswords(err.Error()))
+}
+
+// maxErrorText is the longest message errorText returns, in bytes.
+const maxErrorText = 500
+
+// cutText cuts s to maxErrorText bytes, on a character boundary, saying
+// how long it was.
+func cutText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	return fmt.Sprintf("%s (%d bytes in all)", snapglyph.Shorten(s, maxErrorText), len(s))
 }
 
 // passwordInURL matches the password of a URL's user information
@@ -78,13 +104,15 @@ const usageText = `usage: snapglyph <command> [flags]
 commands:
   serve        run the API (and dashboard)
   migrate      create or update the database schema
-  org create | set-plan | set-limits
+  org create | set-plan | set-limits | requests
   key create | list | pause | resume | revoke
+  logs         an organisation's API request log
+  webhook create | list | delete
   version
 
 Run "snapglyph <command> -h" for a command's flags.`
 
-// env gives run its inputs, so tests can call it in-process.
+// env gives run its inputs, so tests can call it in process.
 type env struct {
 	getenv func(string) string
 	stdin  io.Reader
@@ -109,6 +137,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return e.org(ctx, args[1:])
 	case "key":
 		return e.key(ctx, args[1:])
+	case "logs":
+		return e.logs(ctx, args[1:])
+	case "webhook":
+		return e.webhook(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(stdout, "snapglyph", version)
 		return nil

@@ -9,12 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/notify"
+	"github.com/snapglyph/snapglyph/internal/reqlog"
 	"github.com/snapglyph/snapglyph/internal/server"
+	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
@@ -70,12 +74,45 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	trusted := fs.envString("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client, e.g. 10.0.0.0/8")
 	publicURL := fs.envString("public-url", "", "the URL users reach the dashboard at, e.g. https://qr.example.com, for invitation links (default: the request's host)")
 	signup := fs.envString("signup", "open", "open: anyone can sign up in the dashboard; closed: accounts come only from invitations and the CLI")
+	planChanges := fs.envString("plan-changes", "operator", "how an Owner's plan change from the Subscription page takes effect: operator (a request the operator approves with org set-plan) or self-serve (at once)")
 	metricsAddr := fs.envString("metrics-addr", "", "serve GET /metrics on this separate address instead of the public one, e.g. 127.0.0.1:9090")
 	debugAddr := fs.envString("debug-addr", "", "if set, serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060")
 	authFailures := fs.envInt("auth-failure-limit", server.DefaultAuthFailures, "failed API authentications a client address may make per minute (and at once) before they are answered 429; 0: no limit")
 	logRequests := fs.envBool("log-requests", true, "log one line per request")
+	requestLog := fs.envBool("request-log", true, "keep the API request log (every request that names a key, in the database; the dashboard's Logs page)")
+	requestLogBuffer := fs.envInt("request-log-buffer", reqlog.DefaultMaxBuffer, "request log entries a node buffers while the database is slow or away; more are dropped and counted")
+	requestLogInterval := fs.envDuration("request-log-interval", reqlog.DefaultInterval, "how often buffered request log entries are written")
+	requestLogRetention := fs.envString("request-log-retention", snapglyph.DefaultLogRetention().String(), "days the request log keeps entries, by plan")
+	smtpURL := fs.envString("smtp-url", "", "SMTP server for mail: smtp://user:password@host:587 (STARTTLS when the server offers it) or smtps://user:password@host:465 (TLS); empty: no mail, notices appear in the dashboard only")
+	mailFrom := fs.envString("mail-from", "", `sender of mail, e.g. "SnapGlyph <noreply@example.com>" (with --smtp-url)`)
+	scanKeys := fs.envString("secret-scanning-keys", "", "GitHub's secret-scanning public keys: a file or an https URL (https://api.github.com/meta/public_keys/secret_scanning); turns on POST /secret-scanning/github")
+	webhookInsecure := fs.envBool("webhook-allow-insecure-local", false, "permit webhook endpoints on http:// and loopback addresses (local development and tests; other private addresses stay refused)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	// The SMTP URL may hold a password: messages name where it came
+	// from, never its value.
+	smtpSource := "--smtp-url"
+	if _, fromEnv := fs.origin["smtp-url"]; fromEnv {
+		smtpSource = envVar("smtp-url")
+	}
+	var mailer notify.Mailer
+	switch {
+	case *smtpURL != "":
+		m, err := notify.NewSMTP(*smtpURL, *mailFrom)
+		if err != nil {
+			return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", smtpSource, snapglyph.ErrorMessage(err))
+		}
+		mailer = m
+	case *mailFrom != "":
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s is set but --smtp-url is not: no mail would be sent", fs.name("mail-from"))
+	}
+	var keys *server.ScanKeys
+	if *scanKeys != "" {
+		var err error
+		if keys, err = server.NewScanKeys(*scanKeys, nil); err != nil {
+			return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", fs.name("secret-scanning-keys"), snapglyph.ErrorMessage(err))
+		}
 	}
 	switch {
 	case *flush <= 0:
@@ -88,6 +125,16 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be 0 (no limit) or positive", fs.name("auth-failure-limit"))
 	case *signup != "open" && *signup != "closed":
 		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be open or closed", fs.name("signup"))
+	case *planChanges != string(service.PlanChangesOperator) && *planChanges != string(service.PlanChangesSelfServe):
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be operator or self-serve", fs.name("plan-changes"))
+	case *requestLogBuffer <= 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("request-log-buffer"))
+	case *requestLogInterval <= 0:
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("request-log-interval"))
+	}
+	retention, err := snapglyph.ParseLogRetention(*requestLogRetention)
+	if err != nil {
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", fs.name("request-log-retention"), snapglyph.ErrorMessage(err))
 	}
 	if *publicURL != "" {
 		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -112,19 +159,60 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		log.Warn("the clock is read from a file (SNAPGLYPH_FAKE_TIME_FILE): for tests only")
 	}
 
+	if keys != nil {
+		// A file must be right from the start; a URL may be unreachable
+		// for now: it is read again when a report arrives.
+		if err := keys.Load(ctx); err != nil {
+			if !strings.Contains(*scanKeys, "://") {
+				return snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", fs.name("secret-scanning-keys"), err)
+			}
+			log.Warn("secret scanning: the keys could not be read yet; they are read again when a report arrives", "err", err)
+		}
+	}
+
+	// Every address is taken before the node is built, so one that
+	// cannot be had stops serve with nothing left running (the listeners
+	// taken so far are closed on return).
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// The separate listeners: /metrics, the profiler.
+	var sideLn [2]net.Listener
+	for i, a := range []string{*metricsAddr, *debugAddr} {
+		if a == "" {
+			continue
+		}
+		if sideLn[i], err = listen(a); err != nil {
+			return err
+		}
+		defer sideLn[i].Close()
+	}
+
+	mailBase := *publicURL
+	if mailBase == "" {
+		mailBase = "http://" + ln.Addr().String()
+		if mailer != nil {
+			log.Warn("links in mail point to " + mailBase + ": set --public-url to where users reach the dashboard")
+		}
+	}
+	if mailer != nil {
+		log.Info("mail is on", "smtp", mailer.(*notify.SMTP).String(), "from", *mailFrom)
+	}
+
 	n, err := node.New(ctx, db, node.Config{
 		FlushInterval: *flush, CacheSize: *cacheSize, LeaseBlock: int64(*maxBlock), LogRequests: *logRequests,
 		PrivateMetrics: *metricsAddr != "", SignupClosed: *signup == "closed", TrustedProxies: proxies,
-		PublicURL: *publicURL, AuthFailures: cmp.Or(*authFailures, -1),
+		PlanChanges: service.PlanChangeMode(*planChanges),
+		PublicURL:   *publicURL, AuthFailures: cmp.Or(*authFailures, -1),
+		NoRequestLog: !*requestLog, RequestLogBuffer: *requestLogBuffer, RequestLogInterval: *requestLogInterval, RequestLogRetention: retention,
+		Mailer: mailer, MailBaseURL: mailBase, SecretScanKeys: keys, WebhookAllowInsecureLocal: *webhookInsecure,
 	}, log)
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", *addr, err)
-	}
 	httpServer := &http.Server{
 		Handler:           n.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -139,19 +227,12 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	n.Start()
 
-	for _, side := range []struct {
-		addr string
-		h    http.Handler
-	}{{*metricsAddr, metricsOnly(n.Server.MetricsHandler())}, {*debugAddr, debugHandler()}} {
-		if side.addr == "" {
+	for i, h := range []http.Handler{metricsOnly(n.Server.MetricsHandler()), debugHandler()} {
+		if sideLn[i] == nil {
 			continue
 		}
-		sln, err := net.Listen("tcp", side.addr)
-		if err != nil {
-			return snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", side.addr, err)
-		}
-		srv := &http.Server{Handler: side.h, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(sln)
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(sideLn[i])
 		defer srv.Close()
 	}
 	serveErr := make(chan error, 1)
@@ -177,4 +258,13 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// listen opens a TCP listener on addr, with an error the operator can act on.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", addr, err)
+	}
+	return ln, nil
 }

@@ -7,8 +7,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +24,10 @@ import (
 // it exists. Before the fix one PostgreSQL process in two tries exited
 // with "Internal error." (a unique violation from two CREATE TABLE IF NOT
 // EXISTS), and SQLite sometimes with "database is locked".
+//
+// These are separate processes because that is the case to prove: each
+// opens the database on its own, with its own connections and SQLite
+// file locks, at the same moment, as an operator's nodes and CLI do.
 func TestStartTogether(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
@@ -43,6 +47,7 @@ func TestStartTogether(t *testing.T) {
 // command succeeds.
 func startTogether(t *testing.T, dsn, what string) {
 	t.Helper()
+	binary(t) // built before the goroutines, which cannot fail the test
 	type result struct {
 		name string
 		err  error
@@ -56,7 +61,7 @@ func startTogether(t *testing.T, dsn, what string) {
 		go func(i int) {
 			defer wg.Done()
 			<-gate
-			out, err := serveOnce(dsn)
+			out, err := serveOnce(t, dsn)
 			results <- result{fmt.Sprintf("serve %d", i), err, out}
 		}(i)
 	}
@@ -70,9 +75,7 @@ func startTogether(t *testing.T, dsn, what string) {
 		go func(args []string) {
 			defer wg.Done()
 			<-gate
-			cmd := exec.Command(binary, args...)
-			cmd.Env = append(os.Environ(), "SNAPGLYPH_DB="+dsn)
-			out, err := runBounded(cmd, 60*time.Second)
+			out, err := runBounded(command(t, []string{"SNAPGLYPH_DB=" + dsn}, args...), 60*time.Second)
 			results <- result{strings.Join(args, " "), err, out}
 		}(args)
 	}
@@ -92,31 +95,10 @@ func startTogether(t *testing.T, dsn, what string) {
 	}
 }
 
-// runBounded runs cmd, killing it after limit, and returns its combined
-// output.
-func runBounded(cmd *exec.Cmd, limit time.Duration) (string, error) {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(limit):
-		cmd.Process.Kill()
-		<-done
-		return out.String(), fmt.Errorf("still running after %v", limit)
-	}
-}
-
 // serveOnce starts `snapglyph serve`, waits until it listens, stops it
 // with SIGTERM and returns its log and nil if it exited cleanly.
-func serveOnce(dsn string) (string, error) {
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "SNAPGLYPH_DB="+dsn)
+func serveOnce(t *testing.T, dsn string) (string, error) {
+	cmd := command(t, []string{"SNAPGLYPH_DB=" + dsn}, "serve", "--addr", "127.0.0.1:0", "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", err
@@ -183,19 +165,26 @@ func TestErrorsSayWhy(t *testing.T) {
 		{"a directory", dir, "is a directory"},
 	}
 	if base := os.Getenv(testdb.PostgresEnv); base != "" {
+		// The same server with another role, and another database (whatever
+		// the test database is called).
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		role, db := *u, *u
+		role.User = url.UserPassword("nosuchrole_x", "s3cr3t-pw")
+		db.Path = "/nosuchdb_x"
 		tests = append(tests,
-			struct{ name, db, want string }{"unknown role", strings.Replace(base, "postgres@", "nosuchrole_x:s3cr3t-pw@", 1), `role "nosuchrole_x" does not exist`},
-			struct{ name, db, want string }{"unknown database", strings.Replace(base, "/test?", "/nosuchdb_x?", 1), `database "nosuchdb_x" does not exist`},
+			struct{ name, db, want string }{"unknown role", role.String(), `role "nosuchrole_x" does not exist`},
+			struct{ name, db, want string }{"unknown database", db.String(), `database "nosuchdb_x" does not exist`},
 		)
 	}
 	for _, tt := range tests {
 		for _, args := range [][]string{{"migrate"}, {"key", "list", "--org", "org_x"}, {"serve", "--addr", "127.0.0.1:0"}} {
 			t.Run(tt.name+"/"+args[0], func(t *testing.T) {
-				cmd := exec.Command(binary, args...)
-				cmd.Env = append(os.Environ(), "SNAPGLYPH_DB="+tt.db)
-				out, err := runBounded(cmd, 60*time.Second)
-				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-					t.Fatalf("exit: %v, want status 1\n%s", err, out)
+				status, stdout, out := runCLI(map[string]string{"SNAPGLYPH_DB": tt.db}, "", args...)
+				if status != 1 || stdout != "" {
+					t.Fatalf("exit status %d, want 1\n%s%s", status, stdout, out)
 				}
 				if !strings.Contains(out, tt.want) {
 					t.Errorf("output does not say %q:\n%s", tt.want, out)

@@ -38,7 +38,7 @@ func TestUnknownKeyReadOnce(t *testing.T) {
 	unknown := snapglyph.GenerateKey()
 	for i := 0; i < 1000; i++ {
 		_, _, err := v.Verify(ctx, unknown)
-		if snapglyph.ErrorReason(err) != "invalid_api_key" || snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+		if snapglyph.ErrorCode(err) != "invalid_api_key" || snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 			t.Fatalf("verification %d: %v, want invalid_api_key", i, err)
 		}
 	}
@@ -67,7 +67,7 @@ func TestNegativeCacheBounded(t *testing.T) {
 	keys := make([]string, 5*size)
 	for i := range keys {
 		keys[i] = snapglyph.GenerateKey()
-		if _, _, err := v.Verify(ctx, keys[i]); snapglyph.ErrorReason(err) != "invalid_api_key" {
+		if _, _, err := v.Verify(ctx, keys[i]); snapglyph.ErrorCode(err) != "invalid_api_key" {
 			t.Fatalf("random key %d: %v", i, err)
 		}
 		if i%997 == 0 || i == len(keys)-1 {
@@ -96,12 +96,12 @@ func TestNegativeCacheForgotten(t *testing.T) {
 		v := auth.NewVerifier(db.DB, 0)
 		secret := snapglyph.GenerateKey()
 		for i := 0; i < 2; i++ {
-			if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorReason(err) != "invalid_api_key" {
+			if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorCode(err) != "invalid_api_key" {
 				t.Fatalf("before creation: %v", err)
 			}
 		}
 		createWithSecret(t, db, org, secret)
-		if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorReason(err) != "invalid_api_key" {
+		if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorCode(err) != "invalid_api_key" {
 			t.Fatalf("without ForgetUnknown the negative cache should still answer (test is blind otherwise): %v", err)
 		}
 		v.ForgetUnknown()
@@ -125,7 +125,7 @@ func TestInFlightUnknownNotCached(t *testing.T) {
 			createWithSecret(t, db, org, secret)
 			v.ForgetUnknown()
 		}
-		if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorReason(err) != "invalid_api_key" {
+		if _, _, err := v.Verify(ctx, secret); snapglyph.ErrorCode(err) != "invalid_api_key" {
 			t.Fatalf("the in-flight verification read no key: %v, want invalid_api_key", err)
 		}
 		if _, _, err := v.Verify(ctx, secret); err != nil {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -25,13 +26,17 @@ const DefaultCacheSize = 100_000
 
 // errUnknownKey is the answer for a well-formed key the database does not
 // hold. It is one value, so a negative cache hit allocates nothing.
-var errUnknownKey = snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "invalid_api_key",
+var errUnknownKey = snapglyph.Codef(snapglyph.EUNAUTHORIZED, "invalid_api_key",
 	"the API key is well-formed but unknown: it was never issued, or was mistyped; check it in API Settings")
 
 // Verifier checks API keys. Its methods are safe for concurrent use.
 type Verifier struct {
 	store Store
 	max   int
+	// Now is the clock keys are checked against: an expiry, the end of a
+	// roll's overlap and the end of a timed pause are in force at their
+	// moment, on every node, without a change event. Set it before use.
+	Now func() time.Time
 
 	mu   sync.RWMutex
 	keys map[snapglyph.KeyDigest]*snapglyph.APIKey
@@ -66,6 +71,7 @@ func NewVerifier(store Store, size int) *Verifier {
 	v := &Verifier{
 		store: store,
 		max:   size,
+		Now:   time.Now,
 		keys:  make(map[snapglyph.KeyDigest]*snapglyph.APIKey),
 		ids:   make(map[string]snapglyph.KeyDigest),
 		orgs:  make(map[string]*snapglyph.Org),
@@ -76,25 +82,39 @@ func NewVerifier(store Store, size int) *Verifier {
 	return v
 }
 
-// Verify returns the active key and its organisation for a full API key.
-// It returns EUNAUTHORIZED with reason malformed_api_key, invalid_api_key,
-// api_key_paused or api_key_revoked. It does not check the plan. A cached
-// key, and a cached unknown key, cost no allocation; the returned values
-// must not be modified.
+// Verify returns the usable key and its organisation for a full API key,
+// checked at the verifier's clock (see VerifyAt).
 func (v *Verifier) Verify(ctx context.Context, key string) (*snapglyph.APIKey, *snapglyph.Org, error) {
-	k, o, ok, err := v.VerifyCached(key)
+	return v.VerifyAt(ctx, key, v.Now())
+}
+
+// VerifyAt returns the usable key and its organisation for a full API key
+// at time now. It returns EUNAUTHORIZED with code malformed_api_key,
+// invalid_api_key, api_key_revoked, api_key_expired or api_key_paused
+// (checked in that order; see snapglyph.APIKey.ErrAt). It does not check
+// the plan, the IP allowlist or the scopes. A cached key, and a cached
+// unknown key, cost no allocation; the returned values must not be
+// modified.
+func (v *Verifier) VerifyAt(ctx context.Context, key string, now time.Time) (*snapglyph.APIKey, *snapglyph.Org, error) {
+	k, o, ok, err := v.VerifyCachedAt(key, now)
 	if ok {
 		return k, o, err
 	}
 	v.Misses.Add(1)
-	return v.load(ctx, snapglyph.DigestKey(key))
+	return v.load(ctx, snapglyph.DigestKey(key), now)
 }
 
-// VerifyCached is Verify without the database: ok is false when the
+// VerifyCached is VerifyCachedAt at the verifier's clock.
+func (v *Verifier) VerifyCached(key string) (*snapglyph.APIKey, *snapglyph.Org, bool, error) {
+	return v.VerifyCachedAt(key, v.Now())
+}
+
+// VerifyCachedAt is VerifyAt without the database: ok is false when the
 // answer needs a database read (the key is well-formed but neither cached
 // nor known to be unknown, or the cache is not trusted). A malformed key
-// is always answered.
-func (v *Verifier) VerifyCached(key string) (*snapglyph.APIKey, *snapglyph.Org, bool, error) {
+// is always answered. The cached key is checked against now on every
+// call, so an entry cached before its expiry is refused after it.
+func (v *Verifier) VerifyCachedAt(key string, now time.Time) (*snapglyph.APIKey, *snapglyph.Org, bool, error) {
 	if err := snapglyph.CheckKey(key); err != nil {
 		return nil, nil, true, err
 	}
@@ -115,7 +135,7 @@ func (v *Verifier) VerifyCached(key string) (*snapglyph.APIKey, *snapglyph.Org, 
 	switch {
 	case k != nil && o != nil:
 		v.Hits.Add(1)
-		return k, o, true, k.Err()
+		return k, o, true, k.ErrAt(now)
 	case unknown:
 		v.UnknownHits.Add(1)
 		return nil, nil, true, errUnknownKey
@@ -125,10 +145,10 @@ func (v *Verifier) VerifyCached(key string) (*snapglyph.APIKey, *snapglyph.Org, 
 
 // load reads a key and its organisation from the database and caches them
 // unless an invalidation happened meanwhile.
-func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest) (*snapglyph.APIKey, *snapglyph.Org, error) {
+func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest, now time.Time) (*snapglyph.APIKey, *snapglyph.Org, error) {
 	gen := v.gen.Load()
 	k, err := v.store.KeyByDigest(ctx, digest)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 		v.cacheUnknown(digest, gen)
 		return nil, nil, errUnknownKey
 	} else if err != nil {
@@ -148,7 +168,7 @@ func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest) (*snapg
 		v.orgs[k.OrgID] = o
 	}
 	v.mu.Unlock()
-	return k, o, k.Err()
+	return k, o, k.ErrAt(now)
 }
 
 // cacheUnknown remembers that the database did not hold digest, unless

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 )
 
@@ -25,7 +26,7 @@ type Watcher interface {
 // Apply is called for each change: it invalidates whatever the change
 // makes stale. resync is true when changes may have been missed and every
 // cache must be dropped.
-type Apply func(c store.Change, resync bool)
+type Apply func(c snapglyph.Change, resync bool)
 
 // NewWatcher returns the watcher for the database: PostgreSQL LISTEN/NOTIFY
 // or SQLite's data_version.
@@ -92,7 +93,7 @@ func (w *sqliteWatcher) Fresh(ctx context.Context) error {
 					// SQLite's sequence has no gaps: entries were
 					// pruned before this node read them (it was idle
 					// for a day and 10,000 changes), so drop everything.
-					w.apply(store.Change{}, true)
+					w.apply(snapglyph.Change{}, true)
 				}
 				w.apply(c, false)
 				w.last = c.Seq
@@ -142,7 +143,7 @@ func (w *pgWatcher) Run(ctx context.Context) {
 	defer func() { <-done }()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := w.db.Listen(ctx, func() { w.caughtUp(ctx) }, func(c store.Change) {
+		err := w.db.Listen(ctx, func() { w.caughtUp(ctx) }, func(c snapglyph.Change) {
 			w.apply(c, false)
 			if c.Seq > w.last.Load() {
 				w.last.Store(c.Seq)
@@ -151,7 +152,7 @@ func (w *pgWatcher) Run(ctx context.Context) {
 		})
 		if w.connected.Swap(false) {
 			w.v.SetTrusted(false)
-			w.apply(store.Change{}, true)
+			w.apply(snapglyph.Change{}, true)
 			w.poke()
 			backoff = 50 * time.Millisecond
 		}
@@ -174,7 +175,17 @@ func (w *pgWatcher) caughtUp(ctx context.Context) {
 	if last, err := w.db.LastChange(ctx); err == nil {
 		w.last.Store(last)
 	}
-	w.apply(store.Change{}, true)
+	w.apply(snapglyph.Change{}, true)
+	// Be listed as listening before serving from the cache: a management
+	// command waits only for the nodes it finds listening, so a change
+	// committed in between would otherwise not wait for this node. If the
+	// write fails, the heartbeat tries again within a second.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := w.db.SetNode(wctx, w.id, w.last.Load(), true)
+	cancel()
+	if err != nil && ctx.Err() == nil && w.log != nil {
+		w.log.Warn("cannot list this node as listening yet; the heartbeat tries again", "node", w.id, "err", err)
+	}
 	w.v.SetTrusted(true)
 	w.connected.Store(true)
 	w.poke()

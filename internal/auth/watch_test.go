@@ -19,7 +19,7 @@ func TestSQLiteWatcherResyncsAfterPrune(t *testing.T) {
 	ctx := context.Background()
 	v := auth.NewVerifier(db.DB, 0)
 	resyncs := 0
-	w, err := auth.NewWatcher(ctx, db.DB, "node_test", v, func(c store.Change, resync bool) {
+	w, err := auth.NewWatcher(ctx, db.DB, "node_test", v, func(c snapglyph.Change, resync bool) {
 		if resync {
 			resyncs++
 			v.InvalidateAll()
@@ -59,7 +59,7 @@ func TestSQLiteWatcherResyncsAfterPrune(t *testing.T) {
 	if resyncs != 1 {
 		t.Errorf("%d resyncs, want 1", resyncs)
 	}
-	if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorReason(err) != "api_key_revoked" {
+	if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorCode(err) != "api_key_revoked" {
 		t.Fatalf("after the pruned revocation: %v, want api_key_revoked", err)
 	}
 	// No gap, no resync.

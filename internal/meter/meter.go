@@ -21,14 +21,13 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // Store is the persistence the meter needs; *store.DB has it.
 type Store interface {
-	Lease(ctx context.Context, orgID, period string, c store.Counter, maxN, minN, limit int64) (granted, reserved int64, err error)
-	ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error
-	Usage(ctx context.Context, orgID, period string) (store.UsageRow, error)
+	Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error)
+	ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error
+	Usage(ctx context.Context, orgID, period string) (snapglyph.StoredUsage, error)
 }
 
 // DefaultMaxBlock is the largest block a node leases at once.
@@ -99,14 +98,14 @@ type pool struct {
 // so that no node sits on units another node's request could use.
 const prefetchMin = 8
 
-func counterIndex(c store.Counter) int {
-	if c == store.ImageCredits {
+func counterIndex(c snapglyph.Counter) int {
+	if c == snapglyph.ImageCredits {
 		return 1
 	}
 	return 0
 }
 
-var counters = [2]store.Counter{store.APICalls, store.ImageCredits}
+var counters = [2]snapglyph.Counter{snapglyph.APICalls, snapglyph.ImageCredits}
 
 func newAccount() *account {
 	a := &account{}
@@ -130,8 +129,8 @@ type State struct {
 	ResetsAt  time.Time
 }
 
-func limitOf(org *snapglyph.Org, c store.Counter) int64 {
-	if c == store.ImageCredits {
+func limitOf(org *snapglyph.Org, c snapglyph.Counter) int64 {
+	if c == snapglyph.ImageCredits {
 		return org.ImageCreditLimit()
 	}
 	return org.APICallLimit()
@@ -163,7 +162,7 @@ func (m *Meter) lock(orgID string) *account {
 
 // Charge spends n units of the counter for the organisation in the current
 // period. ok is false, and nothing is spent, when fewer than n are left.
-func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
+func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64) (st State, ok bool, err error) {
 	st, ok, err = m.charge(ctx, org, c, n)
 	if err == nil {
 		charged := int64(0)
@@ -191,14 +190,14 @@ func (m *Meter) spent(ctx context.Context, orgID string) (snapglyph.Counts, bool
 // else from the meter's view. A refusal (refused) never reports more
 // remaining than could be admitted: other nodes' spending reaches the
 // database only at their next flush.
-func (m *Meter) report(st *State, c store.Counter, spent snapglyph.Counts, known, refused bool, charged int64) {
+func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, known, refused bool, charged int64) {
 	if !known {
 		st.Used = max(st.Limit-st.Remaining, 0)
 		return
 	}
 	admissible := st.Remaining
 	st.Used = spent.APICalls + charged
-	if c == store.ImageCredits {
+	if c == snapglyph.ImageCredits {
 		st.Used = spent.ImageCredits + charged
 	}
 	st.Remaining = max(st.Limit-st.Used, 0)
@@ -207,7 +206,7 @@ func (m *Meter) report(st *State, c store.Counter, spent snapglyph.Counts, known
 	}
 }
 
-func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c store.Counter, n int64) (st State, ok bool, err error) {
+func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64) (st State, ok bool, err error) {
 	mayReclaim := m.Reclaim != nil
 	for {
 		a := m.lock(org.ID)
@@ -226,7 +225,7 @@ func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c store.Counter,
 
 // chargeLocked is Charge with the account locked. reclaim is true when
 // the request should wait for other nodes' unspent leases and try again.
-func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org, c store.Counter, n int64, mayReclaim bool) (st State, ok, reclaim bool, err error) {
+func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org, c snapglyph.Counter, n int64, mayReclaim bool) (st State, ok, reclaim bool, err error) {
 	period, resets := snapglyph.Period(m.Now())
 	p, err := m.poolLocked(ctx, a, org, c, period)
 	if err != nil {
@@ -260,7 +259,7 @@ func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org
 
 // startPrefetch starts a lease ahead of need for the account (locked),
 // unless the meter is closed: then requests lease when they need to.
-func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c store.Counter) {
+func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c snapglyph.Counter) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -273,7 +272,7 @@ func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c store
 }
 
 // lease asks the database for enough units to serve n.
-func (m *Meter) lease(ctx context.Context, orgID, period string, c store.Counter, p *pool, n int64) error {
+func (m *Meter) lease(ctx context.Context, orgID, period string, c snapglyph.Counter, p *pool, n int64) error {
 	need := n - p.lease
 	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, max(m.MaxBlock, need), need, p.limit)
 	m.Leases.Add(1)
@@ -289,17 +288,17 @@ func (m *Meter) lease(ctx context.Context, orgID, period string, c store.Counter
 // (the database sizes the real one).
 func (m *Meter) blockSize(p *pool) int64 {
 	left := p.limit - p.reserved
-	if left < store.LeaseShare*store.LeaseShare {
+	if left < snapglyph.LeaseShare*snapglyph.LeaseShare {
 		return 1
 	}
-	return min(max(left/store.LeaseShare, 1), m.MaxBlock)
+	return min(max(left/snapglyph.LeaseShare, 1), m.MaxBlock)
 }
 
 // prefetch leases a block for the account in the background. If the
 // account changed meanwhile (forgotten, a new period, a new limit), the
 // block goes straight back, before the account counts the prefetch as
 // done: whoever waits for the account's prefetches finds it returned.
-func (m *Meter) prefetch(a *account, orgID, period string, c store.Counter, limit int64) {
+func (m *Meter) prefetch(a *account, orgID, period string, c snapglyph.Counter, limit int64) {
 	defer m.prefetches.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
 	defer cancel()
@@ -338,39 +337,39 @@ const prefetchTimeout = 10 * time.Second
 // ChargeCall spends one API call, as every authenticated request does,
 // and also returns the image credits' state, under one lock.
 func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, credits State, ok bool, err error) {
-	calls, ok, err = m.charge(ctx, org, store.APICalls, 1)
+	calls, ok, err = m.charge(ctx, org, snapglyph.APICalls, 1)
 	if err != nil {
 		return calls, State{}, ok, err
 	}
 	used, known := m.spent(ctx, org.ID)
 	if !ok {
-		m.report(&calls, store.APICalls, used, known, true, 0)
+		m.report(&calls, snapglyph.APICalls, used, known, true, 0)
 		return calls, State{}, ok, err
 	}
-	m.report(&calls, store.APICalls, used, known, false, 1)
+	m.report(&calls, snapglyph.APICalls, used, known, false, 1)
 	a := m.lock(org.ID)
 	defer a.mu.Unlock()
 	period, resets := snapglyph.Period(m.Now())
-	p, err := m.poolLocked(ctx, a, org, store.ImageCredits, period)
+	p, err := m.poolLocked(ctx, a, org, snapglyph.ImageCredits, period)
 	if err != nil {
-		m.refundLocked(a, period, store.APICalls, 1)
+		m.refundLocked(a, period, snapglyph.APICalls, 1)
 		return calls, State{}, false, err
 	}
 	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}
-	m.report(&credits, store.ImageCredits, used, known, false, 0)
+	m.report(&credits, snapglyph.ImageCredits, used, known, false, 0)
 	return calls, credits, true, nil
 }
 
 // Refund puts back n units charged in this period by a request that was
 // then refused (they were never spent).
-func (m *Meter) Refund(org *snapglyph.Org, c store.Counter, n int64) {
+func (m *Meter) Refund(org *snapglyph.Org, c snapglyph.Counter, n int64) {
 	period, _ := snapglyph.Period(m.Now())
 	a := m.lock(org.ID)
 	m.refundLocked(a, period, c, n)
 	a.mu.Unlock()
 }
 
-func (m *Meter) refundLocked(a *account, period string, c store.Counter, n int64) {
+func (m *Meter) refundLocked(a *account, period string, c snapglyph.Counter, n int64) {
 	if a.period == period {
 		a.pools[counterIndex(c)].lease += n
 	}
@@ -378,7 +377,7 @@ func (m *Meter) refundLocked(a *account, period string, c store.Counter, n int64
 
 // poolLocked returns the account's pool for the counter, starting a new
 // period or picking up a changed limit first.
-func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, c store.Counter, period string) (*pool, error) {
+func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, c snapglyph.Counter, period string) (*pool, error) {
 	if a.period != period {
 		// A new month: the old period's unspent leases no longer matter.
 		a.period = period
@@ -401,7 +400,7 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 		if err != nil {
 			return nil, err
 		}
-		if c == store.ImageCredits {
+		if c == snapglyph.ImageCredits {
 			p.reserved = u.Reserved.ImageCredits
 		} else {
 			p.reserved = u.Reserved.APICalls
@@ -415,7 +414,7 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 // database is away) the lease stays with the pool: still reserved in the
 // database, it can be spent or returned later, so an outage costs the
 // customer nothing; the error is counted in ReturnErrors and returned.
-func (m *Meter) returnLease(ctx context.Context, orgID, period string, c store.Counter, p *pool) error {
+func (m *Meter) returnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, p *pool) error {
 	if p.lease <= 0 {
 		return nil
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -28,11 +27,11 @@ type memStore struct {
 
 func newMemStore() *memStore { return &memStore{reserved: make(map[string]int64)} }
 
-func memKey(orgID, period string, c store.Counter) string {
+func memKey(orgID, period string, c snapglyph.Counter) string {
 	return orgID + "/" + period + "/" + string(c)
 }
 
-func (s *memStore) Lease(ctx context.Context, orgID, period string, c store.Counter, maxN, minN, limit int64) (int64, int64, error) {
+func (s *memStore) Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (int64, int64, error) {
 	if s.gate != nil {
 		select {
 		case <-s.gate:
@@ -49,8 +48,8 @@ func (s *memStore) Lease(ctx context.Context, orgID, period string, c store.Coun
 	if left < minN {
 		return 0, r, nil
 	}
-	want := max(minN, min(left/store.LeaseShare, maxN))
-	if left < store.LeaseShare*store.LeaseShare {
+	want := max(minN, min(left/snapglyph.LeaseShare, maxN))
+	if left < snapglyph.LeaseShare*snapglyph.LeaseShare {
 		want = minN
 	}
 	want = max(minN, min(want, left))
@@ -58,7 +57,7 @@ func (s *memStore) Lease(ctx context.Context, orgID, period string, c store.Coun
 	return want, r + want, nil
 }
 
-func (s *memStore) ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error {
+func (s *memStore) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memKey(orgID, period, c)
@@ -69,16 +68,16 @@ func (s *memStore) ReturnLease(ctx context.Context, orgID, period string, c stor
 	return nil
 }
 
-func (s *memStore) Usage(ctx context.Context, orgID, period string) (store.UsageRow, error) {
+func (s *memStore) Usage(ctx context.Context, orgID, period string) (snapglyph.StoredUsage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var u store.UsageRow
-	u.Reserved.APICalls = s.reserved[memKey(orgID, period, store.APICalls)]
-	u.Reserved.ImageCredits = s.reserved[memKey(orgID, period, store.ImageCredits)]
+	var u snapglyph.StoredUsage
+	u.Reserved.APICalls = s.reserved[memKey(orgID, period, snapglyph.APICalls)]
+	u.Reserved.ImageCredits = s.reserved[memKey(orgID, period, snapglyph.ImageCredits)]
 	return u, nil
 }
 
-func (s *memStore) get(orgID, period string, c store.Counter) int64 {
+func (s *memStore) get(orgID, period string, c snapglyph.Counter) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reserved[memKey(orgID, period, c)]
@@ -111,7 +110,7 @@ func TestForgetAndCloseDuringTraffic(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perWorker; i++ {
-				_, ok, err := m.Charge(context.Background(), a, store.APICalls, 1)
+				_, ok, err := m.Charge(context.Background(), a, snapglyph.APICalls, 1)
 				if err != nil {
 					t.Error(err)
 					return
@@ -134,7 +133,7 @@ func TestForgetAndCloseDuringTraffic(t *testing.T) {
 				return
 			default:
 			}
-			if _, ok, err := m.Charge(context.Background(), b, store.APICalls, 1); err != nil || !ok {
+			if _, ok, err := m.Charge(context.Background(), b, snapglyph.APICalls, 1); err != nil || !ok {
 				t.Errorf("org B: ok=%v err=%v", ok, err)
 				return
 			}
@@ -165,10 +164,10 @@ func TestForgetAndCloseDuringTraffic(t *testing.T) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := st.get(a.ID, period, store.APICalls), charged.Load(); got != want {
+	if got, want := st.get(a.ID, period, snapglyph.APICalls), charged.Load(); got != want {
 		t.Errorf("org A: %d reserved after Close, %d charged", got, want)
 	}
-	if got, want := st.get(b.ID, period, store.APICalls), chargedB.Load(); got != want {
+	if got, want := st.get(b.ID, period, snapglyph.APICalls), chargedB.Load(); got != want {
 		t.Errorf("org B: %d reserved after Close, %d charged", got, want)
 	}
 	if charged.Load() != workers*perWorker {
@@ -187,13 +186,13 @@ func TestForgetWaitsForPrefetch(t *testing.T) {
 	ctx := context.Background()
 	// The first charge leases synchronously (a sixteenth: 625), then
 	// spend until a prefetch starts, and hold it at the gate.
-	if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+	if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	st.gate = make(chan struct{})
 	spent := int64(1)
 	for !m.fetching(org.ID) {
-		if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
 		spent++
@@ -211,7 +210,7 @@ func TestForgetWaitsForPrefetch(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := st.get(org.ID, period, store.APICalls); got != spent {
+	if got := st.get(org.ID, period, snapglyph.APICalls); got != spent {
 		t.Errorf("%d reserved after Forget, %d spent: the prefetched block was not returned", got, spent)
 	}
 	st.gate = nil
@@ -232,7 +231,7 @@ func TestCloseStopsPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3000; i++ {
-		if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
 			t.Fatal(i, ok, err)
 		}
 	}
@@ -243,7 +242,7 @@ func TestCloseStopsPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	period, _ := snapglyph.Period(m.Now())
-	if got := st.get(org.ID, period, store.APICalls); got != 3000 {
+	if got := st.get(org.ID, period, snapglyph.APICalls); got != 3000 {
 		t.Errorf("%d reserved, 3000 spent", got)
 	}
 }
@@ -274,7 +273,7 @@ func TestMeterOnStore(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for time.Now().Before(deadline) {
-					_, ok, err := m.Charge(ctx, cur.Load(), store.APICalls, 1)
+					_, ok, err := m.Charge(ctx, cur.Load(), snapglyph.APICalls, 1)
 					if err != nil {
 						t.Error(err)
 						return
@@ -323,7 +322,7 @@ type flakyStore struct {
 	down atomic.Bool
 }
 
-func (s *flakyStore) ReturnLease(ctx context.Context, orgID, period string, c store.Counter, n int64) error {
+func (s *flakyStore) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error {
 	if s.down.Load() {
 		return errors.New("connection refused")
 	}
@@ -343,7 +342,7 @@ func TestReleaseDuringOutageKeepsLeases(t *testing.T) {
 	ctx := context.Background()
 	charge := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, ok, err := m.Charge(ctx, org, store.APICalls, 1); err != nil || !ok {
+			if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
 				t.Fatal(ok, err)
 			}
 		}
@@ -363,7 +362,7 @@ func TestReleaseDuringOutageKeepsLeases(t *testing.T) {
 	if err := m.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.get(org.ID, period, store.APICalls); got != 200 {
+	if got := st.get(org.ID, period, snapglyph.APICalls); got != 200 {
 		t.Errorf("%d reserved after the database came back, 200 spent: %d units lost", got, got-200)
 	}
 	if err := m.Close(ctx); err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
@@ -23,11 +22,11 @@ type usedStore struct {
 	committed, resume chan struct{}
 }
 
-func (s *usedStore) Usage(ctx context.Context, orgID, period string) (store.UsageRow, error) {
+func (s *usedStore) Usage(ctx context.Context, orgID, period string) (snapglyph.StoredUsage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
-	return store.UsageRow{Used: s.used[orgID+"/"+period]}, nil
+	return snapglyph.StoredUsage{Used: s.used[orgID+"/"+period]}, nil
 }
 
 func (s *usedStore) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) ([]snapglyph.DroppedUsage, error) {

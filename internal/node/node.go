@@ -4,6 +4,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/metrics"
+	"github.com/snapglyph/snapglyph/internal/notify"
+	"github.com/snapglyph/snapglyph/internal/reqlog"
 	"github.com/snapglyph/snapglyph/internal/server"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -36,6 +39,9 @@ type Config struct {
 	// SignupClosed turns off the dashboard's sign-up: accounts then come
 	// only from invitations and the CLI.
 	SignupClosed bool
+	// PlanChanges is how an Owner's plan change from the Subscription
+	// page takes effect ("": service.PlanChangesOperator).
+	PlanChanges service.PlanChangeMode
 	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// PublicURL is where users reach the dashboard, for invitation links.
@@ -47,6 +53,30 @@ type Config struct {
 	// PruneInterval is how often old change-log entries and expired
 	// idempotency keys are deleted (default 10 minutes).
 	PruneInterval time.Duration
+	// NoRequestLog turns the API request log off (it is on by default).
+	NoRequestLog bool
+	// RequestLogInterval, RequestLogBuffer and RequestLogRetention tune
+	// the request log (zero: reqlog's defaults).
+	RequestLogInterval  time.Duration
+	RequestLogBuffer    int
+	RequestLogRetention snapglyph.LogRetention
+	// RequestLogMaintain is how often the request log's coming partitions
+	// are made and expired entries removed (default 1 hour).
+	RequestLogMaintain time.Duration
+	// Mailer sends the notices' mail (nil: mail is off; notices still
+	// appear in the dashboard).
+	Mailer notify.Mailer
+	// MailBaseURL is where the links in mail point (default PublicURL).
+	MailBaseURL string
+	// NotifyPoll is how often the node looks for events to deliver
+	// (default notify.DefaultPoll).
+	NotifyPoll time.Duration
+	// SecretScanKeys, if set, serves POST /secret-scanning/github
+	// (GitHub's secret scanning partner program) checked with these keys.
+	SecretScanKeys *server.ScanKeys
+	// WebhookAllowInsecureLocal permits webhook endpoints on http:// and
+	// loopback addresses (local development and tests).
+	WebhookAllowInsecureLocal bool
 }
 
 // Node is one running SnapGlyph node.
@@ -59,6 +89,11 @@ type Node struct {
 	Meter    *meter.Meter
 	Recorder *usage.Recorder
 	Server   *server.Server
+	// RequestLog is the API request log's writer; nil when it is off.
+	RequestLog *reqlog.Writer
+	// Deliverer delivers the outbox's events (notices, mail) from this
+	// node, claiming them against the other nodes.
+	Deliverer *notify.Deliverer
 
 	// BackgroundErrors counts failed background work by task, for
 	// /metrics; each failure is also logged.
@@ -77,6 +112,8 @@ type Node struct {
 	tasks   sync.WaitGroup
 	started bool
 	prune   time.Duration
+	// logMaintain is how often the request log is maintained.
+	logMaintain time.Duration
 
 	log *slog.Logger
 	// reclaims are the answers awaited by this node's reclaim requests,
@@ -88,14 +125,17 @@ type Node struct {
 // New builds a node over db; db.Now is the node's clock.
 func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node, error) {
 	n := &Node{ID: snapglyph.NewID("node"), DB: db, Service: service.New(db), log: log, prune: cfg.PruneInterval}
+	n.Service.PlanChanges = cfg.PlanChanges
 	if n.prune <= 0 {
 		n.prune = DefaultPruneInterval
 	}
 	n.bg, n.stopBg = context.WithCancel(context.Background())
 	n.BackgroundErrors = metrics.NewCounterVec("snapglyph_background_errors_total",
-		"Failed background work by task: forget (leases given back after a plan or limit change), reclaim_answer, release (leases given back after a reconnect), reclaim, prune, close.", "task")
+		"Failed background work by task: forget (leases given back after a plan or limit change), reclaim_answer, release (leases given back after a reconnect), reclaim, prune, request_log_write, request_log_prune, close, notify (an event's delivery attempt: notices and mail), webhook: (a webhook delivery attempt), notify_periodic (trial and key expiry dates).", "task")
 	n.Service.Log = log
+	n.Service.Webhooks.AllowInsecureLocal = cfg.WebhookAllowInsecureLocal
 	n.Verifier = auth.NewVerifier(db, cfg.CacheSize)
+	n.Verifier.Now = func() time.Time { return db.Now() }
 	n.Meter = meter.New(db)
 	n.Meter.Now = func() time.Time { return db.Now() }
 	if cfg.LeaseBlock > 0 {
@@ -110,28 +150,67 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	// unspent leases are not used).
 	n.Meter.Spent = meter.NewSpent(db, n.Recorder)
 	n.Meter.Spent.MaxAge = n.Recorder.Interval
-	n.Service.Changed = func(c store.Change) { n.apply(c, false) }
+	n.Service.Changed = func(c snapglyph.Change) { n.apply(c, false) }
+	if !cfg.NoRequestLog {
+		n.RequestLog = reqlog.New(db, log)
+		n.RequestLog.Now = func() time.Time { return db.Now() }
+		if cfg.RequestLogInterval > 0 {
+			n.RequestLog.Interval = cfg.RequestLogInterval
+		}
+		if cfg.RequestLogBuffer > 0 {
+			n.RequestLog.MaxBuffer = cfg.RequestLogBuffer
+		}
+		if cfg.RequestLogRetention != nil {
+			n.RequestLog.Retention = cfg.RequestLogRetention
+		}
+		n.Service.LogRetention = n.RequestLog.Retention
+		n.logMaintain = cmp.Or(cfg.RequestLogMaintain, DefaultLogMaintainInterval)
+	}
 	var err error
 	if n.Watcher, err = auth.NewWatcher(ctx, db, n.ID, n.Verifier, n.apply, log); err != nil {
 		return nil, err
 	}
-	dashboard, err := web.New(web.Deps{DB: db, Service: n.Service, Recorder: n.Recorder, Log: log, Signup: !cfg.SignupClosed, PublicURL: cfg.PublicURL})
+	dashboard, err := web.New(web.Deps{Service: n.Service, Recorder: n.Recorder, Log: log, Signup: !cfg.SignupClosed, PublicURL: cfg.PublicURL,
+		MailOn: cfg.Mailer != nil})
 	if err != nil {
 		return nil, err
 	}
 	n.Server = server.New(server.Deps{
-		DB: db, Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
+		Service: n.Service, Verifier: n.Verifier, Watcher: n.Watcher, Meter: n.Meter,
 		Recorder: n.Recorder, Log: log, LogRequests: cfg.LogRequests, PublicMetrics: !cfg.PrivateMetrics,
 		Web: dashboard, TrustedProxies: cfg.TrustedProxies, PublicURL: cfg.PublicURL,
-		AuthFailures: cfg.AuthFailures,
+		AuthFailures: cfg.AuthFailures, RequestLog: n.RequestLog, SecretScanKeys: cfg.SecretScanKeys,
 	})
 	n.Server.RegisterMetrics(n.BackgroundErrors)
+	base := cfg.MailBaseURL
+	if base == "" {
+		base = cfg.PublicURL
+	}
+	n.Deliverer = &notify.Deliverer{
+		DB: db, Node: n.ID, Log: log, Poll: cfg.NotifyPoll, Errors: n.check,
+		Sinks: []notify.Sink{
+			&notify.Notifier{DB: db, Service: n.Service, Mailer: cfg.Mailer, BaseURL: strings.TrimRight(base, "/"), Log: log},
+			&notify.WebhookSink{DB: db, AllowInsecureLocal: cfg.WebhookAllowInsecureLocal, Client: notify.NewWebhookClient(cfg.WebhookAllowInsecureLocal), Log: log},
+		},
+		Periodic: []func(context.Context) error{func(ctx context.Context) error {
+			_, err := db.EmitTrialEvents(ctx)
+			_, err2 := db.EmitKeyExpiryEvents(ctx)
+			return errors.Join(err, err2)
+		}},
+	}
+	if cfg.Mailer == nil {
+		log.Info("mail is off (no --smtp-url): notices appear in the dashboard only")
+	}
 	return n, nil
 }
 
 // DefaultPruneInterval is how often a node prunes the change log and the
 // expired idempotency keys.
 const DefaultPruneInterval = 10 * time.Minute
+
+// DefaultLogMaintainInterval is how often a node makes the request log's
+// coming partitions and removes expired entries.
+const DefaultLogMaintainInterval = time.Hour
 
 // Timeouts of the background tasks. Close waits for running tasks rather
 // than cancelling them, because they give allowance back; these bound
@@ -140,6 +219,9 @@ const (
 	forgetTimeout  = 5 * time.Second
 	releaseTimeout = 10 * time.Second
 	pruneTimeout   = time.Minute
+	// logMaintainTimeout bounds one maintenance of the request log (on
+	// SQLite a first prune of a large log deletes many rows).
+	logMaintainTimeout = 10 * time.Minute
 )
 
 // spawn runs fn as a background task owned by the node: it gets a context
@@ -172,8 +254,12 @@ func (n *Node) check(task string, err error) {
 	n.log.Error("background task failed", "task", task, "err", err)
 }
 
-// reclaimTimeout bounds the wait for other nodes to return their leases.
-const reclaimTimeout = 500 * time.Millisecond
+// reclaimTimeout bounds the wait for other nodes to return their leases
+// (and each node's return). It is as long as a change's confirmation
+// (service.ApplyTimeout): on a loaded machine 500 ms left leases
+// unreturned, so a node refused the last calls of an allowance that other
+// nodes still held. Only requests at an organisation's last units wait.
+const reclaimTimeout = 2 * time.Second
 
 // reclaim asks every other node to return its unspent leases of the
 // organisation and waits until each has answered (PostgreSQL only).
@@ -224,7 +310,7 @@ func (n *Node) reclaim(orgID string) {
 // goroutine (and on the request path for this node's own changes), so
 // anything that writes to the database runs as a background task:
 // revocations must not wait behind it, nor a reconnection.
-func (n *Node) apply(c store.Change, resync bool) {
+func (n *Node) apply(c snapglyph.Change, resync bool) {
 	if resync {
 		n.Verifier.InvalidateAll()
 		// Limits are compared with each request's organisation, so
@@ -234,18 +320,18 @@ func (n *Node) apply(c store.Change, resync bool) {
 		return
 	}
 	switch c.Kind {
-	case store.ChangeKey:
+	case snapglyph.ChangeKey:
 		n.Verifier.InvalidateKey(c.RefID)
-	case store.ChangeKeyCreated:
+	case snapglyph.ChangeKeyCreated:
 		n.Verifier.ForgetUnknown()
-	case store.ChangeOrg:
+	case snapglyph.ChangeOrg:
 		n.Verifier.InvalidateOrg(c.RefID)
 		// The meter sees a changed limit by itself (it compares with the
 		// organisation each request brings); giving back its leases
 		// makes them available to the other nodes at once.
 		org := c.RefID
 		n.spawn("forget", forgetTimeout, func(ctx context.Context) error { return n.Meter.Forget(ctx, org) })
-	case store.ChangeReclaim:
+	case snapglyph.ChangeReclaim:
 		org, from, _ := strings.Cut(c.RefID, "/")
 		if from != n.ID {
 			n.spawn("reclaim_answer", reclaimTimeout, func(ctx context.Context) error {
@@ -253,7 +339,7 @@ func (n *Node) apply(c store.Change, resync bool) {
 				return errors.Join(err, n.DB.NotifyReclaimed(ctx, org, from, n.ID))
 			})
 		}
-	case store.ChangeReclaimed:
+	case snapglyph.ChangeReclaimed:
 		parts := strings.Split(c.RefID, "/")
 		if len(parts) == 3 && parts[1] == n.ID {
 			n.reclaimMu.Lock()
@@ -271,18 +357,60 @@ func (n *Node) apply(c store.Change, resync bool) {
 // Handler is the node's HTTP handler.
 func (n *Node) Handler() http.Handler { return n.Server }
 
-// Start runs the background loops (change watcher, usage flusher, pruner)
-// until Close.
+// Start runs the background loops (change watcher, usage flusher, pruner,
+// outbox deliverer) until Close.
 func (n *Node) Start() {
 	n.started = true
-	n.loops.Add(3)
+	n.loops.Add(4)
+	go func() { defer n.loops.Done(); n.Deliverer.Run(n.bg) }()
 	go func() { defer n.loops.Done(); n.Watcher.Run(n.bg) }()
 	go func() { defer n.loops.Done(); n.Recorder.Run(n.bg) }()
 	go func() { defer n.loops.Done(); n.pruneLoop(n.bg) }()
+	if n.RequestLog != nil {
+		n.loops.Add(2)
+		go func() {
+			defer n.loops.Done()
+			n.RequestLog.Run(n.bg, func(err error) { n.check("request_log_write", err) })
+		}()
+		go func() { defer n.loops.Done(); n.logMaintainLoop(n.bg) }()
+	}
 }
 
-// pruneLoop deletes old change-log entries and expired idempotency keys
-// every prune interval, starting with one pass now.
+// logMaintainLoop makes the request log's partitions for today and
+// tomorrow and removes expired entries, now and every maintenance
+// interval.
+func (n *Node) logMaintainLoop(ctx context.Context) {
+	t := time.NewTicker(n.logMaintain)
+	defer t.Stop()
+	for {
+		n.check("request_log_prune", n.MaintainRequestLog(ctx))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// MaintainRequestLog runs one maintenance of the request log (see
+// logMaintainLoop).
+func (n *Node) MaintainRequestLog(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, logMaintainTimeout)
+	defer cancel()
+	parts, rows, err := reqlog.Maintain(ctx, n.DB, n.RequestLog.Retention, n.DB.Now())
+	if parts > 0 || rows > 0 {
+		n.log.Info("request log pruned", "partitions_dropped", parts, "rows_deleted", rows)
+	}
+	if ctx.Err() != nil && n.bg.Err() != nil {
+		return nil // stopped by Close, not a failure
+	}
+	return err
+}
+
+// pruneLoop deletes old change-log entries, expired idempotency keys,
+// delivered outbox events, read notices past store.NoticeRetention and
+// leak report digests past store.LeakReportRetention every prune
+// interval, starting with one pass now.
 func (n *Node) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(n.prune)
 	defer t.Stop()
@@ -301,10 +429,14 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 	defer cancel()
 	_, err := n.DB.PruneChanges(ctx, store.ChangeRetention, store.ChangeKeepLast)
 	_, err2 := n.DB.PruneIdempotency(ctx)
+	_, err3 := n.DB.PruneOutbox(ctx, store.OutboxRetention)
+	now := n.DB.Now()
+	_, err4 := n.DB.PruneNotices(ctx, now.Add(-store.NoticeRetention))
+	_, err5 := n.DB.PruneLeakReports(ctx, now.Add(-store.LeakReportRetention))
 	if ctx.Err() != nil && n.bg.Err() != nil {
 		return nil // stopped by Close, not a failure
 	}
-	return errors.Join(err, err2)
+	return errors.Join(err, err2, err3, err4, err5)
 }
 
 // Close ends the background work after the last request: running tasks
@@ -325,11 +457,17 @@ func (n *Node) Close() {
 	// the recorder's own final flush finds nothing left (or retries).
 	if n.started {
 		n.check("close", n.Recorder.Flush(ctx))
+		if n.RequestLog != nil {
+			n.check("close", n.RequestLog.Flush(ctx))
+		}
 	}
 	n.stopBg()
 	if n.started {
 		n.loops.Wait()
 	} else {
 		n.Recorder.Close()
+		if n.RequestLog != nil {
+			n.RequestLog.Close(func(err error) { n.check("close", err) })
+		}
 	}
 }

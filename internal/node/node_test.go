@@ -61,6 +61,14 @@ func startNode(t *testing.T, db *testdb.DB, cfg node.Config) *testNode {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if db.Dialect == "postgres" {
+		// Ready means listed as listening: a management command made
+		// from now on waits for this node.
+		var listening bool
+		if err := db.SQL().QueryRow(`SELECT listening FROM nodes WHERE id = $1`, tn.ID).Scan(&listening); err != nil || !listening {
+			t.Fatalf("node %s is ready but not listed as listening (%v, %v)", tn.ID, listening, err)
+		}
+	}
 	return tn
 }
 
@@ -121,7 +129,7 @@ func get(t *testing.T, base, path, key string) (int, []byte, http.Header) {
 }
 
 // reserved reads the organisation's stored counters.
-func stored(t *testing.T, db *testdb.DB, orgID string) store.UsageRow {
+func stored(t *testing.T, db *testdb.DB, orgID string) snapglyph.StoredUsage {
 	t.Helper()
 	period, _ := snapglyph.Period(time.Now())
 	u, err := db.Usage(context.Background(), orgID, period)

@@ -3,8 +3,6 @@ package qr
 import (
 	"io"
 	"testing"
-
-	skip2 "github.com/skip2/go-qrcode"
 )
 
 const benchURL = "https://example.com/products/item-12345678" // 42 bytes: version 3 at M
@@ -47,8 +45,9 @@ func BenchmarkPNG512(b *testing.B) {
 	}
 }
 
-// BenchmarkEncodePNG512 is encode + render, the same work as the skip2
-// baseline below.
+// BenchmarkEncodePNG512 is encode + render. Its comparison with another
+// library, which the product does not depend on, is in the e2e module
+// (e2e/qrbench).
 func BenchmarkEncodePNG512(b *testing.B) {
 	d := DefaultDesign()
 	b.ReportAllocs()
@@ -58,21 +57,6 @@ func BenchmarkEncodePNG512(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := PNG(io.Discard, m, d, 512); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkPNG512Skip2 is the baseline: github.com/skip2/go-qrcode encoding and
-// rendering the same URL (it uses image/png at default compression).
-func BenchmarkPNG512Skip2(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		q, err := skip2.New(benchURL, skip2.Medium)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := q.PNG(512); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,10 +15,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/snapglyph/snapglyph/internal/httpx"
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // MaxBodyBytes bounds a request body: a 256 KiB logo in base64 and the rest.
@@ -66,7 +66,11 @@ func toQRJSON(q *snapglyph.QRCode) qrJSON {
 	out.Design = designJSON{Foreground: q.Design.Foreground, Background: q.Design.Background,
 		ErrorCorrection: q.Design.ErrorCorrection, Margin: q.Design.Margin}
 	if q.LogoType != "" {
-		out.Design.Logo = &logoJSON{ContentType: q.LogoType, Bytes: len(q.Logo)}
+		n := len(q.Logo) // a code just made is not read back from the store
+		if n == 0 {
+			n = q.LogoBytes // a code read without its logo, as in lists
+		}
+		out.Design.Logo = &logoJSON{ContentType: q.LogoType, Bytes: n}
 	}
 	self := "/api/v1/qr-codes/" + q.ID
 	out.Links.Self, out.Links.PNG = self, self+"?format=png"
@@ -103,20 +107,20 @@ func (q qrRequest) input() service.QRInput {
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return nil, snapglyph.Reasonf(snapglyph.EUNSUPPORTED, "unsupported_media_type",
-			"send the body as JSON with Content-Type: application/json (got %q)", truncateUTF8(r.Header.Get("Content-Type"), 60))
+		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+			"send the body as JSON with Content-Type: application/json (got %q)", snapglyph.Shorten(r.Header.Get("Content-Type"), 60))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, snapglyph.Reasonf(snapglyph.ETOOLARGE, "request_too_large", "the body is larger than %d KiB", MaxBodyBytes>>10)
+		return nil, snapglyph.Codef(snapglyph.ETOOLARGE, "request_too_large", "the body is larger than %d KiB", MaxBodyBytes>>10)
 	} else if err != nil {
-		return nil, snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body could not be read: %v", err)
+		return nil, snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body could not be read: %v", err)
 	}
 	if !utf8.Valid(body) {
 		// JSON is UTF-8 (RFC 8259). Decoding would turn bad bytes into
 		// U+FFFD in names but keep them in the raw content and design.
-		return nil, snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not valid UTF-8 (at byte %d); send JSON encoded as UTF-8", invalidUTF8At(body))
+		return nil, snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is not valid UTF-8 (at byte %d); send JSON encoded as UTF-8", invalidUTF8At(body))
 	}
 	return body, decodeJSON(body, v)
 }
@@ -140,7 +144,7 @@ func decodeJSON(body []byte, v any) error {
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
 		// null, an array, a string: decoding would leave v as it is and
 		// a PATCH would answer 200 having changed nothing.
-		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body must be a JSON object ({…})")
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body must be a JSON object ({…})")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -149,21 +153,21 @@ func decodeJSON(body []byte, v any) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
-		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is not valid JSON: %v (at byte %d)", syntax, syntax.Offset)
 	case errors.As(err, &typeErr):
-		return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: "the request has invalid fields: " + typeErr.Field,
+		return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has invalid fields: " + typeErr.Field,
 			Fields: []snapglyph.FieldError{{Field: typeErr.Field, Message: "has the wrong type: expected " + typeErr.Type.String()}}}
 	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: "the request has an unknown field: " + f,
+		return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has an unknown field: " + f,
 			Fields: []snapglyph.FieldError{{Field: f, Message: "is not a known field"}}}
 	case err != nil:
-		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body is not a valid JSON object: %v", err)
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is not a valid JSON object: %v", err)
 	}
 	// More() is false before a stray '}' or ']': only the end of the
 	// input may follow the object.
 	if _, err := dec.Token(); err != io.EOF {
-		return snapglyph.Reasonf(snapglyph.EINVALID, "invalid_json", "the body has data after the JSON object")
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body has data after the JSON object")
 	}
 	return nil
 }
@@ -179,14 +183,14 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		s.writeError(w, r, err)
 		return
 	}
-	var idem *store.Idempotency
+	var idem *snapglyph.Idempotency
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
 			s.writeError(w, r, fieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters, e.g. a UUID"))
 			return
 		}
 		sum := sha256.Sum256(body)
-		idem = &store.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}
+		idem = &snapglyph.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}
 	}
 	c, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
 	if err != nil {
@@ -198,10 +202,18 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	if c.FirstResponse != nil {
-		// The first answer as it was sent, whatever became of the code.
+		// The first answer as it was sent, whatever became of the code:
+		// a code is created at version 1, and the body says when.
+		var first struct {
+			UpdatedAt time.Time `json:"updatedAt"`
+		}
+		json.Unmarshal(c.FirstResponse, &first)
+		// It was made when the code was created: its validators as then.
+		setValidators(w.Header(), &snapglyph.QRCode{Version: 1, UpdatedAt: first.UpdatedAt}, first.UpdatedAt)
 		writeBody(w, http.StatusCreated, "application/json", c.FirstResponse)
 		return
 	}
+	setValidators(w.Header(), c.QR, p.now)
 	resp, _ := json.Marshal(toQRJSON(c.QR))
 	if idem != nil && !c.Replayed {
 		if err := s.svc.SaveFirstResponse(r.Context(), p.org.ID, idem, resp); err != nil {
@@ -223,11 +235,12 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.svc.UpdateQRCode(r.Context(), creatorOf(p), p.org.ID, id, req.input())
+	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.input(), preconditionOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	setValidators(w.Header(), q, p.now)
 	encode(w, http.StatusOK, toQRJSON(q))
 }
 
@@ -237,7 +250,7 @@ func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request, p *princ
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.svc.DeleteQRCode(r.Context(), creatorOf(p), p.org.ID, id); err != nil {
+	if err := s.svc.DeleteQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, preconditionOf(r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -284,7 +297,7 @@ func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *princip
 }
 
 func fieldError(field, msg string) error {
-	return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request", Message: field + " " + msg,
+	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: field + " " + msg,
 		Fields: []snapglyph.FieldError{{Field: field, Message: msg}}}
 }
 
@@ -315,10 +328,11 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	// An image needs the logo's hash, not the logo: the logo is read
-	// only when the image is drawn. JSON tells the logo's size.
+	// only when the image is drawn. JSON tells the logo's type and size,
+	// which the database gives without reading the logo.
 	get := s.svc.QRCodeWithoutLogo
 	if format == "" || format == "json" {
-		get = s.svc.QRCode
+		get = s.svc.QRCodeMetadata
 	}
 	q, err := get(r.Context(), creatorOf(p), p.org.ID, id)
 	if err != nil {
@@ -326,17 +340,23 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	if format == "" || format == "json" {
+		setValidators(w.Header(), q, p.now)
+		if httpx.NotModifiedSince(w, r, qrETag(q), q.UpdatedAt) {
+			return
+		}
 		encode(w, http.StatusOK, toQRJSON(q))
 		return
 	}
 	s.serveImage(w, r, p, q, format, size)
 }
 
-// serveImage answers an image request in the order that spends the least:
-// the ETag comes from the stored code, so a conditional request is answered
-// without rendering; the credits are charged before rendering, so a request
-// without credits costs no CPU; and they are refunded, with the call, when
-// the node is too busy to render (503 render_busy) or rendering fails.
+// serveImage answers an image request in the order that spends the least
+// (httpx.ServeImage): the ETag comes from the stored code, so a
+// conditional request (and a HEAD) is answered without rendering and
+// without credits; the credits are charged before rendering, so a request
+// without credits costs no CPU; and they are refunded, with the call,
+// when the node is too busy to render (503 render_busy) or rendering
+// fails.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
 	etag, err := s.svc.ImageTag(q, format, size)
 	if err != nil {
@@ -348,67 +368,72 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		cost = pngCredits
 	}
 	h := w.Header()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "private, no-cache")
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
-		w.WriteHeader(http.StatusNotModified) // nothing sent, nothing charged
-		return
-	}
-	if r.Method == http.MethodHead {
-		// The headers of the image without the image: nothing is drawn
-		// and no credit is charged (the call is, as for every request).
-		h.Set("Content-Type", imageContentType[format])
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	credits, ok, err := s.meter.Charge(r.Context(), p.org, store.ImageCredits, cost)
-	if err != nil {
-		s.writeError(w, r, unavailable(err))
-		return
-	}
-	if !ok {
-		setCreditHeaders(h, credits)
-		s.refundCall(w, p)
-		h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
-		s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "image_credit_limit_reached",
-			"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
-			strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC")))
-		return
-	}
-	img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
-	if err != nil {
-		s.meter.Refund(p.org, store.ImageCredits, cost)
-		credits.Remaining += cost
-		setCreditHeaders(h, credits)
-		if snapglyph.ErrorCode(err) == snapglyph.EBUSY {
-			s.refundCall(w, p)
+	img := httpx.Image{ETag: etag, ContentType: service.ImageContentType(format), Attachment: service.Attachment(q.Name, format)}
+	err = httpx.ServeImage(w, r, img, func() ([]byte, error) {
+		credits, ok, err := s.meter.Charge(r.Context(), p.org, snapglyph.ImageCredits, cost)
+		if err != nil {
+			return nil, unavailable(err)
 		}
-		h.Del("ETag")
-		h.Del("Cache-Control")
+		if !ok {
+			setCreditHeaders(h, credits)
+			s.refundCall(w, p)
+			h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
+			return nil, snapglyph.Codef(snapglyph.ERATELIMIT, "image_credit_limit_reached",
+				"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
+				strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))
+		}
+		img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
+		if err != nil {
+			s.meter.Refund(p.org, snapglyph.ImageCredits, cost)
+			credits.Remaining += cost
+			setCreditHeaders(h, credits)
+			if snapglyph.ErrorKind(err) == snapglyph.EBUSY {
+				s.refundCall(w, p)
+			}
+			return nil, err
+		}
+		setCreditHeaders(h, credits)
+		p.spent.ImageCredits += cost
+		return img.Data, nil
+	})
+	if err != nil {
 		s.writeError(w, r, err)
-		return
 	}
-	setCreditHeaders(h, credits)
-	p.spent.ImageCredits += cost
-	h.Set("Content-Type", img.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(img.Data)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	if v := r.URL.Query().Get("download"); v == "1" || v == "true" {
-		h.Set("Content-Disposition", service.Attachment(q.Name, format))
-	}
-	w.WriteHeader(http.StatusOK)
-	w.Write(img.Data)
 }
 
-// imageContentType is the media type of each image format.
-var imageContentType = map[string]string{"png": "image/png", "svg": "image/svg+xml"}
+// qrETag is the entity tag of a QR code's JSON: its version, which every
+// change increases, so equal tags mean byte-equal representations (a
+// strong tag).
+func qrETag(q *snapglyph.QRCode) string {
+	return `"v` + strconv.FormatInt(q.Version, 10) + `"`
+}
 
-func etagMatches(header, etag string) bool {
-	for _, part := range strings.Split(header, ",") {
-		part = strings.TrimSpace(part)
-		if part == etag || part == "W/"+etag || part == "*" {
-			return true
-		}
+// setValidators sets the ETag and Last-Modified (httpx.SetLastModified,
+// for a response made at now) of a QR code's JSON, and Cache-Control: a
+// client may keep it but must revalidate before reuse.
+func setValidators(h http.Header, q *snapglyph.QRCode, now time.Time) {
+	h.Set("ETag", qrETag(q))
+	httpx.SetLastModified(h, q.UpdatedAt, now)
+	h.Set("Cache-Control", "private, no-cache")
+}
+
+// preconditionOf is the condition a PATCH or DELETE puts on the code's
+// current state: If-Match must list its ETag (strong comparison) or be
+// "*", and If-None-Match must not (RFC 9110 §13.1). Nil without either.
+func preconditionOf(r *http.Request) service.Precondition {
+	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" {
+		return nil
 	}
-	return false
+	return func(q *snapglyph.QRCode) error {
+		tag := qrETag(q)
+		if httpx.MatchFails(r, tag) {
+			return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
+				"If-Match does not list the QR code's current ETag %s: it changed since you read it (or the header is not a list of quoted ETags); nothing was changed: GET it again, then send the change with its new ETag", tag)
+		}
+		if httpx.NoneMatch(r, tag) {
+			return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
+				"If-None-Match lists the QR code's current ETag %s (or is *); nothing was changed", tag)
+		}
+		return nil
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // principal is the API caller, resolved once by requireAPIKey.
@@ -27,7 +26,7 @@ type principal struct {
 // refundCall gives back the request's API call: the handler refused it
 // with a 429, and refused requests cost nothing.
 func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
-	s.meter.Refund(p.org, store.APICalls, 1)
+	s.meter.Refund(p.org, snapglyph.APICalls, 1)
 	p.refunded = true
 	p.calls.Used = max(p.calls.Used-1, 0)
 	p.calls.Remaining = max(p.calls.Limit-p.calls.Used, 0)
@@ -40,7 +39,7 @@ func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 type apiHandler func(w http.ResponseWriter, r *http.Request, p *principal)
 
 func malformedAuth(format string, args ...any) error {
-	return snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "malformed_authorization", format, args...)
+	return snapglyph.Codef(snapglyph.EUNAUTHORIZED, "malformed_authorization", format, args...)
 }
 
 // bearerKey extracts the key from an Authorization header value that must
@@ -64,7 +63,7 @@ func bearerKey(h string) (string, error) {
 		if strings.HasPrefix(scheme, "qr_") {
 			return "", malformedAuth("the Authorization header has the key without the Bearer scheme; %s", example)
 		}
-		return "", malformedAuth("the Authorization scheme must be Bearer, not %q; %s", truncateUTF8(scheme, 20), example)
+		return "", malformedAuth("the Authorization scheme must be Bearer, not %q; %s", snapglyph.Shorten(scheme, 20), example)
 	}
 	switch {
 	case rest == "":
@@ -99,16 +98,40 @@ func missingKey(r *http.Request) error {
 	case r.URL.Query().Has("api_key") || r.URL.Query().Has("apiKey") || r.URL.Query().Has("key") || r.URL.Query().Has("access_token"):
 		msg = "an API key was sent in the URL, which is not accepted (URLs are logged and cached: revoke that key if it was a real one); send it as: Authorization: Bearer qr_live_…"
 	}
-	return snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "missing_api_key", "%s", msg)
+	return snapglyph.Codef(snapglyph.EUNAUTHORIZED, "missing_api_key", "%s", msg)
 }
 
-// requireAPIKey authenticates an API request, checks the plan, and charges
-// one API call. Requests it refuses cost nothing. Failed authentications
-// are limited per client address (see failureLimiter): past the limit
-// they are answered 429, and a key this node has not cached is not looked
-// up in the database at all. A key the cache holds (a valid key in use)
-// is never throttled.
-func (s *Server) requireAPIKey(next apiHandler) http.Handler {
+// scopeFunc returns the permission a restricted key needs for a request.
+type scopeFunc func(r *http.Request) snapglyph.Scope
+
+// needs is the scopeFunc of an operation that always needs scope.
+func needs(scope snapglyph.Scope) scopeFunc {
+	return func(*http.Request) snapglyph.Scope { return scope }
+}
+
+// qrGetScope: GET /api/v1/qr-codes/{id} is an image (images:read) with
+// format=svg or format=png, and the QR code as JSON (qr_codes:read)
+// otherwise. It is asked only for restricted keys.
+func qrGetScope(r *http.Request) snapglyph.Scope {
+	if f := r.URL.Query().Get("format"); f == "svg" || f == "png" {
+		return snapglyph.ScopeImagesRead
+	}
+	return snapglyph.ScopeQRRead
+}
+
+// requireAPIKey authenticates an API request, checks the plan, the key's
+// IP allowlist and its permissions, and charges one API call. Requests it
+// refuses cost nothing. The checks run in this order, each before the
+// next: the header's and the key's format (no database), the key's own
+// state (revoked, expired, paused: the most final answer first, and an
+// expired key's answer does not depend on who asks), the organisation's
+// plan, the client address, the permission, and last the monthly
+// allowance, so that a refused request never spends a call. Failed
+// authentications are limited per client address (see failureLimiter):
+// past the limit they are answered 429, and a key this node has not
+// cached is not looked up in the database at all. A key the cache holds
+// (a valid key in use) is never throttled.
+func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		headers := r.Header.Values("Authorization")
@@ -129,13 +152,25 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 			s.writeError(w, r, unavailable(err))
 			return
 		}
-		key, org, answered, err := s.verifier.VerifyCached(raw)
+		// The request's one reading of the clock, taken when it arrived
+		// (requestLog), serves every check and the recorded use.
+		in := infoFrom(ctx)
+		var now time.Time
+		if in != nil {
+			now = in.at
+		} else {
+			now = s.now()
+		}
+		key, org, answered, err := s.verifier.VerifyCachedAt(raw, now)
 		if !answered {
-			if wait, blocked := s.failures.Blocked(clientIP(r), s.now()); blocked {
+			if wait, blocked := s.failures.Blocked(clientIP(r), now); blocked {
 				s.throttled(w, r, wait)
 				return
 			}
-			key, org, err = s.verifier.Verify(ctx, raw)
+			key, org, err = s.verifier.VerifyAt(ctx, raw, now)
+		}
+		if key != nil && org != nil && in != nil {
+			in.key, in.org = key, org // refused or not, the request is the organisation's
 		}
 		if err != nil {
 			switch outcome := verifyOutcome(err); outcome {
@@ -147,12 +182,27 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 			}
 			return
 		}
-		s.verifyCount("valid")
-		now := s.now()
 		if !org.HasAPI(now) {
+			s.verifyCount("valid")
 			s.writeError(w, r, org.ErrNotInPlan(now))
 			return
 		}
+		if len(key.AllowedIPs) > 0 {
+			if ip := clientIP(r); !snapglyph.IPAllowed(key.AllowedIPs, ip) {
+				s.verifyCount("ip_not_allowed")
+				s.writeError(w, r, key.ErrIP(ip))
+				return
+			}
+		}
+		if !key.Scopes.Full() && scope != nil {
+			if need := scope(r); !key.Scopes.Allows(need) {
+				s.verifyCount("insufficient_scope")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="snapglyph", error="insufficient_scope", scope="`+need.String()+`"`)
+				s.writeError(w, r, key.ErrScope(need))
+				return
+			}
+		}
+		s.verifyCount("valid")
 		calls, credits, ok, err := s.meter.ChargeCall(ctx, org)
 		if err != nil {
 			s.writeError(w, r, unavailable(err))
@@ -162,7 +212,7 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 		setLimitHeaders(h, calls, now)
 		if !ok {
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
-			s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "api_call_limit_reached",
+			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
 				"the organisation has used all %d API calls of this month; the allowance renews on %s", calls.Limit, calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
 			return
 		}
@@ -174,9 +224,12 @@ func (s *Server) requireAPIKey(next apiHandler) http.Handler {
 		if !p.refunded {
 			spent.APICalls++
 		}
+		if in != nil {
+			in.charged = spent
+		}
 		// The user agent is the client's text: kept, but made storable
 		// (valid UTF-8, no NUL, cut on a character boundary).
-		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), store.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), store.MaxLastUsedUA)}
+		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), snapglyph.MaxLastUsedUA)}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
 }
@@ -198,13 +251,13 @@ func (s *Server) throttled(w http.ResponseWriter, r *http.Request, wait time.Dur
 	s.verifyCount("throttled")
 	secs := retrySeconds(wait)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	s.writeError(w, r, snapglyph.Reasonf(snapglyph.ERATELIMIT, "authentication_throttled",
+	s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "authentication_throttled",
 		"too many failed authentications from your address (more than %d a minute); check the API key in API Settings and try again in %d s",
 		s.failures.PerMinute(), secs))
 }
 
 func verifyOutcome(err error) string {
-	switch snapglyph.ErrorReason(err) {
+	switch snapglyph.ErrorCode(err) {
 	case "malformed_api_key":
 		return "malformed"
 	case "invalid_api_key":
@@ -213,13 +266,15 @@ func verifyOutcome(err error) string {
 		return "paused"
 	case "api_key_revoked":
 		return "revoked"
+	case "api_key_expired":
+		return "expired"
 	}
 	return "error"
 }
 
 // unavailable makes a database failure a 503 unless it already is one.
 func unavailable(err error) error {
-	if c := snapglyph.ErrorCode(err); c != snapglyph.EINTERNAL {
+	if c := snapglyph.ErrorKind(err); c != snapglyph.EINTERNAL {
 		return err
 	}
 	return &wrapped{err: err, app: snapglyph.Errorf(snapglyph.EUNAVAILABLE, "the service cannot reach its database; try again in a few seconds")}

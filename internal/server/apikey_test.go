@@ -181,7 +181,7 @@ func TestManagementTakesEffectAtOnce(t *testing.T) {
 				expectProblem(t, resp, s.status, s.code)
 			}
 		}
-		if _, err := h.cli.ResumeKey(ctx, snapglyph.Operator, h.kid); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := h.cli.ResumeKey(ctx, snapglyph.Operator, h.kid); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Fatalf("resuming a revoked key: %v, want ECONFLICT", err)
 		}
 		expectProblem(t, h.get("/api/v1/usage", h.key), 401, "api_key_revoked")

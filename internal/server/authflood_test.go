@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/snapglyph/snapglyph/internal/node"
@@ -64,7 +65,7 @@ func TestNewKeyWorksEverywhereAtOnce(t *testing.T) {
 			}
 			// What the CLI's "key create" does, with a secret the test
 			// chose: the store call, then the wait for every node.
-			key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: h.org.ID, Name: "Chosen", Prefix: snapglyph.KeyDisplayPrefix(secret)}
+			key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: h.org.ID, Name: "Chosen-" + strconv.Itoa(round), Prefix: snapglyph.KeyDisplayPrefix(secret)}
 			if err := cli.CreateKey(ctx, key, snapglyph.DigestKey(secret), snapglyph.Operator, ""); err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +99,7 @@ func TestKeyCreationRecordsChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(changes) != 1 || changes[0].Kind != store.ChangeKeyCreated || changes[0].RefID != k.ID {
+		if len(changes) != 1 || changes[0].Kind != snapglyph.ChangeKeyCreated || changes[0].RefID != k.ID {
 			t.Fatalf("changes after creating %s: %+v", k.ID, changes)
 		}
 	})

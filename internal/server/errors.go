@@ -7,46 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/snapglyph/snapglyph/internal/httpx"
+	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
-
-// statuses maps application error codes to HTTP statuses: the only place
-// that does.
-var statuses = map[string]int{
-	snapglyph.EINVALID:      http.StatusBadRequest,
-	snapglyph.EUNAUTHORIZED: http.StatusUnauthorized,
-	snapglyph.EFORBIDDEN:    http.StatusForbidden,
-	snapglyph.ENOTFOUND:     http.StatusNotFound,
-	snapglyph.ECONFLICT:     http.StatusConflict,
-	snapglyph.ERATELIMIT:    http.StatusTooManyRequests,
-	snapglyph.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	snapglyph.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
-	snapglyph.EMETHOD:       http.StatusMethodNotAllowed,
-	snapglyph.EUNPROCESSABL: http.StatusUnprocessableEntity,
-	snapglyph.EURITOOLONG:   http.StatusRequestURITooLong,
-	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	snapglyph.EBUSY:         http.StatusServiceUnavailable,
-	snapglyph.EINTERNAL:     http.StatusInternalServerError,
-}
-
-// defaultReasons is the API's "code" for errors that carry no reason.
-var defaultReasons = map[string]string{
-	snapglyph.EINVALID:      "invalid_request",
-	snapglyph.EUNAUTHORIZED: "unauthorized",
-	snapglyph.EFORBIDDEN:    "forbidden",
-	snapglyph.ENOTFOUND:     "not_found",
-	snapglyph.ECONFLICT:     "conflict",
-	snapglyph.ERATELIMIT:    "rate_limited",
-	snapglyph.ETOOLARGE:     "request_too_large",
-	snapglyph.EUNSUPPORTED:  "unsupported_media_type",
-	snapglyph.EMETHOD:       "method_not_allowed",
-	snapglyph.EUNPROCESSABL: "unprocessable",
-	snapglyph.EURITOOLONG:   "uri_too_long",
-	snapglyph.EUNAVAILABLE:  "service_unavailable",
-	snapglyph.EBUSY:         "busy",
-	snapglyph.EINTERNAL:     "internal_error",
-}
 
 // Problem is an RFC 9457 problem document with SnapGlyph's stable code.
 type Problem struct {
@@ -72,31 +36,31 @@ func problemTypeBase(publicURL string) string {
 // is a 503 that asks to retry in 2 s, a node too busy to render one that
 // asks to retry in 1 s.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if snapglyph.ErrorCode(err) == snapglyph.EINTERNAL && store.IsUnavailable(err) {
+	if snapglyph.ErrorKind(err) == snapglyph.EINTERNAL && service.IsUnavailable(err) {
 		err = unavailable(err)
 	}
-	code := snapglyph.ErrorCode(err)
+	code := httpx.Kind(err)
 	if code == snapglyph.EINTERNAL {
-		s.log.Error("internal error", "method", r.Method, "path", loggedPath(r.URL.Path), "request_id", requestID(r.Context()), "err", err)
+		s.log.Error("internal error", "method", r.Method, "path", snapglyph.LoggedPath(r.URL.Path), "request_id", requestID(r.Context()), "err", err)
 	} else if code == snapglyph.EUNAVAILABLE {
-		s.log.Warn("database unavailable", "path", loggedPath(r.URL.Path), "err", err)
+		s.log.Warn("database unavailable", "path", snapglyph.LoggedPath(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "2")
 	} else if code == snapglyph.EBUSY {
 		w.Header().Set("Retry-After", "1") // the node is busy, not down
 	}
-	status := statuses[code]
-	reason := snapglyph.ErrorReason(err)
-	if reason == "" {
-		reason = defaultReasons[code]
+	status, reason := httpx.RuleOf(code).Status, httpx.Code(err)
+	var id string
+	if in := infoFrom(r.Context()); in != nil {
+		in.code, id = reason, in.id // for the request log
 	}
 	p := Problem{
 		Type:      s.problemBase + reason,
-		Instance:  "urn:snapglyph:request:" + requestID(r.Context()),
+		Instance:  "urn:snapglyph:request:" + id,
 		Title:     http.StatusText(status),
 		Status:    status,
 		Detail:    snapglyph.ErrorMessage(err),
 		Code:      reason,
-		RequestID: requestID(r.Context()),
+		RequestID: id,
 	}
 	var e *snapglyph.Error
 	if errors.As(err, &e) {
@@ -104,7 +68,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	// Details and field names can carry what a client sent (an unknown
 	// field's name): an answer never grows with the request.
-	p.Detail = truncateUTF8(p.Detail, maxDetail)
+	p.Detail = snapglyph.Shorten(p.Detail, maxDetail)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate(reason))
 	}
@@ -130,7 +94,7 @@ func boundFields(fs []snapglyph.FieldError) []snapglyph.FieldError {
 	}
 	out := make([]snapglyph.FieldError, len(fs))
 	for i, f := range fs {
-		out[i] = snapglyph.FieldError{Field: truncateUTF8(f.Field, maxFieldName), Message: truncateUTF8(f.Message, maxDetail)}
+		out[i] = snapglyph.FieldError{Field: snapglyph.Shorten(f.Field, maxFieldName), Message: snapglyph.Shorten(f.Message, maxDetail)}
 	}
 	return out
 }
@@ -144,5 +108,5 @@ func wwwAuthenticate(reason string) string {
 }
 
 func errNoRoute(r *http.Request) error {
-	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", loggedMethod(r.Method), loggedPath(r.URL.Path))
+	return snapglyph.Errorf(snapglyph.ENOTFOUND, "no API endpoint %s %s; see /api/v1/openapi.json", loggedMethod(r.Method), snapglyph.LoggedPath(r.URL.Path))
 }

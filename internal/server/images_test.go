@@ -12,7 +12,6 @@ import (
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -148,8 +147,8 @@ func TestLogoImageReadsLogoOnlyToDraw(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if full.LogoSHA256 != store.LogoSHA256(full.Logo) || full.LogoSHA256 == "" {
-			t.Fatalf("stored logo_sha256 %q, want the logo's %q", full.LogoSHA256, store.LogoSHA256(full.Logo))
+		if full.LogoSHA256 != snapglyph.LogoSHA256(full.Logo) || full.LogoSHA256 == "" {
+			t.Fatalf("stored logo_sha256 %q, want the logo's %q", full.LogoSHA256, snapglyph.LogoSHA256(full.Logo))
 		}
 		want, err := svc.ImageTag(&snapglyph.QRCode{Payload: full.Payload, Design: full.Design, Logo: full.Logo}, "png", 300)
 		if err != nil {
@@ -239,5 +238,38 @@ func TestLogoImageReadsLogoOnlyToDraw(t *testing.T) {
 		if n := db.LogoReads() - reads; n != 0 {
 			t.Errorf("after saving, a cached image read the logo %d times", n)
 		}
+	})
+}
+
+// TestQRJSONReadsNoLogo checks that GET of a QR code as JSON reads no
+// logo bytes from the store, for a code with logo_sha256 and for one
+// stored before it, and still reports the logo's type and exact size.
+// Both stores.
+func TestQRJSONReadsNoLogo(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Brand","type":"url","content":{"url":"https://example.com/json-logo"},"design":{"errorCorrection":"H","logo":"`+logoPNG(t)+`"}}`), 201)
+		id := q["id"].(string)
+		full, err := db.QRCode(context.Background(), h.org.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(label string) {
+			t.Helper()
+			reads := db.LogoReads()
+			got := readJSON(t, h.send("GET", "/api/v1/qr-codes/"+id, h.key, ""), 200)
+			if n := db.LogoReads() - reads; n != 0 {
+				t.Errorf("%s: GET as JSON read the logo %d times, want 0", label, n)
+			}
+			logo, _ := got["design"].(map[string]any)["logo"].(map[string]any)
+			if logo == nil || logo["contentType"] != "image/png" || logo["bytes"] != float64(len(full.Logo)) {
+				t.Errorf("%s: design.logo %v, want image/png and %d bytes", label, logo, len(full.Logo))
+			}
+		}
+		check("a code with logo_sha256")
+		if _, err := db.SQL().Exec(`UPDATE qr_codes SET logo_sha256 = '' WHERE id = '` + id + `'`); err != nil {
+			t.Fatal(err)
+		}
+		check("a code stored before logo_sha256")
 	})
 }

@@ -10,14 +10,13 @@ func (s *Server) registerMetrics() {
 	s.requests = metrics.NewCounterVec("snapglyph_http_requests_total", "HTTP requests by route and status.", "route", "status")
 	s.latency = metrics.NewHistogramVec("snapglyph_http_request_duration_seconds", "HTTP request latency by route.", "route")
 	s.verifications = metrics.NewCounterVec("snapglyph_key_verifications_total",
-		"API key checks by outcome: valid, missing, malformed, unknown, paused, revoked, throttled (429 authentication_throttled), error.", "outcome")
+		"API key checks by outcome: valid, missing, malformed, unknown, revoked, expired, paused, ip_not_allowed, insufficient_scope, throttled (429 authentication_throttled), error.", "outcome")
 	gauge := func(name, help string, f func() float64) *metrics.Func {
 		return &metrics.Func{Name: name, Help: help, Type: "gauge", Value: f}
 	}
 	counter := func(name, help string, f func() float64) *metrics.Func {
 		return &metrics.Func{Name: name, Help: help, Type: "counter", Value: f}
 	}
-	db := s.db.SQL()
 	s.metrics.Register(s.requests, s.latency, s.verifications,
 		counter("snapglyph_key_cache_hits_total", "Key verifications answered from the cache.", func() float64 { return float64(s.verifier.Hits.Load()) }),
 		counter("snapglyph_key_cache_misses_total", "Key verifications that read the database.", func() float64 { return float64(s.verifier.Misses.Load()) }),
@@ -35,11 +34,21 @@ func (s *Server) registerMetrics() {
 		counter("snapglyph_usage_rows_dropped_total", "Usage rows the database refused for their data (logged and dropped so the rest of the batch is saved).", func() float64 { return float64(s.recorder.RowsDropped.Load()) }),
 		gauge("snapglyph_usage_flush_duration_seconds", "Duration of the last flush.", func() float64 { return float64(s.recorder.LastFlush.Load()) / 1e9 }),
 		gauge("snapglyph_usage_backlog", "Buffered usage entries not yet written.", func() float64 { return float64(s.recorder.Backlog()) }),
-		gauge("snapglyph_db_connections_open", "Open database connections.", func() float64 { return float64(db.Stats().OpenConnections) }),
-		gauge("snapglyph_db_connections_in_use", "Database connections in use.", func() float64 { return float64(db.Stats().InUse) }),
-		counter("snapglyph_db_connection_waits_total", "Times a request waited for a database connection.", func() float64 { return float64(db.Stats().WaitCount) }),
-		counter("snapglyph_db_connection_wait_seconds_total", "Time spent waiting for a database connection.", func() float64 { return db.Stats().WaitDuration.Seconds() }),
+		gauge("snapglyph_db_connections_open", "Open database connections.", func() float64 { return float64(s.svc.DBStats().OpenConnections) }),
+		gauge("snapglyph_db_connections_in_use", "Database connections in use.", func() float64 { return float64(s.svc.DBStats().InUse) }),
+		counter("snapglyph_db_connection_waits_total", "Times a request waited for a database connection.", func() float64 { return float64(s.svc.DBStats().WaitCount) }),
+		counter("snapglyph_db_connection_wait_seconds_total", "Time spent waiting for a database connection.", func() float64 { return s.svc.DBStats().WaitDuration.Seconds() }),
 	)
+}
+
+// registerRequestLogMetrics adds the request log's metrics, if it is on.
+func (s *Server) registerRequestLogMetrics() {
+	if s.reqlog == nil {
+		return
+	}
+	for _, f := range s.reqlog.Metrics() {
+		s.metrics.Register(f)
+	}
 }
 
 // RegisterMetrics adds counters kept outside the server (the node's

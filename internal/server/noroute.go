@@ -38,7 +38,7 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 			// A browser asking whether a web page may call the API. API
 			// keys are secrets: a page would hand the key to everyone who
 			// opens it, so the answer is no, and says why.
-			s.writeError(w, r, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "cors_not_allowed",
+			s.writeError(w, r, snapglyph.Codef(snapglyph.EFORBIDDEN, "cors_not_allowed",
 				"the API does not accept calls from web pages (CORS): an API key in a browser is visible to everyone who opens the page; call the API from your server and keep the key there"))
 			return
 		}
@@ -56,5 +56,5 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	s.writeError(w, r, snapglyph.Errorf(snapglyph.EMETHOD, "%s is not served at %s; use %s",
-		r.Method, loggedPath(r.URL.Path), strings.Join(slices.DeleteFunc(slices.Clone(allow), func(m string) bool { return m == "HEAD" || m == "OPTIONS" }), ", ")))
+		r.Method, snapglyph.LoggedPath(r.URL.Path), strings.Join(slices.DeleteFunc(slices.Clone(allow), func(m string) bool { return m == "HEAD" || m == "OPTIONS" }), ", ")))
 }

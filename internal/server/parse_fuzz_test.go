@@ -53,7 +53,7 @@ func FuzzBearerKey(f *testing.F) {
 		if err == nil {
 			return
 		}
-		if snapglyph.ErrorReason(err) != "malformed_authorization" || snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+		if snapglyph.ErrorCode(err) != "malformed_authorization" || snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 			t.Fatalf("bearerKey(%q): %v, want an EUNAUTHORIZED malformed_authorization", h, err)
 		}
 		msg := err.Error()
@@ -94,10 +94,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		err := decodeJSON(body, &req)
 		if err != nil {
 			var e *snapglyph.Error
-			if !errorAs(err, &e) || e.Code != snapglyph.EINVALID || (e.Reason != "invalid_json" && e.Reason != "invalid_request") {
+			if !errorAs(err, &e) || e.Kind != snapglyph.EINVALID || (e.Code != "invalid_json" && e.Code != "invalid_request") {
 				t.Fatalf("decodeJSON(%q) = %v, want an EINVALID invalid_json or invalid_request", body, err)
 			}
-			if e.Reason == "invalid_request" && len(e.Fields) == 0 {
+			if e.Code == "invalid_request" && len(e.Fields) == 0 {
 				t.Fatalf("decodeJSON(%q): invalid_request without the field: %v", body, err)
 			}
 			return

@@ -4,20 +4,19 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/auth"
 	"github.com/snapglyph/snapglyph/internal/meter"
 	"github.com/snapglyph/snapglyph/internal/metrics"
+	"github.com/snapglyph/snapglyph/internal/reqlog"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
@@ -25,12 +24,12 @@ type meterState = meter.State
 
 // Server holds what the handlers need. Build it with New.
 type Server struct {
-	db       *store.DB
 	svc      *service.Service
 	verifier *auth.Verifier
 	watcher  auth.Watcher
 	meter    *meter.Meter
 	recorder *usage.Recorder
+	reqlog   *reqlog.Writer // nil: no request log
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -43,6 +42,7 @@ type Server struct {
 	logRequests bool
 	trusted     []netip.Prefix
 	failures    *failureLimiter // nil: failed authentications are not limited
+	scanKeys    *ScanKeys       // nil: no secret-scanning endpoint
 
 	metrics       metrics.Registry
 	requests      *metrics.CounterVec
@@ -52,7 +52,6 @@ type Server struct {
 
 // Deps are the parts a Server is built from; cmd/snapglyph wires them.
 type Deps struct {
-	DB          *store.DB
 	Service     *service.Service
 	Verifier    *auth.Verifier
 	Watcher     auth.Watcher
@@ -75,17 +74,24 @@ type Deps struct {
 	// may make per minute before they are answered 429; 0 means
 	// DefaultAuthFailures and a negative number no limit.
 	AuthFailures int
+	// RequestLog, if set, records every API request that names a key of
+	// an organisation.
+	RequestLog *reqlog.Writer
+	// SecretScanKeys, if set, turns on POST /secret-scanning/github
+	// (GitHub's secret scanning partner program) with these keys.
+	SecretScanKeys *ScanKeys
 }
 
 // New returns the server for deps.
 func New(d Deps) *Server {
 	s := &Server{
-		db: d.DB, svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
-		meter: d.Meter, recorder: d.Recorder, log: d.Log, now: d.DB.Now,
+		svc: d.Service, verifier: d.Verifier, watcher: d.Watcher,
+		meter: d.Meter, recorder: d.Recorder, reqlog: d.RequestLog, log: d.Log, now: d.Service.Now,
 		logRequests: d.LogRequests,
 		trusted:     d.TrustedProxies,
 		openAPI:     openAPIFor(d.PublicURL),
 		problemBase: problemTypeBase(d.PublicURL),
+		scanKeys:    d.SecretScanKeys,
 	}
 	switch {
 	case d.AuthFailures == 0:
@@ -94,6 +100,7 @@ func New(d Deps) *Server {
 		s.failures = newFailureLimiter(d.AuthFailures)
 	}
 	s.registerMetrics()
+	s.registerRequestLogMetrics()
 	s.handler = s.routes(d.PublicMetrics, d.Web)
 	return s
 }
@@ -112,6 +119,7 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 	if publicMetrics {
 		mux.Handle("GET /metrics", s.MetricsHandler())
 	}
+	mux.HandleFunc("POST "+SecretScanPath, s.handleSecretScan)
 
 	s.routeTable = http.NewServeMux()
 	for _, rt := range s.apiRoutes() {
@@ -119,7 +127,7 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 		h := rt.public
 		if h == nil {
 			// Each route is wrapped on its own, so a request is routed once.
-			h = s.requireAPIKey(s.checkInput(rt.handler))
+			h = s.requireAPIKey(rt.scope, s.checkInput(rt.handler))
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
@@ -134,24 +142,26 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 }
 
 // apiRoute is one endpoint of the REST API: an authenticated handler, or
-// a public one (no API key, not metered).
+// a public one (no API key, not metered). scope is the permission a
+// restricted key needs for the request (see scopes.go).
 type apiRoute struct {
 	method, path string
 	handler      apiHandler
 	public       http.Handler
+	scope        scopeFunc
 }
 
 // apiRoutes lists every API endpoint: the mux is built from it, and a test
 // holds it against the OpenAPI document.
 func (s *Server) apiRoutes() []apiRoute {
 	return []apiRoute{
-		{"GET", "/api/v1/usage", s.handleUsage, nil},
-		{"POST", "/api/v1/qr-codes", s.handleQRCreate, nil},
-		{"GET", "/api/v1/qr-codes", s.handleQRList, nil},
-		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, nil},
-		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, nil},
-		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, nil},
-		{"GET", "/api/v1/openapi.json", nil, http.HandlerFunc(s.handleOpenAPI)},
+		{"GET", "/api/v1/usage", s.handleUsage, nil, needs(snapglyph.ScopeUsageRead)},
+		{"POST", "/api/v1/qr-codes", s.handleQRCreate, nil, needs(snapglyph.ScopeQRWrite)},
+		{"GET", "/api/v1/qr-codes", s.handleQRList, nil, needs(snapglyph.ScopeQRRead)},
+		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, nil, qrGetScope},
+		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, nil, needs(snapglyph.ScopeQRWrite)},
+		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, nil, needs(snapglyph.ScopeQRWrite)},
+		{"GET", "/api/v1/openapi.json", nil, http.HandlerFunc(s.handleOpenAPI), nil},
 	}
 }
 
@@ -174,7 +184,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
+	if err := s.svc.Ping(ctx); err != nil {
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}
@@ -186,23 +196,38 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-type requestIDKey struct{}
+type requestInfoKey struct{}
 
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// requestInfo is what the handlers learn about a request for the request
+// log: its id, the key it named (set once the key is found, refused or
+// not), the problem code it was answered with and what it was charged. It
+// lives in the request's statusWriter, so it costs no allocation.
+type requestInfo struct {
+	id      string
+	at      time.Time // when it arrived, by the server's clock; in id too
+	key     *snapglyph.APIKey
+	org     *snapglyph.Org
+	code    string
+	charged snapglyph.Counts
 }
 
-func newRequestID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+func infoFrom(ctx context.Context) *requestInfo {
+	in, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return in
+}
+
+func requestID(ctx context.Context) string {
+	if in := infoFrom(ctx); in != nil {
+		return in.id
+	}
+	return ""
 }
 
 // statusWriter remembers the status a handler wrote.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	info   requestInfo
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -228,14 +253,22 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = realClient(s.trusted, r)
-		id := newRequestID()
+		// One reading of the clock: the request's time (its id, every
+		// check, the usage and log entries) and the start of its duration.
+		// A test's clock has no monotonic reading; durations then come from
+		// the real clock.
+		at := s.now()
+		start := at
+		if !hasMonotonic(at) {
+			start = time.Now()
+		}
+		id := snapglyph.NewRequestID(at)
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, info: requestInfo{id: id, at: at}}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, &sw.info)
 		r2 := r.WithContext(ctx)
 		if uriLength(r) > MaxURILength {
-			s.writeError(sw, r2, snapglyph.Reasonf(snapglyph.EURITOOLONG, "uri_too_long",
+			s.writeError(sw, r2, snapglyph.Codef(snapglyph.EURITOOLONG, "uri_too_long",
 				"the URL is %d bytes long; at most %d bytes of path and query are accepted", uriLength(r), MaxURILength))
 		} else {
 			next.ServeHTTP(sw, r2)
@@ -250,10 +283,31 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		}
 		s.requests.Inc(route, strconv.Itoa(sw.status))
 		s.latency.Observe(elapsed, route)
+		if in := &sw.info; in.key != nil && s.reqlog != nil {
+			s.logRequest(r2, in, route, sw.status, elapsed)
+		}
 		if s.logRequests {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", loggedMethod(r.Method)), slog.String("path", loggedPath(r.URL.Path)),
+				slog.String("request_id", id), slog.String("method", loggedMethod(r.Method)), slog.String("path", snapglyph.LoggedPath(r.URL.Path)),
 				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("ip", clientIP(r)))
 		}
 	})
 }
+
+// logRequest adds a request that named a key to the request log. The
+// entry is a copy of strings the request holds already; the writer makes
+// them storable in the background.
+func (s *Server) logRequest(r *http.Request, in *requestInfo, pattern string, status int, elapsed time.Duration) {
+	_, route, _ := strings.Cut(pattern, " ") // "GET /api/v1/usage"
+	e := snapglyph.RequestLogEntry{
+		At: in.at, RequestID: in.id, OrgID: in.org.ID, KeyID: in.key.ID, KeyPrefix: in.key.Prefix,
+		Method: r.Method, Route: route, ResourceID: r.PathValue("id"), Status: status, Code: in.code,
+		IP: clientIP(r), UserAgent: r.UserAgent(), Duration: elapsed,
+		Calls: in.charged.APICalls, Credits: in.charged.ImageCredits, Plan: in.org.EffectivePlan(in.at),
+	}
+	s.reqlog.Record(&e)
+}
+
+// hasMonotonic reports whether t carries a monotonic clock reading, as
+// time.Now's results do (Round(0) strips it).
+func hasMonotonic(t time.Time) bool { return t != t.Round(0) }

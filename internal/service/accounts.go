@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // Dashboard sessions end after SessionIdleTimeout without a request, and
@@ -89,7 +88,7 @@ func (e *ThrottledError) Error() string { return e.err.Error() }
 func (e *ThrottledError) Unwrap() error { return e.err }
 
 func throttled(wait time.Duration, reason, what string) error {
-	return &ThrottledError{RetryAfter: wait, err: snapglyph.Reasonf(snapglyph.ERATELIMIT, reason,
+	return &ThrottledError{RetryAfter: wait, err: snapglyph.Codef(snapglyph.ERATELIMIT, reason,
 		"%s. For your security, wait %s before trying again.", what, humanWait(wait))}
 }
 
@@ -182,7 +181,7 @@ type Client struct {
 // NewSession is a session just started: the only time its token exists
 // outside the browser's cookie.
 type NewSession struct {
-	*store.Session
+	*snapglyph.Session
 	Token string
 }
 
@@ -192,7 +191,7 @@ func (s *Service) startSession(ctx context.Context, userID, orgID string, c Clie
 		expires = now.Add(SessionMaxAge)
 	}
 	token := newToken(sessionTokenBytes)
-	st := &store.Session{ID: tokenDigest(token), UserID: userID, OrgID: orgID, CreatedAt: now, LastSeenAt: now,
+	st := &snapglyph.Session{ID: tokenDigest(token), UserID: userID, OrgID: orgID, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: expires, IP: c.IP, UserAgent: truncateUA(c.UserAgent)}
 	old := ""
 	if replace != "" {
@@ -254,7 +253,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 		fields = append(fields, snapglyph.FieldError{Field: "password", Message: fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)})
 	}
 	if len(fields) > 0 {
-		return nil, &snapglyph.Error{Code: snapglyph.EINVALID, Message: fields[0].Message, Fields: fields}
+		return nil, &snapglyph.Error{Kind: snapglyph.EINVALID, Message: fields[0].Message, Fields: fields}
 	}
 	network := "signup:" + networkOf(c.IP)
 	allowed, until, err := s.db.TryAttempt(ctx, network, SignupWindow, throttleWait(SignupFree))
@@ -330,7 +329,7 @@ func (s *Service) verifyPassword(ctx context.Context, email, password, ip string
 		return nil, err
 	}
 	user, hash, err := s.db.UserByEmail(ctx, email)
-	if err != nil && snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+	if err != nil && snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 		return nil, err
 	}
 	if hash == "" {
@@ -358,7 +357,7 @@ func (s *Service) verifyPassword(ctx context.Context, email, password, ip string
 	if until := later(accountUntil, networkUntil); !until.IsZero() {
 		msg += " Too many failed attempts: wait " + humanWait(until.Sub(s.db.Now())) + " before trying again."
 	}
-	return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "signin_failed", "%s", msg)
+	return nil, snapglyph.Codef(snapglyph.EUNAUTHORIZED, "signin_failed", "%s", msg)
 }
 
 func later(a, b time.Time) time.Time {
@@ -397,14 +396,14 @@ func (s *Service) SignIn(ctx context.Context, email, password string, c Client, 
 // the activity. Returns EUNAUTHORIZED if there is no such session, it was
 // idle for SessionIdleTimeout, it is older than SessionMaxAge, or the user
 // has left the organisation (an ended session is deleted).
-func (s *Service) Session(ctx context.Context, token string) (*store.Session, error) {
+func (s *Service) Session(ctx context.Context, token string) (*snapglyph.Session, error) {
 	if !validToken(token, sessionTokenBytes) {
-		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "no_session", "please sign in")
+		return nil, snapglyph.Codef(snapglyph.EUNAUTHORIZED, "no_session", "please sign in")
 	}
 	id := tokenDigest(token)
 	st, err := s.db.Session(ctx, id)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
-		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "no_session", "your session has ended; please sign in again")
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+		return nil, snapglyph.Codef(snapglyph.EUNAUTHORIZED, "no_session", "your session has ended; please sign in again")
 	} else if err != nil {
 		return nil, err
 	}
@@ -413,7 +412,7 @@ func (s *Service) Session(ctx context.Context, token string) (*store.Session, er
 		if err := s.db.DeleteSession(ctx, id); err != nil {
 			return nil, err
 		}
-		return nil, snapglyph.Reasonf(snapglyph.EUNAUTHORIZED, "session_expired", "your session has expired; please sign in again")
+		return nil, snapglyph.Codef(snapglyph.EUNAUTHORIZED, "session_expired", "your session has expired; please sign in again")
 	}
 	if now.Sub(st.LastSeenAt) >= sessionTouchEvery {
 		if err := s.db.TouchSession(ctx, id, now); err != nil {
@@ -433,16 +432,16 @@ func (s *Service) SignOut(ctx context.Context, token string) error {
 }
 
 // Memberships lists the organisations a user belongs to.
-func (s *Service) Memberships(ctx context.Context, userID string) ([]*store.Membership, error) {
+func (s *Service) Memberships(ctx context.Context, userID string) ([]*snapglyph.Membership, error) {
 	return s.db.Memberships(ctx, userID)
 }
 
 // SwitchOrg moves a signed-in user to another organisation they belong
 // to, with a new session token; the session's absolute end stays. Returns
 // ENOTFOUND if the user is not a member.
-func (s *Service) SwitchOrg(ctx context.Context, st *store.Session, token, orgID string, c Client) (*NewSession, error) {
+func (s *Service) SwitchOrg(ctx context.Context, st *snapglyph.Session, token, orgID string, c Client) (*NewSession, error) {
 	if _, err := s.db.Role(ctx, orgID, st.UserID); err != nil {
-		if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "you are not a member of that organisation")
 		}
 		return nil, err

@@ -56,7 +56,7 @@ func TestSignUp(t *testing.T) {
 
 		_, err := svc.SignUp(ctx, service.SignUp{Name: " ", OrgName: "", Email: "x", Password: "short"}, web)
 		var e *snapglyph.Error
-		if !errors.As(err, &e) || e.Code != snapglyph.EINVALID || len(e.Fields) != 4 {
+		if !errors.As(err, &e) || e.Kind != snapglyph.EINVALID || len(e.Fields) != 4 {
 			t.Fatalf("bad input: %v, want EINVALID with 4 fields", err)
 		}
 		ns, err := svc.SignUp(ctx, service.SignUp{Name: "  Ada   Lovelace ", OrgName: "Analytical Engines", Email: "Ada@Engines.test", Password: testPassword}, web)
@@ -74,7 +74,7 @@ func TestSignUp(t *testing.T) {
 		if !strings.HasPrefix(hash, "$argon2id$") || !service.CheckPassword(hash, testPassword) {
 			t.Errorf("password stored as %q", hash)
 		}
-		if _, err := svc.SignUp(ctx, service.SignUp{Name: "Eve", OrgName: "Evil", Email: "ada@engines.test", Password: "evil password"}, web); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := svc.SignUp(ctx, service.SignUp{Name: "Eve", OrgName: "Evil", Email: "ada@engines.test", Password: "evil password"}, web); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("email taken: %v, want ECONFLICT", err)
 		}
 		if _, hash2, _ := db.UserByEmail(ctx, "ada@engines.test"); hash2 != hash {
@@ -93,7 +93,7 @@ func TestSignUp(t *testing.T) {
 		}
 		_, err = svc.SignUp(ctx, service.SignUp{Name: "Bob", OrgName: "Bots", Email: "bot@bots.test", Password: testPassword}, web)
 		var te *service.ThrottledError
-		if !errors.As(err, &te) || snapglyph.ErrorReason(err) != "signup_throttled" {
+		if !errors.As(err, &te) || snapglyph.ErrorCode(err) != "signup_throttled" {
 			t.Fatalf("sign-up %d from one network: %v, want it refused", service.SignupFree+1, err)
 		}
 		other := service.Client{IP: "2001:db8:1:2::7"}
@@ -120,7 +120,7 @@ func TestSessionTokens(t *testing.T) {
 			t.Fatalf("token %q: %d random bytes, want at least 16 (128 bits)", ns.Token, len(raw))
 		}
 		// Stored by its SHA-256 only.
-		if _, err := db.Session(ctx, ns.Token); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.Session(ctx, ns.Token); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Error("the token itself finds a session: it is stored in clear")
 		}
 		sum := sha256.Sum256([]byte(ns.Token))
@@ -135,7 +135,7 @@ func TestSessionTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, bad := range []string{"", "x", ns.Token + "A", strings.Repeat("A", len(ns.Token))} {
-			if _, err := svc.Session(ctx, bad); snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+			if _, err := svc.Session(ctx, bad); snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 				t.Errorf("token %q: %v, want EUNAUTHORIZED", bad, err)
 			}
 		}
@@ -146,10 +146,10 @@ func TestSessionTokens(t *testing.T) {
 			t.Fatalf("just before the idle timeout: %v", err)
 		}
 		clock.Set(clock.Now().Add(service.SessionIdleTimeout))
-		if _, err := svc.Session(ctx, ns.Token); snapglyph.ErrorReason(err) != "session_expired" {
+		if _, err := svc.Session(ctx, ns.Token); snapglyph.ErrorCode(err) != "session_expired" {
 			t.Fatalf("after the idle timeout: %v", err)
 		}
-		if _, err := db.Session(ctx, hex.EncodeToString(sum[:])); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.Session(ctx, hex.EncodeToString(sum[:])); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Error("an expired session is kept")
 		}
 
@@ -179,7 +179,7 @@ func TestSignInFailures(t *testing.T) {
 		_, owner := account(t, db, snapglyph.PlanPro)
 		_, err1 := svc.SignIn(ctx, owner.Email, "wrong password", web, "")
 		_, err2 := svc.SignIn(ctx, "nobody@acme.test", "wrong password", web, "")
-		if snapglyph.ErrorCode(err1) != snapglyph.EUNAUTHORIZED || snapglyph.ErrorMessage(err1) != snapglyph.ErrorMessage(err2) {
+		if snapglyph.ErrorKind(err1) != snapglyph.EUNAUTHORIZED || snapglyph.ErrorMessage(err1) != snapglyph.ErrorMessage(err2) {
 			t.Errorf("wrong password: %v; unknown email: %v; want the same EUNAUTHORIZED", err1, err2)
 		}
 		for i := 2; i <= service.ThrottleAccountFree; i++ {
@@ -187,7 +187,7 @@ func TestSignInFailures(t *testing.T) {
 		}
 		_, err := svc.SignIn(ctx, owner.Email, testPassword, web, "")
 		var te *service.ThrottledError
-		if !errors.As(err, &te) || snapglyph.ErrorCode(err) != snapglyph.ERATELIMIT || te.RetryAfter != service.ThrottleBaseWait {
+		if !errors.As(err, &te) || snapglyph.ErrorKind(err) != snapglyph.ERATELIMIT || te.RetryAfter != service.ThrottleBaseWait {
 			t.Fatalf("after %d failures: %v, want ERATELIMIT with a %s wait", service.ThrottleAccountFree, err, service.ThrottleBaseWait)
 		}
 		// Each failure after a wait doubles it, up to ThrottleMaxWait.

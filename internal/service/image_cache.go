@@ -128,7 +128,7 @@ func newRenderSlots(n int, wait time.Duration) *renderSlots {
 
 // ErrRenderBusy is returned (as a snapglyph.Error, EBUSY / render_busy)
 // when no render slot frees up within the wait.
-var ErrRenderBusy = snapglyph.Reasonf(snapglyph.EBUSY, "render_busy",
+var ErrRenderBusy = snapglyph.Codef(snapglyph.EBUSY, "render_busy",
 	"this server is drawing as many images as it can at the moment; try again in a second")
 
 // acquire takes a slot, waiting at most s.wait, and returns the function

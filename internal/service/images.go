@@ -153,7 +153,7 @@ func (s *Service) ImageTag(q *snapglyph.QRCode, format string, size int) (string
 
 func checkFormat(q *snapglyph.QRCode, format string) error {
 	if format == "svg" && q.HasLogo() {
-		return snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "logo_requires_png",
+		return snapglyph.Codef(snapglyph.EUNPROCESSABL, "logo_requires_png",
 			"the QR code %q has a logo, and logos are drawn only in PNG: ask for format=png (10 credits)", q.Name)
 	}
 	return nil
@@ -161,7 +161,7 @@ func checkFormat(q *snapglyph.QRCode, format string) error {
 
 // errLogoChanged: the code's logo changed between reading the code and
 // reading its logo to draw it.
-var errLogoChanged = snapglyph.Reasonf(snapglyph.ECONFLICT, "qr_code_changed",
+var errLogoChanged = snapglyph.Codef(snapglyph.ECONFLICT, "qr_code_changed",
 	"the QR code's logo changed while its image was being drawn; ask for the image again")
 
 // RenderQRCode draws a QR code as "svg" or "png" (size in pixels, 0 for
@@ -250,13 +250,12 @@ func (s *Service) draw(payload string, d qr.Design, k imageKey, format string, s
 		return nil, err
 	}
 	var buf bytes.Buffer
-	img := &Image{ContentType: "image/svg+xml", ETag: k.etag}
+	img := &Image{ContentType: ImageContentType(format), ETag: k.etag}
 	if format == "png" {
-		img.ContentType = "image/png"
 		var logo *qr.Logo
 		if k.hasLogo {
 			if logo, err = im.logo(k.logoSum, logoFile); err != nil {
-				if snapglyph.ErrorCode(err) != snapglyph.EINTERNAL {
+				if snapglyph.ErrorKind(err) != snapglyph.EINTERNAL {
 					return nil, err // the store's or errLogoChanged
 				}
 				return nil, fmt.Errorf("qr: logo %w", err)

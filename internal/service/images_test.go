@@ -143,7 +143,7 @@ func TestImageTagWithoutRendering(t *testing.T) {
 			t.Errorf("changing the %s kept the ETag", name)
 		}
 	}
-	if _, err := a.ImageTag(withLogo, "svg", 0); snapglyph.ErrorReason(err) != "logo_requires_png" {
+	if _, err := a.ImageTag(withLogo, "svg", 0); snapglyph.ErrorCode(err) != "logo_requires_png" {
 		t.Errorf("SVG of a logo code: %v, want logo_requires_png", err)
 	}
 }
@@ -267,7 +267,7 @@ func TestRenderBusy(t *testing.T) {
 	for range 24 - slots {
 		select {
 		case err := <-results:
-			if !errors.Is(err, ErrRenderBusy) || snapglyph.ErrorCode(err) != snapglyph.EBUSY {
+			if !errors.Is(err, ErrRenderBusy) || snapglyph.ErrorKind(err) != snapglyph.EBUSY {
 				t.Fatalf("got %v, want ErrRenderBusy", err)
 			}
 		case <-time.After(5 * time.Second):

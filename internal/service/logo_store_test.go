@@ -108,7 +108,7 @@ func TestRenderSeesLogoChanged(t *testing.T) {
 			t.Fatal(err)
 		}
 		svc.SetImageOptions(service.DefaultImageOptions()) // nothing cached
-		if _, err := svc.RenderQRCode(ctx, old, "png", 300); snapglyph.ErrorReason(err) != "qr_code_changed" {
+		if _, err := svc.RenderQRCode(ctx, old, "png", 300); snapglyph.ErrorCode(err) != "qr_code_changed" {
 			t.Fatalf("render after the logo changed: %v, want qr_code_changed", err)
 		}
 		now, err := svc.QRCodeWithoutLogo(ctx, by, org.ID, c.ID)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // InvitationLifetime is how long an invitation link can be accepted.
@@ -20,9 +19,12 @@ func SeatLimit(org *snapglyph.Org, now time.Time) int {
 }
 
 // role returns actor's role in the organisation; the operator counts as
-// Owner. Returns ENOTFOUND if the actor is not a member (the organisation
-// is not disclosed).
+// Owner. Returns ENOTFOUND if the actor is not a member, or is acting in
+// another organisation (the organisation is not disclosed).
 func (s *Service) role(ctx context.Context, actor snapglyph.Actor, orgID string) (snapglyph.Role, error) {
+	if !actor.ActsIn(orgID) {
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+	}
 	if actor.UserID == "" {
 		if _, err := s.db.Org(ctx, orgID); err != nil {
 			return "", err
@@ -30,7 +32,7 @@ func (s *Service) role(ctx context.Context, actor snapglyph.Actor, orgID string)
 		return snapglyph.RoleOwner, nil
 	}
 	role, err := s.db.Role(ctx, orgID, actor.UserID)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
 	}
 	return role, err
@@ -44,14 +46,31 @@ func (s *Service) authorizeTeam(ctx context.Context, actor snapglyph.Actor, orgI
 		return "", err
 	}
 	if role != snapglyph.RoleOwner && role != snapglyph.RoleAdmin {
-		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage the organisation's members")
+		return "", snapglyph.Codef(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage the organisation's members")
 	}
 	return role, nil
 }
 
+// teamTarget is what changing or removing a member checks first: the
+// actor may manage the organisation's members (authorizeTeam), and
+// userID is one of them. Returns that person's role; ENOTFOUND,
+// EFORBIDDEN.
+func (s *Service) teamTarget(ctx context.Context, actor snapglyph.Actor, orgID, userID string) (snapglyph.Role, error) {
+	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
+		return "", err
+	}
+	target, err := s.db.Role(ctx, orgID, userID)
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
+	} else if err != nil {
+		return "", err
+	}
+	return target, nil
+}
+
 // Members lists an organisation's members, the Owner first. Owners and
 // Admins only. Returns ENOTFOUND, EFORBIDDEN.
-func (s *Service) Members(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*store.Member, error) {
+func (s *Service) Members(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*snapglyph.Member, error) {
 	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
 		return nil, err
 	}
@@ -60,7 +79,7 @@ func (s *Service) Members(ctx context.Context, actor snapglyph.Actor, orgID stri
 
 // Invitations lists an organisation's pending invitations, newest first.
 // Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN.
-func (s *Service) Invitations(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*store.Invitation, error) {
+func (s *Service) Invitations(ctx context.Context, actor snapglyph.Actor, orgID string) ([]*snapglyph.Invitation, error) {
 	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
 		return nil, err
 	}
@@ -77,7 +96,7 @@ func (s *Service) Seats(ctx context.Context, org *snapglyph.Org) (taken, limit i
 // NewInvitation is an invitation just created: the only time its token
 // (the secret part of the link) exists.
 type NewInvitation struct {
-	*store.Invitation
+	*snapglyph.Invitation
 	Token string
 }
 
@@ -112,7 +131,7 @@ func (s *Service) Invite(ctx context.Context, actor snapglyph.Actor, orgID, emai
 	}
 	now := s.db.Now().UTC()
 	token := newToken(invitationTokenBytes)
-	inv := &store.Invitation{ID: snapglyph.NewID("inv"), OrgID: orgID, OrgName: org.Name, Email: addr, Role: r, ExpiresAt: now.Add(InvitationLifetime)}
+	inv := &snapglyph.Invitation{ID: snapglyph.NewID("inv"), OrgID: orgID, OrgName: org.Name, Email: addr, Role: r, ExpiresAt: now.Add(InvitationLifetime)}
 	if err := s.db.CreateInvitation(ctx, inv, tokenDigest(token), SeatLimit(org, now), actor); err != nil {
 		return nil, err
 	}
@@ -121,7 +140,7 @@ func (s *Service) Invite(ctx context.Context, actor snapglyph.Actor, orgID, emai
 
 // CancelInvitation cancels a pending invitation: its link stops working at
 // once. Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN, ECONFLICT.
-func (s *Service) CancelInvitation(ctx context.Context, actor snapglyph.Actor, orgID, id string) (*store.Invitation, error) {
+func (s *Service) CancelInvitation(ctx context.Context, actor snapglyph.Actor, orgID, id string) (*snapglyph.Invitation, error) {
 	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
 		return nil, err
 	}
@@ -138,20 +157,15 @@ func (s *Service) ChangeRole(ctx context.Context, actor snapglyph.Actor, orgID, 
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
-		return "", err
-	}
-	target, err := s.db.Role(ctx, orgID, userID)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
-		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
-	} else if err != nil {
+	target, err := s.teamTarget(ctx, actor, orgID, userID)
+	if err != nil {
 		return "", err
 	}
 	if target == snapglyph.RoleOwner {
 		if userID == actor.UserID {
-			return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_role_fixed", "you are the Owner and stay the Owner; ownership can only be transferred to an Admin")
+			return "", snapglyph.Codef(snapglyph.EFORBIDDEN, "owner_role_fixed", "you are the Owner and stay the Owner; ownership can only be transferred to an Admin")
 		}
-		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_role_fixed", "the Owner's role cannot be changed")
+		return "", snapglyph.Codef(snapglyph.EFORBIDDEN, "owner_role_fixed", "the Owner's role cannot be changed")
 	}
 	email, err := s.db.SetMemberRole(ctx, orgID, userID, r, actor)
 	if err != nil {
@@ -165,17 +179,12 @@ func (s *Service) ChangeRole(ctx context.Context, actor snapglyph.Actor, orgID, 
 // and Admins remove Admins and Members. Returns the member's email;
 // ENOTFOUND, EFORBIDDEN.
 func (s *Service) RemoveMember(ctx context.Context, actor snapglyph.Actor, orgID, userID string) (string, error) {
-	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
-		return "", err
-	}
-	target, err := s.db.Role(ctx, orgID, userID)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
-		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
-	} else if err != nil {
+	target, err := s.teamTarget(ctx, actor, orgID, userID)
+	if err != nil {
 		return "", err
 	}
 	if target == snapglyph.RoleOwner {
-		return "", snapglyph.Reasonf(snapglyph.EFORBIDDEN, "owner_not_removable", "the Owner cannot be removed; ownership must be transferred to an Admin first")
+		return "", snapglyph.Codef(snapglyph.EFORBIDDEN, "owner_not_removable", "the Owner cannot be removed; ownership must be transferred to an Admin first")
 	}
 	return s.db.RemoveMember(ctx, orgID, userID, actor)
 }
@@ -184,7 +193,7 @@ func (s *Service) RemoveMember(ctx context.Context, actor snapglyph.Actor, orgID
 // email already has an account. Returns ENOTFOUND for an unknown token,
 // and ECONFLICT (reasons invitation_expired, invitation_cancelled,
 // invitation_used) for one that can no longer be accepted.
-func (s *Service) Invitation(ctx context.Context, token string) (*store.Invitation, bool, error) {
+func (s *Service) Invitation(ctx context.Context, token string) (*snapglyph.Invitation, bool, error) {
 	if !validToken(token, invitationTokenBytes) {
 		return nil, false, snapglyph.Errorf(snapglyph.ENOTFOUND, "this invitation link is not valid; check that it was copied completely")
 	}
@@ -192,11 +201,11 @@ func (s *Service) Invitation(ctx context.Context, token string) (*store.Invitati
 	if err != nil {
 		return nil, false, err
 	}
-	if err := store.InvitationError(inv, s.db.Now()); err != nil {
+	if err := inv.Err(s.db.Now()); err != nil {
 		return inv, false, err
 	}
 	_, _, err = s.db.UserByEmail(ctx, inv.Email)
-	if err != nil && snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+	if err != nil && snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 		return nil, false, err
 	}
 	return inv, err == nil, nil
@@ -206,7 +215,7 @@ func (s *Service) Invitation(ctx context.Context, token string) (*store.Invitati
 // invitation is for (Session and its Token), by an existing account with
 // its Password, or as a new account with a Name and a Password.
 type Accept struct {
-	Session  *store.Session
+	Session  *snapglyph.Session
 	Token    string // the signed-in session's token, replaced by a new one
 	Name     string
 	Password string
@@ -228,7 +237,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string, in Accept,
 		return nil, err
 	}
 	seats := SeatLimit(org, s.db.Now())
-	j := store.Joiner{IP: c.IP}
+	j := snapglyph.Joiner{IP: c.IP}
 	expires := time.Time{}
 	switch {
 	case in.Session != nil && in.Session.Email == inv.Email:
@@ -244,13 +253,13 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string, in Accept,
 	default:
 		name, err := normalizePersonName(in.Name)
 		if err != nil {
-			return nil, &snapglyph.Error{Code: snapglyph.EINVALID, Message: snapglyph.ErrorMessage(err),
+			return nil, &snapglyph.Error{Kind: snapglyph.EINVALID, Message: snapglyph.ErrorMessage(err),
 				Fields: []snapglyph.FieldError{{Field: "name", Message: snapglyph.ErrorMessage(err)}}}
 		}
 		j.Name = name
 		if j.PasswordHash, err = hashPassword(ctx, in.Password); err != nil {
-			if e := snapglyph.ErrorCode(err); e == snapglyph.EINVALID {
-				return nil, &snapglyph.Error{Code: e, Message: snapglyph.ErrorMessage(err),
+			if e := snapglyph.ErrorKind(err); e == snapglyph.EINVALID {
+				return nil, &snapglyph.Error{Kind: e, Message: snapglyph.ErrorMessage(err),
 					Fields: []snapglyph.FieldError{{Field: "password", Message: snapglyph.ErrorMessage(err)}}}
 			}
 			return nil, err
@@ -268,8 +277,8 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string, in Accept,
 // Owners and Admins only. Returns ENOTFOUND, EFORBIDDEN.
 func (s *Service) AuditLog(ctx context.Context, actor snapglyph.Actor, orgID string, before int64, limit int) ([]*snapglyph.AuditEvent, error) {
 	if _, err := s.authorizeTeam(ctx, actor, orgID); err != nil {
-		if snapglyph.ErrorCode(err) == snapglyph.EFORBIDDEN {
-			return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can read the audit log")
+		if snapglyph.ErrorKind(err) == snapglyph.EFORBIDDEN {
+			return nil, snapglyph.Codef(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can read the audit log")
 		}
 		return nil, err
 	}
@@ -287,7 +296,7 @@ func (s *Service) Subscription(ctx context.Context, actor snapglyph.Actor, orgID
 		return nil, err
 	}
 	if role != snapglyph.RoleOwner {
-		return nil, snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only the Owner can see and manage the subscription")
+		return nil, snapglyph.Codef(snapglyph.EFORBIDDEN, "permission_denied", "only the Owner can see and manage the subscription")
 	}
 	return s.db.Org(ctx, orgID)
 }

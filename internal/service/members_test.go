@@ -71,7 +71,7 @@ func TestChangeRoleRules(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				_, err := svc.ChangeRole(ctx, as(c.actor), tm.org.ID, c.target.ID, c.role)
-				if got := snapglyph.ErrorCode(err); got != c.want {
+				if got := snapglyph.ErrorKind(err); got != c.want {
 					t.Errorf("got %q (%v), want %q", got, err, c.want)
 				}
 			})
@@ -106,7 +106,7 @@ func TestRemoveMemberRules(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				_, err := svc.RemoveMember(ctx, as(c.actor), tm.org.ID, c.target.ID)
-				if got := snapglyph.ErrorCode(err); got != c.want {
+				if got := snapglyph.ErrorKind(err); got != c.want {
 					t.Errorf("got %q (%v), want %q", got, err, c.want)
 				}
 			})
@@ -137,7 +137,7 @@ func TestInvitationFlow(t *testing.T) {
 			{as(owner), "not an email", "member", snapglyph.EINVALID},
 			{as(owner), "m@acme.test", "member", snapglyph.ECONFLICT},
 		} {
-			if _, err := svc.Invite(ctx, c.actor, org.ID, c.email, c.role); snapglyph.ErrorCode(err) != c.want {
+			if _, err := svc.Invite(ctx, c.actor, org.ID, c.email, c.role); snapglyph.ErrorKind(err) != c.want {
 				t.Errorf("invite %s as %s by %s: %v, want %s", c.email, c.role, c.actor.Label, err, c.want)
 			}
 		}
@@ -148,7 +148,7 @@ func TestInvitationFlow(t *testing.T) {
 		if ni.Email != "new@acme.test" || ni.Role != snapglyph.RoleAdmin || !ni.ExpiresAt.Equal(t0.Add(service.InvitationLifetime)) || len(ni.Token) < 43 {
 			t.Errorf("invitation %+v (token %d characters)", ni.Invitation, len(ni.Token))
 		}
-		if _, err := db.InvitationByToken(ctx, ni.Token); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.InvitationByToken(ctx, ni.Token); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Error("the invitation token is stored in clear")
 		}
 		inv, exists, err := svc.Invitation(ctx, ni.Token)
@@ -157,7 +157,7 @@ func TestInvitationFlow(t *testing.T) {
 		}
 		// Seven days less a minute: still valid; accept as a new account.
 		clock.Set(t0.Add(service.InvitationLifetime - time.Minute))
-		if _, err := svc.AcceptInvitation(ctx, ni.Token, service.Accept{Name: "New", Password: "short"}, web); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+		if _, err := svc.AcceptInvitation(ctx, ni.Token, service.Accept{Name: "New", Password: "short"}, web); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 			t.Errorf("short password: %v", err)
 		}
 		ns, err := svc.AcceptInvitation(ctx, ni.Token, service.Accept{Name: "New Person", Password: testPassword}, web)
@@ -167,17 +167,17 @@ func TestInvitationFlow(t *testing.T) {
 		if ns.OrgID != org.ID || ns.Role != snapglyph.RoleAdmin || ns.Email != "new@acme.test" {
 			t.Errorf("session after joining %+v", ns.Session)
 		}
-		if _, _, err := svc.Invitation(ctx, ni.Token); snapglyph.ErrorReason(err) != "invitation_used" {
+		if _, _, err := svc.Invitation(ctx, ni.Token); snapglyph.ErrorCode(err) != "invitation_used" {
 			t.Errorf("used link: %v", err)
 		}
 
 		// An expired link.
 		late, _ := svc.Invite(ctx, as(owner), org.ID, "late@acme.test", "member")
 		clock.Set(clock.Now().Add(service.InvitationLifetime))
-		if _, _, err := svc.Invitation(ctx, late.Token); snapglyph.ErrorReason(err) != "invitation_expired" {
+		if _, _, err := svc.Invitation(ctx, late.Token); snapglyph.ErrorCode(err) != "invitation_expired" {
 			t.Errorf("expired link: %v", err)
 		}
-		if _, err := svc.AcceptInvitation(ctx, late.Token, service.Accept{Name: "Late", Password: testPassword}, web); snapglyph.ErrorReason(err) != "invitation_expired" {
+		if _, err := svc.AcceptInvitation(ctx, late.Token, service.Accept{Name: "Late", Password: testPassword}, web); snapglyph.ErrorCode(err) != "invitation_expired" {
 			t.Errorf("accept expired: %v", err)
 		}
 
@@ -187,7 +187,7 @@ func TestInvitationFlow(t *testing.T) {
 		if _, exists, _ := svc.Invitation(ctx, inv2.Token); !exists {
 			t.Error("the invitation page does not know the email has an account")
 		}
-		if _, err := svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Name: "Mallory", Password: "mallory's password"}, web); snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+		if _, err := svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Name: "Mallory", Password: "mallory's password"}, web); snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 			t.Errorf("take over an existing account: %v, want EUNAUTHORIZED", err)
 		}
 		ns, err = svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Password: testPassword}, web)
@@ -201,16 +201,16 @@ func TestInvitationFlow(t *testing.T) {
 
 		// Cancelled.
 		c, _ := svc.Invite(ctx, as(owner), org.ID, "c@acme.test", "member")
-		if _, err := svc.CancelInvitation(ctx, as(member), org.ID, c.ID); snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN {
+		if _, err := svc.CancelInvitation(ctx, as(member), org.ID, c.ID); snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
 			t.Errorf("a Member cancels: %v", err)
 		}
 		if _, err := svc.CancelInvitation(ctx, as(owner), org.ID, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := svc.Invitation(ctx, c.Token); snapglyph.ErrorReason(err) != "invitation_cancelled" {
+		if _, _, err := svc.Invitation(ctx, c.Token); snapglyph.ErrorCode(err) != "invitation_cancelled" {
 			t.Errorf("cancelled link: %v", err)
 		}
-		if _, _, err := svc.Invitation(ctx, strings.Repeat("A", 43)); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, _, err := svc.Invitation(ctx, strings.Repeat("A", 43)); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("unknown link: %v", err)
 		}
 	})
@@ -225,17 +225,17 @@ func TestSubscriptionAndAuditAccess(t *testing.T) {
 			t.Errorf("Owner: %v", err)
 		}
 		for _, u := range []*snapglyph.User{tm.admin, tm.member} {
-			if _, err := svc.Subscription(ctx, as(u), tm.org.ID); snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN {
+			if _, err := svc.Subscription(ctx, as(u), tm.org.ID); snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
 				t.Errorf("%s: subscription %v, want EFORBIDDEN", u.Email, err)
 			}
 		}
 		if _, err := svc.AuditLog(ctx, as(tm.admin), tm.org.ID, 0, 10); err != nil {
 			t.Errorf("Admin reads the audit log: %v", err)
 		}
-		if _, err := svc.AuditLog(ctx, as(tm.member), tm.org.ID, 0, 10); snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN {
+		if _, err := svc.AuditLog(ctx, as(tm.member), tm.org.ID, 0, 10); snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
 			t.Errorf("Member reads the audit log: %v", err)
 		}
-		if _, err := svc.Members(ctx, as(tm.other), tm.org.ID); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := svc.Members(ctx, as(tm.other), tm.org.ID); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("stranger lists members: %v", err)
 		}
 	})

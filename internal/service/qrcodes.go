@@ -14,7 +14,6 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // MaxQRNameLen is the longest QR-code name, in characters.
@@ -39,7 +38,7 @@ func (s *Service) authorizeQR(ctx context.Context, by snapglyph.Creator, orgID s
 		return nil
 	}
 	_, err := s.db.Role(ctx, orgID, by.ID)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
 	}
 	return err
@@ -69,7 +68,7 @@ type Created struct {
 // first one created (Replayed) and the first response if it was recorded,
 // instead of creating another. Returns EUNPROCESSABL
 // (idempotency_key_reused) when the key came with another request.
-func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (Created, error) {
+func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *snapglyph.Idempotency) (Created, error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
 		return Created{}, err
 	}
@@ -94,31 +93,13 @@ func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, or
 // so its retries get the same answer for 24 hours even if the code changes
 // or is deleted meanwhile. A retry that races the first request, before
 // this is recorded, gets the code as it is.
-func (s *Service) SaveFirstResponse(ctx context.Context, orgID string, idem *store.Idempotency, response []byte) error {
+func (s *Service) SaveFirstResponse(ctx context.Context, orgID string, idem *snapglyph.Idempotency, response []byte) error {
 	return s.db.SaveResponse(ctx, orgID, idem, response)
 }
 
-func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *store.Idempotency) (*snapglyph.QRCode, bool, error) {
-	var missing []snapglyph.FieldError
-	if in.Name == nil {
-		missing = append(missing, snapglyph.FieldError{Field: "name", Message: "is required"})
-	}
-	if in.Type == nil {
-		missing = append(missing, snapglyph.FieldError{Field: "type", Message: "is required: one of " + strings.Join(qr.Types, ", ")})
-	}
-	if len(in.Content) == 0 {
-		missing = append(missing, snapglyph.FieldError{Field: "content", Message: "is required"})
-	}
-	q := &snapglyph.QRCode{ID: snapglyph.NewID("qr"), OrgID: orgID, CreatedBy: by}
-	d := qr.DefaultDesign()
-	errs, err := s.applyQR(q, &d, in)
+func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *snapglyph.Idempotency) (*snapglyph.QRCode, bool, error) {
+	q, _, err := s.checkNew(by, orgID, in, true)
 	if err != nil {
-		return nil, false, err
-	}
-	if errs = append(missing, errs...); len(errs) > 0 {
-		return nil, false, invalidFields(errs)
-	}
-	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
 		return nil, false, err
 	}
 	// The store enforces the plan's number of QR codes in the insert's
@@ -137,13 +118,120 @@ func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID stri
 
 // UpdateQRCode changes a QR code; the result is validated as a whole.
 func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID, id string, in QRInput) (*snapglyph.QRCode, error) {
+	return s.UpdateQRCodeIf(ctx, by, orgID, id, in, nil)
+}
+
+// A Precondition is a client's condition on a QR code's current state (the
+// API's If-Match): it returns an error, EPRECONDITION, when the change
+// must not be made. It is checked on the code as read, and the write names
+// the version it was read at, so the condition holds for the state that
+// is changed: a change made by another request in between is never
+// overwritten.
+type Precondition func(q *snapglyph.QRCode) error
+
+// maxWriteTries bounds how many times a change is read and applied again
+// when other requests change the code between its read and its write.
+const maxWriteTries = 5
+
+// UpdateQRCodeIf is UpdateQRCode under a precondition (nil: none). A
+// change never overwrites one it did not see: when the code changed
+// between its read and its write, it is read, checked and applied again
+// (so a PATCH of the name and one of the content, at once, both land).
+// Returns EPRECONDITION when pre refuses the code, ECONFLICT
+// (qr_code_changed) when it kept changing.
+func (s *Service) UpdateQRCodeIf(ctx context.Context, by snapglyph.Creator, orgID, id string, in QRInput, pre Precondition) (*snapglyph.QRCode, error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
 		return nil, err
 	}
+	for try := 1; ; try++ {
+		q, err := s.updateQR(ctx, orgID, id, in, pre)
+		if snapglyph.ErrorKind(err) != snapglyph.EPRECONDITION || try == maxWriteTries || !stale(err) {
+			return q, changedTooOften(err)
+		}
+	}
+}
+
+// staleErr marks the store's refusal of a write at an old version, to tell
+// it from a Precondition's refusal.
+type staleErr struct{ error }
+
+func (e staleErr) Unwrap() error { return e.error }
+
+func stale(err error) bool {
+	var se staleErr
+	return errors.As(err, &se)
+}
+
+// changedTooOften turns the store's refusal of a write at an old version,
+// after every try, into ECONFLICT; other errors pass.
+func changedTooOften(err error) error {
+	if stale(err) {
+		return snapglyph.Codef(snapglyph.ECONFLICT, "qr_code_changed",
+			"the QR code was changed by other requests %d times while this change was being applied; nothing was changed: send it again", maxWriteTries)
+	}
+	return err
+}
+
+func (s *Service) updateQR(ctx context.Context, orgID, id string, in QRInput, pre Precondition) (*snapglyph.QRCode, error) {
 	q, err := s.db.QRCode(ctx, orgID, id)
 	if err != nil {
 		return nil, err
 	}
+	if pre != nil {
+		if err := pre(q); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.checkChange(q, in); err != nil {
+		return nil, err
+	}
+	if err := s.db.UpdateQRCode(ctx, q); err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.EPRECONDITION {
+			return nil, staleErr{err}
+		}
+		return nil, err
+	}
+	return q, nil
+}
+
+// checkNew validates in as a new QR code of the organisation, made by by,
+// and returns the code (not stored) and its design. Name, type and
+// content are required; without nameRequired (a preview) the name is
+// neither required nor checked. Returns EINVALID listing every bad field,
+// EUNPROCESSABL (content_too_long) when the content does not fit, and
+// ErrRenderBusy when the logo could not be decoded for want of a slot.
+func (s *Service) checkNew(by snapglyph.Creator, orgID string, in QRInput, nameRequired bool) (*snapglyph.QRCode, qr.Design, error) {
+	var missing []snapglyph.FieldError
+	if !nameRequired {
+		in.Name = nil
+	} else if in.Name == nil {
+		missing = append(missing, snapglyph.FieldError{Field: "name", Message: "is required"})
+	}
+	if in.Type == nil {
+		missing = append(missing, snapglyph.FieldError{Field: "type", Message: "is required: one of " + strings.Join(qr.Types, ", ")})
+	}
+	if len(in.Content) == 0 {
+		missing = append(missing, snapglyph.FieldError{Field: "content", Message: "is required"})
+	}
+	q := &snapglyph.QRCode{ID: snapglyph.NewID("qr"), OrgID: orgID, CreatedBy: by}
+	d := qr.DefaultDesign()
+	errs, err := s.applyQR(q, &d, in)
+	if err != nil {
+		return nil, d, err
+	}
+	if errs = append(missing, errs...); len(errs) > 0 {
+		return nil, d, invalidFields(errs)
+	}
+	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
+		return nil, d, err
+	}
+	return q, d, nil
+}
+
+// checkChange applies in to the saved code q (read with its logo), as
+// UpdateQRCode changes it, validates the result as a whole and returns
+// its design. Returns what checkNew returns; q is then partly changed.
+func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error) {
 	d := designOf(q)
 	var errs []snapglyph.FieldError
 	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 {
@@ -160,18 +248,12 @@ func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID,
 	}
 	applied, err := s.applyQR(q, &d, in)
 	if err != nil {
-		return nil, err
+		return d, err
 	}
 	if errs = append(errs, applied...); len(errs) > 0 {
-		return nil, invalidFields(errs)
+		return d, invalidFields(errs)
 	}
-	if err := checkFits(q.Payload, d.ErrorCorrection); err != nil {
-		return nil, err
-	}
-	if err := s.db.UpdateQRCode(ctx, q); err != nil {
-		return nil, err
-	}
-	return q, nil
+	return d, checkFits(q.Payload, d.ErrorCorrection)
 }
 
 // QRCode returns an organisation's QR code (with its logo).
@@ -192,6 +274,15 @@ func (s *Service) QRCodeWithoutLogo(ctx context.Context, by snapglyph.Creator, o
 	return s.db.QRCodeWithoutLogo(ctx, orgID, id)
 }
 
+// QRCodeMetadata returns an organisation's QR code without reading its
+// logo at all: enough for its JSON, which tells the logo's type and size.
+func (s *Service) QRCodeMetadata(ctx context.Context, by snapglyph.Creator, orgID, id string) (*snapglyph.QRCode, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return nil, err
+	}
+	return s.db.QRCodeMetadata(ctx, orgID, id)
+}
+
 // QRCodes lists an organisation's QR codes, newest first.
 func (s *Service) QRCodes(ctx context.Context, by snapglyph.Creator, orgID string, f snapglyph.QRFilter) ([]*snapglyph.QRCode, string, error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
@@ -203,12 +294,48 @@ func (s *Service) QRCodes(ctx context.Context, by snapglyph.Creator, orgID strin
 	return s.db.QRCodes(ctx, orgID, f)
 }
 
+// CountQRCodes returns how many QR codes the organisation holds (to show
+// beside its plan's limit).
+func (s *Service) CountQRCodes(ctx context.Context, by snapglyph.Creator, orgID string) (int, error) {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return 0, err
+	}
+	return s.db.CountQRCodes(ctx, orgID)
+}
+
 // DeleteQRCode deletes an organisation's QR code.
 func (s *Service) DeleteQRCode(ctx context.Context, by snapglyph.Creator, orgID, id string) error {
+	return s.DeleteQRCodeIf(ctx, by, orgID, id, nil)
+}
+
+// DeleteQRCodeIf is DeleteQRCode under a precondition (nil: none), checked
+// on the code as read; the delete names the version it was read at, and
+// when the code changed in between, it is read and checked again.
+// Returns EPRECONDITION when pre refuses the code, ECONFLICT
+// (qr_code_changed) when it kept changing.
+func (s *Service) DeleteQRCodeIf(ctx context.Context, by snapglyph.Creator, orgID, id string, pre Precondition) error {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
 		return err
 	}
-	return s.db.DeleteQRCode(ctx, orgID, id)
+	if pre == nil {
+		return s.db.DeleteQRCode(ctx, orgID, id, 0)
+	}
+	for try := 1; ; try++ {
+		q, err := s.db.QRCodeWithoutLogo(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := pre(q); err != nil {
+			return err
+		}
+		err = s.db.DeleteQRCode(ctx, orgID, id, q.Version)
+		if snapglyph.ErrorKind(err) != snapglyph.EPRECONDITION {
+			return err
+		}
+		if try == maxWriteTries {
+			return changedTooOften(staleErr{err})
+		}
+	}
 }
 
 // Design returns the QR code's full design for rendering.
@@ -295,7 +422,7 @@ func checkFits(payload, level string) error {
 	_, err := qr.Encode(payload, level)
 	var tl *qr.TooLongError
 	if errors.As(err, &tl) {
-		return &snapglyph.Error{Code: snapglyph.EUNPROCESSABL, Reason: "content_too_long",
+		return &snapglyph.Error{Kind: snapglyph.EUNPROCESSABL, Code: "content_too_long",
 			Message: fmt.Sprintf("the content needs %d bytes, but a QR code with error correction %s holds at most %d; shorten it or choose a lower level (L holds the most)", tl.Got, tl.Level, tl.Max),
 			Fields:  []snapglyph.FieldError{{Field: "content", Message: fmt.Sprintf("at most %d bytes at error correction %s", tl.Max, tl.Level)}}}
 	}
@@ -307,7 +434,7 @@ func invalidFields(errs []snapglyph.FieldError) error {
 	for _, e := range errs {
 		names = append(names, e.Field)
 	}
-	return &snapglyph.Error{Code: snapglyph.EINVALID, Reason: "invalid_request",
+	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request",
 		Message: "the request has invalid fields: " + strings.Join(slices.Compact(names), ", "), Fields: errs}
 }
 

@@ -16,7 +16,7 @@ import (
 
 // raceCreates sends n creates at once for orgID, spread over the
 // services (one per node), and returns the codes made and the errors.
-func raceCreates(t *testing.T, svcs []*service.Service, by snapglyph.Creator, orgID string, n int, idem func(i int) *store.Idempotency) (made []*snapglyph.QRCode, errs []error) {
+func raceCreates(t *testing.T, svcs []*service.Service, by snapglyph.Creator, orgID string, n int, idem func(i int) *snapglyph.Idempotency) (made []*snapglyph.QRCode, errs []error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -36,7 +36,7 @@ func raceCreates(t *testing.T, svcs []*service.Service, by snapglyph.Creator, or
 				name = "Repeated"
 				in.Content = []byte(`{"url":"https://example.com/repeated"}`)
 			}
-			var key *store.Idempotency
+			var key *snapglyph.Idempotency
 			if idem != nil {
 				key = idem(i)
 			}
@@ -110,7 +110,7 @@ func TestQRCodeLimitConcurrent(t *testing.T) {
 				t.Errorf("%s: %d of %d parallel creates succeeded, want 5 (errors: %v)", c.name, len(made), parallel, first(errs))
 			}
 			for _, err := range errs {
-				if snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN || snapglyph.ErrorReason(err) != "qr_code_limit_reached" || !strings.Contains(err.Error(), c.want) {
+				if snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN || snapglyph.ErrorCode(err) != "qr_code_limit_reached" || !strings.Contains(err.Error(), c.want) {
 					t.Errorf("%s: refusal %v, want EFORBIDDEN qr_code_limit_reached saying %q", c.name, err, c.want)
 					break
 				}
@@ -154,7 +154,9 @@ func TestQRCodeLimitIdempotent(t *testing.T) {
 		if made, errs := raceCreates(t, svcs, by, org.ID, 4, nil); len(made) != 4 {
 			t.Fatalf("first 4 codes: %v", first(errs))
 		}
-		idem := func(int) *store.Idempotency { return &store.Idempotency{Key: "order-1234", RequestHash: "same body"} }
+		idem := func(int) *snapglyph.Idempotency {
+			return &snapglyph.Idempotency{Key: "order-1234", RequestHash: "same body"}
+		}
 		made, errs := raceCreates(t, svcs, by, org.ID, 10, idem)
 		if len(made) != 10 {
 			t.Fatalf("%d of 10 retries answered, errors: %v", len(made), errs)

@@ -26,7 +26,7 @@ type Service struct {
 	// Changed, if set, is called after a change commits, so this
 	// process's caches drop it at once (other processes hear of it from
 	// the database).
-	Changed func(store.Change)
+	Changed func(snapglyph.Change)
 	// Unconfirmed, if set, is called when a committed change was not
 	// confirmed by every node in time (see changed): the CLI reports it.
 	Unconfirmed func(Unconfirmed)
@@ -34,6 +34,14 @@ type Service struct {
 	Log *slog.Logger
 	// UnconfirmedChanges counts them, for metrics.
 	UnconfirmedChanges atomic.Uint64
+	// LogRetention is the request log's retention by plan (nil: the
+	// default): the longest is how far back a search may go.
+	LogRetention snapglyph.LogRetention
+	// Webhooks is where webhook endpoints may point.
+	Webhooks WebhookPolicy
+	// PlanChanges is how an Owner's plan change takes effect ("":
+	// PlanChangesOperator).
+	PlanChanges PlanChangeMode
 }
 
 // Unconfirmed is a committed change that some node may not have applied
@@ -42,7 +50,7 @@ type Service struct {
 // from its cache until it has caught up), but the caller cannot assume
 // that every node already enforces it.
 type Unconfirmed struct {
-	Change store.Change
+	Change snapglyph.Change
 	// Nodes are the ids of the live nodes that did not confirm in time.
 	Nodes []string
 	// Err is set when the wait itself failed (e.g. the database went
@@ -70,9 +78,25 @@ const ApplyTimeout = 2 * time.Second
 // Unconfirmed hook, in the log and in UnconfirmedChanges. It returns that
 // report, or nil when every node confirmed.
 func (s *Service) changed(ctx context.Context, kind, id string) *Unconfirmed {
-	c := store.Change{Kind: kind, RefID: id}
-	if s.Changed != nil {
-		s.Changed(c)
+	if u := s.changedAll(ctx, kind, []string{id}); len(u) > 0 {
+		return &u[0]
+	}
+	return nil
+}
+
+// changedAll is changed for several changes committed together (a leak
+// report's keys): each takes effect in this process at once, and it waits
+// once for every other node to apply all of them, since a node confirms
+// the change log up to its end. Each change not confirmed in time is
+// reported as changed reports it.
+func (s *Service) changedAll(ctx context.Context, kind string, ids []string) []Unconfirmed {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if s.Changed != nil {
+			s.Changed(snapglyph.Change{Kind: kind, RefID: id})
+		}
 	}
 	if !s.db.Postgres() {
 		return nil
@@ -81,15 +105,19 @@ func (s *Service) changed(ctx context.Context, kind, id string) *Unconfirmed {
 	if err == nil && len(behind) == 0 {
 		return nil
 	}
-	u := &Unconfirmed{Change: c, Nodes: behind, Err: err}
-	s.UnconfirmedChanges.Add(1)
-	if s.Log != nil {
-		s.Log.Warn("change committed but not confirmed by every node", "kind", kind, "id", id, "nodes", behind, "err", err)
+	out := make([]Unconfirmed, 0, len(ids))
+	for _, id := range ids {
+		u := Unconfirmed{Change: snapglyph.Change{Kind: kind, RefID: id}, Nodes: behind, Err: err}
+		s.UnconfirmedChanges.Add(1)
+		if s.Log != nil {
+			s.Log.Warn("change committed but not confirmed by every node", "kind", kind, "id", id, "nodes", behind, "err", err)
+		}
+		if s.Unconfirmed != nil {
+			s.Unconfirmed(u)
+		}
+		out = append(out, u)
 	}
-	if s.Unconfirmed != nil {
-		s.Unconfirmed(*u)
-	}
-	return u
+	return out
 }
 
 // NewOrg is the input of CreateOrg.
@@ -151,7 +179,9 @@ func normalizeEmail(s string) (string, error) {
 }
 
 // SetPlan changes an organisation's plan. Only the operator (and, later,
-// billing) may. Returns EINVALID, EFORBIDDEN, ENOTFOUND.
+// billing) may; an Owner asks with ChangePlan. The organisation's pending
+// plan request is closed with it: approved if it asked for this plan,
+// superseded otherwise. Returns EINVALID, EFORBIDDEN, ENOTFOUND.
 func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, planName string) error {
 	plan, err := snapglyph.ParsePlan(planName)
 	if err != nil {
@@ -163,7 +193,7 @@ func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, pla
 	if err := s.db.SetPlan(ctx, orgID, plan, actor); err != nil {
 		return err
 	}
-	s.changed(ctx, store.ChangeOrg, orgID)
+	s.changed(ctx, snapglyph.ChangeOrg, orgID)
 	return nil
 }
 
@@ -184,25 +214,28 @@ func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID st
 	if err := s.db.SetLimits(ctx, orgID, apiCalls, imageCredits, actor); err != nil {
 		return err
 	}
-	s.changed(ctx, store.ChangeOrg, orgID)
+	s.changed(ctx, snapglyph.ChangeOrg, orgID)
 	return nil
 }
 
 // authorizeKeys checks that actor may manage the organisation's keys.
-// Returns ENOTFOUND (not a member: the organisation is not disclosed) or
-// EFORBIDDEN (a Member).
+// Returns ENOTFOUND (not a member, or acting in another organisation: the
+// organisation is not disclosed) or EFORBIDDEN (a Member).
 func (s *Service) authorizeKeys(ctx context.Context, actor snapglyph.Actor, orgID string) error {
+	if !actor.ActsIn(orgID) {
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+	}
 	if actor.UserID == "" {
 		return nil // the operator
 	}
 	role, err := s.db.Role(ctx, orgID, actor.UserID)
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
 	} else if err != nil {
 		return err
 	}
 	if !role.CanManageKeys() {
-		return snapglyph.Reasonf(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage API keys; ask one of them")
+		return snapglyph.Codef(snapglyph.EFORBIDDEN, "permission_denied", "only Owners and Admins can manage API keys; ask one of them")
 	}
 	return nil
 }

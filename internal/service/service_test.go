@@ -60,16 +60,16 @@ func TestRoles(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = svc.CreateKey(ctx, as(member), org.ID, "Mobile-iOS-App")
-			if snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN || !strings.Contains(err.Error(), "Owners and Admins") {
+			if snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN || !strings.Contains(err.Error(), "Owners and Admins") {
 				t.Errorf("member creates a key: %v, want EFORBIDDEN", err)
 			}
-			if _, err := svc.Keys(ctx, as(member), org.ID, false); snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN {
+			if _, err := svc.Keys(ctx, as(member), org.ID, false); snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
 				t.Errorf("member lists keys: %v, want EFORBIDDEN", err)
 			}
 			for name, do := range map[string]func(context.Context, snapglyph.Actor, string) (*snapglyph.APIKey, error){
 				"pause": svc.PauseKey, "resume": svc.ResumeKey, "revoke": svc.RevokeKey,
 			} {
-				if _, err := do(ctx, as(member), k.ID); snapglyph.ErrorCode(err) != snapglyph.EFORBIDDEN {
+				if _, err := do(ctx, as(member), k.ID); snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
 					t.Errorf("member %ss a key: %v, want EFORBIDDEN", name, err)
 				}
 			}
@@ -79,10 +79,10 @@ func TestRoles(t *testing.T) {
 		})
 		t.Run("ErrOtherOrganisation", func(t *testing.T) {
 			k, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Zapier-Integration")
-			if _, err := svc.RevokeKey(ctx, as(stranger), k.ID); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+			if _, err := svc.RevokeKey(ctx, as(stranger), k.ID); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 				t.Errorf("stranger revokes a key: %v, want ENOTFOUND (the key is not disclosed)", err)
 			}
-			if _, err := svc.Keys(ctx, as(stranger), org.ID, false); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+			if _, err := svc.Keys(ctx, as(stranger), org.ID, false); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 				t.Errorf("stranger lists keys: %v, want ENOTFOUND", err)
 			}
 		})
@@ -92,7 +92,7 @@ func TestRoles(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = svc.CreateKey(ctx, snapglyph.Operator, starter.ID, "Production-WebApp")
-			if snapglyph.ErrorReason(err) != "api_not_in_plan" {
+			if snapglyph.ErrorCode(err) != "api_not_in_plan" {
 				t.Errorf("starter creates a key: %v, want api_not_in_plan", err)
 			}
 			if keys, _ := db.Keys(ctx, starter.ID, true); len(keys) != 0 {
@@ -167,7 +167,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 				before, _ := db.LastChange(ctx)
 				events, _ := db.AuditEvents(ctx, org.ID, 0, 1000)
 				err := tt.do()
-				if snapglyph.ErrorCode(err) != tt.code {
+				if snapglyph.ErrorKind(err) != tt.code {
 					t.Fatalf("error %v, want %s", err, tt.code)
 				}
 				if snapglyph.ErrorMessage(err) == "Internal error." {
@@ -182,7 +182,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 				}
 			})
 		}
-		if _, _, err := db.UserByEmail(ctx, "a@b.test"); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, _, err := db.UserByEmail(ctx, "a@b.test"); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Error("a refused CreateOrg left a user behind")
 		}
 	})
@@ -223,7 +223,7 @@ func TestStarterQRCodeLimit(t *testing.T) {
 			}
 		}
 		_, err = svc.CreateQRCode(ctx, by, org.ID, in)
-		if snapglyph.ErrorReason(err) != "qr_code_limit_reached" || !strings.Contains(err.Error(), "5 QR codes") {
+		if snapglyph.ErrorCode(err) != "qr_code_limit_reached" || !strings.Contains(err.Error(), "5 QR codes") {
 			t.Fatalf("sixth QR code: %v, want qr_code_limit_reached", err)
 		}
 		if n, _ := db.CountQRCodes(ctx, org.ID); n != 5 {
@@ -232,7 +232,7 @@ func TestStarterQRCodeLimit(t *testing.T) {
 		// A stranger cannot create in the organisation at all.
 		_, stranger, _ := svc.CreateOrg(ctx, service.NewOrg{Name: "Other", OwnerEmail: "x@other.test", Plan: "pro"})
 		_, err = svc.CreateQRCode(ctx, snapglyph.Creator{Type: snapglyph.CreatorUser, ID: stranger.ID}, org.ID, in)
-		if snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Fatalf("stranger: %v, want ENOTFOUND", err)
 		}
 	})

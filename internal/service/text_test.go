@@ -17,7 +17,7 @@ import (
 func fieldsOf(t *testing.T, err error) []string {
 	t.Helper()
 	var e *snapglyph.Error
-	if !errors.As(err, &e) || e.Code != snapglyph.EINVALID {
+	if !errors.As(err, &e) || e.Kind != snapglyph.EINVALID {
 		t.Fatalf("got %v, want EINVALID", err)
 	}
 	var out []string
@@ -44,24 +44,24 @@ func TestTextThatCannotBeStored(t *testing.T) {
 		if got := strings.Join(fieldsOf(t, err), ","); got != "name,org,email" {
 			t.Errorf("sign-up names %s, want name,org,email", got)
 		}
-		if _, _, err := db.UserByEmail(ctx, "ada@acme.test"); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, _, err := db.UserByEmail(ctx, "ada@acme.test"); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("a user was stored: %v", err)
 		}
 		for _, email := range []string{"ada\x00@acme.test", "ad\xffa@acme.test"} {
-			if _, err := svc.SignIn(ctx, email, testPassword, web, ""); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+			if _, err := svc.SignIn(ctx, email, testPassword, web, ""); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 				t.Errorf("sign-in with %q: %v, want EINVALID", email, err)
 			}
 		}
-		if _, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Ac\x00me", OwnerEmail: "o@acme.test"}); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+		if _, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Ac\x00me", OwnerEmail: "o@acme.test"}); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 			t.Errorf("org create: %v, want EINVALID", err)
 		}
-		if _, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o\xff@acme.test"}); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+		if _, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o\xff@acme.test"}); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 			t.Errorf("org create: %v, want EINVALID", err)
 		}
 
 		org, owner := account(t, db, snapglyph.PlanPro)
 		actor := snapglyph.Actor{UserID: owner.ID, Label: owner.Email, IP: "203.0.113.5"}
-		if _, err := svc.Invite(ctx, actor, org.ID, "bob\x00@acme.test", "member"); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+		if _, err := svc.Invite(ctx, actor, org.ID, "bob\x00@acme.test", "member"); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 			t.Errorf("invite: %v, want EINVALID", err)
 		}
 		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID}

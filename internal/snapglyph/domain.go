@@ -1,6 +1,7 @@
 package snapglyph
 
 import (
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,7 @@ var plans = map[Plan]PlanLimits{
 func ParsePlan(s string) (Plan, error) {
 	p := Plan(strings.ToLower(strings.TrimSpace(s)))
 	if _, ok := plans[p]; !ok {
-		return "", Errorf(EINVALID, "unknown plan %q: use starter, trial, pro or max", s)
+		return "", Errorf(EINVALID, "unknown plan %s: use starter, trial, pro or max", quoteShort(s))
 	}
 	return p, nil
 }
@@ -106,11 +107,11 @@ func (o *Org) QRCodeLimit(now time.Time) int { return o.EffectivePlan(now).Limit
 func (o *Org) ErrQRCodeLimit(now time.Time, have int) error {
 	limit := o.QRCodeLimit(now)
 	if o.TrialEnded(now) {
-		return Reasonf(EFORBIDDEN, "qr_code_limit_reached",
+		return Codef(EFORBIDDEN, "qr_code_limit_reached",
 			"the organisation's 14-day trial ended on %s; like the Starter plan it now holds %d QR codes and has %d; delete one or upgrade to Pro",
 			o.TrialEndsAt.UTC().Format("2006-01-02"), limit, have)
 	}
-	return Reasonf(EFORBIDDEN, "qr_code_limit_reached",
+	return Codef(EFORBIDDEN, "qr_code_limit_reached",
 		"the %s plan holds %d QR codes and the organisation has %d; delete one or upgrade to Pro", o.Plan, limit, have)
 }
 
@@ -134,9 +135,9 @@ func (o *Org) ImageCreditLimit() int64 {
 // access at time now.
 func (o *Org) ErrNotInPlan(now time.Time) error {
 	if o.TrialEnded(now) {
-		return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's 14-day trial ended on %s; API access needs the Pro or Max plan", o.TrialEndsAt.UTC().Format("2006-01-02"))
+		return Codef(EFORBIDDEN, "api_not_in_plan", "the organisation's 14-day trial ended on %s; API access needs the Pro or Max plan", o.TrialEndsAt.UTC().Format("2006-01-02"))
 	}
-	return Reasonf(EFORBIDDEN, "api_not_in_plan", "the organisation's %s plan has no API access; upgrade to Pro or Max", o.Plan)
+	return Codef(EFORBIDDEN, "api_not_in_plan", "the organisation's %s plan has no API access; upgrade to Pro or Max", o.Plan)
 }
 
 // User is a person who signs in to the dashboard.
@@ -170,18 +171,24 @@ type APIKey struct {
 	LastUsedIP string
 	LastUsedUA string
 	RevokedAt  time.Time
-}
 
-// Err returns the authentication error for a key that is not active, or nil.
-func (k *APIKey) Err() error {
-	switch k.Status {
-	case KeyActive:
-		return nil
-	case KeyPaused:
-		return Reasonf(EUNAUTHORIZED, "api_key_paused", "the API key %s... (%s) is paused; an Owner or Admin can resume it in API Settings", k.Prefix, k.Name)
-	default:
-		return Reasonf(EUNAUTHORIZED, "api_key_revoked", "the API key %s... (%s) was revoked and can never be used again; create a new key in API Settings", k.Prefix, k.Name)
-	}
+	// The lifecycle (keylife.go). ExpiresAt zero: never expires.
+	ExpiresAt  time.Time
+	Scopes     Scopes         // FullAccess (zero) unless restricted
+	AllowedIPs []netip.Prefix // nil: every address
+	// A pause's reason, who paused it (an actor label), when, and when it
+	// ends by itself (zero: when resumed).
+	PausedReason string
+	PausedBy     string
+	PausedAt     time.Time
+	PausedUntil  time.Time
+	// The roll relation: Replaces is the key this one was rolled from;
+	// ReplacedBy (and its display prefix) the key that replaced this one,
+	// which works until OverlapEndsAt.
+	Replaces         string
+	ReplacedBy       string
+	ReplacedByPrefix string
+	OverlapEndsAt    time.Time
 }
 
 // MaxKeyNameLen is the longest key name, in characters.
@@ -259,7 +266,16 @@ type Actor struct {
 	UserID string // empty for the operator
 	Label  string // email or "operator (CLI)"
 	IP     string
+	// OrgID is the organisation the actor is acting in (a dashboard
+	// session's), empty for the operator. A person who belongs to several
+	// organisations acts in one at a time: the service answers ENOTFOUND
+	// for anything of another organisation, whatever their role there.
+	OrgID string
 }
+
+// ActsIn reports whether the actor may act in the organisation at all:
+// an actor bound to an organisation (OrgID set) only in that one.
+func (a Actor) ActsIn(orgID string) bool { return a.OrgID == "" || a.OrgID == orgID }
 
 // Operator is the actor of CLI commands.
 var Operator = Actor{Label: "operator (CLI)"}
@@ -281,8 +297,11 @@ type AuditEvent struct {
 	ActorLabel string
 	TargetID   string
 	TargetName string
-	IP         string
-	At         time.Time
+	// Detail says more about the action in one line: a pause's reason,
+	// a rename's old name, a roll's overlap.
+	Detail string
+	IP     string
+	At     time.Time
 }
 
 // Counts is a number of API calls and image credits.
@@ -310,11 +329,15 @@ type UsageBatch struct {
 	Orgs     map[PeriodKey]Counts
 	Keys     map[PeriodKey]Counts
 	LastUsed map[string]LastUse // by key id
+	// KeyDays are a key's counts per UTC day (Period is "2006-01-02"),
+	// and KeyIPs the addresses a key was used from: its page shows them.
+	KeyDays map[PeriodKey]Counts
+	KeyIPs  map[KeyIP]IPSeen
 }
 
 // Empty reports whether the batch holds nothing.
 func (b *UsageBatch) Empty() bool {
-	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0
+	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0 && len(b.KeyDays) == 0 && len(b.KeyIPs) == 0
 }
 
 // DroppedUsage is a row of a usage batch that the database refused for
@@ -322,9 +345,37 @@ func (b *UsageBatch) Empty() bool {
 // hold back the rest of the batch, and reported so it is logged and
 // counted.
 type DroppedUsage struct {
-	Kind   string // "org" (an organisation's counters), "key" (a key's counters) or "last_use"
+	Kind   string // "org" (an organisation's counters), "key" (a key's counters), "key_day", "key_ip" or "last_use"
 	ID     string // the organisation or key id
 	Period string // "" for last_use
 	Counts Counts // what was lost (zero for last_use)
 	Err    error  // the database's refusal
 }
+
+// Counter names one of the two metered allowances.
+type Counter string
+
+// The metered allowances.
+const (
+	APICalls     Counter = "api_calls"
+	ImageCredits Counter = "image_credits"
+)
+
+// LeaseShare is the fraction of what is left that one lease of an
+// allowance takes (one sixteenth): blocks shrink as the allowance runs
+// low, down to one unit.
+const LeaseShare = 16
+
+// StoredUsage is an organisation's counters for one period as stored:
+// the units spent, and the units leased to nodes (spent or not yet).
+type StoredUsage struct {
+	Used     Counts
+	Reserved Counts
+}
+
+// The longest last-used address and user agent stored with a key, in
+// bytes.
+const (
+	MaxLastUsedIP = 64
+	MaxLastUsedUA = 256
+)

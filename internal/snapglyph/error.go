@@ -1,6 +1,8 @@
-// Package snapglyph holds the domain types of SnapGlyph: organisations,
-// users, API keys, plans, roles, usage, and the one error type every other
-// package returns. It imports nothing of ours.
+// Package snapglyph holds the domain types and rules of SnapGlyph:
+// organisations, users, members, invitations, sessions, API keys, plans,
+// roles, QR codes, usage and its counters, the change log's entries, and
+// the one error type every other package returns. Every other package may
+// import it; it imports nothing of ours.
 package snapglyph
 
 import (
@@ -8,13 +10,16 @@ import (
 	"fmt"
 )
 
-// Application error codes. Each maps to one HTTP status in the server.
+// Kinds of error. A kind is the internal category of an error and selects its
+// HTTP status (the one table is in internal/httpx/status.go); the API's
+// machine-readable code (Error.Code, for example "api_key_paused") is finer.
 const (
 	EINVALID      = "invalid"       // bad input; nothing changed
 	EUNAUTHORIZED = "unauthorized"  // no or bad credentials
 	EFORBIDDEN    = "forbidden"     // authenticated, but not allowed
 	ENOTFOUND     = "not_found"     // no such thing (or not visible to the caller)
 	ECONFLICT     = "conflict"      // state does not allow the action
+	EPRECONDITION = "precondition"  // the client's condition on the current state (If-Match) is false; nothing changed
 	ERATELIMIT    = "rate_limit"    // a monthly allowance is spent
 	ETOOLARGE     = "too_large"     // request body over the limit
 	EUNSUPPORTED  = "unsupported"   // wrong content type
@@ -32,50 +37,52 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Error is an error meant to be shown to the caller. Code selects the HTTP
-// status; Reason is the stable machine-readable code of the API (for
-// example "api_key_paused"); Message is a sentence for a person.
+// Error is an error meant to be shown to the caller. Kind is its category
+// (one of the E* constants) and selects the HTTP status; Code is the stable
+// machine-readable code the API sends as "code" (for example
+// "api_key_paused"), empty when the kind's default code says enough; Message
+// is a sentence for a person.
 type Error struct {
+	Kind    string
 	Code    string
-	Reason  string
 	Message string
 	Fields  []FieldError
 }
 
 func (e *Error) Error() string {
-	if e.Reason != "" {
-		return fmt.Sprintf("%s: %s", e.Reason, e.Message)
+	if e.Code != "" {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
 	}
 	return e.Message
 }
 
-// Errorf returns an *Error with the code and a formatted message.
-func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+// Errorf returns an *Error of the kind with a formatted message.
+func Errorf(kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// Reasonf returns an *Error with a code, a stable API reason and a message.
-func Reasonf(code, reason, format string, args ...any) *Error {
-	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+// Codef returns an *Error with a kind, the API's code and a message.
+func Codef(kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of err if it is (or wraps) an *Error, and
+// ErrorKind returns the kind of err if it is (or wraps) an *Error, and
 // EINTERNAL otherwise.
-func ErrorCode(err error) string {
+func ErrorKind(err error) string {
 	var e *Error
 	if err == nil {
 		return ""
 	} else if errors.As(err, &e) {
-		return e.Code
+		return e.Kind
 	}
 	return EINTERNAL
 }
 
-// ErrorReason returns the API reason of err, or "" when it has none.
-func ErrorReason(err error) string {
+// ErrorCode returns the API code of err, or "" when it has none.
+func ErrorCode(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Reason
+		return e.Code
 	}
 	return ""
 }

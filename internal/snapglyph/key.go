@@ -103,7 +103,7 @@ func CheckKey(s string) error {
 }
 
 func malformedKey(format string, args ...any) error {
-	return Reasonf(EUNAUTHORIZED, "malformed_api_key", format, args...)
+	return Codef(EUNAUTHORIZED, "malformed_api_key", format, args...)
 }
 
 // DigestKey returns the SHA-256 digest of a key without allocating.

@@ -54,8 +54,8 @@ func FuzzCheckKey(f *testing.F) {
 			t.Fatalf("DigestKey(%q) is not the SHA-256 of the key", s)
 		}
 		if err != nil {
-			if ErrorCode(err) != EUNAUTHORIZED || ErrorReason(err) != "malformed_api_key" {
-				t.Fatalf("CheckKey(%q): code %s reason %s, want EUNAUTHORIZED malformed_api_key", s, ErrorCode(err), ErrorReason(err))
+			if ErrorKind(err) != EUNAUTHORIZED || ErrorCode(err) != "malformed_api_key" {
+				t.Fatalf("CheckKey(%q): code %s reason %s, want EUNAUTHORIZED malformed_api_key", s, ErrorKind(err), ErrorCode(err))
 			}
 			msg := err.Error()
 			if !utf8.ValidString(msg) || len(msg) > 300 {

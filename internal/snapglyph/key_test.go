@@ -74,7 +74,7 @@ func TestCheckKey(t *testing.T) {
 			if err == nil {
 				t.Fatal("CheckKey accepted a bad key")
 			}
-			if ErrorReason(err) != "malformed_api_key" || !strings.Contains(err.Error(), tt.want) {
+			if ErrorCode(err) != "malformed_api_key" || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("CheckKey = %v, want malformed_api_key mentioning %q", err, tt.want)
 			}
 			if len(tt.key) > 12 && strings.Contains(err.Error(), tt.key[8:]) {
@@ -103,7 +103,7 @@ func TestNormalizeKeyName(t *testing.T) {
 	for _, tt := range tests {
 		got, err := NormalizeKeyName(tt.in)
 		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) || ErrorCode(err) != EINVALID {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || ErrorKind(err) != EINVALID {
 				t.Errorf("NormalizeKeyName(%q) = %q, %v; want EINVALID mentioning %q", tt.in, got, err, tt.err)
 			}
 			continue

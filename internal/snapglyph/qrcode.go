@@ -1,6 +1,8 @@
 package snapglyph
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -19,10 +21,16 @@ type QRCode struct {
 	// is set also when the code is read without its logo bytes.
 	LogoSHA256 string
 	// LogoType is the logo's media type ("image/png", "image/jpeg").
-	LogoType  string
+	LogoType string
+	// LogoBytes is the logo's size in bytes as stored, set also when the
+	// code is read without its logo (lists); 0 when there is none.
+	LogoBytes int
 	CreatedBy Creator
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Version is 1 when the code is created and one more on every change
+	// (the API's ETag is made of it).
+	Version int64
 }
 
 // HasLogo reports whether the code has a logo, read with it or not.
@@ -57,3 +65,22 @@ type QRFilter struct {
 	Limit        int
 	Cursor       string
 }
+
+// LogoSHA256 returns the hex SHA-256 of a logo file, "" for none.
+func LogoSHA256(logo []byte) string {
+	if len(logo) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(logo)
+	return hex.EncodeToString(sum[:])
+}
+
+// Idempotency names a create that its client may retry: the client's key
+// and the SHA-256 of its request.
+type Idempotency struct {
+	Key         string
+	RequestHash string
+}
+
+// IdempotencyWindow is how long an idempotency key is remembered.
+const IdempotencyWindow = 24 * time.Hour

@@ -2,6 +2,7 @@ package snapglyph
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -37,7 +38,7 @@ func CheckText(field, s string) error {
 	if msg == "" {
 		return nil
 	}
-	return &Error{Code: EINVALID, Reason: "invalid_request", Message: field + " " + msg,
+	return &Error{Kind: EINVALID, Code: "invalid_request", Message: field + " " + msg,
 		Fields: []FieldError{{Field: field, Message: msg}}}
 }
 
@@ -47,7 +48,7 @@ func CheckText(field, s string) error {
 func CheckValues(values map[string][]string) error {
 	for name, vs := range values {
 		if msg := TextProblem(name); msg != "" {
-			return &Error{Code: EINVALID, Reason: "invalid_request", Message: "a parameter name " + msg,
+			return &Error{Kind: EINVALID, Code: "invalid_request", Message: "a parameter name " + msg,
 				Fields: []FieldError{{Field: "(parameter name)", Message: msg}}}
 		}
 		for _, v := range vs {
@@ -119,4 +120,52 @@ func Storable(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// FormatCount writes n with a comma between each group of three digits,
+// as counts and limits are shown to people: 10000 is "10,000", -1234 is
+// "-1,234".
+func FormatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	digits := s
+	if n < 0 {
+		digits = s[1:]
+	}
+	if len(digits) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + (len(digits)-1)/3)
+	if n < 0 {
+		b.WriteByte('-')
+	}
+	for i := 0; i < len(digits); i++ {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(digits[i])
+	}
+	return b.String()
+}
+
+// Head returns the longest start of s that is at most n bytes and does
+// not end inside a UTF-8 sequence: s itself when it fits.
+func Head(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Shorten cuts s to at most n bytes on a character boundary, marking the
+// cut with "…" (three bytes more). A string that fits is returned as it
+// is. It bounds what a client sent before it is echoed or logged.
+func Shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return Head(s, n) + "…"
 }

@@ -1,6 +1,7 @@
 package snapglyph
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -62,7 +63,7 @@ func TestCheckText(t *testing.T) {
 	}
 	for _, s := range []string{"a\x00b", "\xff", "caf\xc3", strings.Repeat("x", 1000) + "\x00"} {
 		err := CheckText("email", s)
-		if ErrorCode(err) != EINVALID {
+		if ErrorKind(err) != EINVALID {
 			t.Fatalf("CheckText(%q) = %v, want EINVALID", s, err)
 		}
 		e := err.(*Error)
@@ -104,5 +105,66 @@ func TestCheckPathValues(t *testing.T) {
 	err := CheckPathValues("POST /invite/{token}", get)
 	if e, ok := err.(*Error); !ok || e.Fields[0].Field != "token" {
 		t.Fatalf("got %v, want a problem with token", err)
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0"},
+		{7, "7"},
+		{999, "999"},
+		{1000, "1,000"},
+		{10000, "10,000"},
+		{123456, "123,456"},
+		{1234567, "1,234,567"},
+		{-1, "-1"},
+		{-999, "-999"},
+		{-1000, "-1,000"},
+		{-123456, "-123,456"},
+		{math.MaxInt64, "9,223,372,036,854,775,807"},
+		{math.MinInt64, "-9,223,372,036,854,775,808"},
+	}
+	for _, tt := range tests {
+		if got := FormatCount(tt.in); got != tt.want {
+			t.Errorf("FormatCount(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestHeadAndShorten(t *testing.T) {
+	cjk := strings.Repeat("漢", 10) // 30 bytes, 3 per character
+	tests := []struct {
+		name, in  string
+		n         int
+		head, cut string
+	}{
+		{"fits", "abc", 3, "abc", "abc"},
+		{"empty", "", 0, "", ""},
+		{"ASCII", "abcdef", 4, "abcd", "abcd…"},
+		{"on a boundary", cjk, 6, "漢漢", "漢漢…"},
+		{"inside a character", cjk, 7, "漢漢", "漢漢…"},
+		{"inside the first character", cjk, 2, "", "…"},
+		{"zero", "abc", 0, "", "…"},
+		{"invalid bytes count as characters", "ab\xff\xffcd", 3, "ab\xff", "ab\xff…"},
+		{"stray continuation bytes are cut back over", "a\x80\x80\x80b", 3, "", "…"},
+		{"stray continuation bytes before a boundary stay", "a\x80\x80\x80b", 4, "a\x80\x80\x80", "a\x80\x80\x80…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Head(tt.in, tt.n); got != tt.head {
+				t.Errorf("Head(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.head)
+			}
+			if got := Shorten(tt.in, tt.n); got != tt.cut {
+				t.Errorf("Shorten(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.cut)
+			}
+		})
+	}
+	for n := 0; n <= len(cjk)+1; n++ {
+		if h := Head(cjk, n); len(h) > n || !utf8.ValidString(h) {
+			t.Errorf("Head(cjk, %d) = %q: longer than %d bytes or not valid UTF-8", n, h, n)
+		}
 	}
 }

@@ -11,24 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Kinds of change that invalidate node caches.
-const (
-	ChangeKey = "key" // an API key's status changed; RefID is the key id
-	// ChangeKeyCreated: an API key was created; RefID is the key id.
-	// Nodes forget the digests they cached as unknown, since the new
-	// key's may be among them.
-	ChangeKeyCreated = "key-created"
-	ChangeOrg        = "org" // an organisation's plan or limits changed; RefID is the org id
-	// ChangeReclaim asks nodes to give back their unspent leases of an
-	// organisation; RefID is "orgID/nodeID" of the node asking. It is
-	// only notified, not logged: a node that misses it just keeps its
-	// lease a little longer.
-	ChangeReclaim = "reclaim"
-	// ChangeReclaimed answers a reclaim once a node has returned its
-	// leases; RefID is "orgID/askingNodeID/answeringNodeID".
-	ChangeReclaimed = "reclaimed"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // notifyChannel is the PostgreSQL channel that carries changes. It is
@@ -36,13 +20,6 @@ const (
 // (or tests) that share a database in different schemas must not hear
 // each other's changes.
 const notifyChannel = `'snapglyph_' || current_schema()`
-
-// Change is one entry of the change log.
-type Change struct {
-	Seq   int64
-	Kind  string
-	RefID string
-}
 
 // recordChange appends to the change log and, on PostgreSQL, sends a
 // NOTIFY in the same transaction: it is delivered only if and when the
@@ -68,14 +45,14 @@ func (d *DB) NotifyReclaim(ctx context.Context, orgID, fromNode string) error {
 	if d.dialect != postgres {
 		return nil
 	}
-	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+ChangeReclaim+":"+orgID+"/"+fromNode)
+	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+snapglyph.ChangeReclaim+":"+orgID+"/"+fromNode)
 	return formatError(err)
 }
 
 // NotifyReclaimed tells the node that asked that this node has returned
 // its leases of the organisation.
 func (d *DB) NotifyReclaimed(ctx context.Context, orgID, askingNode, fromNode string) error {
-	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+ChangeReclaimed+":"+orgID+"/"+askingNode+"/"+fromNode)
+	_, err := d.exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, "0:"+snapglyph.ChangeReclaimed+":"+orgID+"/"+askingNode+"/"+fromNode)
 	return formatError(err)
 }
 
@@ -99,30 +76,30 @@ func (d *DB) dbNowMillis() string {
 }
 
 // ParseChange parses a notification payload "seq:kind:id".
-func ParseChange(payload string) (Change, bool) {
+func ParseChange(payload string) (snapglyph.Change, bool) {
 	seqS, rest, ok := strings.Cut(payload, ":")
 	if !ok {
-		return Change{}, false
+		return snapglyph.Change{}, false
 	}
 	kind, id, ok := strings.Cut(rest, ":")
 	seq, err := strconv.ParseInt(seqS, 10, 64)
 	if !ok || err != nil {
-		return Change{}, false
+		return snapglyph.Change{}, false
 	}
-	return Change{Seq: seq, Kind: kind, RefID: id}, true
+	return snapglyph.Change{Seq: seq, Kind: kind, RefID: id}, true
 }
 
 // Changes returns the change-log entries after seq, oldest first, at most
 // limit of them.
-func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]Change, error) {
+func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]snapglyph.Change, error) {
 	rows, err := d.query(ctx, `SELECT seq, kind, ref_id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: changes: %w", formatError(err))
 	}
 	defer rows.Close()
-	var out []Change
+	var out []snapglyph.Change
 	for rows.Next() {
-		var c Change
+		var c snapglyph.Change
 		if err := rows.Scan(&c.Seq, &c.Kind, &c.RefID); err != nil {
 			return nil, err
 		}
@@ -223,7 +200,7 @@ func (v *Versioner) Close() error {
 // channel, calls ready once the LISTEN is in place, and then calls fn for
 // each change until ctx ends or the connection fails; it returns the
 // error. The caller reconnects.
-func (d *DB) Listen(ctx context.Context, ready func(), fn func(Change)) error {
+func (d *DB) Listen(ctx context.Context, ready func(), fn func(snapglyph.Change)) error {
 	conn, err := pgx.Connect(ctx, withConnectTimeout(d.dsn))
 	if err != nil {
 		return err
@@ -369,7 +346,7 @@ func (d *DB) PruneChanges(ctx context.Context, retention time.Duration, keepLast
 // PruneIdempotency deletes idempotency keys past their window and returns
 // how many it deleted.
 func (d *DB) PruneIdempotency(ctx context.Context) (int64, error) {
-	res, err := d.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(d.now().Add(-IdempotencyWindow)))
+	res, err := d.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(d.now().Add(-snapglyph.IdempotencyWindow)))
 	if err != nil {
 		return 0, fmt.Errorf("store: prune idempotency keys: %w", formatError(err))
 	}

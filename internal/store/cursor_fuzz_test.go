@@ -31,7 +31,7 @@ func FuzzParseCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		at, id, err := parseCursor(s)
 		if err != nil {
-			if snapglyph.ErrorCode(err) != snapglyph.EINVALID || snapglyph.ErrorReason(err) != "invalid_request" {
+			if snapglyph.ErrorKind(err) != snapglyph.EINVALID || snapglyph.ErrorCode(err) != "invalid_request" {
 				t.Fatalf("parseCursor(%q) = %v, want EINVALID invalid_request", s, err)
 			}
 			if len(s) >= 8 && strings.Contains(err.Error(), s) {

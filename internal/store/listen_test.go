@@ -26,10 +26,10 @@ func TestListenSurvivesIdleProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan struct{})
-	got := make(chan store.Change, 4)
+	got := make(chan snapglyph.Change, 4)
 	done := make(chan error, 1)
 	go func() {
-		done <- listener.Listen(ctx, func() { close(ready) }, func(c store.Change) { got <- c })
+		done <- listener.Listen(ctx, func() { close(ready) }, func(c snapglyph.Change) { got <- c })
 	}()
 	select {
 	case <-ready:
@@ -61,7 +61,7 @@ func TestListenSurvivesIdleProbes(t *testing.T) {
 	}
 	select {
 	case c := <-got:
-		if c.Kind != store.ChangeOrg || c.RefID != org.ID {
+		if c.Kind != snapglyph.ChangeOrg || c.RefID != org.ID {
 			t.Fatalf("heard %+v", c)
 		}
 	case err := <-done:

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -19,7 +17,7 @@ func (d *DB) CreateAccount(ctx context.Context, user *snapglyph.User, passwordHa
 		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			user.ID, user.Email, user.Name, passwordHash, ms(user.CreatedAt)); err != nil {
 			if isUniqueViolation(err) {
-				return snapglyph.Reasonf(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in instead", user.Email)
+				return snapglyph.Codef(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in instead", user.Email)
 			}
 			return err
 		}
@@ -40,16 +38,9 @@ func (d *DB) CreateAccount(ctx context.Context, user *snapglyph.User, passwordHa
 	return nil
 }
 
-// Member is a user's membership of an organisation.
-type Member struct {
-	snapglyph.User
-	Role     snapglyph.Role
-	JoinedAt time.Time
-}
-
 // Members returns an organisation's members: the Owner first, then Admins,
 // then Members, each group in the order they joined.
-func (d *DB) Members(ctx context.Context, orgID string) ([]*Member, error) {
+func (d *DB) Members(ctx context.Context, orgID string) ([]*snapglyph.Member, error) {
 	rows, err := d.query(ctx, `SELECT u.id, u.email, u.name, u.created_at, m.role, m.joined_at
 		FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = ?
@@ -58,9 +49,9 @@ func (d *DB) Members(ctx context.Context, orgID string) ([]*Member, error) {
 		return nil, fmt.Errorf("store: members: %w", formatError(err))
 	}
 	defer rows.Close()
-	var out []*Member
+	var out []*snapglyph.Member
 	for rows.Next() {
-		var m Member
+		var m snapglyph.Member
 		var role string
 		var created, joined int64
 		if err := rows.Scan(&m.ID, &m.Email, &m.Name, &created, &role, &joined); err != nil {
@@ -72,26 +63,18 @@ func (d *DB) Members(ctx context.Context, orgID string) ([]*Member, error) {
 	return out, formatError(rows.Err())
 }
 
-// Membership is one organisation a user belongs to.
-type Membership struct {
-	OrgID    string
-	OrgName  string
-	Role     snapglyph.Role
-	JoinedAt time.Time
-}
-
 // Memberships returns the organisations a user belongs to, in the order
 // the user joined them.
-func (d *DB) Memberships(ctx context.Context, userID string) ([]*Membership, error) {
+func (d *DB) Memberships(ctx context.Context, userID string) ([]*snapglyph.Membership, error) {
 	rows, err := d.query(ctx, `SELECT o.id, o.name, m.role, m.joined_at FROM memberships m JOIN orgs o ON o.id = m.org_id
 		WHERE m.user_id = ? ORDER BY m.joined_at, o.id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: memberships: %w", formatError(err))
 	}
 	defer rows.Close()
-	var out []*Membership
+	var out []*snapglyph.Membership
 	for rows.Next() {
-		var m Membership
+		var m snapglyph.Membership
 		var role string
 		var joined int64
 		if err := rows.Scan(&m.OrgID, &m.OrgName, &role, &joined); err != nil {
@@ -146,13 +129,13 @@ func (d *DB) SetMemberRole(ctx context.Context, orgID, userID string, role snapg
 		case old == snapglyph.RoleOwner:
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the Owner's role cannot be changed")
 		case old == role:
-			return snapglyph.Errorf(snapglyph.ECONFLICT, "%s is already %s", email, RoleName(role))
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "%s is already %s", email, snapglyph.RoleName(role))
 		}
 		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ? AND role <> 'owner'`, string(role), orgID, userID); err != nil {
 			return err
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: orgID, Action: "member.role_changed", TargetID: userID,
-			TargetName: fmt.Sprintf("%s: %s → %s", email, RoleName(old), RoleName(role))}, actor)
+			TargetName: fmt.Sprintf("%s: %s → %s", email, snapglyph.RoleName(old), snapglyph.RoleName(role))}, actor)
 	})
 	if err != nil {
 		return "", fmt.Errorf("store: set member role: %w", err)
@@ -187,39 +170,10 @@ func (d *DB) RemoveMember(ctx context.Context, orgID, userID string, actor snapg
 	return email, nil
 }
 
-// RoleName is a role as the dashboard writes it: Owner, Admin, Member.
-func RoleName(r snapglyph.Role) string {
-	if r == "" {
-		return ""
-	}
-	return strings.ToUpper(string(r[:1])) + string(r[1:])
-}
-
-// Invitation is an invitation to join an organisation. Its token exists
-// only in the link shown when it is created; the database has its digest.
-type Invitation struct {
-	ID             string
-	OrgID          string
-	OrgName        string
-	Email          string
-	Role           snapglyph.Role
-	CreatedAt      time.Time
-	CreatedBy      string // "user:usr_…" or "operator"
-	CreatedByLabel string
-	ExpiresAt      time.Time
-	AcceptedAt     time.Time
-	CancelledAt    time.Time
-}
-
-// Pending reports whether the invitation can still be accepted at now.
-func (i *Invitation) Pending(now time.Time) bool {
-	return i.AcceptedAt.IsZero() && i.CancelledAt.IsZero() && now.Before(i.ExpiresAt)
-}
-
 const invitationColumns = `i.id, i.org_id, o.name, i.email, i.role, i.created_at, i.created_by, i.created_by_label, i.expires_at, i.accepted_at, i.cancelled_at`
 
-func scanInvitation(row interface{ Scan(...any) error }) (*Invitation, error) {
-	var inv Invitation
+func scanInvitation(row interface{ Scan(...any) error }) (*snapglyph.Invitation, error) {
+	var inv snapglyph.Invitation
 	var role string
 	var created, expires, accepted, cancelled int64
 	if err := row.Scan(&inv.ID, &inv.OrgID, &inv.OrgName, &inv.Email, &role, &created, &inv.CreatedBy, &inv.CreatedByLabel,
@@ -263,7 +217,7 @@ func (d *DB) SeatsTaken(ctx context.Context, orgID string) (int, error) {
 
 // seatError is the error for a full organisation.
 func seatError(seats int) error {
-	return snapglyph.Reasonf(snapglyph.ECONFLICT, "seat_limit_reached",
+	return snapglyph.Codef(snapglyph.ECONFLICT, "seat_limit_reached",
 		"all %d seats of the plan are taken (pending invitations hold a seat); remove a member, cancel an invitation or upgrade the plan", seats)
 }
 
@@ -272,7 +226,7 @@ func seatError(seats int) error {
 // plan's seat limit (negative: unlimited); members and pending
 // invitations count against it. Returns ENOTFOUND, and ECONFLICT if the
 // email is already a member or invited, or the seats are taken.
-func (d *DB) CreateInvitation(ctx context.Context, inv *Invitation, tokenHash string, seats int, actor snapglyph.Actor) error {
+func (d *DB) CreateInvitation(ctx context.Context, inv *snapglyph.Invitation, tokenHash string, seats int, actor snapglyph.Actor) error {
 	err := d.tx(ctx, func(tx *Tx) error {
 		if err := tx.lockOrg(ctx, inv.OrgID); err != nil {
 			return err
@@ -282,13 +236,13 @@ func (d *DB) CreateInvitation(ctx context.Context, inv *Invitation, tokenHash st
 			inv.OrgID, inv.Email).Scan(&n); err != nil {
 			return err
 		} else if n > 0 {
-			return snapglyph.Reasonf(snapglyph.ECONFLICT, "already_member", "%s is already a member of the organisation", inv.Email)
+			return snapglyph.Codef(snapglyph.ECONFLICT, "already_member", "%s is already a member of the organisation", inv.Email)
 		}
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM invitations WHERE org_id = ? AND email = ? AND accepted_at = 0 AND cancelled_at = 0 AND expires_at > ?`,
 			inv.OrgID, inv.Email, ms(tx.now)).Scan(&n); err != nil {
 			return err
 		} else if n > 0 {
-			return snapglyph.Reasonf(snapglyph.ECONFLICT, "already_invited", "%s already has a pending invitation; cancel it to create a new link", inv.Email)
+			return snapglyph.Codef(snapglyph.ECONFLICT, "already_invited", "%s already has a pending invitation; cancel it to create a new link", inv.Email)
 		}
 		if seats >= 0 {
 			taken, err := tx.seatsTaken(ctx, inv.OrgID, true)
@@ -305,7 +259,7 @@ func (d *DB) CreateInvitation(ctx context.Context, inv *Invitation, tokenHash st
 			return err
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: inv.OrgID, Action: "member.invited", TargetID: inv.ID,
-			TargetName: fmt.Sprintf("%s as %s", inv.Email, RoleName(inv.Role))}, actor)
+			TargetName: fmt.Sprintf("%s as %s", inv.Email, snapglyph.RoleName(inv.Role))}, actor)
 	})
 	if err != nil {
 		return fmt.Errorf("store: create invitation: %w", err)
@@ -314,7 +268,7 @@ func (d *DB) CreateInvitation(ctx context.Context, inv *Invitation, tokenHash st
 }
 
 // Invitations returns an organisation's pending invitations, newest first.
-func (d *DB) Invitations(ctx context.Context, orgID string) ([]*Invitation, error) {
+func (d *DB) Invitations(ctx context.Context, orgID string) ([]*snapglyph.Invitation, error) {
 	rows, err := d.query(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id
 		WHERE i.org_id = ? AND i.accepted_at = 0 AND i.cancelled_at = 0 AND i.expires_at > ?
 		ORDER BY i.created_at DESC, i.id`, orgID, ms(d.now()))
@@ -322,7 +276,7 @@ func (d *DB) Invitations(ctx context.Context, orgID string) ([]*Invitation, erro
 		return nil, fmt.Errorf("store: invitations: %w", formatError(err))
 	}
 	defer rows.Close()
-	var out []*Invitation
+	var out []*snapglyph.Invitation
 	for rows.Next() {
 		inv, err := scanInvitation(rows)
 		if err != nil {
@@ -333,10 +287,11 @@ func (d *DB) Invitations(ctx context.Context, orgID string) ([]*Invitation, erro
 	return out, formatError(rows.Err())
 }
 
-// InvitationByToken returns the invitation whose link token has the
-// digest, in whatever state. Returns ENOTFOUND.
-func (d *DB) InvitationByToken(ctx context.Context, tokenHash string) (*Invitation, error) {
-	inv, err := scanInvitation(d.queryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_hash = ?`, tokenHash))
+// InvitationByToken returns the invitation whose link token (the one
+// shown when it was made, or the one mailed) has the digest, in whatever
+// state. Returns ENOTFOUND.
+func (d *DB) InvitationByToken(ctx context.Context, tokenHash string) (*snapglyph.Invitation, error) {
+	inv, err := scanInvitation(d.queryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_hash = ? OR i.mail_token_hash = ?`, tokenHash, tokenHash))
 	if err != nil {
 		return nil, notFound(err, "this invitation link is not valid; ask for a new one")
 	}
@@ -346,8 +301,8 @@ func (d *DB) InvitationByToken(ctx context.Context, tokenHash string) (*Invitati
 // CancelInvitation cancels a pending invitation, so its link stops working
 // at once, and writes the audit event. Returns ENOTFOUND (also for another
 // organisation's invitation), and ECONFLICT if it is no longer pending.
-func (d *DB) CancelInvitation(ctx context.Context, orgID, id string, actor snapglyph.Actor) (*Invitation, error) {
-	var inv *Invitation
+func (d *DB) CancelInvitation(ctx context.Context, orgID, id string, actor snapglyph.Actor) (*snapglyph.Invitation, error) {
+	var inv *snapglyph.Invitation
 	err := d.tx(ctx, func(tx *Tx) error {
 		var err error
 		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.id = ? AND i.org_id = ?`, id, orgID))
@@ -369,16 +324,6 @@ func (d *DB) CancelInvitation(ctx context.Context, orgID, id string, actor snapg
 	return inv, nil
 }
 
-// Joiner is who accepts an invitation: an existing user (UserID set, whose
-// email must be the invitation's), or a new user with a name and a
-// password hash.
-type Joiner struct {
-	UserID       string
-	Name         string
-	PasswordHash string
-	IP           string
-}
-
 // AcceptInvitation makes the joiner a member of the invitation's
 // organisation with its role, marks the invitation accepted, and writes
 // the audit event, in one transaction. seats is the plan's seat limit
@@ -386,19 +331,19 @@ type Joiner struct {
 // ENOTFOUND, and ECONFLICT if the invitation is no longer pending, the
 // email belongs to another account, the user is already a member, or the
 // seats are taken.
-func (d *DB) AcceptInvitation(ctx context.Context, tokenHash string, j Joiner, seats int) (*snapglyph.User, *Invitation, error) {
+func (d *DB) AcceptInvitation(ctx context.Context, tokenHash string, j snapglyph.Joiner, seats int) (*snapglyph.User, *snapglyph.Invitation, error) {
 	var user snapglyph.User
-	var inv *Invitation
+	var inv *snapglyph.Invitation
 	err := d.tx(ctx, func(tx *Tx) error {
 		var err error
-		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_hash = ?`, tokenHash))
+		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.token_hash = ? OR i.mail_token_hash = ?`, tokenHash, tokenHash))
 		if err != nil {
 			return notFound(err, "this invitation link is not valid; ask for a new one")
 		}
 		if err := tx.lockOrg(ctx, inv.OrgID); err != nil {
 			return err
 		}
-		if err := InvitationError(inv, tx.now); err != nil {
+		if err := inv.Err(tx.now); err != nil {
 			return err
 		}
 		if j.UserID == "" {
@@ -406,7 +351,7 @@ func (d *DB) AcceptInvitation(ctx context.Context, tokenHash string, j Joiner, s
 			if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 				user.ID, user.Email, user.Name, j.PasswordHash, ms(user.CreatedAt)); err != nil {
 				if isUniqueViolation(err) {
-					return snapglyph.Reasonf(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in to accept the invitation", inv.Email)
+					return snapglyph.Codef(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; sign in to accept the invitation", inv.Email)
 				}
 				return err
 			}
@@ -424,7 +369,7 @@ func (d *DB) AcceptInvitation(ctx context.Context, tokenHash string, j Joiner, s
 			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM memberships WHERE org_id = ? AND user_id = ?`, inv.OrgID, user.ID).Scan(&n); err != nil {
 				return err
 			} else if n > 0 {
-				return snapglyph.Reasonf(snapglyph.ECONFLICT, "already_member", "%s is already a member of %s", user.Email, inv.OrgName)
+				return snapglyph.Codef(snapglyph.ECONFLICT, "already_member", "%s is already a member of %s", user.Email, inv.OrgName)
 			}
 		}
 		if seats >= 0 {
@@ -447,25 +392,10 @@ func (d *DB) AcceptInvitation(ctx context.Context, tokenHash string, j Joiner, s
 		}
 		actor := snapglyph.Actor{UserID: user.ID, Label: user.Email, IP: j.IP}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: inv.OrgID, Action: "member.joined", TargetID: user.ID,
-			TargetName: fmt.Sprintf("%s as %s", user.Email, RoleName(inv.Role))}, actor)
+			TargetName: fmt.Sprintf("%s as %s", user.Email, snapglyph.RoleName(inv.Role))}, actor)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: accept invitation: %w", err)
 	}
 	return &user, inv, nil
-}
-
-// InvitationError returns the error for an invitation that can no longer
-// be accepted at now, or nil if it is pending.
-func InvitationError(inv *Invitation, now time.Time) error {
-	switch {
-	case !inv.AcceptedAt.IsZero():
-		return snapglyph.Reasonf(snapglyph.ECONFLICT, "invitation_used", "this invitation was already accepted; sign in instead")
-	case !inv.CancelledAt.IsZero():
-		return snapglyph.Reasonf(snapglyph.ECONFLICT, "invitation_cancelled", "this invitation was cancelled; ask an Owner or Admin of %s for a new one", inv.OrgName)
-	case !now.Before(inv.ExpiresAt):
-		return snapglyph.Reasonf(snapglyph.ECONFLICT, "invitation_expired", "this invitation expired on %s (links are valid for 7 days); ask an Owner or Admin of %s for a new one",
-			inv.ExpiresAt.UTC().Format("2 Jan 2006 15:04 UTC"), inv.OrgName)
-	}
-	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -22,10 +21,10 @@ func TestCreateAccount(t *testing.T) {
 		dup := &snapglyph.User{ID: snapglyph.NewID("usr"), Email: u.Email}
 		other := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Other", Plan: snapglyph.PlanTrial}
 		err := db.CreateAccount(ctx, dup, "hash", other, "")
-		if snapglyph.ErrorCode(err) != snapglyph.ECONFLICT || snapglyph.ErrorReason(err) != "account_exists" {
+		if snapglyph.ErrorKind(err) != snapglyph.ECONFLICT || snapglyph.ErrorCode(err) != "account_exists" {
 			t.Fatalf("duplicate email: %v, want ECONFLICT account_exists", err)
 		}
-		if _, err := db.Org(ctx, other.ID); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.Org(ctx, other.ID); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Error("a refused sign-up left its organisation behind")
 		}
 		events, _ := db.AuditEvents(ctx, o.ID, 0, 10)
@@ -35,8 +34,8 @@ func TestCreateAccount(t *testing.T) {
 	})
 }
 
-func newInvitation(orgID, email string, role snapglyph.Role, expires time.Time) *store.Invitation {
-	return &store.Invitation{ID: snapglyph.NewID("inv"), OrgID: orgID, Email: email, Role: role, ExpiresAt: expires}
+func newInvitation(orgID, email string, role snapglyph.Role, expires time.Time) *snapglyph.Invitation {
+	return &snapglyph.Invitation{ID: snapglyph.NewID("inv"), OrgID: orgID, Email: email, Role: role, ExpiresAt: expires}
 }
 
 func TestInvitationsStore(t *testing.T) {
@@ -56,13 +55,13 @@ func TestInvitationsStore(t *testing.T) {
 			email, reason string
 		}{{"grace@navy.test", "already_invited"}, {owner.Email, "already_member"}} {
 			err := db.CreateInvitation(ctx, newInvitation(o.ID, c.email, snapglyph.RoleMember, week), "tok-x", 5, actor)
-			if snapglyph.ErrorReason(err) != c.reason {
+			if snapglyph.ErrorCode(err) != c.reason {
 				t.Errorf("invite %s: %v, want %s", c.email, err, c.reason)
 			}
 		}
 		// Seats: 1 member + 1 pending of 2.
 		err := db.CreateInvitation(ctx, newInvitation(o.ID, "third@acme.test", snapglyph.RoleMember, week), "tok-3", 2, actor)
-		if snapglyph.ErrorReason(err) != "seat_limit_reached" {
+		if snapglyph.ErrorCode(err) != "seat_limit_reached" {
 			t.Errorf("invite past the seats: %v", err)
 		}
 		if n, _ := db.SeatsTaken(ctx, o.ID); n != 2 {
@@ -74,7 +73,7 @@ func TestInvitationsStore(t *testing.T) {
 		}
 
 		// Accepting makes a user and a membership, and uses the link up.
-		u, accepted, err := db.AcceptInvitation(ctx, "tok-1", store.Joiner{Name: "Grace", PasswordHash: "h", IP: "198.51.100.4"}, 2)
+		u, accepted, err := db.AcceptInvitation(ctx, "tok-1", snapglyph.Joiner{Name: "Grace", PasswordHash: "h", IP: "198.51.100.4"}, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,29 +83,29 @@ func TestInvitationsStore(t *testing.T) {
 		if role, _ := db.Role(ctx, o.ID, u.ID); role != snapglyph.RoleAdmin {
 			t.Errorf("role %s", role)
 		}
-		if _, _, err := db.AcceptInvitation(ctx, "tok-1", store.Joiner{Name: "Again"}, 5); snapglyph.ErrorReason(err) != "invitation_used" {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-1", snapglyph.Joiner{Name: "Again"}, 5); snapglyph.ErrorCode(err) != "invitation_used" {
 			t.Errorf("second accept: %v", err)
 		}
 
 		// Cancelled and expired links fail, with reasons.
 		c := newInvitation(o.ID, "c@acme.test", snapglyph.RoleMember, week)
 		db.CreateInvitation(ctx, c, "tok-c", 5, actor)
-		if _, err := db.CancelInvitation(ctx, "org_other", c.ID, actor); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.CancelInvitation(ctx, "org_other", c.ID, actor); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("cancel from another organisation: %v", err)
 		}
 		if _, err := db.CancelInvitation(ctx, o.ID, c.ID, actor); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.CancelInvitation(ctx, o.ID, c.ID, actor); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := db.CancelInvitation(ctx, o.ID, c.ID, actor); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("cancel twice: %v", err)
 		}
-		if _, _, err := db.AcceptInvitation(ctx, "tok-c", store.Joiner{Name: "C"}, 5); snapglyph.ErrorReason(err) != "invitation_cancelled" {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-c", snapglyph.Joiner{Name: "C"}, 5); snapglyph.ErrorCode(err) != "invitation_cancelled" {
 			t.Errorf("accept cancelled: %v", err)
 		}
 		x := newInvitation(o.ID, "x@acme.test", snapglyph.RoleMember, t0.Add(time.Hour))
 		db.CreateInvitation(ctx, x, "tok-x2", 5, actor)
 		clock.Set(t0.Add(time.Hour))
-		if _, _, err := db.AcceptInvitation(ctx, "tok-x2", store.Joiner{Name: "X"}, 5); snapglyph.ErrorReason(err) != "invitation_expired" {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-x2", snapglyph.Joiner{Name: "X"}, 5); snapglyph.ErrorCode(err) != "invitation_expired" {
 			t.Errorf("accept expired: %v", err)
 		}
 		if invs, _ := db.Invitations(ctx, o.ID); len(invs) != 0 {
@@ -117,13 +116,13 @@ func TestInvitationsStore(t *testing.T) {
 		other, _ := newAccount(t, db, snapglyph.PlanPro)
 		y := newInvitation(o.ID, other.Email, snapglyph.RoleMember, week)
 		db.CreateInvitation(ctx, y, "tok-y", 5, actor)
-		if _, _, err := db.AcceptInvitation(ctx, "tok-y", store.Joiner{Name: "New", PasswordHash: "h"}, 5); snapglyph.ErrorReason(err) != "account_exists" {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-y", snapglyph.Joiner{Name: "New", PasswordHash: "h"}, 5); snapglyph.ErrorCode(err) != "account_exists" {
 			t.Errorf("new account for an existing email: %v", err)
 		}
-		if _, _, err := db.AcceptInvitation(ctx, "tok-y", store.Joiner{UserID: u.ID}, 5); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-y", snapglyph.Joiner{UserID: u.ID}, 5); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("accept as another user: %v", err)
 		}
-		if _, _, err := db.AcceptInvitation(ctx, "tok-y", store.Joiner{UserID: other.ID}, 5); err != nil {
+		if _, _, err := db.AcceptInvitation(ctx, "tok-y", snapglyph.Joiner{UserID: other.ID}, 5); err != nil {
 			t.Fatal(err)
 		}
 
@@ -162,7 +161,7 @@ func TestSeatsUnderConcurrency(t *testing.T) {
 					mu.Lock()
 					ok++
 					mu.Unlock()
-				} else if snapglyph.ErrorReason(err) != "seat_limit_reached" {
+				} else if snapglyph.ErrorCode(err) != "seat_limit_reached" {
 					t.Error(err)
 				}
 			}()
@@ -182,19 +181,19 @@ func TestMemberRoleAndRemoval(t *testing.T) {
 		ctx := context.Background()
 		owner, o := newAccount(t, db, snapglyph.PlanPro)
 		m, _ := db.AddMember(ctx, o.ID, "m@acme.test", snapglyph.RoleMember)
-		if _, err := db.SetMemberRole(ctx, o.ID, owner.ID, snapglyph.RoleAdmin, snapglyph.Operator); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := db.SetMemberRole(ctx, o.ID, owner.ID, snapglyph.RoleAdmin, snapglyph.Operator); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("change the Owner's role: %v", err)
 		}
-		if _, err := db.SetMemberRole(ctx, o.ID, m.ID, snapglyph.RoleOwner, snapglyph.Operator); snapglyph.ErrorCode(err) != snapglyph.EINVALID {
+		if _, err := db.SetMemberRole(ctx, o.ID, m.ID, snapglyph.RoleOwner, snapglyph.Operator); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
 			t.Errorf("make someone Owner: %v", err)
 		}
-		if _, err := db.SetMemberRole(ctx, o.ID, m.ID, snapglyph.RoleMember, snapglyph.Operator); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := db.SetMemberRole(ctx, o.ID, m.ID, snapglyph.RoleMember, snapglyph.Operator); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("no change: %v", err)
 		}
-		if _, err := db.RemoveMember(ctx, o.ID, owner.ID, snapglyph.Operator); snapglyph.ErrorCode(err) != snapglyph.ECONFLICT {
+		if _, err := db.RemoveMember(ctx, o.ID, owner.ID, snapglyph.Operator); snapglyph.ErrorKind(err) != snapglyph.ECONFLICT {
 			t.Errorf("remove the Owner: %v", err)
 		}
-		if _, err := db.RemoveMember(ctx, o.ID, "usr_nope", snapglyph.Operator); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.RemoveMember(ctx, o.ID, "usr_nope", snapglyph.Operator); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("remove a stranger: %v", err)
 		}
 		members, _ := db.Members(ctx, o.ID)

@@ -21,7 +21,7 @@ func (d *DB) CreateOrg(ctx context.Context, org *snapglyph.Org, ownerEmail, pass
 			return err
 		}
 		u, err := tx.userByEmail(ctx, ownerEmail)
-		if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+		if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 			u = &snapglyph.User{ID: snapglyph.NewID("usr"), Email: ownerEmail, CreatedAt: tx.now}
 			if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
 				u.ID, u.Email, passwordHash, ms(u.CreatedAt)); err != nil {
@@ -89,13 +89,25 @@ func (d *DB) Org(ctx context.Context, id string) (*snapglyph.Org, error) {
 
 // SetPlan changes an organisation's plan. Moving to the trial starts a
 // new 14-day trial. Returns ENOTFOUND.
+// The organisation's pending plan request, if any, is closed in the same
+// transaction: approved if it asked for this plan, superseded otherwise.
 func (d *DB) SetPlan(ctx context.Context, id string, plan snapglyph.Plan, actor snapglyph.Actor) error {
 	return d.updateOrg(ctx, id, actor, "org.plan_changed", string(plan), func(tx *Tx) (sql.Result, error) {
 		trialEnds := int64(0)
 		if plan == snapglyph.PlanTrial {
 			trialEnds = ms(tx.now.Add(snapglyph.TrialLength))
 		}
-		return tx.Exec(ctx, `UPDATE orgs SET plan = ?, trial_ends_at = ? WHERE id = ?`, string(plan), trialEnds, id)
+		res, err := tx.Exec(ctx, `UPDATE orgs SET plan = ?, trial_ends_at = ? WHERE id = ?`, string(plan), trialEnds, id)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return res, nil
+		}
+		if _, err := tx.closePendingPlanRequest(ctx, id, plan, actor); err != nil {
+			return nil, err
+		}
+		return res, nil
 	})
 }
 
@@ -134,7 +146,7 @@ func (d *DB) updateOrg(ctx context.Context, id string, actor snapglyph.Actor, ac
 		if n, _ := res.RowsAffected(); n == 0 {
 			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", id)
 		}
-		if err := tx.recordChange(ctx, ChangeOrg, id); err != nil {
+		if err := tx.recordChange(ctx, snapglyph.ChangeOrg, id); err != nil {
 			return err
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: id, Action: action, TargetID: id, TargetName: detail}, actor)
@@ -162,7 +174,7 @@ func (d *DB) AddMember(ctx context.Context, orgID, email string, role snapglyph.
 	var user *snapglyph.User
 	err := d.tx(ctx, func(tx *Tx) error {
 		u, err := tx.userByEmail(ctx, email)
-		if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+		if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 			u = &snapglyph.User{ID: snapglyph.NewID("usr"), Email: strings.ToLower(email), CreatedAt: tx.now}
 			if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)`, u.ID, u.Email, ms(u.CreatedAt)); err != nil {
 				return err

@@ -2,27 +2,27 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-// qrColumns leaves the logo out: lists never need it.
-const qrColumns = `id, org_id, name, type, content, payload, design, logo_type, logo_sha256, created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at`
+// qrColumns leaves the logo out (lists never need it), but not its size,
+// which both databases read without reading the logo.
+const qrColumns = `id, org_id, name, type, content, payload, design, logo_type, logo_sha256, COALESCE(length(logo), 0), created_by_type, created_by_id, created_by_name, created_by_prefix, created_at, updated_at, version`
 
 func scanQR(row interface{ Scan(...any) error }, extra ...any) (*snapglyph.QRCode, error) {
 	var q snapglyph.QRCode
 	var content, design string
 	var created, updated int64
-	dest := []any{&q.ID, &q.OrgID, &q.Name, &q.Type, &content, &q.Payload, &design, &q.LogoType, &q.LogoSHA256,
-		&q.CreatedBy.Type, &q.CreatedBy.ID, &q.CreatedBy.Name, &q.CreatedBy.Prefix, &created, &updated}
+	dest := []any{&q.ID, &q.OrgID, &q.Name, &q.Type, &content, &q.Payload, &design, &q.LogoType, &q.LogoSHA256, &q.LogoBytes,
+		&q.CreatedBy.Type, &q.CreatedBy.ID, &q.CreatedBy.Name, &q.CreatedBy.Prefix, &created, &updated, &q.Version}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -34,26 +34,16 @@ func scanQR(row interface{ Scan(...any) error }, extra ...any) (*snapglyph.QRCod
 	return &q, nil
 }
 
-// Idempotency names a create that its client may retry: the client's key
-// and the SHA-256 of its request.
-type Idempotency struct {
-	Key         string
-	RequestHash string
-}
-
-// IdempotencyWindow is how long an idempotency key is remembered.
-const IdempotencyWindow = 24 * time.Hour
-
 // Replayed returns the id of the QR code an earlier request with the
 // same idempotency key created, or "" if there was none in the window,
 // and the first response as it was recorded (nil if none was). Returns
 // EUNPROCESSABL (idempotency_key_reused) if the key came with another
 // request.
-func (d *DB) Replayed(ctx context.Context, orgID string, idem *Idempotency) (id string, response []byte, err error) {
+func (d *DB) Replayed(ctx context.Context, orgID string, idem *snapglyph.Idempotency) (id string, response []byte, err error) {
 	var hash, resp string
 	err = d.queryRow(ctx, `SELECT request_hash, qr_id, response FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at >= ?`,
-		orgID, idem.Key, ms(d.now().Add(-IdempotencyWindow))).Scan(&hash, &id, &resp)
-	if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+		orgID, idem.Key, ms(d.now().Add(-snapglyph.IdempotencyWindow))).Scan(&hash, &id, &resp)
+	if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 		return "", nil, nil
 	} else if err != nil {
 		return "", nil, fmt.Errorf("store: idempotency: %w", formatError(err))
@@ -69,7 +59,7 @@ func (d *DB) Replayed(ctx context.Context, orgID string, idem *Idempotency) (id 
 
 // SaveResponse records the first response of an idempotent create, to be
 // replayed as it was.
-func (d *DB) SaveResponse(ctx context.Context, orgID string, idem *Idempotency, response []byte) error {
+func (d *DB) SaveResponse(ctx context.Context, orgID string, idem *snapglyph.Idempotency, response []byte) error {
 	_, err := d.exec(ctx, `UPDATE idempotency_keys SET response = ? WHERE org_id = ? AND idem_key = ? AND request_hash = ?`,
 		string(response), orgID, idem.Key, idem.RequestHash)
 	if err != nil {
@@ -78,7 +68,7 @@ func (d *DB) SaveResponse(ctx context.Context, orgID string, idem *Idempotency, 
 	return nil
 }
 
-var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_reused",
+var errKeyReused = snapglyph.Codef(snapglyph.EUNPROCESSABL, "idempotency_key_reused",
 	"this Idempotency-Key was already used with a different request in the last 24 hours; use a new key for a new request")
 
 // CreateQRCode stores a new QR code; CreatedAt and UpdatedAt are set.
@@ -88,14 +78,14 @@ var errKeyReused = snapglyph.Reasonf(snapglyph.EUNPROCESSABL, "idempotency_key_r
 // (qr_code_limit_reached) when the organisation already holds as many
 // QR codes as its plan allows (an ended trial follows Starter's rule),
 // however many creates run at once on however many nodes.
-func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempotency) (replayed string, err error) {
+func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *snapglyph.Idempotency) (replayed string, err error) {
 	design, _ := json.Marshal(q.Design)
-	q.LogoSHA256 = LogoSHA256(q.Logo)
+	q.LogoSHA256 = snapglyph.LogoSHA256(q.Logo)
 	err = d.tx(ctx, func(tx *Tx) error {
-		q.CreatedAt, q.UpdatedAt = tx.now, tx.now
+		q.CreatedAt, q.UpdatedAt, q.Version = tx.now, tx.now, 1
 		if idem != nil {
 			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at < ?`,
-				q.OrgID, idem.Key, ms(tx.now.Add(-IdempotencyWindow))); err != nil {
+				q.OrgID, idem.Key, ms(tx.now.Add(-snapglyph.IdempotencyWindow))); err != nil {
 				return err
 			}
 			res, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, idem_key, request_hash, qr_id, created_at) VALUES (?, ?, ?, ?, ?)
@@ -123,7 +113,10 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *Idempo
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			q.ID, q.OrgID, q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256,
 			q.CreatedBy.Type, q.CreatedBy.ID, q.CreatedBy.Name, q.CreatedBy.Prefix, ms(q.CreatedAt), ms(q.UpdatedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.emitQR(ctx, snapglyph.EventQRCreated, q)
 	})
 	if err != nil {
 		return "", fmt.Errorf("store: create qr code: %w", err)
@@ -182,15 +175,6 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-// LogoSHA256 returns the hex SHA-256 of a logo file, "" for none.
-func LogoSHA256(logo []byte) string {
-	if len(logo) == 0 {
-		return ""
-	}
-	sum := sha256.Sum256(logo)
-	return hex.EncodeToString(sum[:])
-}
-
 // QRCode returns an organisation's QR code with its logo. Returns
 // ENOTFOUND, also for another organisation's code.
 func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
@@ -202,7 +186,7 @@ func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, e
 	d.logoReads.Add(1)
 	q.Logo = logo
 	if q.LogoSHA256 == "" {
-		q.LogoSHA256 = LogoSHA256(logo) // stored before the column
+		q.LogoSHA256 = snapglyph.LogoSHA256(logo) // stored before the column
 	}
 	return q, nil
 }
@@ -221,7 +205,20 @@ func (d *DB) QRCodeWithoutLogo(ctx context.Context, orgID, id string) (*snapglyp
 	}
 	if old != nil {
 		d.logoReads.Add(1)
-		q.LogoSHA256 = LogoSHA256(old)
+		q.LogoSHA256 = snapglyph.LogoSHA256(old)
+	}
+	return q, nil
+}
+
+// QRCodeMetadata returns an organisation's QR code as its JSON shows it:
+// the logo's type and size (LogoType, LogoBytes, the size taken by the
+// database from the stored value's header), never its bytes, not even to
+// hash a code stored before logo_sha256 (LogoSHA256 is then ""). Returns
+// ENOTFOUND, also for another organisation's code.
+func (d *DB) QRCodeMetadata(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
+	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+` FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID))
+	if err != nil {
+		return nil, notFound(err, "no QR code has the id %q", id)
 	}
 	return q, nil
 }
@@ -235,7 +232,7 @@ func (d *DB) QRLogo(ctx context.Context, orgID, id string) (logo []byte, sum str
 	}
 	d.logoReads.Add(1)
 	if sum == "" {
-		sum = LogoSHA256(logo)
+		sum = snapglyph.LogoSHA256(logo)
 	}
 	return logo, sum, nil
 }
@@ -245,39 +242,67 @@ func (d *DB) QRLogo(ctx context.Context, orgID, id string) (logo []byte, sum str
 func (d *DB) LogoReads() int64 { return d.logoReads.Load() }
 
 // UpdateQRCode saves a QR code's name, type, content, payload, design and
-// logo. Returns ENOTFOUND.
+// logo if it is still at q.Version (the version it was read at), and sets
+// q.Version to the next one. The check and the write are one statement.
+// Returns ENOTFOUND, and EPRECONDITION (precondition_failed) when the
+// code changed since it was read.
 func (d *DB) UpdateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
 	design, _ := json.Marshal(q.Design)
-	q.LogoSHA256 = LogoSHA256(q.Logo)
+	q.LogoSHA256 = snapglyph.LogoSHA256(q.Logo)
 	err := d.tx(ctx, func(tx *Tx) error {
 		q.UpdatedAt = tx.now
-		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, logo_sha256 = ?, updated_at = ?
-			WHERE id = ? AND org_id = ?`,
-			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256, ms(q.UpdatedAt), q.ID, q.OrgID)
+		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, logo_sha256 = ?, updated_at = ?,
+			version = version + 1 WHERE id = ? AND org_id = ? AND version = ?`,
+			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256, ms(q.UpdatedAt), q.ID, q.OrgID, q.Version)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", q.ID)
+			return tx.staleOrMissing(ctx, q.OrgID, q.ID, q.Version)
 		}
-		return nil
+		next := *q
+		next.Version++
+		return tx.emitQR(ctx, snapglyph.EventQRUpdated, &next)
 	})
 	if err != nil {
 		return fmt.Errorf("store: update qr code: %w", err)
 	}
+	q.Version++
 	return nil
 }
 
-// DeleteQRCode deletes an organisation's QR code. Returns ENOTFOUND.
-func (d *DB) DeleteQRCode(ctx context.Context, orgID, id string) error {
-	res, err := d.exec(ctx, `DELETE FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID)
+// staleOrMissing tells why a write of a QR code at a version matched no
+// row: the code is gone (ENOTFOUND) or at another version (EPRECONDITION).
+func (tx *Tx) staleOrMissing(ctx context.Context, orgID, id string, version int64) error {
+	var now int64
+	err := tx.QueryRow(ctx, `SELECT version FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID).Scan(&now)
 	if err != nil {
-		return fmt.Errorf("store: delete qr code: %w", formatError(err))
+		return notFound(err, "no QR code has the id %q", id)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", id)
-	}
-	return nil
+	return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed", "the QR code %s is at version %d, not %d", id, now, version)
+}
+
+// DeleteQRCode deletes an organisation's QR code; with version > 0, only
+// if it is at that version (checked in the DELETE statement). Returns
+// ENOTFOUND, and EPRECONDITION when it is at another version.
+func (d *DB) DeleteQRCode(ctx context.Context, orgID, id string, version int64) error {
+	return d.tx(ctx, func(tx *Tx) error {
+		q, args := `DELETE FROM qr_codes WHERE id = ? AND org_id = ?`, []any{id, orgID}
+		if version > 0 {
+			q, args = q+` AND version = ?`, append(args, version)
+		}
+		gone := &snapglyph.QRCode{ID: id, OrgID: orgID}
+		err := tx.QueryRow(ctx, q+` RETURNING name, type, payload, version`, args...).Scan(&gone.Name, &gone.Type, &gone.Payload, &gone.Version)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && version > 0:
+			return tx.staleOrMissing(ctx, orgID, id, version)
+		case errors.Is(err, sql.ErrNoRows):
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", id)
+		case err != nil:
+			return fmt.Errorf("store: delete qr code: %w", formatError(err))
+		}
+		return tx.emitQR(ctx, snapglyph.EventQRDeleted, gone)
+	})
 }
 
 // CountQRCodes returns how many QR codes an organisation has.
@@ -343,7 +368,7 @@ func makeCursor(at int64, id string) string {
 }
 
 func parseCursor(s string) (int64, string, error) {
-	bad := snapglyph.Reasonf(snapglyph.EINVALID, "invalid_request", "the cursor is not one this API returned; start again without it")
+	bad := snapglyph.Codef(snapglyph.EINVALID, "invalid_request", "the cursor is not one this API returned; start again without it")
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return 0, "", bad
@@ -354,4 +379,18 @@ func parseCursor(s string) (int64, string, error) {
 		return 0, "", bad
 	}
 	return at, id, nil
+}
+
+// emitQR writes a QR code's event (for webhooks only: nothing is written
+// when no endpoint of the organisation wants it).
+func (tx *Tx) emitQR(ctx context.Context, kind string, q *snapglyph.QRCode) error {
+	data := map[string]any{"qrCodeId": q.ID, "qrCodeName": q.Name, "type": q.Type, "version": q.Version}
+	if q.Type == "url" {
+		data["destinationUrl"] = q.Payload
+	}
+	if kind == snapglyph.EventQRCreated {
+		data["createdBy"] = map[string]any{"type": q.CreatedBy.Type, "id": q.CreatedBy.ID, "name": q.CreatedBy.Name}
+	}
+	_, err := tx.emit(ctx, &snapglyph.Event{Kind: kind, OrgID: q.OrgID, Data: data}, "")
+	return err
 }

@@ -11,36 +11,10 @@ import (
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-// Session is a signed-in dashboard session in one organisation. ID is the
-// hex SHA-256 of the token in the session cookie; the token itself is
-// never stored.
-type Session struct {
-	ID         string
-	UserID     string
-	OrgID      string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time // the absolute end, whatever the activity
-	IP         string
-	UserAgent  string
-
-	// Read with the session from the user and the membership, so a
-	// role change or a removal takes effect on the next request.
-	Email string
-	Name  string
-	Role  snapglyph.Role
-}
-
-// Actor returns the session's user as the actor of a management action
-// made from ip.
-func (s *Session) Actor(ip string) snapglyph.Actor {
-	return snapglyph.Actor{UserID: s.UserID, Label: s.Email, IP: ip}
-}
-
 // CreateSession stores a new session. If replace names another session
 // (the one the browser had before signing in again), it is deleted in the
 // same transaction. Sessions whose absolute end has passed are purged.
-func (d *DB) CreateSession(ctx context.Context, s *Session, replace string) error {
+func (d *DB) CreateSession(ctx context.Context, s *snapglyph.Session, replace string) error {
 	err := d.tx(ctx, func(tx *Tx) error {
 		if replace != "" {
 			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = ?`, replace); err != nil {
@@ -64,8 +38,8 @@ func (d *DB) CreateSession(ctx context.Context, s *Session, replace string) erro
 // current role. Returns ENOTFOUND if there is no such session or the user
 // is no longer a member of the session's organisation. It does not check
 // timeouts.
-func (d *DB) Session(ctx context.Context, id string) (*Session, error) {
-	var s Session
+func (d *DB) Session(ctx context.Context, id string) (*snapglyph.Session, error) {
+	var s snapglyph.Session
 	var role string
 	var created, seen, expires int64
 	err := d.queryRow(ctx, `SELECT s.id, s.user_id, s.org_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, u.email, u.name, m.role
@@ -122,7 +96,7 @@ func (d *DB) BlockedUntil(ctx context.Context, subjects ...string) (time.Time, s
 		var v int64
 		err := d.queryRow(ctx, `SELECT blocked_until FROM throttle WHERE subject = ?`, k).Scan(&v)
 		if err != nil {
-			if snapglyph.ErrorCode(formatError(err)) == snapglyph.ENOTFOUND {
+			if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 				continue
 			}
 			return time.Time{}, "", fmt.Errorf("store: throttle: %w", formatError(err))
@@ -174,12 +148,16 @@ func (d *DB) TryAttempt(ctx context.Context, subject string, window time.Duratio
 	return allowed, until, nil
 }
 
+// pruneThrottle deletes the throttle's rows past their horizon and
+// block; it runs with every counted attempt (migration 020's index).
+const pruneThrottle = `DELETE FROM throttle WHERE last_at < ? AND blocked_until < ?`
+
 // countAttempt counts an attempt in tx and returns the new block's end.
 // With unlessBlocked, a subject still blocked is not counted: counted is
 // false and until is the running block's end.
 func (tx *Tx) countAttempt(ctx context.Context, subject string, window time.Duration, block func(n int64) time.Duration, unlessBlocked bool) (until time.Time, counted bool, err error) {
 	now := ms(tx.now)
-	if _, err := tx.Exec(ctx, `DELETE FROM throttle WHERE last_at < ? AND blocked_until < ?`, now-throttleHorizon.Milliseconds(), now); err != nil {
+	if _, err := tx.Exec(ctx, pruneThrottle, now-throttleHorizon.Milliseconds(), now); err != nil {
 		return time.Time{}, false, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO throttle (subject, attempts, last_at) VALUES (?, 0, ?) ON CONFLICT (subject) DO NOTHING`, subject, now); err != nil {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -29,7 +28,7 @@ func TestSessions(t *testing.T) {
 		clock := testdb.NewClock(t0)
 		db.Now = clock.Now
 		u, o := newAccount(t, db, snapglyph.PlanPro)
-		s := &store.Session{ID: "digest-1", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "192.0.2.1", UserAgent: "ua"}
+		s := &snapglyph.Session{ID: "digest-1", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour), IP: "192.0.2.1", UserAgent: "ua"}
 		if err := db.CreateSession(ctx, s, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +39,7 @@ func TestSessions(t *testing.T) {
 		if got.Email != u.Email || got.Name != "Ada" || got.Role != snapglyph.RoleOwner || !got.ExpiresAt.Equal(t0.Add(time.Hour)) || got.UserAgent != "ua" {
 			t.Errorf("session %+v", got)
 		}
-		if _, err := db.Session(ctx, "digest-2"); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.Session(ctx, "digest-2"); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("unknown session: %v, want ENOTFOUND", err)
 		}
 
@@ -55,17 +54,17 @@ func TestSessions(t *testing.T) {
 
 		// A new session can replace the old one, in one transaction; the
 		// sessions past their absolute end are purged.
-		old := &store.Session{ID: "digest-old", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Minute)}
+		old := &snapglyph.Session{ID: "digest-old", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Minute)}
 		if err := db.CreateSession(ctx, old, ""); err != nil {
 			t.Fatal(err)
 		}
 		clock.Set(t0.Add(2 * time.Minute))
-		s2 := &store.Session{ID: "digest-2", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		s2 := &snapglyph.Session{ID: "digest-2", UserID: u.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := db.CreateSession(ctx, s2, "digest-1"); err != nil {
 			t.Fatal(err)
 		}
 		for _, id := range []string{"digest-1", "digest-old"} {
-			if _, err := db.Session(ctx, id); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+			if _, err := db.Session(ctx, id); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 				t.Errorf("session %s: %v, want it gone", id, err)
 			}
 		}
@@ -91,7 +90,7 @@ func TestSessionNeedsMembership(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &store.Session{ID: "d", UserID: m.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		s := &snapglyph.Session{ID: "d", UserID: m.ID, OrgID: o.ID, CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := db.CreateSession(ctx, s, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +103,7 @@ func TestSessionNeedsMembership(t *testing.T) {
 		if _, err := db.RemoveMember(ctx, o.ID, m.ID, snapglyph.Operator); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Session(ctx, "d"); snapglyph.ErrorCode(err) != snapglyph.ENOTFOUND {
+		if _, err := db.Session(ctx, "d"); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Errorf("session of a removed member: %v", err)
 		}
 		if n, _ := db.SessionCount(ctx, m.ID, o.ID); n != 0 {

@@ -42,7 +42,14 @@ type DB struct {
 
 	// logoReads counts the queries that read a QR code's logo column.
 	logoReads atomic.Int64
+	// statements counts the statements sent through the helpers below.
+	statements atomic.Int64
 }
+
+// Statements returns how many SQL statements this DB has sent through its
+// query helpers (transactions' included), for tests that bound the round
+// trips of an operation.
+func (d *DB) Statements() int64 { return d.statements.Load() }
 
 // Open opens the database named by dsn: a postgres:// or postgresql:// URL
 // selects PostgreSQL, anything else is a SQLite file path. It does not
@@ -303,28 +310,34 @@ func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 
 // Exec runs a statement written with "?" placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx.db.statements.Add(1)
 	return tx.tx.ExecContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 // Query runs a query written with "?" placeholders.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.db.statements.Add(1)
 	return tx.tx.QueryContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 // QueryRow runs a query written with "?" placeholders.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	tx.db.statements.Add(1)
 	return tx.tx.QueryRowContext(ctx, tx.db.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.statements.Add(1)
 	return d.db.QueryContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	d.statements.Add(1)
 	return d.db.QueryRowContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 
 func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	d.statements.Add(1)
 	return d.db.ExecContext(ctx, d.rebind(query), cleanArgs(args)...)
 }
 

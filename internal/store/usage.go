@@ -5,22 +5,22 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-// Counter names one of the two metered allowances.
-type Counter string
-
-// The metered allowances; the values are column-name stems.
-const (
-	APICalls     Counter = "api_calls"
-	ImageCredits Counter = "image_credits"
-)
-
-// LeaseShare is the fraction of what is left that one lease takes (one
-// sixteenth): blocks shrink as the allowance runs low, down to one unit.
-const LeaseShare = 16
+// reservedColumn is the usage_counters column of the units of c leased
+// to nodes. A counter is never spliced into SQL unchecked.
+func reservedColumn(c snapglyph.Counter) (string, error) {
+	switch c {
+	case snapglyph.APICalls:
+		return "api_calls_reserved", nil
+	case snapglyph.ImageCredits:
+		return "image_credits_reserved", nil
+	}
+	return "", fmt.Errorf("store: unknown counter %q", c)
+}
 
 // Lease reserves a block of an organisation's allowance for the period:
 // a LeaseShare-th of what is left, at least minN and at most maxN units
@@ -30,8 +30,11 @@ const LeaseShare = 16
 // any number of nodes may lease at once and the limit holds. It returns
 // the units granted (0 if fewer than minN were left) and the reserved total
 // after the lease.
-func (d *DB) Lease(ctx context.Context, orgID, period string, c Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
-	col := string(c) + "_reserved"
+func (d *DB) Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
+	col, err := reservedColumn(c)
+	if err != nil {
+		return 0, 0, err
+	}
 	if _, err := d.exec(ctx, `INSERT INTO usage_counters (org_id, period) VALUES (?, ?) ON CONFLICT (org_id, period) DO NOTHING`, orgID, period); err != nil {
 		return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
 	}
@@ -43,8 +46,8 @@ func (d *DB) Lease(ctx context.Context, orgID, period string, c Counter, maxN, m
 		if left < minN {
 			return 0, reserved, nil
 		}
-		want := clamp(left/LeaseShare, minN, maxN)
-		if left < LeaseShare*LeaseShare {
+		want := clamp(left/snapglyph.LeaseShare, minN, maxN)
+		if left < snapglyph.LeaseShare*snapglyph.LeaseShare {
 			// Near the end, lease only what the request needs, so no
 			// node holds units that another node's request could use.
 			want = minN
@@ -62,7 +65,7 @@ func (d *DB) Lease(ctx context.Context, orgID, period string, c Counter, maxN, m
 		if err == nil {
 			return want, reserved, nil
 		}
-		if snapglyph.ErrorCode(formatError(err)) != snapglyph.ENOTFOUND {
+		if snapglyph.ErrorKind(formatError(err)) != snapglyph.ENOTFOUND {
 			return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
 		}
 		if attempt >= 8 {
@@ -76,9 +79,12 @@ func clamp(v, lo, hi int64) int64 {
 }
 
 // ReturnLease gives n unused leased units back to the period's allowance.
-func (d *DB) ReturnLease(ctx context.Context, orgID, period string, c Counter, n int64) error {
-	col := string(c) + "_reserved"
-	_, err := d.exec(ctx, `UPDATE usage_counters SET `+col+` = `+col+` - ? WHERE org_id = ? AND period = ? AND `+col+` >= ?`, n, orgID, period, n)
+func (d *DB) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error {
+	col, err := reservedColumn(c)
+	if err != nil {
+		return err
+	}
+	_, err = d.exec(ctx, `UPDATE usage_counters SET `+col+` = `+col+` - ? WHERE org_id = ? AND period = ? AND `+col+` >= ?`, n, orgID, period, n)
 	if err != nil {
 		return fmt.Errorf("store: return lease: %w", formatError(err))
 	}
@@ -97,7 +103,14 @@ func (d *DB) ReturnLease(ctx context.Context, orgID, period string, c Counter, n
 func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []snapglyph.DroppedUsage, err error) {
 	rows := usageRows(b)
 	err = d.tx(ctx, func(tx *Tx) error {
-		for _, row := range rows {
+		n := 0 // the organisations' rows come first: a few statements for all
+		for n < len(rows) && rows[n].kind == "org" {
+			n++
+		}
+		if err := tx.saveOrgUsage(ctx, rows[:n]); err != nil {
+			return err
+		}
+		for _, row := range rows[n:] {
 			if err := row.save(ctx, tx); err != nil {
 				return err
 			}
@@ -149,23 +162,38 @@ func saveIsolated(ctx context.Context, tx *Tx, row usageRow) (bad, err error) {
 }
 
 // usageRow is one write of a usage batch: an organisation's counters, a
-// key's counters, or a key's last use.
+// key's counters (of a period or a day), an address a key was used from,
+// or a key's last use.
 type usageRow struct {
-	kind   string // "org", "key", "last_use"
+	kind   string // "org", "key", "key_day", "key_ip", "last_use"
 	key    snapglyph.PeriodKey
 	counts snapglyph.Counts
 	use    snapglyph.LastUse
+	ip     string
+	seen   snapglyph.IPSeen
 }
 
 // usageRows lists a batch's writes in a fixed order: organisations, keys,
-// then last uses, each sorted by id and period.
+// keys' days, keys' addresses, then last uses, each sorted by id and
+// period (day, address).
 func usageRows(b *snapglyph.UsageBatch) []usageRow {
-	rows := make([]usageRow, 0, len(b.Orgs)+len(b.Keys)+len(b.LastUsed))
+	rows := make([]usageRow, 0, len(b.Orgs)+len(b.Keys)+len(b.LastUsed)+len(b.KeyDays)+len(b.KeyIPs))
 	for _, k := range sortedKeys(b.Orgs) {
 		rows = append(rows, usageRow{kind: "org", key: k, counts: b.Orgs[k]})
 	}
 	for _, k := range sortedKeys(b.Keys) {
 		rows = append(rows, usageRow{kind: "key", key: k, counts: b.Keys[k]})
+	}
+	for _, k := range sortedKeys(b.KeyDays) {
+		rows = append(rows, usageRow{kind: "key_day", key: k, counts: b.KeyDays[k]})
+	}
+	ips := make([]snapglyph.KeyIP, 0, len(b.KeyIPs))
+	for k := range b.KeyIPs {
+		ips = append(ips, k)
+	}
+	slices.SortFunc(ips, func(a, b snapglyph.KeyIP) int { return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.IP, b.IP)) })
+	for _, k := range ips {
+		rows = append(rows, usageRow{kind: "key_ip", key: snapglyph.PeriodKey{ID: k.KeyID}, ip: k.IP, seen: b.KeyIPs[k]})
 	}
 	ids := make([]string, 0, len(b.LastUsed))
 	for id := range b.LastUsed {
@@ -193,46 +221,153 @@ func (row usageRow) save(ctx context.Context, tx *Tx) error {
 	var err error
 	switch row.kind {
 	case "org":
-		_, err = tx.Exec(ctx, `INSERT INTO usage_counters (org_id, period, api_calls_used, image_credits_used) VALUES (?, ?, ?, ?)
+		var used snapglyph.Counts
+		err = tx.QueryRow(ctx, `INSERT INTO usage_counters (org_id, period, api_calls_used, image_credits_used) VALUES (?, ?, ?, ?)
 			ON CONFLICT (org_id, period) DO UPDATE SET api_calls_used = usage_counters.api_calls_used + excluded.api_calls_used,
-			image_credits_used = usage_counters.image_credits_used + excluded.image_credits_used`,
-			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
+			image_credits_used = usage_counters.image_credits_used + excluded.image_credits_used
+			RETURNING api_calls_used, image_credits_used`,
+			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits).Scan(&used.APICalls, &used.ImageCredits)
+		if err == nil {
+			// Usage alerts are found here, off the request path.
+			var orgs map[string]*snapglyph.Org
+			if row.counts.APICalls <= 0 && row.counts.ImageCredits <= 0 {
+				break // nothing can have been crossed
+			}
+			if orgs, err = tx.orgsByID(ctx, []string{row.key.ID}); err == nil {
+				err = tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, used, row.counts)
+			}
+		}
 	case "key":
 		_, err = tx.Exec(ctx, `INSERT INTO key_usage (key_id, period, api_calls, image_credits) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key_id, period) DO UPDATE SET api_calls = key_usage.api_calls + excluded.api_calls,
 			image_credits = key_usage.image_credits + excluded.image_credits`,
 			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
+	case "key_day":
+		_, err = tx.Exec(ctx, `INSERT INTO key_usage_days (key_id, day, api_calls, image_credits) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key_id, day) DO UPDATE SET api_calls = key_usage_days.api_calls + excluded.api_calls,
+			image_credits = key_usage_days.image_credits + excluded.image_credits`,
+			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
+	case "key_ip":
+		_, err = tx.Exec(ctx, `INSERT INTO key_ips (key_id, ip, first_seen, last_seen, calls) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (key_id, ip) DO UPDATE SET
+			first_seen = CASE WHEN excluded.first_seen < key_ips.first_seen THEN excluded.first_seen ELSE key_ips.first_seen END,
+			last_seen = CASE WHEN excluded.last_seen > key_ips.last_seen THEN excluded.last_seen ELSE key_ips.last_seen END,
+			calls = key_ips.calls + excluded.calls`,
+			row.key.ID, snapglyph.Storable(row.ip, snapglyph.MaxLastUsedIP), ms(row.seen.First), ms(row.seen.Last), row.seen.Calls)
 	default:
 		u := row.use
 		_, err = tx.Exec(ctx, `UPDATE api_keys SET last_used_at = ?, last_used_ip = ?, last_used_ua = ? WHERE id = ? AND last_used_at <= ?`,
-			ms(u.At), snapglyph.Storable(u.IP, MaxLastUsedIP), snapglyph.Storable(u.UserAgent, MaxLastUsedUA), row.key.ID, ms(u.At))
+			ms(u.At), snapglyph.Storable(u.IP, snapglyph.MaxLastUsedIP), snapglyph.Storable(u.UserAgent, snapglyph.MaxLastUsedUA), row.key.ID, ms(u.At))
 	}
 	return err
+}
+
+// orgChunk is how many organisations' rows one statement of a flush
+// carries (4 parameters each, far below either database's limit).
+const orgChunk = 500
+
+// saveOrgUsage adds the organisations' counts of a flush (rows of kind
+// "org", sorted) with one multi-row upsert per orgChunk rows, then reads
+// the organisations whose use grew with one query per orgChunk and looks
+// for crossed thresholds: a flush of N organisations costs 2×⌈N/500⌉
+// statements (plus the events it emits), not 2×N.
+func (tx *Tx) saveOrgUsage(ctx context.Context, rows []usageRow) error {
+	type pk struct{ id, period string }
+	used := make(map[pk]snapglyph.Counts, len(rows))
+	for chunk := range slices.Chunk(rows, orgChunk) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO usage_counters (org_id, period, api_calls_used, image_credits_used) VALUES `)
+		args := make([]any, 0, 4*len(chunk))
+		for i, row := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			args = append(args, row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
+		}
+		q.WriteString(` ON CONFLICT (org_id, period) DO UPDATE SET api_calls_used = usage_counters.api_calls_used + excluded.api_calls_used,
+			image_credits_used = usage_counters.image_credits_used + excluded.image_credits_used
+			RETURNING org_id, period, api_calls_used, image_credits_used`)
+		res, err := tx.Query(ctx, q.String(), args...)
+		if err != nil {
+			return err
+		}
+		for res.Next() {
+			var k pk
+			var c snapglyph.Counts
+			if err := res.Scan(&k.id, &k.period, &c.APICalls, &c.ImageCredits); err != nil {
+				res.Close()
+				return err
+			}
+			used[k] = c
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return err
+		}
+	}
+	var ids []string
+	for _, row := range rows {
+		if (row.counts.APICalls > 0 || row.counts.ImageCredits > 0) && (len(ids) == 0 || ids[len(ids)-1] != row.key.ID) {
+			ids = append(ids, row.key.ID) // sorted: an organisation's periods are adjacent
+		}
+	}
+	orgs, err := tx.orgsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		u, ok := used[pk{row.key.ID, row.key.Period}]
+		if !ok {
+			return fmt.Errorf("store: save usage: no counters returned for organisation %s, %s", row.key.ID, row.key.Period)
+		}
+		if err := tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, u, row.counts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orgsByID reads organisations by id, orgChunk to a query; ids that name
+// none are absent from the map.
+func (tx *Tx) orgsByID(ctx context.Context, ids []string) (map[string]*snapglyph.Org, error) {
+	out := make(map[string]*snapglyph.Org, len(ids))
+	for chunk := range slices.Chunk(ids, orgChunk) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		res, err := tx.Query(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for res.Next() {
+			o, err := scanOrg(res)
+			if err != nil {
+				res.Close()
+				return nil, err
+			}
+			out[o.ID] = o
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (row usageRow) dropped(err error) snapglyph.DroppedUsage {
 	return snapglyph.DroppedUsage{Kind: row.kind, ID: row.key.ID, Period: row.key.Period, Counts: row.counts, Err: err}
 }
 
-// The longest last-used address and user agent stored, in bytes.
-const (
-	MaxLastUsedIP = 64
-	MaxLastUsedUA = 256
-)
-
-// UsageRow is an organisation's stored counters for one period.
-type UsageRow struct {
-	Used     snapglyph.Counts
-	Reserved snapglyph.Counts
-}
-
 // Usage returns an organisation's stored counters for the period (zero if
 // nothing was recorded).
-func (d *DB) Usage(ctx context.Context, orgID, period string) (UsageRow, error) {
-	var u UsageRow
+func (d *DB) Usage(ctx context.Context, orgID, period string) (snapglyph.StoredUsage, error) {
+	var u snapglyph.StoredUsage
 	err := d.queryRow(ctx, `SELECT api_calls_used, image_credits_used, api_calls_reserved, image_credits_reserved FROM usage_counters WHERE org_id = ? AND period = ?`,
 		orgID, period).Scan(&u.Used.APICalls, &u.Used.ImageCredits, &u.Reserved.APICalls, &u.Reserved.ImageCredits)
-	if err != nil && snapglyph.ErrorCode(formatError(err)) != snapglyph.ENOTFOUND {
+	if err != nil && snapglyph.ErrorKind(formatError(err)) != snapglyph.ENOTFOUND {
 		return u, fmt.Errorf("store: usage: %w", formatError(err))
 	}
 	return u, nil
@@ -242,7 +377,7 @@ func (d *DB) Usage(ctx context.Context, orgID, period string) (UsageRow, error) 
 func (d *DB) KeyUsage(ctx context.Context, keyID, period string) (snapglyph.Counts, error) {
 	var c snapglyph.Counts
 	err := d.queryRow(ctx, `SELECT api_calls, image_credits FROM key_usage WHERE key_id = ? AND period = ?`, keyID, period).Scan(&c.APICalls, &c.ImageCredits)
-	if err != nil && snapglyph.ErrorCode(formatError(err)) != snapglyph.ENOTFOUND {
+	if err != nil && snapglyph.ErrorKind(formatError(err)) != snapglyph.ENOTFOUND {
 		return c, fmt.Errorf("store: key usage: %w", formatError(err))
 	}
 	return c, nil

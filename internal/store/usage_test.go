@@ -172,3 +172,85 @@ func TestSaveUsageKeepsBatchOnTransientError(t *testing.T) {
 	}
 	f.check(t, db, 5)
 }
+
+// TestLeaseUnknownCounter: a counter is never spliced into SQL unchecked;
+// one the store does not know is refused and changes nothing.
+func TestLeaseUnknownCounter(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		org := newOrg(t, db)
+		bad := snapglyph.Counter("api_calls_reserved = 0; --")
+		if g, r, err := db.Lease(ctx, org.ID, "2026-11", bad, 10, 1, 100); err == nil || g != 0 || r != 0 {
+			t.Fatalf("Lease(unknown counter) = %d, %d, %v; want an error", g, r, err)
+		}
+		if err := db.ReturnLease(ctx, org.ID, "2026-11", bad, 1); err == nil {
+			t.Fatal("ReturnLease(unknown counter) succeeded")
+		}
+		if u, err := db.Usage(ctx, org.ID, "2026-11"); err != nil || u != (snapglyph.StoredUsage{}) {
+			t.Fatalf("usage after refused leases = %+v, %v; want nothing stored", u, err)
+		}
+	})
+}
+
+// TestFlushOfManyOrgsIsBatched: a flush of 500 organisations' counts
+// makes a bounded number of statements (a multi-row upsert and one read of
+// the organisations per 500, not two per organisation), adds every count,
+// and still finds the one organisation that crossed a threshold. Both
+// stores.
+func TestFlushOfManyOrgsIsBatched(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		const n = 500
+		orgs := make([]*snapglyph.Org, n)
+		b := &snapglyph.UsageBatch{Orgs: map[snapglyph.PeriodKey]snapglyph.Counts{}}
+		for i := range orgs {
+			orgs[i] = newOrg(t, db) // Pro: 1,000 calls, 200 credits
+			b.Orgs[snapglyph.PeriodKey{ID: orgs[i].ID, Period: "2026-11"}] = snapglyph.Counts{APICalls: int64(i%7 + 1), ImageCredits: int64(i % 3)}
+		}
+		crossing := orgs[123].ID
+		b.Orgs[snapglyph.PeriodKey{ID: crossing, Period: "2026-11"}] = snapglyph.Counts{APICalls: 850}
+		// One organisation's counts of the previous month too, and one
+		// that no longer exists (its row is kept, nobody is told).
+		b.Orgs[snapglyph.PeriodKey{ID: orgs[0].ID, Period: "2026-10"}] = snapglyph.Counts{APICalls: 900}
+		b.Orgs[snapglyph.PeriodKey{ID: "org_gone", Period: "2026-11"}] = snapglyph.Counts{APICalls: 900}
+
+		before := db.Statements()
+		if _, err := db.SaveUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		// 2 upserts (502 rows) + 2 reads (501 organisations) + 2 events
+		// emitted (each a few statements).
+		if got := db.Statements() - before; got > 12 {
+			t.Errorf("a flush of %d organisations made %d statements, want at most 12", len(b.Orgs), got)
+		}
+		for k, c := range b.Orgs {
+			u, err := db.Usage(ctx, k.ID, k.Period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Used != c {
+				t.Fatalf("organisation %s, %s: stored %+v, flushed %+v", k.ID, k.Period, u.Used, c)
+			}
+		}
+		for _, o := range []*snapglyph.Org{orgs[123], orgs[0], orgs[1]} {
+			evs, err := db.Events(ctx, o.ID, snapglyph.EventUsageThreshold, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if o.ID == crossing || o == orgs[0] {
+				want = 1 // 850 of 1,000 this month; 900 last month
+			}
+			if len(evs) != want || want == 1 && evs[0].Int("percent") != 80 {
+				t.Errorf("organisation %s: %d threshold events %+v, want %d at 80 %%", o.ID, len(evs), evs, want)
+			}
+		}
+		// A second flush adds to the stored counts.
+		if _, err := db.SaveUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := db.Usage(ctx, crossing, "2026-11"); u.Used.APICalls != 1700 {
+			t.Errorf("after two flushes: %d calls, want 1,700", u.Used.APICalls)
+		}
+	})
+}

@@ -34,7 +34,10 @@ type Recorder struct {
 	pending *snapglyph.UsageBatch
 	// flushing is the batch being written, still counted by Pending.
 	flushing *snapglyph.UsageBatch
-	flushMu  sync.Mutex // one flush at a time
+	// ips and flushingIPs are the addresses of pending and flushing
+	// (their KeyIPs stay empty until the flush fills flushing's).
+	ips, flushingIPs *ipBuffer
+	flushMu          sync.Mutex // one flush at a time
 	// epoch is odd while a flush runs and moves at its start and end, so
 	// Used can tell whether the database read raced with a flush.
 	epoch atomic.Uint64
@@ -42,14 +45,16 @@ type Recorder struct {
 	// Flushes and FlushErrors count flushes, for metrics; LastFlush is
 	// the duration of the last one in nanoseconds. RowsDropped counts the
 	// rows the database refused for their data, which were dropped so as
-	// not to hold back the rest.
-	Flushes, FlushErrors, RowsDropped atomic.Uint64
-	LastFlush                         atomic.Int64
+	// not to hold back the rest. IPsDropped counts the key addresses not
+	// recorded because their organisation's share of a batch was full
+	// (see ReservedIPsPerOrg).
+	Flushes, FlushErrors, RowsDropped, IPsDropped atomic.Uint64
+	LastFlush                                     atomic.Int64
 }
 
 // New returns a recorder writing to s.
 func New(s Saver, log *slog.Logger) *Recorder {
-	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch()}
+	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer()}
 }
 
 func newBatch() *snapglyph.UsageBatch {
@@ -57,15 +62,24 @@ func newBatch() *snapglyph.UsageBatch {
 		Orgs:     make(map[snapglyph.PeriodKey]snapglyph.Counts),
 		Keys:     make(map[snapglyph.PeriodKey]snapglyph.Counts),
 		LastUsed: make(map[string]snapglyph.LastUse),
+		KeyDays:  make(map[snapglyph.PeriodKey]snapglyph.Counts),
+		KeyIPs:   make(map[snapglyph.KeyIP]snapglyph.IPSeen),
 	}
 }
 
-// Record adds one request's spending and the key's last use.
+// Record adds one request's spending and the key's last use: to the
+// period's counters, the key's day (use.At's UTC day) and the key's
+// address (use.IP).
 func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use snapglyph.LastUse) {
+	day := snapglyph.Day(use.At)
 	r.mu.Lock()
 	addCounts(r.pending.Orgs, snapglyph.PeriodKey{ID: orgID, Period: period}, c)
 	addCounts(r.pending.Keys, snapglyph.PeriodKey{ID: keyID, Period: period}, c)
+	addCounts(r.pending.KeyDays, snapglyph.PeriodKey{ID: keyID, Period: day}, c)
 	keepLatest(r.pending.LastUsed, keyID, use)
+	if use.IP != "" && !r.ips.add(orgID, keyID, use.IP, snapglyph.IPSeen{First: use.At, Last: use.At, Calls: c.APICalls}) {
+		r.IPsDropped.Add(1)
+	}
 	r.mu.Unlock()
 }
 
@@ -124,6 +138,62 @@ func (r *Recorder) Used(id, period string, stored func() (snapglyph.Counts, erro
 	}
 }
 
+// PendingKeyDay returns a key's buffered counts of a UTC day.
+func (r *Recorder) PendingKeyDay(keyID, day string) snapglyph.Counts {
+	k := snapglyph.PeriodKey{ID: keyID, Period: day}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.pending.KeyDays[k]
+	if r.flushing != nil {
+		f := r.flushing.KeyDays[k]
+		c.APICalls += f.APICalls
+		c.ImageCredits += f.ImageCredits
+	}
+	return c
+}
+
+// PendingKeyIPs returns the buffered addresses of a key. It holds the
+// recorder's lock only to find the key's sets (pending and flushing), and
+// copies them under their own locks: other keys' requests never wait for
+// the copy.
+func (r *Recorder) PendingKeyIPs(keyID string) map[string]snapglyph.IPSeen {
+	var sets [2]*ipSet
+	r.mu.Lock()
+	sets[0] = r.ips.keys[keyID]
+	if r.flushingIPs != nil {
+		sets[1] = r.flushingIPs.keys[keyID]
+	}
+	r.mu.Unlock()
+	out := make(map[string]snapglyph.IPSeen)
+	for _, set := range sets {
+		if set != nil {
+			set.readInto(out)
+		}
+	}
+	return out
+}
+
+// Snapshot reads what the database holds (stored) and what this
+// recorder buffers (pending, through the Pending methods) between two
+// flushes, so that each batch is counted exactly once. Both functions may
+// run several times: each must start its counts afresh.
+func (r *Recorder) Snapshot(pending func(), stored func() error) error {
+	for attempt := 0; ; attempt++ {
+		e := r.epoch.Load()
+		if e%2 == 1 && attempt < 50 {
+			time.Sleep(2 * time.Millisecond) // a flush is being written
+			continue
+		}
+		pending()
+		if err := stored(); err != nil {
+			return err
+		}
+		if r.epoch.Load() == e || attempt >= 50 {
+			return nil
+		}
+	}
+}
+
 // PendingLastUse returns a key's buffered last use, if any.
 func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 	r.mu.Lock()
@@ -143,14 +213,16 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
-	b := r.pending
-	if b.Empty() {
+	b, ips := r.pending, r.ips
+	if b.Empty() && ips.total == 0 {
 		r.mu.Unlock()
 		return nil
 	}
 	r.pending, r.flushing = newBatch(), b
+	r.ips, r.flushingIPs = newIPBuffer(), ips
 	r.epoch.Add(1)
 	r.mu.Unlock()
+	b.KeyIPs = ips.keyIPs() // no writer is left on ips
 
 	start := time.Now()
 	dropped, err := r.saver.SaveUsage(ctx, b)
@@ -159,7 +231,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.logDropped(dropped)
 
 	r.mu.Lock()
-	r.flushing = nil
+	r.flushing, r.flushingIPs = nil, nil
 	r.epoch.Add(1)
 	if err != nil {
 		// Put the batch back for the next flush.
@@ -171,6 +243,16 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 		for id, u := range b.LastUsed {
 			keepLatest(r.pending.LastUsed, id, u)
+		}
+		for k, c := range b.KeyDays {
+			addCounts(r.pending.KeyDays, k, c)
+		}
+		for keyID, set := range ips.keys {
+			for ip, s := range set.ips {
+				if !r.ips.add(set.org, keyID, ip, s) {
+					r.IPsDropped.Add(1)
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
@@ -194,7 +276,7 @@ func (r *Recorder) logDropped(dropped []snapglyph.DroppedUsage) {
 func (r *Recorder) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.pending.Keys) + len(r.pending.LastUsed)
+	return len(r.pending.Keys) + len(r.pending.LastUsed) + len(r.pending.KeyDays) + r.ips.total
 }
 
 // Run flushes every Interval until ctx ends, then flushes once more with a

@@ -15,6 +15,7 @@ import (
 type fakeSaver struct {
 	fail  bool
 	saved []*snapglyph.UsageBatch
+	raw   []*snapglyph.UsageBatch // every batch as it was given
 	// bad names key ids whose rows the fake database refuses as data.
 	bad map[string]bool
 }
@@ -23,6 +24,7 @@ func (f *fakeSaver) SaveUsage(_ context.Context, b *snapglyph.UsageBatch) ([]sna
 	if f.fail {
 		return nil, errors.New("database down")
 	}
+	f.raw = append(f.raw, b)
 	var dropped []snapglyph.DroppedUsage
 	kept := &snapglyph.UsageBatch{Orgs: b.Orgs, Keys: map[snapglyph.PeriodKey]snapglyph.Counts{}, LastUsed: map[string]snapglyph.LastUse{}}
 	for k, c := range b.Keys {

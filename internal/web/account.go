@@ -8,7 +8,6 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // maxFormBytes bounds a dashboard form body.
@@ -18,6 +17,16 @@ const maxFormBytes = 64 << 10
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	return r.ParseForm() == nil
+}
+
+// readForm parses a posted form as parseForm does; when it cannot be read
+// it answers 400 Bad request and returns false.
+func (a *app) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if parseForm(w, r) {
+		return true
+	}
+	a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	return false
 }
 
 type signinPage struct {
@@ -41,8 +50,7 @@ func (a *app) handleSigninForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleSignin(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
@@ -99,17 +107,16 @@ func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusForbidden, "signup.html", &signupPage{base: b, Closed: true})
 		return
 	}
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	in := service.SignUp{Name: r.PostForm.Get("name"), OrgName: r.PostForm.Get("org"), Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password")}
 	ns, err := a.svc.SignUp(r.Context(), in, client(r))
 	if err != nil {
-		switch snapglyph.ErrorCode(err) {
+		switch snapglyph.ErrorKind(err) {
 		case snapglyph.EINVALID, snapglyph.ECONFLICT:
 			p := &signupPage{base: b, Name: in.Name, OrgName: in.OrgName, Email: in.Email, Errors: fieldErrors(err)}
-			if snapglyph.ErrorReason(err) == "account_exists" {
+			if snapglyph.ErrorCode(err) == "account_exists" {
 				p.Errors["email"] = "An account with this email already exists. Sign in instead, or use another email."
 			}
 			a.render(w, r, statusOf(err), "signup.html", p)
@@ -150,7 +157,7 @@ func (a *app) handleSignout(w http.ResponseWriter, r *http.Request) {
 type invitePage struct {
 	base
 	Token   string
-	Inv     *store.Invitation
+	Inv     *snapglyph.Invitation
 	Exists  bool // the invited email has an account: sign in to accept
 	Mine    bool // signed in as the invited email: one click
 	Other   bool // signed in as someone else
@@ -171,7 +178,7 @@ func (a *app) handleInvite(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "invite.html", a.invitePage(b, token, inv, exists))
 }
 
-func (a *app) invitePage(b base, token string, inv *store.Invitation, exists bool) *invitePage {
+func (a *app) invitePage(b base, token string, inv *snapglyph.Invitation, exists bool) *invitePage {
 	p := &invitePage{base: b, Token: token, Inv: inv, Exists: exists, Errors: map[string]string{}}
 	if b.User != nil {
 		p.Mine = b.User.Email == inv.Email
@@ -183,12 +190,12 @@ func (a *app) invitePage(b base, token string, inv *store.Invitation, exists boo
 // invitationError draws the page for a link that cannot be used: 404 if
 // unknown, 410 if expired, cancelled or already used.
 func (a *app) invitationError(w http.ResponseWriter, r *http.Request, err error) {
-	switch snapglyph.ErrorReason(err) {
+	switch snapglyph.ErrorCode(err) {
 	case "invitation_expired", "invitation_cancelled", "invitation_used":
 		a.renderError(w, r, http.StatusGone, "This invitation can no longer be used", sentence(snapglyph.ErrorMessage(err)))
 		return
 	}
-	if snapglyph.ErrorCode(err) == snapglyph.ENOTFOUND {
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
 		a.renderError(w, r, http.StatusNotFound, "Invitation not found", sentence(snapglyph.ErrorMessage(err)))
 		return
 	}
@@ -197,8 +204,7 @@ func (a *app) invitationError(w http.ResponseWriter, r *http.Request, err error)
 
 func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	in := service.Accept{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password")}
@@ -212,7 +218,7 @@ func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 			a.invitationError(w, r, ierr)
 			return
 		}
-		switch snapglyph.ErrorCode(err) {
+		switch snapglyph.ErrorKind(err) {
 		case snapglyph.EINVALID, snapglyph.EUNAUTHORIZED, snapglyph.ERATELIMIT, snapglyph.ECONFLICT, snapglyph.EFORBIDDEN:
 			var te *service.ThrottledError
 			if errors.As(err, &te) {
@@ -231,10 +237,10 @@ func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.setSessionCookie(w, r, ns)
-	org, err := a.db.Org(r.Context(), ns.OrgID)
+	org, err := a.svc.SessionOrg(r.Context(), ns.Session)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/qr-codes", "success", "Welcome to "+org.Name+"! You joined as "+store.RoleName(ns.Role)+".")
+	redirectWith(w, r, "/qr-codes", "success", "Welcome to "+org.Name+"! You joined as "+snapglyph.RoleName(ns.Role)+".")
 }

@@ -5,10 +5,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
 // apiPage is the API Settings page. At most one of Create, Reveal and
@@ -18,10 +23,18 @@ type apiPage struct {
 	HasAPI     bool
 	TrialEnded bool
 	Usage      *usageCard
-	Keys       []*keyRow
-	Create     *createForm
-	Reveal     *service.NewKey
-	Revoke     *keyRow
+	// Keys are the rows of the table. A key rolled to a new one that
+	// still works is shown under the new key (its Old), not on its own.
+	Keys   []*keyRow
+	Create *createForm
+	Reveal *service.NewKey
+	// Rolled is set when Reveal (or Shown) is a rolled key: the old key
+	// it replaced.
+	Rolled *keyRow
+	// Shown is a new key whose one-time reveal was opened already: the
+	// page says which key it was, without its value.
+	Shown  *keyRow
+	Revoke *keyRow
 }
 
 type usageCard struct {
@@ -57,7 +70,7 @@ func newMeter(used, limit int64) meterRow {
 	case used > 0 && m.Percent == 0:
 		m.Note = "Less than 1% of this month's limit used"
 	default:
-		m.Note = fmt.Sprintf("%d%% of this month's limit used, %s left", m.Percent, num(limit-used))
+		m.Note = fmt.Sprintf("%d%% of this month's limit used, %s left", m.Percent, snapglyph.FormatCount(limit-used))
 	}
 	return m
 }
@@ -65,10 +78,86 @@ func newMeter(used, limit int64) meterRow {
 type keyRow struct {
 	*snapglyph.APIKey
 	LastUsed *snapglyph.LastUse // nil: never
+	now      time.Time
+	// Old is the key this one replaced, while it still works: the list
+	// shows the two together, each with its last use.
+	Old *keyRow
 }
 
-// Active reports whether the key works (paused keys show as Inactive).
-func (k *keyRow) Active() bool { return k.Status == snapglyph.KeyActive }
+func newKeyRow(k *snapglyph.APIKey, now time.Time, rec *usage.Recorder) *keyRow {
+	row := &keyRow{APIKey: k, now: now}
+	if !k.LastUsedAt.IsZero() {
+		row.LastUsed = &snapglyph.LastUse{At: k.LastUsedAt, IP: k.LastUsedIP, UserAgent: k.LastUsedUA}
+	}
+	if rec != nil {
+		// On a tie the buffered use is the later one, as in the store.
+		if u, ok := rec.PendingLastUse(k.ID); ok && (row.LastUsed == nil || !u.At.Before(row.LastUsed.At)) {
+			row.LastUsed = &u
+		}
+	}
+	return row
+}
+
+// Active reports whether the key works now (paused keys show as Paused,
+// with who paused them, why and until when).
+func (k *keyRow) Active() bool { return k.StateAt(k.now) == snapglyph.StateActive }
+
+// Paused reports whether the key is paused now.
+func (k *keyRow) Paused() bool { return k.StateAt(k.now) == snapglyph.StatePaused }
+
+// Expired reports whether the key stopped working by itself.
+func (k *keyRow) Expired() bool { return k.StateAt(k.now) == snapglyph.StateExpired }
+
+// Revoked reports whether the key is revoked.
+func (k *keyRow) Revoked() bool { return k.Status == snapglyph.KeyRevoked }
+
+// InOverlap reports whether the key was rolled and still works.
+func (k *keyRow) InOverlap() bool { return k.ReplacedBy != "" && !k.IsExpired(k.now) && !k.Revoked() }
+
+// Expires says when the key expires: "Never", "Expires in 12 days",
+// "Expired".
+func (k *keyRow) Expires() string {
+	switch {
+	case k.ExpiresAt.IsZero():
+		return "Never"
+	case !k.now.Before(k.ExpiresAt):
+		return "Expired"
+	}
+	return "Expires in " + until(k.now, k.ExpiresAt)
+}
+
+// ExpiresIn says how long until the key's expiry: "12 days".
+func (k *keyRow) ExpiresIn() string { return until(k.now, k.ExpiresAt) }
+
+// ExpiresSoon reports whether a working key stops within 7 days (its
+// expiry or its overlap's end): the list marks it.
+func (k *keyRow) ExpiresSoon() bool {
+	end := k.EndsAt()
+	return !end.IsZero() && k.now.Before(end) && end.Sub(k.now) <= 7*24*time.Hour && !k.Revoked()
+}
+
+// EndsIn says how long a rolled key keeps working: "3 hours".
+func (k *keyRow) EndsIn() string { return until(k.now, k.EndsAt()) }
+
+// IPList is the allowlist for people: "203.0.113.0/24, 2001:db8::/32".
+func (k *keyRow) IPList() string {
+	return strings.ReplaceAll(snapglyph.FormatAllowedIPs(k.AllowedIPs), ",", ", ")
+}
+
+// until says how long from now to t, rounded down: "12 days", "5 hours",
+// "3 minutes", "less than a minute".
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	}
+	return plural(int(d/(24*time.Hour)), "day")
+}
 
 type createForm struct {
 	Name    string
@@ -78,6 +167,69 @@ type createForm struct {
 	// Nonce makes the form create at most one key: sent again (a page
 	// refresh re-posts it), it creates nothing.
 	Nonce string
+	keyOptions
+}
+
+// keyOptions are the create form's expiry and restrictions, as sent, and
+// what is wrong with them.
+type keyOptions struct {
+	Expires    string // "never", "7", "30", "90", "365" (days) or "date"
+	ExpiresOn  string // with "date": 2027-06-30
+	Restricted bool
+	Scopes     map[string]bool
+	AllowedIPs string
+	// Errors by field: "expires", "scopes", "allowed_ips".
+	Errors map[string]string
+}
+
+// ExpiryPresets and AllScopes feed the form's choices.
+func (keyOptions) ExpiryPresets() []int    { return snapglyph.ExpiryPresets }
+func (keyOptions) AllScopes() []string     { return snapglyph.AllScopes() }
+func (o keyOptions) Checked(s string) bool { return o.Scopes[s] }
+
+// readKeyOptions reads the create form's expiry and restrictions into a
+// spec. Each wrong field is named in Errors; the spec is usable only when
+// there are none.
+func readKeyOptions(form url.Values) (keyOptions, service.KeySpec) {
+	o := keyOptions{Expires: form.Get("expires"), ExpiresOn: form.Get("expires_on"), Restricted: form.Get("access") == "restricted",
+		AllowedIPs: form.Get("allowed_ips"), Scopes: map[string]bool{}, Errors: map[string]string{}}
+	var spec service.KeySpec
+	switch o.Expires {
+	case "", "never":
+		o.Expires = "never"
+	case "date":
+		t, err := snapglyph.ParseTime(o.ExpiresOn)
+		if err != nil || o.ExpiresOn == "" {
+			o.Errors["expires"] = "Choose the date the key expires (it expires at 00:00 UTC that day)."
+		}
+		spec.ExpiresAt = t
+	default:
+		days, err := strconv.Atoi(o.Expires)
+		if err != nil || !slices.Contains(snapglyph.ExpiryPresets, days) {
+			o.Errors["expires"] = "Choose one of the offered expiries."
+			o.Expires = "never"
+			break
+		}
+		spec.ExpiresIn = time.Duration(days) * 24 * time.Hour
+	}
+	if o.Restricted {
+		for _, s := range form["scope"] {
+			o.Scopes[s] = true
+		}
+		ss, err := snapglyph.ParseScopeList(form["scope"])
+		if err != nil {
+			o.Errors["scopes"] = sentence(snapglyph.ErrorMessage(err))
+		}
+		spec.Scopes = ss
+	}
+	if strings.TrimSpace(o.AllowedIPs) != "" {
+		ips, err := snapglyph.ParseAllowedIPs(o.AllowedIPs)
+		if err != nil {
+			o.Errors["allowed_ips"] = sentence(snapglyph.ErrorMessage(err))
+		}
+		spec.AllowedIPs = ips
+	}
+	return o, spec
 }
 
 // newNonce returns a random one-time form value.
@@ -96,27 +248,29 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	now := a.now()
 	p := &apiPage{base: b, HasAPI: b.Org.HasAPI(now)}
 	p.TrialEnded = b.Org.Plan == snapglyph.PlanTrial && !p.HasAPI
-	keys, err := a.svc.Keys(r.Context(), actor(r), b.Org.ID, false)
+	// The rows join each key's stored last use with the one this node has
+	// not flushed yet; read both between two flushes, or a flush that
+	// commits in between hides the use from both.
+	readKeys := func() error {
+		keys, err := a.svc.Keys(r.Context(), actor(r), b.Org.ID, false)
+		if err != nil {
+			return err
+		}
+		p.Keys = keyRows(keys, now, a.rec)
+		return nil
+	}
+	if a.rec != nil {
+		err = a.rec.Snapshot(func() {}, readKeys)
+	} else {
+		err = readKeys()
+	}
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range keys {
-		row := &keyRow{APIKey: k}
-		if !k.LastUsedAt.IsZero() {
-			row.LastUsed = &snapglyph.LastUse{At: k.LastUsedAt, IP: k.LastUsedIP, UserAgent: k.LastUsedUA}
-		}
-		if a.rec != nil {
-			if u, ok := a.rec.PendingLastUse(k.ID); ok && (row.LastUsed == nil || u.At.After(row.LastUsed.At)) {
-				row.LastUsed = &u
-			}
-		}
-		p.Keys = append(p.Keys, row)
 	}
 	if p.HasAPI {
 		period, resets := snapglyph.Period(now)
 		stored := func() (snapglyph.Counts, error) {
-			u, err := a.db.Usage(r.Context(), b.Org.ID, period)
-			return u.Used, err
+			return a.svc.Spent(r.Context(), actor(r), b.Org.ID, period)
 		}
 		var used snapglyph.Counts
 		var err error
@@ -137,10 +291,32 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	return p, nil
 }
 
+// keyRows makes the table's rows, newest first: a rolled key that still
+// works goes under the key that replaced it.
+func keyRows(keys []*snapglyph.APIKey, now time.Time, rec *usage.Recorder) []*keyRow {
+	byID := make(map[string]*keyRow, len(keys))
+	for _, k := range keys {
+		byID[k.ID] = newKeyRow(k, now, rec)
+	}
+	var rows []*keyRow
+	for _, k := range keys {
+		row := byID[k.ID]
+		if nk := byID[k.ReplacedBy]; nk != nil && row.InOverlap() && nk.Old == nil {
+			nk.Old = row
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 func (a *app) findKey(p *apiPage, id string) *keyRow {
 	for _, k := range p.Keys {
 		if k.ID == id {
 			return k
+		}
+		if k.Old != nil && k.Old.ID == id {
+			return k.Old
 		}
 	}
 	return nil
@@ -167,17 +343,18 @@ func (a *app) handleKeyNew(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/settings/api", http.StatusSeeOther)
 		return
 	}
-	p.Create = &createForm{Nonce: newNonce()}
+	p.Create = &createForm{Nonce: newNonce(), keyOptions: keyOptions{Expires: "never", Scopes: map[string]bool{}}}
 	a.render(w, r, http.StatusOK, "apikeys.html", p)
 }
 
-// handleKeyCreate creates a key and shows it, once, in this response: the
-// key is never put in a URL, a redirect, a cookie, a log or the database.
+// handleKeyCreate creates a key and redirects to its one-time reveal
+// (redirectToReveal): the key is never put in a URL, a redirect, a
+// cookie or a log, and the database holds it only sealed, for one
+// showing.
 // A generic name ("Key 1", "Test") is not refused, but the first time the
 // dialog comes back with a warning and a "Create anyway" button.
 func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -186,31 +363,85 @@ func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 	if len(nonce) > 64 {
 		nonce = ""
 	}
+	opts, spec := readKeyOptions(r.PostForm)
+	if len(opts.Errors) > 0 && s.Role.CanManageKeys() {
+		p, err := a.apiPage(w, r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		p.Create = &createForm{Name: name, Nonce: nonce, keyOptions: opts}
+		a.render(w, r, http.StatusUnprocessableEntity, "apikeys.html", p)
+		return
+	}
 	if hint := snapglyph.KeyNameHint(name); hint != "" && !confirm && s.Role.CanManageKeys() {
 		p, err := a.apiPage(w, r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		p.Create = &createForm{Name: name, Hint: sentence(hint), Confirm: true, Nonce: nonce}
+		p.Create = &createForm{Name: name, Hint: sentence(hint), Confirm: true, Nonce: nonce, keyOptions: opts}
 		a.render(w, r, http.StatusOK, "apikeys.html", p)
 		return
 	}
-	nk, err := a.svc.CreateKeyOnce(r.Context(), actor(r), s.OrgID, name, nonce)
+	spec.Name, spec.Nonce = name, nonce
+	nk, err := a.svc.CreateKeyWith(r.Context(), actor(r), s.OrgID, spec)
 	if err != nil {
-		if snapglyph.ErrorReason(err) == "key_already_created" {
+		if snapglyph.ErrorCode(err) == "key_already_created" {
 			redirectWith(w, r, "/settings/api", "error",
 				"That form already created its key, and a key is shown only once. If you did not copy it, revoke it and create a new one.")
 			return
 		}
-		if snapglyph.ErrorCode(err) == snapglyph.EINVALID {
+		if k := snapglyph.ErrorKind(err); k == snapglyph.EINVALID || snapglyph.ErrorCode(err) == "key_name_taken" {
 			p, perr := a.apiPage(w, r)
 			if perr != nil {
 				a.fail(w, r, perr)
 				return
 			}
-			p.Create = &createForm{Name: name, Error: sentence(snapglyph.ErrorMessage(err)), Nonce: nonce}
-			a.render(w, r, http.StatusUnprocessableEntity, "apikeys.html", p)
+			status := http.StatusUnprocessableEntity
+			if k == snapglyph.ECONFLICT {
+				status = http.StatusConflict
+			}
+			p.Create = &createForm{Name: name, Nonce: nonce, keyOptions: opts}
+			if msg := sentence(snapglyph.ErrorMessage(err)); strings.Contains(msg, "expir") {
+				p.Create.Errors["expires"] = msg
+			} else {
+				p.Create.Error = msg
+			}
+			a.render(w, r, status, "apikeys.html", p)
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	a.redirectToReveal(w, r, nk, "")
+}
+
+// redirectToReveal holds a new key for one showing and sends the browser
+// to the page that shows it (POST-redirect-GET): Back and reload then
+// never post the form again. The key is not in the redirect: its address
+// names the reveal, whose sealed value only this session can open.
+func (a *app) redirectToReveal(w http.ResponseWriter, r *http.Request, nk *service.NewKey, oldKeyID string) {
+	s := sessionFrom(r.Context())
+	id, err := a.svc.HoldReveal(r.Context(), s.Session, s.Token, nk, oldKeyID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/settings/api/reveal/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// handleKeyReveal shows a new key once, over the API Settings list, with
+// Cache-Control: no-store (as every page). The first visit shows the
+// value; a reload, Back, or any later visit says calmly which key was
+// created and that its value cannot be shown again.
+func (a *app) handleKeyReveal(w http.ResponseWriter, r *http.Request) {
+	s := sessionFrom(r.Context())
+	rv, err := a.svc.TakeReveal(r.Context(), s.Session, s.Token, r.PathValue("id"))
+	if err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+			a.renderError(w, r, http.StatusNotFound, "Nothing to show here",
+				"This address showed a new API key once, to the session that created it. Your keys are listed in API Settings.")
 			return
 		}
 		a.fail(w, r, err)
@@ -221,29 +452,96 @@ func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if nk.Hint != "" {
-		nk.Hint = sentence(nk.Hint)
+	now := a.now()
+	if rv.Old != nil {
+		p.Rolled = &keyRow{APIKey: rv.Old, now: now}
 	}
-	p.Reveal = nk
+	if rv.Secret == "" {
+		p.Shown = &keyRow{APIKey: rv.Key, now: now}
+		a.render(w, r, http.StatusOK, "apikeys.html", p)
+		return
+	}
+	p.Reveal = &service.NewKey{APIKey: rv.Key, Secret: rv.Secret}
+	if hint := snapglyph.KeyNameHint(rv.Key.Name); hint != "" && rv.Old == nil {
+		p.Reveal.Hint = sentence(hint)
+	}
 	a.render(w, r, http.StatusOK, "apikeys.html", p)
 }
 
+// handleKeyPause pauses a key: from the list without a reason, from the
+// key's page with an optional reason and end ("until", a date and time
+// in UTC).
 func (a *app) handleKeyPause(w http.ResponseWriter, r *http.Request) {
-	k, err := a.svc.PauseKey(r.Context(), actor(r), r.PathValue("id"))
+	if !a.readForm(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	var end time.Time
+	if v := strings.TrimSpace(r.PostForm.Get("until")); v != "" {
+		t, err := parseLocalUTC(v)
+		if err != nil {
+			a.keyPageError(w, r, id, "pause", err)
+			return
+		}
+		end = t
+	}
+	k, err := a.svc.PauseKeyWith(r.Context(), actor(r), id, r.PostForm.Get("reason"), end)
 	if err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.EINVALID {
+			a.keyPageError(w, r, id, "pause", err)
+			return
+		}
 		a.keyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/api", "success", k.Name+" is paused. Requests with it are refused until you resume it.")
+	msg := k.Name + " is paused. Requests with it are refused until you re-enable it."
+	if !k.PausedUntil.IsZero() {
+		msg = k.Name + " is paused until " + k.PausedUntil.Format("2 Jan 2006, 15:04 UTC") + ", when it works again by itself."
+	}
+	redirectWith(w, r, returnTo(r), "success", msg)
+}
+
+// parseLocalUTC reads a datetime-local field ("2026-12-24T09:00"), meant
+// as UTC, or any other instant snapglyph.ParseTime reads.
+func parseLocalUTC(v string) (time.Time, error) {
+	if t, err := snapglyph.ParseTime(v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, snapglyph.Errorf(snapglyph.EINVALID, "give the time the pause ends as a date and time (UTC)")
+}
+
+// returnTo is where an action goes back to: the key's page when the form
+// came from it ("return=key"), the list otherwise.
+func returnTo(r *http.Request) string {
+	if r.PostForm.Get("return") == "key" {
+		return "/settings/api/keys/" + url.PathEscape(r.PathValue("id"))
+	}
+	return "/settings/api"
 }
 
 func (a *app) handleKeyResume(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	k, err := a.svc.ResumeKey(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		a.keyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/api", "success", k.Name+" is active again.")
+	redirectWith(w, r, returnTo(r), "success", k.Name+" is active again.")
+}
+
+// handleKeyEndOverlap stops a rolled key now.
+func (a *app) handleKeyEndOverlap(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	k, err := a.svc.EndOverlap(r.Context(), actor(r), r.PathValue("id"))
+	if err != nil {
+		a.keyActionError(w, r, err)
+		return
+	}
+	redirectWith(w, r, returnTo(r), "success", "The old key "+k.Prefix+"... of "+k.Name+" stopped working now; only "+k.ReplacedByPrefix+"... works.")
 }
 
 func (a *app) handleKeyRevokeConfirm(w http.ResponseWriter, r *http.Request) {
@@ -262,6 +560,9 @@ func (a *app) handleKeyRevokeConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	k, err := a.svc.RevokeKey(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		a.keyActionError(w, r, err)
@@ -270,12 +571,13 @@ func (a *app) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
 	redirectWith(w, r, "/settings/api", "success", k.Name+" is revoked. Applications still using it now receive 401 Unauthorized.")
 }
 
-// keyActionError answers a refused pause, resume or revoke: a conflict
-// (already paused, already revoked) goes back to the page with the
-// message; anything else is an error page (403 for a Member).
+// keyActionError answers a refused pause, resume, revoke or end of
+// overlap: a conflict (already paused, already revoked, expired) goes back
+// to the page with the message; anything else is an error page (403 for a
+// Member).
 func (a *app) keyActionError(w http.ResponseWriter, r *http.Request, err error) {
-	if snapglyph.ErrorCode(err) == snapglyph.ECONFLICT {
-		redirectWith(w, r, "/settings/api", "error", sentence(snapglyph.ErrorMessage(err)))
+	if snapglyph.ErrorKind(err) == snapglyph.ECONFLICT {
+		redirectWith(w, r, returnTo(r), "error", sentence(snapglyph.ErrorMessage(err)))
 		return
 	}
 	a.fail(w, r, err)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // companyPage is the Company page: members, pending invitations, seats.
@@ -14,19 +13,20 @@ import (
 type companyPage struct {
 	base
 	Members     []*memberRow
-	Invitations []*store.Invitation
+	Invitations []*snapglyph.Invitation
 	SeatsTaken  int
 	SeatLimit   int // negative: unlimited
 	Invite      *inviteForm
 	Link        *inviteLink
 	Remove      *memberRow
+	LeakAction  string // "paused" or "revoked": what happens to a key found in public
 }
 
 // SeatsFull reports whether no seat is left for an invitation.
 func (p *companyPage) SeatsFull() bool { return p.SeatLimit >= 0 && p.SeatsTaken >= p.SeatLimit }
 
 type memberRow struct {
-	*store.Member
+	*snapglyph.Member
 	You       bool
 	CanChange bool // the role select is shown
 	CanRemove bool
@@ -39,8 +39,9 @@ type inviteForm struct {
 }
 
 type inviteLink struct {
-	URL string
-	Inv *store.Invitation
+	URL    string
+	Inv    *snapglyph.Invitation
+	Mailed bool // mail is on: the invitee also gets a link by mail
 }
 
 func (a *app) companyPage(w http.ResponseWriter, r *http.Request) (*companyPage, error) {
@@ -66,6 +67,9 @@ func (a *app) companyPage(w http.ResponseWriter, r *http.Request) (*companyPage,
 		return nil, err
 	}
 	if p.SeatsTaken, p.SeatLimit, err = a.svc.Seats(ctx, b.Org); err != nil {
+		return nil, err
+	}
+	if p.LeakAction, err = a.svc.LeakAction(ctx, act, b.Org.ID); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -105,17 +109,17 @@ func (a *app) inviteURL(r *http.Request, token string) string {
 }
 
 // handleInviteCreate creates an invitation and shows its link, once, in
-// this response (no mail is sent: the inviter passes the link on).
+// this response; the invitee also gets a mail with a link of its own
+// when mail is on (see internal/notify).
 func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	s := sessionFrom(r.Context())
 	email, role := r.PostForm.Get("email"), r.PostForm.Get("role")
 	ni, err := a.svc.Invite(r.Context(), actor(r), s.OrgID, email, role)
 	if err != nil {
-		switch snapglyph.ErrorCode(err) {
+		switch snapglyph.ErrorKind(err) {
 		case snapglyph.EINVALID, snapglyph.ECONFLICT:
 			p, perr := a.companyPage(w, r)
 			if perr != nil {
@@ -134,7 +138,7 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	p.Link = &inviteLink{URL: a.inviteURL(r, ni.Token), Inv: ni.Invitation}
+	p.Link = &inviteLink{URL: a.inviteURL(r, ni.Token), Inv: ni.Invitation, Mailed: a.mailOn}
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 
@@ -148,8 +152,7 @@ func (a *app) handleInviteCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleRoleChange(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	role := r.PostForm.Get("role")
@@ -158,7 +161,7 @@ func (a *app) handleRoleChange(w http.ResponseWriter, r *http.Request) {
 		a.companyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/company", "success", email+" is now "+article(role)+" "+store.RoleName(snapglyph.Role(role))+".")
+	redirectWith(w, r, "/settings/company", "success", email+" is now "+article(role)+" "+snapglyph.RoleName(snapglyph.Role(role))+".")
 }
 
 func article(role string) string {
@@ -204,7 +207,7 @@ func (a *app) handleRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) companyActionError(w http.ResponseWriter, r *http.Request, err error) {
-	if snapglyph.ErrorCode(err) == snapglyph.ECONFLICT {
+	if snapglyph.ErrorKind(err) == snapglyph.ECONFLICT {
 		redirectWith(w, r, "/settings/company", "error", sentence(snapglyph.ErrorMessage(err)))
 		return
 	}

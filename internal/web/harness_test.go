@@ -22,7 +22,6 @@ import (
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 	"github.com/snapglyph/snapglyph/internal/web"
 )
@@ -57,7 +56,7 @@ func newEnv(t *testing.T, db *testdb.DB, opts ...envOption) *env {
 	}
 	e.node, e.svc = n, n.Service
 	n.Start()
-	deps := web.Deps{DB: db.DB, Service: n.Service, Recorder: n.Recorder, Log: log, Signup: true}
+	deps := web.Deps{Service: n.Service, Recorder: n.Recorder, Log: log, Signup: true}
 	for _, o := range opts {
 		o(&deps)
 	}
@@ -128,7 +127,7 @@ func (e *env) member(org *snapglyph.Org, role snapglyph.Role) string {
 		e.t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte(inv.Token))
-	if _, _, err := e.db.AcceptInvitation(ctx, hex.EncodeToString(sum[:]), store.Joiner{Name: "Test " + store.RoleName(role), PasswordHash: cheapHash}, -1); err != nil {
+	if _, _, err := e.db.AcceptInvitation(ctx, hex.EncodeToString(sum[:]), snapglyph.Joiner{Name: "Test " + snapglyph.RoleName(role), PasswordHash: cheapHash}, -1); err != nil {
 		e.t.Fatal(err)
 	}
 	return email
@@ -252,10 +251,24 @@ var keyPattern = regexp.MustCompile(`qr_live_[A-Za-z0-9]{32}`)
 
 // createKey creates a key through the dashboard (confirming a generic
 // name) and returns the secret shown once.
+// reveal follows a create or roll form's redirect to the one-time reveal
+// page; the redirect itself must not carry the key.
+func (b *browser) reveal(p *page) *page {
+	b.t.Helper()
+	if p.StatusCode != http.StatusSeeOther || !strings.HasPrefix(p.Header.Get("Location"), "/settings/api/reveal/rvl_") {
+		b.t.Fatalf("status %d to %q, want a redirect to the reveal; body:\n%s", p.StatusCode, p.Header.Get("Location"), snippet(p.Body))
+	}
+	if keyPattern.MatchString(p.Body) || keyPattern.MatchString(strings.Join(p.Header.Values("Location"), " ")+strings.Join(p.Header.Values("Set-Cookie"), " ")) {
+		b.t.Fatal("the key is in the redirect")
+	}
+	r := b.follow(p)
+	expectStatus(b.t, r, http.StatusOK)
+	return r
+}
+
 func (b *browser) createKey(name string) string {
 	b.t.Helper()
-	p := b.post("/settings/api/keys", url.Values{"name": {name}, "confirm": {"generic"}})
-	expectStatus(b.t, p, http.StatusOK)
+	p := b.reveal(b.post("/settings/api/keys", url.Values{"name": {name}, "confirm": {"generic"}}))
 	k := keyPattern.FindString(p.Body)
 	if k == "" {
 		b.t.Fatalf("no key revealed:\n%s", snippet(p.Body))
@@ -266,7 +279,7 @@ func (b *browser) createKey(name string) string {
 // keyID returns the id of the key row with the name on the API page.
 func keyID(t *testing.T, body, name string) string {
 	t.Helper()
-	re := regexp.MustCompile(`<tr id="key-(key_[A-Za-z0-9]+)">\s*<th scope="row" class="key-name" data-label="Name">` + regexp.QuoteMeta(name) + `</th>`)
+	re := regexp.MustCompile(`<tr id="key-(key_[A-Za-z0-9]+)"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*<a href="/settings/api/keys/key_[A-Za-z0-9]+">` + regexp.QuoteMeta(name) + `</a>`)
 	m := re.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no key row named %q:\n%s", name, snippet(body))
@@ -286,4 +299,24 @@ func (e *env) apiGet(path, key string) *http.Response {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// expectAPI checks that GET /api/v1/usage with the key answers the status
+// and, when code is not empty, the problem code.
+func expectAPI(t *testing.T, e *env, key string, status int, code string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/usage", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	buf := make([]byte, 4096)
+	n, _ := resp.Body.Read(buf)
+	body.Write(buf[:n])
+	if resp.StatusCode != status || code != "" && !strings.Contains(body.String(), `"code":"`+code+`"`) {
+		t.Errorf("API with the key: %d %s, want %d %s", resp.StatusCode, body.String(), status, code)
+	}
 }

@@ -49,7 +49,7 @@ func TestHostileInputDashboard(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newEnv(t, db)
 		org, email := e.org(snapglyph.PlanPro)
-		patterns, err := web.RoutePatterns(web.Deps{DB: db.DB, Service: e.svc})
+		patterns, err := web.RoutePatterns(web.Deps{Service: e.svc})
 		if err != nil {
 			t.Fatal(err)
 		}

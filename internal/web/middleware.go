@@ -10,7 +10,6 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // contentSecurityPolicy allows only our own scripts, styles and images
@@ -129,7 +128,7 @@ type sessionKey struct{}
 
 // reqSession is the signed-in user of a request.
 type reqSession struct {
-	*store.Session
+	*snapglyph.Session
 	Token string
 }
 
@@ -153,7 +152,7 @@ func (a *app) loadSession(next http.Handler) http.Handler {
 		}
 		st, err := a.svc.Session(r.Context(), token)
 		if err != nil {
-			if snapglyph.ErrorCode(err) != snapglyph.EUNAUTHORIZED {
+			if snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 				a.fail(w, r, err)
 				return
 			}

@@ -16,8 +16,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/snapglyph/snapglyph/internal/httpx"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 //go:embed templates/*.html
@@ -38,7 +38,9 @@ var pageShells = map[string]string{
 	"signin.html": "auth", "signup.html": "auth", "invite.html": "auth", "signout.html": "auth",
 	"error.html":   "",
 	"qrcodes.html": "app", "qrcodes_form.html": "app", "qrcodes_detail.html": "app", "apikeys.html": "app", "company.html": "app", "subscription.html": "app",
-	"audit.html": "app", "profile.html": "app",
+	"audit.html": "app", "profile.html": "app", "key.html": "app", "notices.html": "app",
+	"webhooks.html": "app", "webhook.html": "app",
+	"logs.html": "app", "logs_entry.html": "app",
 }
 
 // parse reads the templates and fingerprints the static files, once.
@@ -77,8 +79,8 @@ func (a *app) funcs() template.FuncMap {
 		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") },
 		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":      func(t time.Time) string { return ago(a.now(), t) },
-		"num":      num,
-		"role":     store.RoleName,
+		"num":      snapglyph.FormatCount,
+		"role":     snapglyph.RoleName,
 		"initials": initials,
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
@@ -113,24 +115,6 @@ func plural(n int, unit string) string {
 	return strconv.Itoa(n) + " " + unit + "s"
 }
 
-// num writes n with thousands separators: 10,000.
-func num(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // initials are the avatar's letters: of the name, else of the email.
 func initials(name, email string) string {
 	var out []rune
@@ -151,18 +135,33 @@ func initials(name, email string) string {
 }
 
 var actionLabels = map[string]string{
-	"key.created":          "Created API key",
-	"key.paused":           "Paused API key",
-	"key.resumed":          "Resumed API key",
-	"key.revoked":          "Revoked API key",
-	"member.invited":       "Invited",
-	"member.joined":        "Joined",
-	"member.role_changed":  "Changed role",
-	"member.removed":       "Removed member",
-	"invitation.cancelled": "Cancelled invitation",
-	"org.created":          "Created organisation",
-	"org.plan_changed":     "Changed plan",
-	"org.limits_changed":   "Changed limits",
+	"key.created":                "Created API key",
+	"key.paused":                 "Paused API key",
+	"key.resumed":                "Resumed API key",
+	"key.revoked":                "Revoked API key",
+	"key.renamed":                "Renamed API key",
+	"key.rolled":                 "Rolled API key",
+	"key.overlap_ended":          "Ended the overlap of API key",
+	"key.restricted":             "Changed the restrictions of API key",
+	"key.expired":                "API key expired",
+	"key.pause_ended":            "Pause of API key ended",
+	"member.invited":             "Invited",
+	"member.joined":              "Joined",
+	"member.role_changed":        "Changed role",
+	"member.removed":             "Removed member",
+	"invitation.cancelled":       "Cancelled invitation",
+	"org.created":                "Created organisation",
+	"org.plan_changed":           "Changed plan",
+	"org.limits_changed":         "Changed limits",
+	"key.leaked":                 "API key found in public",
+	"org.leak_action_changed":    "Changed what happens to leaked keys",
+	"webhook.created":            "Added webhook endpoint",
+	"webhook.deleted":            "Deleted webhook endpoint",
+	"webhook.enabled":            "Enabled webhook endpoint again",
+	"webhook.secret_rotated":     "Rotated the signing secret of webhook endpoint",
+	"org.plan_change_requested":  "Asked the operator to change plan",
+	"org.plan_request_cancelled": "Cancelled a plan change request",
+	"org.plan_request_refused":   "Operator refused a plan change",
 }
 
 func actionLabel(action string) string {
@@ -180,6 +179,7 @@ type base struct {
 	Org    *snapglyph.Org
 	Flash  *flash
 	Signup bool
+	Unread int // the person's unread notices: the bell's number
 }
 
 // Can reports whether the signed-in user's role sees a sidebar entry.
@@ -188,7 +188,7 @@ func (b base) Can(entry string) bool {
 		return false
 	}
 	switch entry {
-	case "api", "company", "audit":
+	case "api", "company", "audit", "webhooks":
 		return b.User.Role == snapglyph.RoleOwner || b.User.Role == snapglyph.RoleAdmin
 	case "subscription":
 		return b.User.Role == snapglyph.RoleOwner
@@ -200,11 +200,14 @@ func (b base) Can(entry string) bool {
 func (a *app) newBase(w http.ResponseWriter, r *http.Request, title, nav string) (base, error) {
 	b := base{Title: title, Nav: nav, User: sessionFrom(r.Context()), Signup: a.signup}
 	if b.User != nil {
-		org, err := a.db.Org(r.Context(), b.User.OrgID)
+		org, err := a.svc.SessionOrg(r.Context(), b.User.Session)
 		if err != nil {
 			return b, err
 		}
 		b.Org = org
+		if b.Unread, err = a.svc.UnreadNotices(r.Context(), actor(r), b.User.OrgID); err != nil {
+			return b, err
+		}
 	}
 	b.Flash = takeFlash(w, r)
 	return b, nil
@@ -242,7 +245,7 @@ type errorPage struct {
 func (a *app) renderError(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
 	b := base{Title: heading, User: sessionFrom(r.Context()), Signup: a.signup}
 	if b.User != nil {
-		b.Org, _ = a.db.Org(r.Context(), b.User.OrgID)
+		b.Org, _ = a.svc.SessionOrg(r.Context(), b.User.Session)
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		if w.Header().Get("Retry-After") == "" {
@@ -255,48 +258,47 @@ func (a *app) renderError(w http.ResponseWriter, r *http.Request, status int, he
 func (a *app) forbidden(w http.ResponseWriter, r *http.Request) {
 	s := sessionFrom(r.Context())
 	a.renderError(w, r, http.StatusForbidden, "You don't have access to this page",
-		"Your role in this organisation is "+store.RoleName(s.Role)+". Ask the Owner or an Admin if you need access.")
+		"Your role in this organisation is "+snapglyph.RoleName(s.Role)+". Ask the Owner or an Admin if you need access.")
 }
 
-// statuses maps the service's error codes to HTTP statuses.
-var statuses = map[string]int{
-	snapglyph.EINVALID:      http.StatusUnprocessableEntity,
-	snapglyph.EUNAUTHORIZED: http.StatusUnauthorized,
-	snapglyph.EFORBIDDEN:    http.StatusForbidden,
-	snapglyph.ENOTFOUND:     http.StatusNotFound,
-	snapglyph.ECONFLICT:     http.StatusConflict,
-	snapglyph.ERATELIMIT:    http.StatusTooManyRequests,
-	snapglyph.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	snapglyph.EINTERNAL:     http.StatusInternalServerError,
-}
-
+// statusOf is the HTTP status of err on the dashboard: that of the one
+// table the API shares (httpx), except for invalid input. The dashboard's
+// invalid input is what a person typed in a form (or a link), drawn again
+// with its problems for them to correct: it answers 422, a form's errors,
+// not the kind's status (the API answers a malformed request 400).
 func statusOf(err error) int {
-	if s, ok := statuses[snapglyph.ErrorCode(err)]; ok {
-		return s
+	if httpx.Kind(err) == snapglyph.EINVALID {
+		return http.StatusUnprocessableEntity
 	}
-	return http.StatusBadRequest
+	return httpx.Status(err)
 }
 
 var headings = map[int]string{
-	http.StatusUnprocessableEntity: "Please check your input",
-	http.StatusUnauthorized:        "Please sign in",
-	http.StatusForbidden:           "You don't have access to this",
-	http.StatusNotFound:            "Not found",
-	http.StatusConflict:            "That cannot be done",
-	http.StatusTooManyRequests:     "Too many attempts",
-	http.StatusServiceUnavailable:  "Temporarily unavailable",
-	http.StatusInternalServerError: "Something went wrong",
+	http.StatusBadRequest:            "Bad request",
+	http.StatusUnprocessableEntity:   "Please check your input",
+	http.StatusMethodNotAllowed:      "That cannot be done here",
+	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusRequestURITooLong:     "The address is too long",
+	http.StatusUnsupportedMediaType:  "The form could not be read",
+	http.StatusUnauthorized:          "Please sign in",
+	http.StatusForbidden:             "You don't have access to this",
+	http.StatusNotFound:              "Not found",
+	http.StatusConflict:              "That cannot be done",
+	http.StatusPreconditionFailed:    "Changed meanwhile",
+	http.StatusTooManyRequests:       "Too many attempts",
+	http.StatusServiceUnavailable:    "Temporarily unavailable",
+	http.StatusInternalServerError:   "Something went wrong",
 }
 
 // fail draws the error page for err. Internal errors are logged, and the
 // user sees only that something went wrong.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
-	switch snapglyph.ErrorCode(err) {
+	switch httpx.Kind(err) {
 	case snapglyph.EINTERNAL:
-		a.log.Error("dashboard: internal error", "method", r.Method, "path", logPath(r), "err", err)
+		a.log.Error("dashboard: internal error", "method", r.Method, "path", snapglyph.LoggedPath(r.URL.Path), "err", err)
 	case snapglyph.EUNAVAILABLE:
-		a.log.Warn("dashboard: database unavailable", "path", logPath(r), "err", err)
+		a.log.Warn("dashboard: database unavailable", "path", snapglyph.LoggedPath(r.URL.Path), "err", err)
 	}
 	msg := sentence(snapglyph.ErrorMessage(err))
 	if status == http.StatusInternalServerError {
@@ -307,15 +309,6 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 		heading = "That cannot be done"
 	}
 	a.renderError(w, r, status, heading, msg)
-}
-
-// logPath is the request's path for a log line: an invitation link's
-// token is a secret, so it is left out.
-func logPath(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, "/invite/") {
-		return "/invite/…"
-	}
-	return r.URL.Path
 }
 
 // sentence capitalises a service message and ends it with a full stop.

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 type subscriptionPage struct {
@@ -20,18 +20,33 @@ type subscriptionPage struct {
 	RenewsAt   time.Time
 	SeatsTaken int
 	SeatLimit  int
+	// Plan changes: the plans to choose from, how a change takes effect,
+	// the request waiting for the operator (or the last one closed), and
+	// the change being confirmed (the dialog).
+	Choices   []planChoice
+	SelfServe bool
+	Pending   *snapglyph.PlanRequest
+	Last      *snapglyph.PlanRequest
+	Change    *service.PlanImpact
 }
 
-func (a *app) handleSubscription(w http.ResponseWriter, r *http.Request) {
+// planChoice is one plan the Owner may change to.
+type planChoice struct {
+	Plan    snapglyph.Plan
+	Name    string
+	Limits  snapglyph.PlanLimits
+	Current bool
+}
+
+// subscriptionData gathers the Subscription page.
+func (a *app) subscriptionData(w http.ResponseWriter, r *http.Request) (*subscriptionPage, error) {
 	b, err := a.newBase(w, r, "Subscription", "subscription")
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	org, err := a.svc.Subscription(r.Context(), actor(r), b.Org.ID)
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	now := a.now()
 	_, resets := snapglyph.Period(now)
@@ -46,24 +61,108 @@ func (a *app) handleSubscription(w http.ResponseWriter, r *http.Request) {
 		p.Status = "Active"
 	}
 	if p.SeatsTaken, p.SeatLimit, err = a.svc.Seats(r.Context(), org); err != nil {
+		return nil, err
+	}
+	p.SelfServe = a.svc.PlanChangeMode() == service.PlanChangesSelfServe
+	for _, c := range service.ChoosablePlans {
+		p.Choices = append(p.Choices, planChoice{Plan: c, Name: snapglyph.PlanName(c), Limits: c.Limits(), Current: c == org.Plan})
+	}
+	if p.Last, err = a.svc.LastPlanRequest(r.Context(), actor(r), org.ID); err != nil {
+		return nil, err
+	}
+	if p.Last != nil && p.Last.Status == snapglyph.PlanRequestPending {
+		p.Pending, p.Last = p.Last, nil
+	}
+	return p, nil
+}
+
+func (a *app) handleSubscription(w http.ResponseWriter, r *http.Request) {
+	p, err := a.subscriptionData(w, r)
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.render(w, r, http.StatusOK, "subscription.html", p)
 }
 
+// handleSubscriptionChange draws the confirmation of a plan change over
+// the page: what the organisation gains and, for a downgrade, what it
+// loses, before the Owner confirms.
+func (a *app) handleSubscriptionChange(w http.ResponseWriter, r *http.Request) {
+	p, err := a.subscriptionData(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if p.Pending != nil {
+		redirectWith(w, r, "/settings/subscription", "error", "A change to "+snapglyph.PlanName(p.Pending.Plan)+" is waiting for the operator. Cancel it before asking for another.")
+		return
+	}
+	im, err := a.svc.PlanImpact(r.Context(), actor(r), p.Org.ID, r.URL.Query().Get("plan"))
+	if err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.EINVALID {
+			redirectWith(w, r, "/settings/subscription", "error", sentence(snapglyph.ErrorMessage(err)))
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	p.Change = im
+	a.render(w, r, http.StatusOK, "subscription.html", p)
+}
+
+// handlePlanChange carries out the confirmed change: at once
+// (self-serve) or as a request to the operator.
+func (a *app) handlePlanChange(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	s := sessionFrom(r.Context())
+	ch, err := a.svc.ChangePlan(r.Context(), actor(r), s.OrgID, r.PostForm.Get("plan"))
+	if err != nil {
+		switch snapglyph.ErrorKind(err) {
+		case snapglyph.EINVALID, snapglyph.ECONFLICT:
+			redirectWith(w, r, "/settings/subscription", "error", sentence(snapglyph.ErrorMessage(err)))
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	if ch.Applied {
+		redirectWith(w, r, "/settings/subscription", "success", "Your organisation is now on the "+snapglyph.PlanName(ch.Plan)+" plan.")
+		return
+	}
+	redirectWith(w, r, "/settings/subscription", "success", "Your request to change to "+snapglyph.PlanName(ch.Plan)+" was sent to the operator. The plan changes when they approve it; you can cancel it until then.")
+}
+
+// handlePlanRequestCancel withdraws the Owner's pending request.
+func (a *app) handlePlanRequestCancel(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	s := sessionFrom(r.Context())
+	req, err := a.svc.CancelPlanRequest(r.Context(), actor(r), s.OrgID, r.PathValue("id"))
+	if err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.ECONFLICT {
+			redirectWith(w, r, "/settings/subscription", "error", sentence(snapglyph.ErrorMessage(err)))
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	redirectWith(w, r, "/settings/subscription", "success", "Your request to change to "+snapglyph.PlanName(req.Plan)+" is cancelled.")
+}
+
 // PlanName is the plan as the dashboard writes it.
 func (p *subscriptionPage) PlanName() string {
-	switch p.Org.Plan {
-	case snapglyph.PlanTrial:
-		return "Pro (trial)"
-	case snapglyph.PlanPro:
-		return "Pro"
-	case snapglyph.PlanMax:
-		return "Max"
+	if p.Org.Plan == "" {
+		return "Starter"
 	}
-	return "Starter"
+	return snapglyph.PlanName(p.Org.Plan)
 }
+
+// PlanLabel writes a plan for the templates.
+func (p *subscriptionPage) PlanLabel(pl snapglyph.Plan) string { return snapglyph.PlanName(pl) }
 
 // auditPageSize is how many events the audit log shows per page.
 const auditPageSize = 50
@@ -97,7 +196,8 @@ func (a *app) handleAudit(w http.ResponseWriter, r *http.Request) {
 
 type profilePage struct {
 	base
-	Memberships []*store.Membership
+	Memberships []*snapglyph.Membership
+	Mail        *mailPrefs
 }
 
 func (a *app) handleProfile(w http.ResponseWriter, r *http.Request) {
@@ -111,14 +211,18 @@ func (a *app) handleProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.render(w, r, http.StatusOK, "profile.html", &profilePage{base: b, Memberships: ms})
+	mail, err := a.mailPrefs(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.render(w, r, http.StatusOK, "profile.html", &profilePage{base: b, Memberships: ms, Mail: mail})
 }
 
 // handleSwitchOrg moves the session to another of the user's
 // organisations, with a new token.
 func (a *app) handleSwitchOrg(w http.ResponseWriter, r *http.Request) {
-	if !parseForm(w, r) {
-		a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	if !a.readForm(w, r) {
 		return
 	}
 	s := sessionFrom(r.Context())

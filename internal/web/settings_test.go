@@ -161,8 +161,7 @@ func TestCreateKey(t *testing.T) {
 			if keys, _ := db.Keys(ctx, org.ID, true); len(keys) != 0 {
 				t.Fatalf("%d keys after warnings", len(keys))
 			}
-			p := b.post("/settings/api/keys", url.Values{"name": {"Key 1"}, "confirm": {"generic"}})
-			expectStatus(t, p, http.StatusOK)
+			p := b.reveal(b.post("/settings/api/keys", url.Values{"name": {"Key 1"}, "confirm": {"generic"}}))
 			if !keyPattern.MatchString(p.Body) {
 				t.Fatal("Create anyway did not create the key")
 			}
@@ -174,8 +173,8 @@ func TestCreateKey(t *testing.T) {
 			expectContains(t, p, "<dialog open", "The key name is required")
 		})
 
-		p = b.post("/settings/api/keys", url.Values{"name": {"Production-WebApp"}})
-		expectStatus(t, p, http.StatusOK)
+		created := b.post("/settings/api/keys", url.Values{"name": {"Production-WebApp"}})
+		p = b.reveal(created)
 		secret := keyPattern.FindString(p.Body)
 		if secret == "" {
 			t.Fatalf("no key revealed:\n%s", snippet(p.Body))
@@ -187,6 +186,17 @@ func TestCreateKey(t *testing.T) {
 		if strings.Contains(p.Header.Get("Location"), secret) || len(p.Cookies()) > 0 && strings.Contains(p.Header.Values("Set-Cookie")[0], secret) {
 			t.Error("the key is in a header")
 		}
+
+		// Reload and Back (the reveal's address again) are calm: the page
+		// says which key it was, without its value.
+		again := b.get(created.Header.Get("Location"))
+		expectStatus(t, again, http.StatusOK)
+		expectContains(t, again, "The key Production-WebApp was created; its full value cannot be shown again.", secret[:12]+"...")
+		expectNotContains(t, again, secret, "flash-error")
+		// Another session (even the same user's) cannot open it.
+		other := e.browser()
+		other.signIn(email)
+		expectStatus(t, other.get(created.Header.Get("Location")), http.StatusNotFound)
 
 		// Afterwards the page shows the prefix only.
 		p = b.get("/settings/api")
@@ -226,7 +236,8 @@ func TestPauseResumeRevoke(t *testing.T) {
 		expectContains(t, p, `aria-label="Pause Production-WebApp"`, `aria-label="Revoke Production-WebApp"`)
 
 		p = b.follow(b.post("/settings/api/keys/"+id+"/pause", nil))
-		expectContains(t, p, "Production-WebApp is paused", `aria-label="Resume Production-WebApp"`, "Inactive")
+		expectContains(t, p, "Production-WebApp is paused", "until you re-enable it", `aria-label="Re-enable Production-WebApp"`, `<span class="pill pill-off">Paused</span>`, "until re-enabled")
+		expectNotContains(t, p, "Inactive")
 		expectAPI(t, e, secret, http.StatusUnauthorized, "api_key_paused")
 		// Pausing twice is a conflict, said on the page.
 		p = b.follow(b.post("/settings/api/keys/"+id+"/pause", nil))
@@ -633,8 +644,7 @@ func TestCreateKeyRefresh(t *testing.T) {
 			t.Fatal("the create form has no nonce")
 		}
 		form := url.Values{"name": {"Production-WebApp"}, "nonce": {m[1]}}
-		p := b.post("/settings/api/keys", form)
-		expectStatus(t, p, http.StatusOK)
+		p := b.reveal(b.post("/settings/api/keys", form))
 		expectContains(t, p, "API key created")
 		p = b.follow(b.post("/settings/api/keys", form))
 		expectContains(t, p, "already created its key")
@@ -644,7 +654,7 @@ func TestCreateKeyRefresh(t *testing.T) {
 		}
 		// A new form (a new nonce) creates a new key.
 		m = nonceRe.FindStringSubmatch(b.get("/settings/api/keys/new").Body)
-		expectStatus(t, b.post("/settings/api/keys", url.Values{"name": {"Zapier-Integration"}, "nonce": {m[1]}}), http.StatusOK)
+		b.reveal(b.post("/settings/api/keys", url.Values{"name": {"Zapier-Integration"}, "nonce": {m[1]}}))
 		if keys, _ := db.Keys(context.Background(), org.ID, true); len(keys) != 2 {
 			t.Fatalf("%d keys, want 2", len(keys))
 		}

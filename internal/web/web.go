@@ -12,10 +12,14 @@
 //     flash message. static/app.js only adds the copy buttons, makes those
 //     dialogs modal (focus kept inside, Escape closes), and gives the
 //     QR-code form its live preview (the one feature that needs it).
-//   - Secrets shown once (a new API key, an invitation link) are drawn in
-//     the response to the post that creates them, with Cache-Control:
-//     no-store; never in a URL, a redirect, a cookie, a log or the
-//     database. Leaving the page loses them.
+//   - Secrets shown once are never in a URL, a redirect, a cookie or a
+//     log, and every page has Cache-Control: no-store. An invitation link
+//     is drawn in the response to the post that creates it. A new API key
+//     is shown after a redirect (POST-redirect-GET, so Back and reload are
+//     calm): the post seals it in the database under a key derived from
+//     the session's cookie token (which the database does not hold), and
+//     the page it redirects to opens it once, on whichever node serves
+//     it; later visits say which key was created, without its value.
 //   - Sessions live in the database, found by the SHA-256 of a 256-bit
 //     cookie token (HttpOnly, SameSite=Lax; Secure and __Host- on a
 //     secure request: TLS, a trusted proxy's X-Forwarded-Proto: https, or
@@ -38,13 +42,11 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
 // Deps are what the dashboard is built from.
 type Deps struct {
-	DB       *store.DB
 	Service  *service.Service
 	Recorder *usage.Recorder // optional: usage not yet flushed is added to the usage card
 	Log      *slog.Logger    // optional
@@ -54,12 +56,14 @@ type Deps struct {
 	// if it is https every response is treated as secure (Secure
 	// __Host- cookies, Strict-Transport-Security).
 	PublicURL string
-	Now       func() time.Time
+	// MailOn says mail is configured (the profile's mail preferences
+	// say so when it is not).
+	MailOn bool
+	Now    func() time.Time
 }
 
 // app holds what the handlers need.
 type app struct {
-	db        *store.DB
 	svc       *service.Service
 	rec       *usage.Recorder
 	log       *slog.Logger
@@ -68,6 +72,7 @@ type app struct {
 	// publicHTTPS: the public URL is https, so every request is secure
 	// (TLS ends at a proxy in front of us).
 	publicHTTPS bool
+	mailOn      bool
 	now         func() time.Time
 
 	pages  map[string]*page
@@ -79,16 +84,16 @@ type app struct {
 // "/static/…"; the caller routes "/api/" and health checks elsewhere.
 // Templates are parsed here, once.
 func New(d Deps) (http.Handler, error) {
-	if d.DB == nil || d.Service == nil {
-		return nil, errors.New("web: Deps.DB and Deps.Service are required")
+	if d.Service == nil {
+		return nil, errors.New("web: Deps.Service is required")
 	}
-	a := &app{db: d.DB, svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, publicURL: d.PublicURL, now: d.Now,
+	a := &app{svc: d.Service, rec: d.Recorder, log: d.Log, signup: d.Signup, publicURL: d.PublicURL, now: d.Now, mailOn: d.MailOn,
 		publicHTTPS: strings.HasPrefix(strings.ToLower(d.PublicURL), "https://")}
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if a.now == nil {
-		a.now = func() time.Time { return d.DB.Now() }
+		a.now = d.Service.Now
 	}
 	if err := a.parse(); err != nil {
 		return nil, err
@@ -134,10 +139,17 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /settings/api", team(a.handleAPI))
 	mux.Handle("GET /settings/api/keys/new", team(a.handleKeyNew))
 	mux.Handle("POST /settings/api/keys", user(a.handleKeyCreate))
+	mux.Handle("GET /settings/api/reveal/{id}", team(a.handleKeyReveal))
 	mux.Handle("POST /settings/api/keys/{id}/pause", user(a.handleKeyPause))
 	mux.Handle("POST /settings/api/keys/{id}/resume", user(a.handleKeyResume))
 	mux.Handle("GET /settings/api/keys/{id}/revoke", team(a.handleKeyRevokeConfirm))
 	mux.Handle("POST /settings/api/keys/{id}/revoke", user(a.handleKeyRevoke))
+	mux.Handle("GET /settings/api/keys/{id}", team(a.handleKeyPage))
+	mux.Handle("POST /settings/api/keys/{id}/rename", user(a.handleKeyRename))
+	mux.Handle("GET /settings/api/keys/{id}/roll", team(a.handleKeyRollConfirm))
+	mux.Handle("POST /settings/api/keys/{id}/roll", user(a.handleKeyRoll))
+	mux.Handle("POST /settings/api/keys/{id}/end-overlap", user(a.handleKeyEndOverlap))
+	mux.Handle("POST /settings/api/keys/{id}/restrict", user(a.handleKeyRestrict))
 
 	mux.Handle("GET /settings/company", team(a.handleCompany))
 	mux.Handle("GET /settings/company/invite", team(a.handleInviteNew))
@@ -147,9 +159,27 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /settings/company/members/{id}/remove", team(a.handleRemoveConfirm))
 	mux.Handle("POST /settings/company/members/{id}/remove", user(a.handleRemove))
 
+	mux.Handle("GET /settings/webhooks", team(a.handleWebhooks))
+	mux.Handle("POST /settings/webhooks", user(a.handleWebhookCreate))
+	mux.Handle("GET /settings/webhooks/{id}", team(a.handleWebhook))
+	mux.Handle("GET /settings/webhooks/{id}/secret/{reveal}", team(a.handleWebhookReveal))
+	mux.Handle("GET /settings/webhooks/{id}/delete", team(a.handleWebhookDeleteConfirm))
+	mux.Handle("POST /settings/webhooks/{id}/rotate", user(a.handleWebhookAction("rotate")))
+	mux.Handle("POST /settings/webhooks/{id}/enable", user(a.handleWebhookAction("enable")))
+	mux.Handle("POST /settings/webhooks/{id}/delete", user(a.handleWebhookAction("delete")))
+	mux.Handle("POST /settings/webhooks/{id}/resend", user(a.handleWebhookAction("resend")))
 	mux.Handle("GET /settings/subscription", owner(a.handleSubscription))
+	mux.Handle("GET /settings/subscription/change", owner(a.handleSubscriptionChange))
+	mux.Handle("POST /settings/subscription/change", user(a.handlePlanChange))
+	mux.Handle("POST /settings/subscription/requests/{id}/cancel", user(a.handlePlanRequestCancel))
 	mux.Handle("GET /settings/audit", team(a.handleAudit))
+	a.logRoutes(mux, team)
 	mux.Handle("GET /settings/profile", user(a.handleProfile))
+	mux.Handle("POST /settings/profile/mail", user(a.handleMailPrefs))
+	mux.Handle("POST /settings/company/leaks", user(a.handleLeakAction))
+	mux.Handle("GET /notices", user(a.handleNotices))
+	mux.Handle("POST /notices/{id}/read", user(a.handleNoticeRead))
+	mux.Handle("POST /notices/read-all", user(a.handleNoticesReadAll))
 	mux.Handle("POST /settings/profile/org", user(a.handleSwitchOrg))
 
 	mux.HandleFunc("/", a.handleNotFound)

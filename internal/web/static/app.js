@@ -43,6 +43,20 @@
     field.addEventListener("focus", function () { field.select(); });
   });
 
+  // Where focus starts: a form sent back with errors puts it on the
+  // first field in error (each is tied to its message with
+  // aria-describedby); otherwise a confirmation (pause, resume, revoke…)
+  // takes it, so a screen reader reads it out and the keyboard starts
+  // there. An open dialog keeps its own autofocus; the QR-code form's
+  // error summary is focused by its own script below.
+  (function () {
+    if (document.querySelector("dialog[open]") || document.getElementById("problems")) return;
+    var invalid = document.querySelector('main [aria-invalid="true"]');
+    if (invalid) { invalid.focus(); return; }
+    var flash = document.getElementById("flash");
+    if (flash) flash.focus();
+  })();
+
   document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
     if (typeof dialog.showModal !== "function") return;
     var overlay = dialog.parentElement;

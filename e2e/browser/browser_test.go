@@ -1,11 +1,13 @@
-package web_test
+package browser_test
 
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,7 +15,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/testdb"
+	"github.com/snapglyph/snapglyph/internal/testserver"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -29,6 +33,12 @@ const screenshotsEnv = "SNAPGLYPH_SCREENSHOTS"
 // a tab's context. It skips the test, saying why, when chromium is not
 // installed, unless SNAPGLYPH_TEST_BROWSER=1.
 func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	return newChromiumFor(t, 5*time.Minute)
+}
+
+// newChromiumFor is newChromium with its bound on the whole session.
+func newChromiumFor(t *testing.T, bound time.Duration) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv(browserEnv) == "1" {
@@ -56,7 +66,7 @@ func newChromium(t *testing.T) context.Context {
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	// A bound that catches a hung browser, not a speed check: under the
 	// race detector on two busy cores the session takes over 2 minutes.
-	ctx, cancelTime := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancelTime := context.WithTimeout(ctx, bound)
 	t.Cleanup(func() {
 		cancelTime()
 		cancelTab()
@@ -138,8 +148,8 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 // key in the UI, and invite a Member who then has no API Settings.
 func TestBrowser(t *testing.T) {
 	ctx := newChromium(t)
-	e := newEnv(t, testdb.Open(t, "sqlite"))
-	base := e.srv.URL
+	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond})
+	base := s.URL
 	shots := screenshotDir(t)
 
 	// Sign up: a new organisation on the Pro trial, with us as Owner.
@@ -189,9 +199,7 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, shots, "api-settings-key-created-desktop", 1280, 900, false)
 
 	// The key works over HTTP.
-	if resp := e.apiGet("/api/v1/usage", key); resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/v1/usage with the new key: %d", resp.StatusCode)
-	}
+	expectAPI(t, base, key, http.StatusOK, "")
 
 	// Leaving the dialog loses the key: the page shows only its prefix.
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog a.btn-primary`)))
@@ -207,21 +215,19 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, chromedp.EmulateViewport(1280, 900))
 
 	row := `tr:has(th.key-name)`
-	// Pause in the UI: the API refuses the key, the row says Inactive.
+	// Pause in the UI: the API refuses the key, the row says Paused.
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Pause Production-WebApp"]`)))
-	if s := text(t, ctx, row+" .pill"); s != "Inactive" {
-		t.Errorf("paused key's status %q, want Inactive", s)
+	if s := text(t, ctx, row+" .pill"); s != "Paused" {
+		t.Errorf("paused key's status %q, want Paused", s)
 	}
-	expectAPI(t, e, key, http.StatusUnauthorized, "api_key_paused")
+	expectAPI(t, base, key, http.StatusUnauthorized, "api_key_paused")
 
 	// Resume.
-	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Resume Production-WebApp"]`)))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Re-enable Production-WebApp"]`)))
 	if s := text(t, ctx, row+" .pill"); s != "Active" {
 		t.Errorf("resumed key's status %q, want Active", s)
 	}
-	if resp := e.apiGet("/api/v1/usage", key); resp.StatusCode != http.StatusOK {
-		t.Fatalf("resumed key: %d", resp.StatusCode)
-	}
+	expectAPI(t, base, key, http.StatusOK, "")
 
 	// QR Codes: create one in the dashboard, with the live preview.
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/qr-codes"]`)))
@@ -276,7 +282,7 @@ func TestBrowser(t *testing.T) {
 
 	// A QR code made over the API with the key: filtering the list by the
 	// key finds it, with the key's name and prefix.
-	qrID, keyID := apiCreateQR(t, e, key, `{"name":"Spring Menu","type":"url","content":{"url":"https://engines.test/menu/spring"}}`)
+	qrID, keyID := apiCreateQR(t, base, key, `{"name":"Spring Menu","type":"url","content":{"url":"https://engines.test/menu/spring"}}`)
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/qr-codes"]`)))
 	do(t, ctx, chromedp.SetValue(chromedp.CSS("#filter-key"), keyID))
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
@@ -308,7 +314,7 @@ func TestBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "api-settings-revoke-desktop", 1280, 900, false)
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button.btn-danger`)))
-	expectAPI(t, e, key, http.StatusUnauthorized, "api_key_revoked")
+	expectAPI(t, base, key, http.StatusUnauthorized, "api_key_revoked")
 	if html := run(t, ctx, chromedp.OuterHTML(chromedp.CSS("main"))); strings.Contains(html, "Production-WebApp</th>") {
 		t.Error("the revoked key is still listed")
 	}
@@ -355,44 +361,62 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 }
 
-// apiCreateQR creates a QR code over the API with the key and returns its
-// id and the id of the key that created it.
-func apiCreateQR(t *testing.T, e *env, key, body string) (id, keyID string) {
+// keyPattern is a whole API key, as DESIGN.md defines it.
+var keyPattern = regexp.MustCompile(`^qr_live_[A-Za-z0-9]{32}$`)
+
+// callAPI sends a request to the REST API with the key and returns the
+// status and the body.
+func callAPI(t *testing.T, base, method, path, key, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/qr-codes", strings.NewReader(body))
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// apiCreateQR creates a QR code over the API with the key and returns its
+// id and the id of the key that created it.
+func apiCreateQR(t *testing.T, base, key, body string) (id, keyID string) {
+	t.Helper()
+	status, b := callAPI(t, base, "POST", "/api/v1/qr-codes", key, body)
 	var out struct {
 		ID        string `json:"id"`
 		CreatedBy struct {
 			ID string `json:"id"`
 		} `json:"createdBy"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /api/v1/qr-codes: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(b, &out); err != nil || status != http.StatusCreated {
+		t.Fatalf("POST /api/v1/qr-codes: %d %v %s", status, err, b)
 	}
 	return out.ID, out.CreatedBy.ID
 }
 
-func expectAPI(t *testing.T, e *env, key string, status int, code string) {
+// expectAPI checks that GET /api/v1/usage with the key answers the status
+// and, for an error, the problem's code.
+func expectAPI(t *testing.T, base, key string, status int, code string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/usage", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	got, b := callAPI(t, base, "GET", "/api/v1/usage", key, "")
+	var problem struct {
+		Code string `json:"code"`
 	}
-	defer resp.Body.Close()
-	var body strings.Builder
-	buf := make([]byte, 4096)
-	n, _ := resp.Body.Read(buf)
-	body.Write(buf[:n])
-	if resp.StatusCode != status || code != "" && !strings.Contains(body.String(), `"code":"`+code+`"`) {
-		t.Errorf("API with the key: %d %s, want %d %s", resp.StatusCode, body.String(), status, code)
+	if code != "" {
+		json.Unmarshal(b, &problem)
+	}
+	if got != status || problem.Code != code {
+		t.Errorf("API with the key: %d %s, want %d %s", got, b, status, code)
 	}
 }

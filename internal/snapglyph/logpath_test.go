@@ -1,15 +1,13 @@
-package server
+package snapglyph
 
 import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 func TestLoggedPath(t *testing.T) {
-	key := snapglyph.GenerateKey()
+	key := GenerateKey()
 	bare := key[len("qr_live_"):]
 	const token = "tok3nS3cr3tV4lu3xyz"
 	cases := []struct{ in, want string }{
@@ -27,13 +25,15 @@ func TestLoggedPath(t *testing.T) {
 		{"/x/QR_LIVE_" + bare, "/x/qr_live_" + bare[:4] + "…"},
 		{"/x/key=" + key + "/y", "/x/key=" + key[:12] + "…/y"},
 		{"/api/v1/qr-codes/" + bare, "/api/v1/qr-codes/…"},
+		{"/x/" + key + ".png", "/x/" + key[:12] + "….png"},
+		{"/x/" + bare + "," + key, "/x/…," + key[:12] + "…"},
 		{"/a\x00b\nc\x7f", "/a%00b%0Ac%7F"},
 		{"/a\xffb", "/a\uFFFDb"},
 		{"/é\u0085", "/é%C2%85"},
 	}
 	for _, c := range cases {
-		if got := loggedPath(c.in); got != c.want {
-			t.Errorf("loggedPath(%q) = %q, want %q", c.in, got, c.want)
+		if got := LoggedPath(c.in); got != c.want {
+			t.Errorf("LoggedPath(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -41,7 +41,7 @@ func TestLoggedPath(t *testing.T) {
 // TestLoggedPathHostile: whatever the path, the result is short, valid
 // UTF-8 without control characters, and holds no key or token.
 func TestLoggedPathHostile(t *testing.T) {
-	key := snapglyph.GenerateKey()
+	key := GenerateKey()
 	huge := "/" + strings.Repeat("é\x00\xff/", 800<<10/5)
 	inputs := []string{
 		huge,
@@ -54,8 +54,8 @@ func TestLoggedPathHostile(t *testing.T) {
 		"relative/invite/secrettoken",
 	}
 	for _, in := range inputs {
-		got := loggedPath(in)
-		if len(got) > maxLoggedPath+len("…") {
+		got := LoggedPath(in)
+		if len(got) > MaxLoggedPath+len("…") {
 			t.Errorf("loggedPath of %d bytes is %d bytes", len(in), len(got))
 		}
 		if !utf8.ValidString(got) {
@@ -67,7 +67,7 @@ func TestLoggedPathHostile(t *testing.T) {
 			}
 		}
 		if strings.Contains(got, "secrettoken") || strings.Contains(got, key) {
-			t.Errorf("loggedPath(%.40q…) = %q leaks a secret", in, got)
+			t.Errorf("LoggedPath(%.40q…) = %q leaks a secret", in, got)
 		}
 	}
 }
@@ -75,8 +75,8 @@ func TestLoggedPathHostile(t *testing.T) {
 // TestLoggedPathNoAllocation: the common path costs nothing.
 func TestLoggedPathNoAllocation(t *testing.T) {
 	for _, p := range []string{"/api/v1/usage", "/api/v1/qr-codes/qr_8Kd93jfLq0ZtYw2mNc4P", "/healthz"} {
-		if n := testing.AllocsPerRun(100, func() { loggedPath(p) }); n != 0 {
-			t.Errorf("loggedPath(%q) allocates %v times", p, n)
+		if n := testing.AllocsPerRun(100, func() { LoggedPath(p) }); n != 0 {
+			t.Errorf("LoggedPath(%q) allocates %v times", p, n)
 		}
 	}
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+const webhookUsage = "usage: snapglyph webhook create|list|delete …"
+
+// webhookJSON is an endpoint as the CLI prints it; Secret only when it
+// was just made.
+type webhookJSON struct {
+	ID             string   `json:"id"`
+	OrgID          string   `json:"orgId"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabledReason,omitempty"`
+	CreatedAt      string   `json:"createdAt"`
+	Secret         string   `json:"secret,omitempty"`
+}
+
+func toWebhookJSON(w *snapglyph.Webhook) webhookJSON {
+	return webhookJSON{ID: w.ID, OrgID: w.OrgID, URL: w.URL, Events: w.Events, Enabled: w.Enabled(),
+		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt.Format(time.RFC3339)}
+}
+
+func (e *env) webhook(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return snapglyph.Errorf(snapglyph.EINVALID, webhookUsage)
+	}
+	switch args[0] {
+	case "create":
+		fs := e.flagSet("webhook create")
+		dsn := e.dbFlag(fs)
+		org := fs.String("org", "", "the organisation's id (Max plan)")
+		url := fs.String("url", "", "the endpoint, e.g. https://example.com/webhooks/snapglyph")
+		events := fs.String("events", "", "comma-separated events: "+strings.Join(snapglyph.WebhookEvents, ","))
+		insecure := fs.envBool("webhook-allow-insecure-local", false, "permit http:// and loopback endpoints (local development), as serve's flag")
+		asJSON := fs.Bool("json", false, "print the result as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 0, "webhook create --org ORG_ID --url URL --events LIST [--json]"); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			svc.Webhooks.AllowInsecureLocal = *insecure
+			w, err := svc.CreateWebhook(ctx, snapglyph.Operator, *org, *url, []string{*events})
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				out := toWebhookJSON(w)
+				out.Secret = w.Secret
+				return e.printJSON(out)
+			}
+			fmt.Fprintf(e.stdout, "Created webhook %s for %s\nEvents: %s\nSigning secret: %s\n", w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
+			fmt.Fprintln(e.stderr, "This is the only time the secret is shown: store it where the receiver verifies signatures.")
+			return nil
+		})
+	case "list":
+		fs := e.flagSet("webhook list")
+		dsn := e.dbFlag(fs)
+		org := fs.String("org", "", "the organisation's id")
+		asJSON := fs.Bool("json", false, "print one JSON line per endpoint")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 0, "webhook list --org ORG_ID [--json]"); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			ws, err := svc.ListWebhooks(ctx, snapglyph.Operator, *org)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				for _, w := range ws {
+					if err := e.printJSON(toWebhookJSON(w)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tURL\tEVENTS\tSTATUS\tCREATED")
+			for _, w := range ws {
+				status := "enabled"
+				if !w.Enabled() {
+					status = "disabled " + w.DisabledAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), status, w.CreatedAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		})
+	case "delete":
+		fs := e.flagSet("webhook delete")
+		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the deleted endpoint as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 1, "webhook delete WEBHOOK_ID [--json]"); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			w, err := svc.DeleteWebhook(ctx, snapglyph.Operator, "", pos[0])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(toWebhookJSON(w))
+			}
+			fmt.Fprintf(e.stdout, "Deleted webhook %s (%s)\n", w.ID, w.URL)
+			return nil
+		})
+	}
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown webhook command %q; %s", args[0], webhookUsage)
+}

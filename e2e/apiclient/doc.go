@@ -1,0 +1,9 @@
+// Package apiclient drives every operation of the API's OpenAPI document
+// through the generated Go client (github.com/snapglyph/snapglyph/client)
+// against a real node (internal/testserver), in success and error cases,
+// and validates every response (status, headers, body) against the
+// document with kin-openapi's openapi3filter, a validator independent of
+// the server's own tests. Run it from the e2e module:
+//
+//	go test -race ./apiclient/
+package apiclient

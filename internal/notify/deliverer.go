@@ -1,0 +1,216 @@
+// Package notify delivers the outbox's events: it turns each into notices
+// in the dashboard and mail to Owners and Admins (and an invitation into a
+// mail to its invitee), off the request path, on whichever node claims it.
+//
+// The outbox (internal/store/outbox.go) holds every event, written in the
+// same transaction as the change that causes it, with one delivery row per
+// sink. A Deliverer claims due rows of its sinks, hands each to its Sink,
+// and marks it done, or due again later with exponential backoff when the
+// sink failed for a reason that may pass. A webhook deliverer is one more
+// Sink (and one more entry in the store's list of sinks).
+//
+// Event kinds and their data (the "data" of a webhook body
+// {"event","timestamp","data"}, camelCase):
+//
+//	api_key.created|paused|resumed|revoked  keyId, keyName, keyPrefix, actor, actorId
+//	api_key.rolled                          the same (+ newKeyId, newKeyPrefix, overlapEndsAt when the roll gives them)
+//	api_key.expiring|expired                keyId, keyName, keyPrefix (+ expiresAt)
+//	api_key.leaked                          keyId, keyName, keyPrefix, url, source, action (paused|revoked|""), status, reason, actor, actorId
+//	usage.threshold                         counter (apiCalls|imageCredits), percent (80|100), used, limit, period, resetsAt
+//	invitation.sent                         invitationId, email, role, expiresAt, actor, actorId
+//	trial.ending|ended                      trialEndsAt
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/store"
+)
+
+// Sink consumes the events of one outbox sink.
+type Sink interface {
+	// Name is the sink's name in the outbox (store.SinkNotify, …).
+	Name() string
+	// Deliver acts on one event. nil: done. A *PermanentError: done,
+	// with the error recorded. Any other error: tried again later.
+	Deliver(ctx context.Context, d *store.Delivery) error
+}
+
+// Abandoner is a Sink that wants to know when a delivery is given up
+// after its last attempt.
+type Abandoner interface {
+	Abandon(ctx context.Context, d *store.Delivery, err error)
+}
+
+// Retrier is a Sink with a retry schedule of its own (webhooks: for 3
+// days) instead of the Deliverer's Backoff and MaxAttempts. Retry returns
+// when to try a failed delivery again, or false to give it up.
+type Retrier interface {
+	Retry(d *store.Delivery, now time.Time) (time.Time, bool)
+}
+
+// Deliverer runs the sinks of one node.
+type Deliverer struct {
+	DB    *store.DB
+	Node  string // the claims' owner
+	Sinks []Sink
+	Log   *slog.Logger
+	// Errors, if set, is told of each failed attempt and each failure of
+	// the periodic work (the node logs and counts them).
+	Errors func(task string, err error)
+
+	Poll        time.Duration // how often due deliveries are looked for (default 1 s)
+	Batch       int           // deliveries claimed at once per sink (default 5)
+	Lease       time.Duration // how long a claim holds (default 10 minutes: Batch × Timeout and more)
+	MaxAttempts int           // attempts before a delivery is given up (default 20)
+	Timeout     time.Duration // bounds one delivery (default 1 minute; what is not done is tried again)
+	// Periodic work run every Every (trial dates), errors to Errors.
+	Every    time.Duration // default 1 minute
+	Periodic []func(context.Context) error
+}
+
+// Defaults of a Deliverer.
+const (
+	DefaultPoll        = time.Second
+	DefaultBatch       = 5
+	DefaultLease       = 10 * time.Minute
+	DefaultMaxAttempts = 20
+	DefaultTimeout     = time.Minute
+	DefaultEvery       = time.Minute
+)
+
+// Backoff is the wait before attempt n+1 after n failed: 30 s doubling,
+// at most an hour (20 attempts span about 15 hours).
+func Backoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 8 {
+		return time.Hour
+	}
+	return min(30*time.Second<<(n-1), time.Hour)
+}
+
+// Run delivers until ctx ends: every Poll it claims and delivers what is
+// due, and every Every it runs the periodic work.
+func (w *Deliverer) Run(ctx context.Context) {
+	poll := w.Poll
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	every := w.Every
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	var last time.Time
+	for {
+		if time.Since(last) >= every {
+			last = time.Now()
+			for _, fn := range w.Periodic {
+				w.report("notify_periodic", fn(ctx), ctx)
+			}
+		}
+		for {
+			n, err := w.RunOnce(ctx)
+			w.report("notify", err, ctx)
+			if n == 0 || err != nil || ctx.Err() != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Deliverer) report(task string, err error, ctx context.Context) {
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if w.Errors != nil {
+		w.Errors(task, err)
+	} else if w.Log != nil {
+		w.Log.Error("notify: failed", "task", task, "err", err)
+	}
+}
+
+// RunOnce claims one batch of each sink's due deliveries and delivers
+// them; it returns how many it handled. Failed deliveries are scheduled
+// again and reported to Errors; the error returned is the claim's.
+func (w *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	batch, lease := w.Batch, w.Lease
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	handled := 0
+	var errs error
+	for _, s := range w.Sinks {
+		ds, err := w.DB.ClaimDeliveries(ctx, s.Name(), w.Node, batch, lease)
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		for _, d := range ds {
+			w.deliver(ctx, s, d)
+			handled++
+		}
+	}
+	return handled, errs
+}
+
+func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	err := s.Deliver(dctx, d)
+	cancel()
+	// The bookkeeping gets a context of its own: a delivery that went
+	// out must be marked done even if ctx ends now.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	max := w.MaxAttempts
+	if max <= 0 {
+		max = DefaultMaxAttempts
+	}
+	var next time.Time
+	retry := false
+	if err != nil {
+		if r, ok := s.(Retrier); ok {
+			next, retry = r.Retry(d, w.DB.Now())
+		} else {
+			next, retry = w.DB.Now().Add(Backoff(d.Attempts)), d.Attempts < max
+		}
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Stopping: give the claim back, so another node takes the
+		// event at once instead of after the lease (what was done of
+		// it is not done twice).
+		w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, w.DB.Now(), "interrupted: the node stopped")
+	case err == nil:
+		_, ferr := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, "")
+		w.report(s.Name(), ferr, bctx)
+	case IsPermanent(err) || !retry:
+		if a, ok := s.(Abandoner); ok {
+			a.Abandon(bctx, d, err)
+		}
+		_, ferr := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, err.Error())
+		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) given up after %d attempts: %w", d.Event.ID, d.Event.Kind, d.Attempts, err), ferr), bctx)
+	default:
+		rerr := w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, next, err.Error())
+		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s), attempt %d, tried again at %s: %w", d.Event.ID, d.Event.Kind, d.Attempts, next.UTC().Format(time.RFC3339), err), rerr), bctx)
+	}
+}

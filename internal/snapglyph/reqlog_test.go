@@ -1,0 +1,81 @@
+package snapglyph
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRedactKeys(t *testing.T) {
+	key := GenerateKey()
+	bare := strings.TrimPrefix(key, KeyPrefix)
+	for _, tt := range []struct{ in, want string }{
+		{"acme-sdk/1.0", "acme-sdk/1.0"},
+		{"qr_FJ9V1pYfmsmOtK8rZPDM", "qr_FJ9V1pYfmsmOtK8rZPDM"},
+		{key, key[:12] + "…"},
+		{"sdk " + key + " tail", "sdk " + key[:12] + "… tail"},
+		{strings.ToUpper(KeyPrefix) + bare, KeyPrefix + bare[:4] + "…"},
+		{"id=" + bare + ";", "id=…;"},
+		{key + key, key[:12] + "…_live_…"}, // the second key read bare
+		{"qr_live_ab", "qr_live_ab"},
+		{strings.Repeat("a", 32), strings.Repeat("a", 32)}, // no valid checksum
+		{"x" + key + "/" + bare, "x" + key[:12] + "…/…"},
+	} {
+		if got := RedactKeys(tt.in); got != tt.want {
+			t.Errorf("RedactKeys(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if strings.Contains(RedactKeys(tt.in), bare) {
+			t.Errorf("RedactKeys(%q) keeps the key", tt.in)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { RedactKeys("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36") }); n != 0 {
+		t.Errorf("%v allocations for text without a key", n)
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	at := time.Date(2026, 11, 15, 12, 0, 0, 123_000_000, time.UTC)
+	id := NewRequestID(at)
+	if len(id) != 24 || !strings.HasPrefix(id, fmt.Sprintf("%012x", at.UnixMilli())) {
+		t.Fatalf("request id %q", id)
+	}
+	if got, ok := RequestIDTime(id); !ok || !got.Equal(at) {
+		t.Fatalf("RequestIDTime(%q) = %s, %v", id, got, ok)
+	}
+	if other := NewRequestID(at); other == id || other[:12] != id[:12] {
+		t.Errorf("two ids of one moment: %s %s", id, other)
+	}
+	for _, bad := range []string{"", "0123456789abcdef", strings.ToUpper(id), id + "0", "019a87a3d35b-0000000000"} {
+		if _, ok := RequestIDTime(bad); ok {
+			t.Errorf("RequestIDTime(%q) read a time", bad)
+		}
+	}
+}
+
+// TestParseLogTime: a duration ago, else an instant as ParseTime reads
+// it; anything else is refused naming the field.
+func TestParseLogTime(t *testing.T) {
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"90m":                       now.Add(-90 * time.Minute),
+		"7d":                        now.Add(-7 * 24 * time.Hour),
+		"2026-11-15T10:00:00+02:00": time.Date(2026, 11, 15, 8, 0, 0, 0, time.UTC),
+		"2026-11-15T10:00":          time.Date(2026, 11, 15, 10, 0, 0, 0, time.UTC),
+		"2026-11-15T10:00:05":       time.Date(2026, 11, 15, 10, 0, 5, 0, time.UTC),
+		" 2026-11-14 ":              time.Date(2026, 11, 14, 0, 0, 0, 0, time.UTC),
+	} {
+		got, err := ParseLogTime("from", in, now)
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("ParseLogTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "0d", "-5m", "2026-13-01"} {
+		_, err := ParseLogTime("from", in, now)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != EINVALID || len(e.Fields) != 1 || e.Fields[0].Field != "from" {
+			t.Errorf("ParseLogTime(%q) = %v; want EINVALID naming from", in, err)
+		}
+	}
+}

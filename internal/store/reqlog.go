@@ -1,0 +1,983 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// The request log (issue 12). A node buffers entries and writes them in
+// batches (internal/reqlog): COPY on PostgreSQL, multi-row INSERTs on
+// SQLite. On PostgreSQL the table is partitioned by retention (days) and
+// then by day, so an expired day is a DROP TABLE; on SQLite expired rows
+// are deleted in batches. Every read names the organisation.
+
+const requestLogColumns = `at, request_id, org_id, key_id, key_prefix, method, route, resource_id, status, code, ip, user_agent, duration_us, calls, credits, flags, retention_days`
+
+var requestLogColumnNames = strings.Split(strings.ReplaceAll(requestLogColumns, " ", ""), ",")
+
+// The longest text the request log stores, in bytes: anything recorded
+// from a request is made storable and cut to these.
+const (
+	MaxLogIP         = 64
+	MaxLogUserAgent  = 256
+	MaxLogResourceID = 128
+	MaxLogMethod     = 16
+)
+
+func partitionClass(p snapglyph.LogPartition) string {
+	return "request_log_r" + strconv.Itoa(p.RetentionDays)
+}
+func partitionName(p snapglyph.LogPartition) string {
+	return partitionClass(p) + "_d" + p.Day.UTC().Format("20060102")
+}
+
+// requestLogLock serialises partition creation and removal across nodes
+// (PostgreSQL: two concurrent CREATE TABLE IF NOT EXISTS of one name can
+// fail), per schema.
+const requestLogLock = 7261002
+
+// EnsureRequestLogPartitions creates the partitions that do not exist yet
+// (PostgreSQL; SQLite has none). Any number of nodes may call it at once.
+func (d *DB) EnsureRequestLogPartitions(ctx context.Context, parts []snapglyph.LogPartition) error {
+	if d.dialect != postgres {
+		return nil
+	}
+	for _, p := range parts {
+		if p.RetentionDays < 1 {
+			return fmt.Errorf("store: request log partition: retention %d", p.RetentionDays)
+		}
+		from := snapglyph.DayOf(p.Day)
+		err := d.tx(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, requestLogLock); err != nil {
+				return err
+			}
+			if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF request_log FOR VALUES IN (%d) PARTITION BY RANGE (at)`,
+				partitionClass(p), p.RetentionDays)); err != nil {
+				return err
+			}
+			_, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM (%d) TO (%d)`,
+				partitionName(p), partitionClass(p), ms(from), ms(from.Add(24*time.Hour))))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: create request log partition %s: %w", partitionName(p), err)
+		}
+	}
+	return nil
+}
+
+// SaveRequestLog writes entries (in time order) and marks the suspicious
+// ones first: FlagNewIP on the first entry of each pair in fresh (pairs
+// the caller does not know to be recorded already) that log_key_ips did not
+// hold, unless it is the key's very first address; FlagBurst on each
+// refusal (401, 403, 429) of a key from the BurstRefusals-th within a
+// clock minute, counting what is stored already. FlagInactiveKey is the
+// caller's. retention gives each entry's retention_days from its plan.
+//
+// A batch the database refuses for the data of some entries is written
+// again entry by entry: those are left out and their indexes returned in
+// dropped, and the rest is saved. Any other failure saves nothing.
+func (d *DB) SaveRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention, fresh []snapglyph.KeyIP) (dropped []int, err error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	newPairs, err := d.markSuspicious(ctx, entries, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("store: save request log: %w", formatError(err))
+	}
+	if d.dialect == postgres {
+		err = d.copyRequestLog(ctx, entries, retention, newPairs)
+	} else {
+		err = d.tx(ctx, func(tx *Tx) error {
+			if err := tx.addKeyIPs(ctx, newPairs); err != nil {
+				return err
+			}
+			return tx.insertRequestLog(ctx, entries, retention)
+		})
+	}
+	if err == nil {
+		return nil, nil
+	}
+	if isNoPartition(err) {
+		return nil, fmt.Errorf("%w: %w", snapglyph.ErrNoLogPartition, err)
+	}
+	if !isDataError(err) || ctx.Err() != nil {
+		return nil, fmt.Errorf("store: save request log: %w", formatError(err))
+	}
+	// Some entry's data was refused: save them one at a time. An address
+	// refused for log_key_ips is left out too (the entry is kept; the
+	// address is looked at again with the key's next request from it).
+	err = d.tx(ctx, func(tx *Tx) error {
+		dropped = dropped[:0]
+		for _, p := range newPairs {
+			if err := tx.savepoint(ctx, func() error { return tx.addKeyIPs(ctx, []keyIPFirst{p}) }); err != nil && !isDataError(err) {
+				return err
+			}
+		}
+		for i := range entries {
+			if _, err := tx.Exec(ctx, `SAVEPOINT log_row`); err != nil {
+				return err
+			}
+			if err := tx.insertRequestLog(ctx, entries[i:i+1], retention); err != nil {
+				// A missing partition shares its SQLSTATE with a
+				// CHECK violation but is not the entry's data: the
+				// caller decides (make it, or drop an expired day).
+				if !isDataError(err) || isNoPartition(err) {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT log_row`); err != nil {
+					return err
+				}
+				dropped = append(dropped, i)
+				continue
+			}
+			if _, err := tx.Exec(ctx, `RELEASE SAVEPOINT log_row`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if isNoPartition(err) {
+			return nil, fmt.Errorf("%w: %w", snapglyph.ErrNoLogPartition, err)
+		}
+		return nil, fmt.Errorf("store: save request log: %w", formatError(err))
+	}
+	return dropped, nil
+}
+
+// SaveRequestLogAgain is SaveRequestLog for entries of which some may be
+// stored already: a write whose outcome is unknown (the commit went
+// through but its answer was lost) is written again without duplicates.
+// On SQLite the primary key leaves them out (INSERT OR IGNORE). On
+// PostgreSQL the partitioned table has no unique key (it would have to
+// hold the partition keys and cost every COPY an index check), so the
+// entries already stored are looked up by organisation, time and request
+// id (the organisation's index) and left out; no one else writes a node's
+// entries, so nothing can slip in between. dropped indexes entries.
+func (d *DB) SaveRequestLogAgain(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention, fresh []snapglyph.KeyIP) (dropped []int, err error) {
+	if d.dialect != postgres || len(entries) == 0 {
+		return d.SaveRequestLog(ctx, entries, retention, fresh)
+	}
+	stored, err := d.storedRequestLog(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("store: save request log: %w", formatError(err))
+	}
+	if len(stored) == 0 {
+		return d.SaveRequestLog(ctx, entries, retention, fresh)
+	}
+	var keep []int
+	var rest []snapglyph.RequestLogEntry
+	for i := range entries {
+		if !stored[logID{entries[i].OrgID, ms(entries[i].At), snapglyph.Storable(entries[i].RequestID, 64)}] {
+			keep = append(keep, i)
+			rest = append(rest, entries[i])
+		}
+	}
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	dr, err := d.SaveRequestLog(ctx, rest, retention, fresh)
+	for _, j := range dr {
+		dropped = append(dropped, keep[j])
+	}
+	return dropped, err
+}
+
+// logID identifies a request log entry.
+type logID struct {
+	org       string
+	at        int64
+	requestID string
+}
+
+// storedRequestLog returns which of entries the request log holds.
+func (d *DB) storedRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry) (map[logID]bool, error) {
+	type span struct {
+		lo, hi int64
+		ids    []string
+	}
+	byOrg := map[string]*span{}
+	for i := range entries {
+		e := &entries[i]
+		s := byOrg[e.OrgID]
+		if s == nil {
+			s = &span{lo: ms(e.At), hi: ms(e.At)}
+			byOrg[e.OrgID] = s
+		}
+		s.lo, s.hi = min(s.lo, ms(e.At)), max(s.hi, ms(e.At))
+		s.ids = append(s.ids, snapglyph.Storable(e.RequestID, 64))
+	}
+	out := map[logID]bool{}
+	for org, s := range byOrg {
+		for ic := range slices.Chunk(s.ids, inChunk) {
+			args := []any{org, s.lo, s.hi}
+			for _, id := range ic {
+				args = append(args, id)
+			}
+			rows, err := d.query(ctx, `SELECT at, request_id FROM request_log WHERE org_id = ? AND at >= ? AND at <= ? AND request_id IN `+inClause(len(ic)), args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				id := logID{org: org}
+				if err := rows.Scan(&id.at, &id.requestID); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[id] = true
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// savepoint runs fn inside a savepoint and rolls back to it if fn fails,
+// so the transaction goes on; it returns fn's error.
+func (tx *Tx) savepoint(ctx context.Context, fn func() error) error {
+	if _, err := tx.Exec(ctx, `SAVEPOINT log_pair`); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT log_pair`); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err := tx.Exec(ctx, `RELEASE SAVEPOINT log_pair`)
+	return err
+}
+
+// isNoPartition reports whether err is PostgreSQL finding no partition for
+// a row (SQLSTATE 23514 with that message; the same code is a CHECK
+// violation otherwise).
+func isNoPartition(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23514" && strings.Contains(pg.Message, "no partition")
+}
+
+// requestLogValues returns an entry's column values, made storable.
+func requestLogValues(e *snapglyph.RequestLogEntry, retention snapglyph.LogRetention) []any {
+	return []any{
+		ms(e.At), snapglyph.Storable(e.RequestID, 64), e.OrgID, e.KeyID, e.KeyPrefix,
+		snapglyph.Storable(e.Method, MaxLogMethod), snapglyph.Storable(e.Route, 128), snapglyph.Storable(e.ResourceID, MaxLogResourceID),
+		e.Status, snapglyph.Storable(e.Code, 64), snapglyph.Storable(e.IP, MaxLogIP), snapglyph.Storable(e.UserAgent, MaxLogUserAgent),
+		e.Duration.Microseconds(), e.Calls, e.Credits, int(e.Flags), retention.Days(e.Plan),
+	}
+}
+
+// sqliteLogRows is how many entries one INSERT carries on SQLite (17
+// parameters each, well under its limit of 32,766).
+const sqliteLogRows = 500
+
+// insertRequestLog writes entries with multi-row INSERTs (PostgreSQL uses
+// it only to write a batch again entry by entry). On SQLite it records the
+// retentions they were recorded with, for pruning, and leaves an entry
+// already stored (a batch written again after a commit whose answer was
+// lost) as it is.
+func (tx *Tx) insertRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention) error {
+	insert := `INSERT INTO request_log (`
+	if tx.db.dialect == sqlite {
+		insert = `INSERT OR IGNORE INTO request_log (`
+		type class struct {
+			org  string
+			days int
+		}
+		var classes []class
+		for i := range entries {
+			c := class{entries[i].OrgID, retention.Days(entries[i].Plan)}
+			if !slices.Contains(classes, c) {
+				classes = append(classes, c)
+			}
+		}
+		for _, c := range classes {
+			if _, err := tx.Exec(ctx, `INSERT OR IGNORE INTO request_log_classes (org_id, retention_days) VALUES (?, ?)`, c.org, c.days); err != nil {
+				return err
+			}
+		}
+	}
+	row := "(" + strings.Repeat("?, ", len(requestLogColumnNames)-1) + "?)"
+	// One statement of sqliteLogRows rows, prepared once for the batch:
+	// parsing a statement of thousands of parameters costs more than
+	// running it.
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, sqliteLogRows*len(requestLogColumnNames))
+	for len(entries) > 0 {
+		n := min(len(entries), sqliteLogRows)
+		args = args[:0]
+		for i := range entries[:n] {
+			args = append(args, requestLogValues(&entries[i], retention)...)
+		}
+		var err error
+		if n == sqliteLogRows {
+			if full == nil {
+				q := insert + requestLogColumns + `) VALUES ` + strings.Repeat(row+", ", n-1) + row
+				if full, err = tx.tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.Exec(ctx, insert+requestLogColumns+`) VALUES `+strings.Repeat(row+", ", n-1)+row, args...)
+		}
+		if err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+func (tx *Tx) addKeyIPs(ctx context.Context, pairs []keyIPFirst) error {
+	for _, p := range pairs {
+		if _, err := tx.Exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES (?, ?, ?) ON CONFLICT (key_id, ip) DO NOTHING`,
+			p.KeyID, snapglyph.Storable(p.IP, MaxLogIP), ms(p.at)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyRequestLog writes entries with COPY in one transaction, with the
+// key addresses seen for the first time (PostgreSQL).
+func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention, pairs []keyIPFirst) error {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		tx, err := pc.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.Background())
+		for _, p := range pairs {
+			if _, err := tx.Exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, ip) DO NOTHING`,
+				p.KeyID, snapglyph.Storable(p.IP, MaxLogIP), ms(p.at)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"request_log"}, requestLogColumnNames, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			return requestLogValues(&entries[i], retention), nil
+		}))
+		if err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+type keyIPFirst struct {
+	snapglyph.KeyIP
+	at time.Time
+}
+
+// inClause returns "(?, ?, …)" for n values.
+func inClause(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// inChunk bounds the values of one IN list.
+const inChunk = 500
+
+// markSuspicious sets FlagNewIP and FlagBurst on entries (see
+// SaveRequestLog) and returns the pairs of fresh that log_key_ips lacks, with
+// the time of their first entry, to be added with the entries.
+func (d *DB) markSuspicious(ctx context.Context, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+	for i := range entries {
+		entries[i].Flags &^= snapglyph.FlagNewIP | snapglyph.FlagBurst // computed again on a retry
+	}
+	newPairs, err := d.markNewIPs(ctx, entries, fresh)
+	if err != nil {
+		return nil, err
+	}
+	return newPairs, d.markBursts(ctx, entries)
+}
+
+func (d *DB) markNewIPs(ctx context.Context, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	wanted := make(map[snapglyph.KeyIP]bool, len(fresh))
+	var keys, ips []string
+	for _, p := range fresh {
+		if !wanted[p] {
+			wanted[p] = true
+			keys = append(keys, p.KeyID)
+			ips = append(ips, p.IP)
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	slices.Sort(ips)
+	ips = slices.Compact(ips)
+	known := map[snapglyph.KeyIP]bool{}
+	hasIPs := map[string]bool{}
+	for kc := range slices.Chunk(keys, inChunk) {
+		args := make([]any, len(kc))
+		for i, k := range kc {
+			args[i] = k
+		}
+		rows, err := d.query(ctx, `SELECT DISTINCT key_id FROM log_key_ips WHERE key_id IN `+inClause(len(kc)), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			hasIPs[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		for ic := range slices.Chunk(ips, inChunk) {
+			a := append(slices.Clone(args), make([]any, len(ic))...)
+			for i, ip := range ic {
+				a[len(kc)+i] = ip
+			}
+			rows, err := d.query(ctx, `SELECT key_id, ip FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` AND ip IN `+inClause(len(ic)), a...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var p snapglyph.KeyIP
+				if err := rows.Scan(&p.KeyID, &p.IP); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				known[p] = true
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Entries are in time order: the first entry of a new pair is the
+	// key's first request from that address. A key with no address yet
+	// keeps its first one unflagged.
+	var out []keyIPFirst
+	seen := map[snapglyph.KeyIP]bool{}
+	for i := range entries {
+		e := &entries[i]
+		p := snapglyph.KeyIP{KeyID: e.KeyID, IP: e.IP}
+		if !wanted[p] || known[p] || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, keyIPFirst{p, e.At})
+		if hasIPs[e.KeyID] {
+			e.Flags |= snapglyph.FlagNewIP
+		}
+		hasIPs[e.KeyID] = true
+	}
+	return out, nil
+}
+
+type keyMinute struct {
+	keyID  string
+	minute int64
+}
+
+func (d *DB) markBursts(ctx context.Context, entries []snapglyph.RequestLogEntry) error {
+	var keys []string
+	lo, hi := int64(1<<62), int64(0)
+	for i := range entries {
+		e := &entries[i]
+		if snapglyph.IsRefusal(e.Status) {
+			keys = append(keys, e.KeyID)
+			m := ms(e.At) / 60000
+			lo, hi = min(lo, m), max(hi, m)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	counts := map[keyMinute]int64{}
+	for kc := range slices.Chunk(keys, inChunk) {
+		args := []any{lo * 60000, (hi + 1) * 60000}
+		for _, k := range kc {
+			args = append(args, k)
+		}
+		rows, err := d.query(ctx, `SELECT key_id, at / 60000, COUNT(*) FROM request_log WHERE at >= ? AND at < ? AND status IN (401, 403, 429)
+			AND key_id IN `+inClause(len(kc))+` GROUP BY key_id, at / 60000`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k keyMinute
+			var n int64
+			if err := rows.Scan(&k.keyID, &k.minute, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			counts[k] = n
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		if !snapglyph.IsRefusal(e.Status) {
+			continue
+		}
+		k := keyMinute{e.KeyID, ms(e.At) / 60000}
+		counts[k]++
+		if counts[k] >= snapglyph.BurstRefusals {
+			e.Flags |= snapglyph.FlagBurst
+		}
+	}
+	return nil
+}
+
+// logQuery builds the WHERE clause for an organisation's entries matching
+// f, never before notBefore (the retention).
+func logQuery(orgID string, f *snapglyph.RequestLogFilter, notBefore time.Time) (string, []any) {
+	where := []string{"org_id = ?", "at >= ?"}
+	from := notBefore
+	if f.From.After(from) {
+		from = f.From
+	}
+	args := []any{orgID, ms(from)}
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	if !f.To.IsZero() {
+		add("at < ?", ms(f.To))
+	}
+	if f.KeyID != "" {
+		add("key_id = ?", f.KeyID)
+	}
+	switch {
+	case f.StatusMin > 0 && f.StatusMin == f.StatusMax:
+		add("status = ?", f.StatusMin)
+	case f.StatusMin > 0:
+		add("status BETWEEN ? AND ?", f.StatusMin, f.StatusMax)
+	}
+	if f.Code != "" {
+		add("code = ?", f.Code)
+	}
+	if f.Method != "" {
+		add("method = ?", f.Method)
+	}
+	if f.Route != "" {
+		add("route = ?", f.Route)
+	}
+	if f.IP != "" {
+		add("ip = ?", f.IP)
+	}
+	if f.Suspicious {
+		where = append(where, "flags <> 0")
+	}
+	if c := f.After; c != nil {
+		add("at <= ?", ms(c.At))
+		add("(at < ? OR (at = ? AND request_id < ?))", ms(c.At), ms(c.At), c.RequestID)
+	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+func scanRequestLog(row interface{ Scan(...any) error }) (snapglyph.RequestLogEntry, error) {
+	var e snapglyph.RequestLogEntry
+	var at, durUS int64
+	var flags, retention int
+	err := row.Scan(&at, &e.RequestID, &e.OrgID, &e.KeyID, &e.KeyPrefix, &e.Method, &e.Route, &e.ResourceID, &e.Status, &e.Code,
+		&e.IP, &e.UserAgent, &durUS, &e.Calls, &e.Credits, &flags, &retention)
+	e.At, e.Duration, e.Flags = fromMS(at), time.Duration(durUS)*time.Microsecond, snapglyph.RequestLogFlags(flags)
+	return e, err
+}
+
+// RequestLog calls fn with an organisation's entries matching f, newest
+// first, at most f.Limit of them (all if 0), none older than notBefore.
+// Rows are read as fn takes them; an error from fn stops the read.
+func (d *DB) RequestLog(ctx context.Context, orgID string, f snapglyph.RequestLogFilter, notBefore time.Time, fn func(*snapglyph.RequestLogEntry) error) error {
+	where, args := logQuery(orgID, &f, notBefore)
+	q := `SELECT ` + requestLogColumns + ` FROM request_log` + where + ` ORDER BY at DESC, request_id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: request log: %w", formatError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanRequestLog(rows)
+		if err != nil {
+			return fmt.Errorf("store: request log: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: request log: %w", formatError(err))
+	}
+	return nil
+}
+
+// RequestLogEntry returns an organisation's entry by request id, not
+// older than notBefore. The id's time finds it (see
+// snapglyph.NewRequestID). Returns ENOTFOUND (also for another
+// organisation's entry, and for an id not made by NewRequestID).
+func (d *DB) RequestLogEntry(ctx context.Context, orgID, requestID string, notBefore time.Time) (*snapglyph.RequestLogEntry, error) {
+	at, ok := snapglyph.RequestIDTime(requestID)
+	if !ok || at.Before(notBefore) {
+		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no request %q in this organisation's log", requestID)
+	}
+	e, err := scanRequestLog(d.queryRow(ctx, `SELECT `+requestLogColumns+` FROM request_log WHERE org_id = ? AND at = ? AND request_id = ?`,
+		orgID, ms(at), requestID))
+	if err != nil {
+		return nil, notFound(err, "no request %q in this organisation's log", requestID)
+	}
+	return &e, nil
+}
+
+// RequestLogChart counts an organisation's entries matching f (its limit
+// and cursor aside) by bucket (an hour or a day: a whole number of hours)
+// and status class. Buckets without requests are left out.
+func (d *DB) RequestLogChart(ctx context.Context, orgID string, f snapglyph.RequestLogFilter, notBefore time.Time, bucket time.Duration) ([]snapglyph.ChartBucket, error) {
+	f.After, f.Limit = nil, 0
+	width := bucket.Milliseconds()
+	if width <= 0 || width%3_600_000 != 0 {
+		return nil, fmt.Errorf("store: request log chart: bucket %s is not whole hours", bucket)
+	}
+	byStart := map[int64]*snapglyph.ChartBucket{}
+	var out []*snapglyph.ChartBucket
+	count := func(f snapglyph.RequestLogFilter) error {
+		where, args := logQuery(orgID, &f, notBefore)
+		rows, err := d.query(ctx, `SELECT at / ?, status / 100, COUNT(*) FROM request_log`+where+` GROUP BY 1, 2`, append([]any{width}, args...)...)
+		if err != nil {
+			return fmt.Errorf("store: request log chart: %w", formatError(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b, class, n int64
+			if err := rows.Scan(&b, &class, &n); err != nil {
+				return err
+			}
+			cb := byStart[b]
+			if cb == nil {
+				cb = &snapglyph.ChartBucket{Start: time.UnixMilli(b * width).UTC()}
+				byStart[b] = cb
+				out = append(out, cb)
+			}
+			if class >= 1 && class <= 5 {
+				cb.ByClass[class-1] += n
+			}
+		}
+		return formatError(rows.Err())
+	}
+	from := f.From
+	if notBefore.After(from) {
+		from = notBefore
+	}
+	if d.dialect != sqlite || from.IsZero() {
+		if err := count(f); err != nil {
+			return nil, err
+		}
+	} else {
+		// SQLite groups by sorting the rows: counting one bucket at a
+		// time sorts a few thousand at a time instead of a day's 100,000
+		// (twice as fast for a busy organisation's day). The last bucket
+		// has no end when f has none, so entries of a clock a little
+		// ahead are counted as one query would.
+		end := f.To
+		if end.IsZero() {
+			end = d.now()
+		}
+		for b := from.Truncate(bucket); ; b = b.Add(bucket) {
+			fb := f
+			fb.From = b
+			if b.Before(from) {
+				fb.From = from
+			}
+			next := b.Add(bucket)
+			if next.Before(end) {
+				fb.To = next
+			}
+			if err := count(fb); err != nil {
+				return nil, err
+			}
+			if !next.Before(end) {
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *snapglyph.ChartBucket) int { return a.Start.Compare(b.Start) })
+	res := make([]snapglyph.ChartBucket, len(out))
+	for i, b := range out {
+		res[i] = *b
+	}
+	return res, nil
+}
+
+// AddRequestLogGaps records requests that could not be logged, by
+// organisation and hour. The rows are written in (organisation, hour)
+// order, so nodes adding gaps of the same hours at once take their row
+// locks in one order and never deadlock (PostgreSQL).
+func (d *DB) AddRequestLogGaps(ctx context.Context, gaps map[string]map[time.Time]int64) error {
+	type gap struct {
+		org  string
+		hour int64
+		n    int64
+	}
+	var rows []gap
+	for o, hours := range gaps {
+		for h, n := range hours {
+			rows = append(rows, gap{o, ms(h), n})
+		}
+	}
+	slices.SortFunc(rows, func(a, b gap) int {
+		if c := strings.Compare(a.org, b.org); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.hour, b.hour)
+	})
+	err := d.tx(ctx, func(tx *Tx) error {
+		for _, g := range rows {
+			if _, err := tx.Exec(ctx, `INSERT INTO request_log_gaps (org_id, hour, dropped) VALUES (?, ?, ?)
+				ON CONFLICT (org_id, hour) DO UPDATE SET dropped = request_log_gaps.dropped + excluded.dropped`, g.org, g.hour, g.n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: request log gaps: %w", err)
+	}
+	return nil
+}
+
+// RequestLogGaps returns the hours in [from, to) in which some of the
+// organisation's requests could not be logged, oldest first.
+func (d *DB) RequestLogGaps(ctx context.Context, orgID string, from, to time.Time) ([]snapglyph.RequestLogGap, error) {
+	q := `SELECT hour, dropped FROM request_log_gaps WHERE org_id = ? AND hour >= ?`
+	args := []any{orgID, ms(from.Truncate(time.Hour))}
+	if !to.IsZero() {
+		q += ` AND hour < ?`
+		args = append(args, ms(to))
+	}
+	rows, err := d.query(ctx, q+` ORDER BY hour`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: request log gaps: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []snapglyph.RequestLogGap
+	for rows.Next() {
+		var h, n int64
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, err
+		}
+		out = append(out, snapglyph.RequestLogGap{Hour: fromMS(h), Dropped: n})
+	}
+	return out, formatError(rows.Err())
+}
+
+// pruneResult says what a prune removed.
+type pruneResult struct {
+	Partitions int   // daily partitions dropped (PostgreSQL)
+	Rows       int64 // rows deleted (SQLite)
+}
+
+// pruneBatch is how many rows one DELETE removes on SQLite, so the write
+// lock is never held long.
+const pruneBatch = 5000
+
+// PruneRequestLog removes entries older than their retention at now: whole
+// daily partitions on PostgreSQL (a day goes once its last moment is
+// older than the retention), batches of rows on SQLite. Gaps older than
+// the longest retention go too. Returns what it removed so far (daily
+// partitions dropped, rows deleted), also on error.
+func (d *DB) PruneRequestLog(ctx context.Context, now time.Time) (partitions int, rows int64, err error) {
+	var res pruneResult
+	defer func() { partitions, rows = res.Partitions, res.Rows }()
+	if d.dialect == postgres {
+		err = d.dropLogPartitions(ctx, now, &res)
+	} else {
+		err = d.deleteLogRows(ctx, now, &res)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: prune request log: %w", formatError(err))
+	}
+	longest := snapglyph.MaxRetentionDays
+	if classes, err := d.logClasses(ctx); err == nil && len(classes) > 0 {
+		longest = slices.Max(classes)
+	}
+	if _, err := d.exec(ctx, `DELETE FROM request_log_gaps WHERE hour < ?`, ms(now.AddDate(0, 0, -longest))); err != nil {
+		return 0, 0, fmt.Errorf("store: prune request log gaps: %w", formatError(err))
+	}
+	return 0, 0, nil
+}
+
+const pruneKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT key_id, ip FROM key_ips WHERE last_seen < ? LIMIT ?)`
+
+// PruneKeyIPs deletes the addresses keys were used from (the key page's
+// list, key_ips) last seen before before, a batch at a time, and returns
+// how many it deleted (also on error). The request log's own record of
+// first uses (log_key_ips) is kept: it is what tells a new address.
+func (d *DB) PruneKeyIPs(ctx context.Context, before time.Time) (int64, error) {
+	n, err := d.deleteBatches(ctx, pruneKeyIPs, ms(before))
+	if err != nil {
+		return n, fmt.Errorf("store: prune key addresses: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// RequestLogPartitions lists the daily partitions (PostgreSQL).
+func (d *DB) RequestLogPartitions(ctx context.Context) ([]snapglyph.LogPartition, error) {
+	if d.dialect != postgres {
+		return nil, nil
+	}
+	rows, err := d.query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relname LIKE 'request_log_r%_d%' AND c.relispartition`)
+	if err != nil {
+		return nil, fmt.Errorf("store: request log partitions: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []snapglyph.LogPartition
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		class, day, ok := strings.Cut(strings.TrimPrefix(name, "request_log_r"), "_d")
+		days, err1 := strconv.Atoi(class)
+		t, err2 := time.Parse("20060102", day)
+		if !ok || err1 != nil || err2 != nil {
+			continue // not ours
+		}
+		out = append(out, snapglyph.LogPartition{RetentionDays: days, Day: t})
+	}
+	slices.SortFunc(out, func(a, b snapglyph.LogPartition) int {
+		if c := a.Day.Compare(b.Day); c != 0 {
+			return c
+		}
+		return a.RetentionDays - b.RetentionDays
+	})
+	return out, formatError(rows.Err())
+}
+
+func (d *DB) dropLogPartitions(ctx context.Context, now time.Time, res *pruneResult) error {
+	parts, err := d.RequestLogPartitions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.Day.Add(24 * time.Hour).After(now.AddDate(0, 0, -p.RetentionDays)) {
+			continue // some of the day is still kept
+		}
+		err := d.tx(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, requestLogLock); err != nil {
+				return err
+			}
+			_, err := tx.tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+partitionName(p))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		res.Partitions++
+	}
+	return nil
+}
+
+// logClasses returns the retention classes that hold entries.
+func (d *DB) logClasses(ctx context.Context) ([]int, error) {
+	q := `SELECT DISTINCT retention_days FROM request_log_classes`
+	if d.dialect == postgres {
+		q = `SELECT DISTINCT substr(c.relname, 14) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relname LIKE 'request_log_r%' AND c.relkind = 'p' AND c.relispartition`
+	}
+	rows, err := d.query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		if n, err := strconv.Atoi(v); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out, rows.Err()
+}
+
+// deleteLogRows deletes expired entries on SQLite, organisation by
+// organisation and retention by retention, each a range of the table's
+// key, a batch at a time.
+func (d *DB) deleteLogRows(ctx context.Context, now time.Time, res *pruneResult) error {
+	rows, err := d.query(ctx, `SELECT org_id, retention_days FROM request_log_classes ORDER BY org_id, retention_days`)
+	if err != nil {
+		return err
+	}
+	type class struct {
+		org  string
+		days int
+	}
+	var classes []class
+	for rows.Next() {
+		var c class
+		if err := rows.Scan(&c.org, &c.days); err != nil {
+			rows.Close()
+			return err
+		}
+		classes = append(classes, c)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, c := range classes {
+		cutoff := ms(now.AddDate(0, 0, -c.days))
+		for {
+			r, err := d.exec(ctx, `DELETE FROM request_log WHERE (org_id, at, request_id) IN
+				(SELECT org_id, at, request_id FROM request_log WHERE org_id = ? AND at < ? AND retention_days = ? LIMIT ?)`,
+				c.org, cutoff, c.days, pruneBatch)
+			if err != nil {
+				return err
+			}
+			n, _ := r.RowsAffected()
+			res.Rows += n
+			if n < pruneBatch {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,519 @@
+package web
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// The Logs page: the organisation's API request log for its Owners and
+// Admins (the service checks the role again and scopes every read to the
+// session's organisation). Filters are a GET form, so a filtered view is
+// a link; the chart is SVG drawn here; exports stream.
+
+// logRoutes registers the Logs pages for the roles given by team.
+func (a *app) logRoutes(mux *inputMux, team func(http.HandlerFunc) http.Handler) {
+	mux.Handle("GET /settings/logs", team(a.handleLogs))
+	mux.Handle("GET /settings/logs/export.csv", team(a.handleLogExport("csv")))
+	mux.Handle("GET /settings/logs/export.ndjson", team(a.handleLogExport("ndjson")))
+	mux.Handle("GET /settings/logs/{id}", team(a.handleLogEntry))
+}
+
+// logRanges are the time ranges the page offers; "custom" takes from and
+// to, "all" everything kept.
+var logRanges = []struct{ ID, Label string }{
+	{"1h", "Last hour"}, {"24h", "Last 24 hours"}, {"7d", "Last 7 days"}, {"30d", "Last 30 days"}, {"all", "Everything kept"}, {"custom", "Custom (UTC)"},
+}
+
+const defaultLogRange = "24h"
+
+// logForm is the filter form as sent: echoed back into the form and into
+// every link (pages, exports, the request pages).
+type logForm struct {
+	Key, Status, Code, Endpoint, IP, Range, From, To string
+	Suspicious                                       bool
+}
+
+func readLogForm(r *http.Request) logForm {
+	q := r.URL.Query()
+	f := logForm{Key: q.Get("key"), Status: q.Get("status"), Code: q.Get("code"), Endpoint: q.Get("endpoint"), IP: q.Get("ip"),
+		Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Suspicious: q.Get("suspicious") == "1"}
+	if f.Range == "" {
+		f.Range = defaultLogRange
+		if f.From != "" || f.To != "" {
+			f.Range = "custom"
+		}
+	}
+	return f
+}
+
+// values is the form as a query string, empty fields left out.
+func (f logForm) values() url.Values {
+	v := url.Values{}
+	for _, kv := range [][2]string{{"key", f.Key}, {"status", f.Status}, {"code", f.Code}, {"endpoint", f.Endpoint}, {"ip", f.IP}, {"range", f.Range}} {
+		if kv[1] != "" {
+			v.Set(kv[0], kv[1])
+		}
+	}
+	if f.Range == "custom" {
+		if f.From != "" {
+			v.Set("from", f.From)
+		}
+		if f.To != "" {
+			v.Set("to", f.To)
+		}
+	}
+	if f.Suspicious {
+		v.Set("suspicious", "1")
+	}
+	return v
+}
+
+// Link is the Logs page with the form's filters and extra parameters.
+func (f logForm) Link(path string, extra ...string) string {
+	v := f.values()
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+// query is the service's query for the form. An unknown range is
+// refused, naming the field.
+func (f logForm) query(cursor string, limit int) (service.LogQuery, error) {
+	q := service.LogQuery{Key: f.Key, Status: f.Status, Code: f.Code, Endpoint: f.Endpoint, IP: f.IP, Suspicious: f.Suspicious, Cursor: cursor, Limit: limit}
+	switch f.Range {
+	case "custom":
+		q.From, q.To = f.From, f.To
+	case "all":
+	default:
+		known := false
+		for _, r := range logRanges {
+			known = known || r.ID == f.Range
+		}
+		if !known {
+			return q, &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the time range is not one of those offered",
+				Fields: []snapglyph.FieldError{{Field: "range", Message: "is not one of the ranges offered"}}}
+		}
+		q.From = f.Range
+	}
+	return q, nil
+}
+
+// logOption is an entry of a select on the Logs page.
+type logOption struct {
+	ID, Label string
+	Selected  bool
+}
+
+type logsPage struct {
+	base
+	Form      logForm
+	Error     string            // why the filters were refused
+	Errors    map[string]string // the same, by field
+	Ranges    []logOption
+	Keys      []logOption
+	Endpoints []logOption
+	Classes   []logOption
+	Entries   []logRow
+	Older     string // the next page's link; "" at the end
+	Newest    string // the first page's link, on later pages
+	Chart     *chartView
+	Flagged   []logRow // the newest suspicious entries, above the list
+	MoreFlags string   // the link to every suspicious entry
+	Gaps      []snapglyph.RequestLogGap
+	Dropped   int64
+	CSV       string
+	NDJSON    string
+	KeyName   string // the key filtered on
+}
+
+// logRow is an entry as the list shows it.
+type logRow struct {
+	snapglyph.RequestLogEntry
+	Link    string
+	KeyName string
+}
+
+// Class is the status's class for styling: "s2" … "s5".
+func (r logRow) Class() string { return "s" + strconv.Itoa(r.Status/100) }
+
+// DurationMS is the duration in milliseconds, one decimal.
+func (r logRow) DurationMS() string {
+	return strconv.FormatFloat(float64(r.Duration.Microseconds())/1000, 'f', 1, 64)
+}
+
+// Reasons are the entry's suspicious signs in words.
+func (r logRow) Reasons() []string { return r.Flags.Reasons() }
+
+const logPageSize = 50
+
+func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
+	b, err := a.newBase(w, r, "Logs", "logs")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, act, org := r.Context(), actor(r), b.Org.ID
+	f := readLogForm(r)
+	p := &logsPage{base: b, Form: f, Errors: map[string]string{}}
+	keys, err := a.svc.Keys(ctx, act, org, true)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	names := map[string]string{}
+	p.Keys = []logOption{{ID: "", Label: "All keys"}}
+	for _, k := range keys {
+		names[k.ID] = k.Name
+		label := k.Name + " (" + k.Prefix + "...)"
+		if k.Status == snapglyph.KeyRevoked {
+			label += " — revoked"
+		}
+		p.Keys = append(p.Keys, logOption{ID: k.ID, Label: label, Selected: k.ID == f.Key})
+	}
+	p.KeyName = names[f.Key]
+	for _, rg := range logRanges {
+		p.Ranges = append(p.Ranges, logOption{ID: rg.ID, Label: rg.Label, Selected: rg.ID == f.Range})
+	}
+	p.Endpoints = []logOption{{ID: "", Label: "All endpoints"}}
+	for _, ep := range service.LogEndpoints {
+		p.Endpoints = append(p.Endpoints, logOption{ID: ep, Label: ep, Selected: ep == f.Endpoint})
+	}
+	p.Classes = []logOption{{ID: "", Label: "Any status"}}
+	for _, c := range []string{"2xx", "4xx", "5xx", "401", "403", "404", "429"} {
+		p.Classes = append(p.Classes, logOption{ID: c, Label: c, Selected: c == f.Status})
+	}
+	row := func(e *snapglyph.RequestLogEntry) logRow {
+		return logRow{RequestLogEntry: *e, Link: f.Link("/settings/logs/" + url.PathEscape(e.RequestID)), KeyName: names[e.KeyID]}
+	}
+	cursor := r.URL.Query().Get("cursor")
+	q, err := f.query(cursor, logPageSize)
+	var entries []snapglyph.RequestLogEntry
+	var next string
+	if err == nil {
+		entries, next, err = a.svc.RequestLog(ctx, act, org, q)
+	}
+	if err == nil {
+		q.Cursor = ""
+		p.Chart, err = a.chart(r, q)
+	}
+	if err == nil && !f.Suspicious {
+		sq := q
+		sq.Suspicious, sq.Limit = true, 6
+		var flagged []snapglyph.RequestLogEntry
+		flagged, _, err = a.svc.RequestLog(ctx, act, org, sq)
+		for i := range flagged {
+			if i == 5 {
+				p.MoreFlags = f.Link("/settings/logs", "suspicious", "1")
+				break
+			}
+			p.Flagged = append(p.Flagged, row(&flagged[i]))
+		}
+	}
+	if err == nil {
+		p.Gaps, err = a.svc.RequestLogGaps(ctx, act, org, q)
+		for _, g := range p.Gaps {
+			p.Dropped += g.Dropped
+		}
+	}
+	if err != nil {
+		if snapglyph.ErrorKind(err) != snapglyph.EINVALID && snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
+			a.fail(w, r, err)
+			return
+		}
+		// Bad filters: the page again, saying which field and why.
+		p.Error = sentence(snapglyph.ErrorMessage(err))
+		p.Errors = fieldErrors(err)
+		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+			p.Errors["key"] = p.Error
+		}
+		p.Chart, p.Flagged, p.Entries = nil, nil, nil
+		a.render(w, r, http.StatusUnprocessableEntity, "logs.html", p)
+		return
+	}
+	for i := range entries {
+		p.Entries = append(p.Entries, row(&entries[i]))
+	}
+	if next != "" {
+		p.Older = f.Link("/settings/logs", "cursor", next)
+	}
+	if cursor != "" {
+		p.Newest = f.Link("/settings/logs")
+	}
+	p.CSV, p.NDJSON = f.Link("/settings/logs/export.csv"), f.Link("/settings/logs/export.ndjson")
+	a.render(w, r, http.StatusOK, "logs.html", p)
+}
+
+// logEntryPage is the page of one request.
+type logEntryPage struct {
+	base
+	Entry   logRow
+	Key     *snapglyph.APIKey // nil if the key is gone
+	Back    string
+	KeyLogs string
+	IPLogs  string
+	// BurstRefusals is how many refusals in a minute make a burst.
+	BurstRefusals int
+}
+
+func (a *app) handleLogEntry(w http.ResponseWriter, r *http.Request) {
+	b, err := a.newBase(w, r, "Request", "logs")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, act, org := r.Context(), actor(r), b.Org.ID
+	e, err := a.svc.RequestLogEntry(ctx, act, org, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	f := readLogForm(r)
+	p := &logEntryPage{base: b, Entry: logRow{RequestLogEntry: *e}, Back: f.Link("/settings/logs"), BurstRefusals: snapglyph.BurstRefusals}
+	keys, err := a.svc.Keys(ctx, act, org, true)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, k := range keys {
+		if k.ID == e.KeyID {
+			p.Key, p.Entry.KeyName = k, k.Name
+		}
+	}
+	all := logForm{Range: "all"}
+	p.KeyLogs = all.Link("/settings/logs", "key", e.KeyID)
+	p.IPLogs = all.Link("/settings/logs", "ip", e.IP)
+	p.Title = "Request " + e.RequestID
+	a.render(w, r, http.StatusOK, "logs_entry.html", p)
+}
+
+// handleLogExport streams the filtered entries as CSV or NDJSON, a
+// thousand at a time from the database: a month of a busy key is never
+// held in memory. An error before the first entry is an error page; one
+// after it cuts the download short (the connection is closed, so the
+// client sees an incomplete file rather than a silently short one).
+func (a *app) handleLogExport(format string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := sessionFrom(r.Context())
+		f := readLogForm(r)
+		q, err := f.query("", 0)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// Every write's error is looked at: a client that went away stops
+		// the export at once instead of after more pages of the log.
+		bw := bufio.NewWriterSize(w, 32<<10)
+		var cw *csv.Writer
+		enc := json.NewEncoder(bw)
+		started := false
+		n := 0
+		start := func() error {
+			started = true
+			h := w.Header()
+			name := fmt.Sprintf("snapglyph-requests-%s.%s", a.now().UTC().Format("20060102-150405"), format)
+			h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+			if format == "csv" {
+				h.Set("Content-Type", "text/csv; charset=utf-8")
+			} else {
+				h.Set("Content-Type", "application/x-ndjson")
+			}
+			w.WriteHeader(http.StatusOK)
+			if format == "csv" {
+				cw = csv.NewWriter(bw)
+				return cw.Write(service.LogCSVHeader)
+			}
+			return nil
+		}
+		flush := func() error {
+			if cw != nil {
+				cw.Flush()
+				if err := cw.Error(); err != nil {
+					return err
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			return nil
+		}
+		err = a.svc.ExportRequestLog(r.Context(), actor(r), s.OrgID, q, func(e *snapglyph.RequestLogEntry) error {
+			if !started {
+				if err := start(); err != nil {
+					return err
+				}
+			}
+			var err error
+			if format == "csv" {
+				err = cw.Write(service.LogCSVRecord(e))
+			} else {
+				err = enc.Encode(service.EntryJSON(e))
+			}
+			if err != nil {
+				return err
+			}
+			if n++; n%1000 == 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+				// A long export keeps going as long as the client reads.
+				rc.SetWriteDeadline(time.Now().Add(time.Minute))
+			}
+			return nil
+		})
+		if err != nil && !started {
+			a.fail(w, r, err)
+			return
+		}
+		if err != nil {
+			a.log.Warn("request log export cut short", "org", s.OrgID, "entries", n, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if !started {
+			err = start() // no entries: a file with just the header
+		}
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			a.log.Warn("request log export cut short", "org", s.OrgID, "entries", n, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// chartView is the chart as the template draws it: an SVG of bars stacked
+// by status class, and the same numbers as a table.
+type chartView struct {
+	Title   string
+	Width   int
+	Height  int
+	Max     int64
+	Bars    []chartBar
+	Ticks   []chartTick
+	Totals  []classTotal
+	Total   int64
+	PerHour bool
+}
+
+type chartBar struct {
+	Label    string // "15 Nov 12:00"
+	X, W     float64
+	Segments []chartSegment
+	Total    int64
+	ByClass  [5]int64
+}
+
+type chartSegment struct {
+	Class string
+	Y, H  float64
+}
+
+type chartTick struct {
+	X      float64
+	Label  string
+	Anchor string // text-anchor: the first label starts at its bar, the last ends at it
+}
+
+type classTotal struct {
+	Class, Label string
+	N            int64
+}
+
+// Geometry of the chart, in SVG units.
+const (
+	chartW    = 720
+	chartH    = 160
+	chartLeft = 44 // room for the axis labels
+	chartTop  = 8
+	chartBot  = 22
+)
+
+func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
+	c, err := a.svc.RequestLogChart(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, q)
+	if err != nil {
+		return nil, err
+	}
+	v := &chartView{Width: chartW, Height: chartH, PerHour: c.Bucket == time.Hour}
+	var totals [5]int64
+	for _, b := range c.Buckets {
+		v.Max = max(v.Max, b.Total())
+		for i, n := range b.ByClass {
+			totals[i] += n
+		}
+	}
+	for i, n := range totals {
+		v.Total += n
+		if n > 0 || i == 1 || i == 3 || i == 4 {
+			v.Totals = append(v.Totals, classTotal{Class: "c" + strconv.Itoa(i+1), Label: strconv.Itoa(i+1) + "xx", N: n})
+		}
+	}
+	unit := "hour"
+	layout := "2 Jan 15:04"
+	if !v.PerHour {
+		unit, layout = "day", "2 Jan 2006"
+	}
+	v.Title = fmt.Sprintf("Requests per %s by status class, %s to %s UTC", unit, c.From.UTC().Format("2 Jan 2006 15:04"), c.To.UTC().Format("2 Jan 2006 15:04"))
+	n := len(c.Buckets)
+	if n == 0 {
+		return v, nil
+	}
+	plotW := float64(chartW - chartLeft)
+	plotH := float64(chartH - chartTop - chartBot)
+	bw := plotW / float64(n)
+	scale := 0.0
+	if v.Max > 0 {
+		scale = plotH / float64(v.Max)
+	}
+	for i, b := range c.Buckets {
+		bar := chartBar{Label: b.Start.UTC().Format(layout), X: chartLeft + float64(i)*bw + bw*0.1, W: bw * 0.8, Total: b.Total(), ByClass: b.ByClass}
+		y := float64(chartH - chartBot)
+		for cls := 0; cls < 5; cls++ {
+			if b.ByClass[cls] == 0 {
+				continue
+			}
+			h := float64(b.ByClass[cls]) * scale
+			y -= h
+			bar.Segments = append(bar.Segments, chartSegment{Class: "c" + strconv.Itoa(cls+1), Y: y, H: h})
+		}
+		v.Bars = append(v.Bars, bar)
+	}
+	// Four labels along the time axis.
+	for _, i := range []int{0, n / 3, 2 * n / 3, n - 1} {
+		if len(v.Ticks) > 0 && v.Ticks[len(v.Ticks)-1].Label == v.Bars[i].Label {
+			continue
+		}
+		v.Ticks = append(v.Ticks, chartTick{X: v.Bars[i].X + v.Bars[i].W/2, Label: v.Bars[i].Label, Anchor: "middle"})
+	}
+	v.Ticks[0].Anchor, v.Ticks[0].X = "start", v.Bars[0].X
+	if last := &v.Ticks[len(v.Ticks)-1]; len(v.Ticks) > 1 {
+		last.Anchor, last.X = "end", v.Bars[n-1].X+v.Bars[n-1].W
+	}
+	return v, nil
+}
+
+// Bottom is the y of the time axis.
+func (v *chartView) Bottom() int { return chartH - chartBot }
+
+// Left is the x of the count axis.
+func (v *chartView) Left() int { return chartLeft }
+
+// Top is the y of the highest bar.
+func (v *chartView) Top() int { return chartTop }

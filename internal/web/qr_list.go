@@ -1,0 +1,123 @@
+// The list of QR codes, filtered by type and by the creating API key.
+//
+// The key filter lists the organisation's keys, revoked ones too, to
+// Owners and Admins (service.Keys). Members may not list keys; they filter
+// by a key with the link in the "Created by" column, and the page names
+// the key from the codes it lists.
+
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/snapglyph/snapglyph/internal/qr"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+)
+
+// qrPageSize is how many QR codes the list shows per page.
+const qrPageSize = 20
+
+type qrListPage struct {
+	base
+	Codes     []qrView
+	Types     []keyOption // the type filter's options
+	Keys      []keyOption // the key filter's options; nil: no key filter shown
+	KeyFilter string      // the id of the key filtered by
+	KeyLabel  string      // the key filtered by, named, when Keys is nil
+	Filtered  bool
+	Next      string // the next page's URL
+	First     string // the first page's URL, when this is a later one
+	Used      int    // QR codes, on a plan that limits them
+	Limit     int    // the plan's QR codes; -1: no limit
+	CanPlan   bool   // the user may change the plan
+}
+
+// AtLimit reports whether the plan's QR codes are all used.
+func (p *qrListPage) AtLimit() bool { return p.Limit >= 0 && p.Used >= p.Limit }
+
+func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
+	b, err := a.newBase(w, r, "QR Codes", "qr")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	query := r.URL.Query()
+	f := snapglyph.QRFilter{Type: query.Get("type"), CreatedByKey: query.Get("createdByKey"), Cursor: query.Get("cursor"), Limit: qrPageSize}
+	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
+		redirectWith(w, r, "/qr-codes", "error", "There is no QR-code type "+strconv.Quote(f.Type)+"; showing all QR codes.")
+		return
+	}
+	codes, next, err := a.svc.QRCodes(r.Context(), creator(r), b.Org.ID, f)
+	if err != nil {
+		if snapglyph.ErrorKind(err) == snapglyph.EINVALID && f.Cursor != "" {
+			redirectWith(w, r, "/qr-codes", "error", "That page link is no longer valid; here are the newest QR codes.")
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	p := &qrListPage{base: b, Filtered: f.Type != "" || f.CreatedByKey != "", KeyFilter: f.CreatedByKey,
+		Limit: b.Org.QRCodeLimit(a.now()), CanPlan: b.User.Role == snapglyph.RoleOwner}
+	for _, c := range codes {
+		p.Codes = append(p.Codes, qrView{c})
+	}
+	filters := url.Values{}
+	if f.Type != "" {
+		filters.Set("type", f.Type)
+	}
+	if f.CreatedByKey != "" {
+		filters.Set("createdByKey", f.CreatedByKey)
+	}
+	if f.Cursor != "" {
+		p.First = "/qr-codes"
+		if len(filters) > 0 {
+			p.First += "?" + filters.Encode()
+		}
+	}
+	if next != "" {
+		filters.Set("cursor", next)
+		p.Next = "/qr-codes?" + filters.Encode()
+	}
+	p.Types = append(p.Types, keyOption{"", "All types", f.Type == ""})
+	for _, t := range qr.Types {
+		p.Types = append(p.Types, keyOption{t, typeLabels[t][1], t == f.Type})
+	}
+	if b.User.Role.CanManageKeys() {
+		keys, err := a.svc.Keys(r.Context(), actor(r), b.Org.ID, true)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		found := false
+		for _, k := range keys {
+			label := k.Name + " (" + k.Prefix + "...)"
+			if k.Status == snapglyph.KeyRevoked {
+				label += " · revoked"
+			}
+			found = found || k.ID == f.CreatedByKey
+			p.Keys = append(p.Keys, keyOption{k.ID, label, k.ID == f.CreatedByKey})
+		}
+		if f.CreatedByKey != "" && !found {
+			p.Keys = append(p.Keys, keyOption{f.CreatedByKey, f.CreatedByKey + " (not a key of this organisation)", true})
+		}
+		if len(p.Keys) > 0 {
+			p.Keys = append([]keyOption{{"", "Any creator", f.CreatedByKey == ""}}, p.Keys...)
+		}
+	}
+	if f.CreatedByKey != "" && p.Keys == nil {
+		p.KeyLabel = f.CreatedByKey
+		if len(codes) > 0 {
+			p.KeyLabel = codes[0].CreatedBy.Name + " (" + codes[0].CreatedBy.Prefix + "...)"
+		}
+	}
+	if p.Limit >= 0 {
+		if p.Used, err = a.svc.CountQRCodes(r.Context(), creator(r), b.Org.ID); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	a.render(w, r, http.StatusOK, "qrcodes.html", p)
+}
