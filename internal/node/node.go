@@ -408,8 +408,9 @@ func (n *Node) MaintainRequestLog(ctx context.Context) error {
 }
 
 // pruneLoop deletes old change-log entries, expired idempotency keys,
-// delivered outbox events, read notices past store.NoticeRetention and
-// leak report digests past store.LeakReportRetention every prune
+// delivered outbox events, read notices past store.NoticeRetention,
+// leak report digests past store.LeakReportRetention and usage batch ids
+// past store.UsageBatchRetention every prune
 // interval, starting with one pass now.
 func (n *Node) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(n.prune)
@@ -433,10 +434,11 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 	now := n.DB.Now()
 	_, err4 := n.DB.PruneNotices(ctx, now.Add(-store.NoticeRetention))
 	_, err5 := n.DB.PruneLeakReports(ctx, now.Add(-store.LeakReportRetention))
+	_, err6 := n.DB.PruneUsageBatches(ctx, now.Add(-store.UsageBatchRetention))
 	if ctx.Err() != nil && n.bg.Err() != nil {
 		return nil // stopped by Close, not a failure
 	}
-	return errors.Join(err, err2, err3, err4, err5)
+	return errors.Join(err, err2, err3, err4, err5, err6)
 }
 
 // Close ends the background work after the last request: running tasks

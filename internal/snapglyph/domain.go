@@ -326,6 +326,11 @@ type PeriodKey struct {
 // UsageBatch is what a node has buffered since its last flush: spent
 // counts per organisation and per key, and each key's last use.
 type UsageBatch struct {
+	// ID makes the batch's write exactly-once: the store records it with
+	// the counts, and a batch written again with the same ID (its first
+	// write failed, but may have committed) is not counted twice. An
+	// empty ID is not recorded and never skipped.
+	ID       string
 	Orgs     map[PeriodKey]Counts
 	Keys     map[PeriodKey]Counts
 	LastUsed map[string]LastUse // by key id

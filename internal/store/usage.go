@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -103,6 +104,9 @@ func (d *DB) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.
 func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []snapglyph.DroppedUsage, err error) {
 	rows := usageRows(b)
 	err = d.tx(ctx, func(tx *Tx) error {
+		if saved, err := tx.claimBatch(ctx, b.ID); err != nil || saved {
+			return err
+		}
 		n := 0 // the organisations' rows come first: a few statements for all
 		for n < len(rows) && rows[n].kind == "org" {
 			n++
@@ -125,6 +129,9 @@ func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []
 	}
 	err = d.tx(ctx, func(tx *Tx) error {
 		dropped = dropped[:0]
+		if saved, err := tx.claimBatch(ctx, b.ID); err != nil || saved {
+			return err
+		}
 		for _, row := range rows {
 			bad, err := saveIsolated(ctx, tx, row)
 			if err != nil {
@@ -140,6 +147,40 @@ func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []
 		return nil, fmt.Errorf("store: save usage: %w", err)
 	}
 	return dropped, nil
+}
+
+// claimBatch records a usage batch's id in the transaction that writes
+// it, and reports whether the database holds it already (saved): a write
+// whose commit was not confirmed, made again. An empty id is not recorded.
+func (tx *Tx) claimBatch(ctx context.Context, id string) (saved bool, err error) {
+	if id == "" {
+		return false, nil
+	}
+	res, err := tx.Exec(ctx, `INSERT INTO usage_batches (id, saved_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, id, ms(tx.now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 0, err
+}
+
+// UsageBatchRetention is how long a usage batch's id is kept: a node
+// writes a failed batch again at its next flush, a second later, or when
+// the database is back.
+const UsageBatchRetention = 7 * 24 * time.Hour
+
+// pruneUsageBatches deletes a batch of old usage batch ids, found by time
+// (usage_batches_saved_at): a node writes one a second.
+const pruneUsageBatches = `DELETE FROM usage_batches WHERE id IN (SELECT id FROM usage_batches WHERE saved_at < ? LIMIT ?)`
+
+// PruneUsageBatches deletes the ids of usage batches saved before before,
+// a batch at a time, and returns how many it deleted (also on error).
+func (d *DB) PruneUsageBatches(ctx context.Context, before time.Time) (int64, error) {
+	n, err := d.deleteBatches(ctx, pruneUsageBatches, ms(before))
+	if err != nil {
+		return n, fmt.Errorf("store: prune usage batches: %w", formatError(err))
+	}
+	return n, nil
 }
 
 // saveIsolated saves one row under a savepoint. A data error rolls back

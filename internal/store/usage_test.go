@@ -254,3 +254,54 @@ func TestFlushOfManyOrgsIsBatched(t *testing.T) {
 		}
 	})
 }
+
+// TestSaveUsageBatchOnce: a batch written again with its id (its first
+// write's answer was lost) is not counted again, also when a row of it
+// was dropped for its data; another id, and a batch without one, are.
+// Both stores; the ids are pruned by time.
+func TestSaveUsageBatchOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := newUsageFixture(t, db)
+		ctx := context.Background()
+		b := f.batch(5, "acme-sdk/1.0", "other/2.0")
+		b.ID = snapglyph.NewID("usage")
+		for range 3 {
+			if dropped, err := db.SaveUsage(ctx, b); err != nil || len(dropped) != 0 {
+				t.Fatalf("SaveUsage: dropped %v, err %v", dropped, err)
+			}
+		}
+		f.check(t, db, 5)
+		b.ID = snapglyph.NewID("usage")
+		if _, err := db.SaveUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		f.check(t, db, 10)
+		b.ID = ""
+		for range 2 {
+			if _, err := db.SaveUsage(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.check(t, db, 20)
+
+		// The row-by-row path (a row refused for its data) claims the id too.
+		poison(t, db, "key_poisoned", "22023")
+		b = f.batch(1, "acme-sdk/1.0", "other/2.0")
+		b.ID = snapglyph.NewID("usage")
+		b.Keys[snapglyph.PeriodKey{ID: "key_poisoned", Period: "2026-11"}] = snapglyph.Counts{APICalls: 7}
+		for i := range 2 {
+			dropped, err := db.SaveUsage(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 && len(dropped) != 1 || i == 1 && len(dropped) != 0 {
+				t.Fatalf("write %d dropped %v; want the poisoned row the first time and nothing after", i, dropped)
+			}
+		}
+		f.check(t, db, 21)
+
+		if n, err := db.PruneUsageBatches(ctx, time.Now().Add(time.Hour)); err != nil || n != 3 {
+			t.Fatalf("PruneUsageBatches = %d, %v; want the 3 ids", n, err)
+		}
+	})
+}

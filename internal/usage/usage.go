@@ -32,7 +32,9 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending *snapglyph.UsageBatch
-	// flushing is the batch being written, still counted by Pending.
+	// flushing is the batch being written, or the one whose write failed
+	// (the next flush writes it again, with its id); either way still
+	// counted by Pending.
 	flushing *snapglyph.UsageBatch
 	// ips and flushingIPs are the addresses of pending and flushing
 	// (their KeyIPs stay empty until the flush fills flushing's).
@@ -208,21 +210,45 @@ func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 // Flush writes what is buffered. A row the database refuses for its data
 // is logged and counted, and dropped: one organisation's bad row must not
 // stop usage recording for every organisation. On any other failure the
-// batch is merged back into the buffer and the error returned.
+// batch is kept, as it is, for the next flush, and the error returned.
+//
+// Each batch is written exactly once. A failed write may have committed
+// all the same (the connection was lost after the database committed,
+// before its answer came back): so a failed batch is not merged into the
+// buffer but kept whole with its id, and written again, first, by the
+// next flush; the database records the id of every batch it commits and
+// skips one it holds already. Until then the batch is still counted as
+// buffered (Pending), so nothing is ever reported missing.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.mu.Lock()
-	b, ips := r.pending, r.ips
-	if b.Empty() && ips.total == 0 {
-		r.mu.Unlock()
-		return nil
+	again, err := r.write(ctx)
+	if err == nil && again {
+		_, err = r.write(ctx) // the failed batch is in: now what came since
 	}
-	r.pending, r.flushing = newBatch(), b
-	r.ips, r.flushingIPs = newIPBuffer(), ips
+	return err
+}
+
+// write saves the batch of a failed flush if there is one (again), else
+// what is buffered. Its caller holds flushMu.
+func (r *Recorder) write(ctx context.Context) (again bool, err error) {
+	r.mu.Lock()
+	b := r.flushing
+	if b == nil {
+		if r.pending.Empty() && r.ips.total == 0 {
+			r.mu.Unlock()
+			return false, nil
+		}
+		b, r.flushing, r.flushingIPs = r.pending, r.pending, r.ips
+		r.pending, r.ips = newBatch(), newIPBuffer()
+	}
+	again = b.ID != ""
 	r.epoch.Add(1)
 	r.mu.Unlock()
-	b.KeyIPs = ips.keyIPs() // no writer is left on ips
+	if !again {
+		b.ID = snapglyph.NewID("usage")
+		b.KeyIPs = r.flushingIPs.keyIPs() // no writer is left on them
+	}
 
 	start := time.Now()
 	dropped, err := r.saver.SaveUsage(ctx, b)
@@ -231,35 +257,15 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.logDropped(dropped)
 
 	r.mu.Lock()
-	r.flushing, r.flushingIPs = nil, nil
-	r.epoch.Add(1)
-	if err != nil {
-		// Put the batch back for the next flush.
-		for k, c := range b.Orgs {
-			addCounts(r.pending.Orgs, k, c)
-		}
-		for k, c := range b.Keys {
-			addCounts(r.pending.Keys, k, c)
-		}
-		for id, u := range b.LastUsed {
-			keepLatest(r.pending.LastUsed, id, u)
-		}
-		for k, c := range b.KeyDays {
-			addCounts(r.pending.KeyDays, k, c)
-		}
-		for keyID, set := range ips.keys {
-			for ip, s := range set.ips {
-				if !r.ips.add(set.org, keyID, ip, s) {
-					r.IPsDropped.Add(1)
-				}
-			}
-		}
+	if err == nil {
+		r.flushing, r.flushingIPs = nil, nil
 	}
+	r.epoch.Add(1)
 	r.mu.Unlock()
 	if err != nil {
 		r.FlushErrors.Add(1)
 	}
-	return err
+	return again, err
 }
 
 // logDropped logs each dropped row by its organisation or key id (never

@@ -14,6 +14,7 @@ import (
 
 type fakeSaver struct {
 	fail  bool
+	ids   []string // the id of every batch given, failed or not
 	saved []*snapglyph.UsageBatch
 	raw   []*snapglyph.UsageBatch // every batch as it was given
 	// bad names key ids whose rows the fake database refuses as data.
@@ -21,6 +22,7 @@ type fakeSaver struct {
 }
 
 func (f *fakeSaver) SaveUsage(_ context.Context, b *snapglyph.UsageBatch) ([]snapglyph.DroppedUsage, error) {
+	f.ids = append(f.ids, b.ID)
 	if f.fail {
 		return nil, errors.New("database down")
 	}
@@ -46,7 +48,10 @@ func (f *fakeSaver) SaveUsage(_ context.Context, b *snapglyph.UsageBatch) ([]sna
 }
 
 // TestFailedFlushKeepsEverything: a batch that could not be written is
-// merged back and written whole by the next flush, with the latest use.
+// kept whole, still counted as pending, and written again with the same id
+// by the next flush (it may have been committed: the store skips an id it
+// holds); what was recorded meanwhile follows as a batch of its own, with
+// the latest use.
 func TestFailedFlushKeepsEverything(t *testing.T) {
 	s := &fakeSaver{fail: true}
 	r := New(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -59,15 +64,30 @@ func TestFailedFlushKeepsEverything(t *testing.T) {
 	if got := r.Pending("org_a", "2026-11"); got.APICalls != 3 || got.ImageCredits != 10 {
 		t.Fatalf("pending %+v after a failed flush, want 3 calls and 10 credits", got)
 	}
+	if u, ok := r.PendingLastUse("key_a"); !ok || u.IP != "192.0.2.2" {
+		t.Fatalf("pending last use %+v, %v; want the later one", u, ok)
+	}
+	if err := r.Flush(context.Background()); err == nil {
+		t.Fatal("the second flush did not fail")
+	}
 	s.fail = false
 	if err := r.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b := s.saved[0]
-	org := b.Orgs[snapglyph.PeriodKey{ID: "org_a", Period: "2026-11"}]
-	key := b.Keys[snapglyph.PeriodKey{ID: "key_a", Period: "2026-11"}]
-	if len(s.saved) != 1 || org.APICalls != 3 || key.APICalls != 3 || key.ImageCredits != 10 || b.LastUsed["key_a"].IP != "192.0.2.2" {
-		t.Fatalf("saved %+v", b)
+	if len(s.raw) != 2 {
+		t.Fatalf("%d batches written, want the failed one and the later one", len(s.raw))
+	}
+	first, second := s.raw[0], s.raw[1]
+	if first.ID == "" || second.ID == "" || first.ID == second.ID {
+		t.Fatalf("batch ids %q and %q: want two distinct ids", first.ID, second.ID)
+	}
+	if s.ids[0] != first.ID {
+		t.Fatalf("the failed flush sent id %q, the retry %q: a retry must keep its id", s.ids[0], first.ID)
+	}
+	org1, org2 := first.Orgs[snapglyph.PeriodKey{ID: "org_a", Period: "2026-11"}], second.Orgs[snapglyph.PeriodKey{ID: "org_a", Period: "2026-11"}]
+	key1 := first.Keys[snapglyph.PeriodKey{ID: "key_a", Period: "2026-11"}]
+	if org1.APICalls != 1 || org1.ImageCredits != 10 || key1.APICalls != 1 || org2.APICalls != 2 || first.LastUsed["key_a"].IP != "192.0.2.1" || second.LastUsed["key_a"].IP != "192.0.2.2" {
+		t.Fatalf("written %+v then %+v", first, second)
 	}
 	if got := r.Pending("org_a", "2026-11"); got.APICalls != 0 || r.Backlog() != 0 {
 		t.Fatalf("still pending after a good flush: %+v", got)
