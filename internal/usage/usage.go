@@ -218,7 +218,8 @@ func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 // buffer but kept whole with its id, and written again, first, by the
 // next flush; the database records the id of every batch it commits and
 // skips one it holds already. Until then the batch is still counted as
-// buffered (Pending), so nothing is ever reported missing.
+// buffered (Pending), so nothing is ever reported missing; a batch that
+// did commit is reported twice until that retry, a flush interval later.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
