@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/store"
@@ -65,18 +66,24 @@ type Deliverer struct {
 
 	Poll        time.Duration // how often due deliveries are looked for (default 1 s)
 	Batch       int           // deliveries claimed at once per sink (default 5)
+	Workers     int           // sinks delivered to at once by Run (default 8; a claim's batch may add Batch−1)
 	Lease       time.Duration // how long a claim holds (default 10 minutes: Batch × Timeout and more)
 	MaxAttempts int           // attempts before a delivery is given up (default 20)
 	Timeout     time.Duration // bounds one delivery (default 1 minute; what is not done is tried again)
 	// Periodic work run every Every (trial dates), errors to Errors.
 	Every    time.Duration // default 1 minute
 	Periodic []func(context.Context) error
+
+	mu       sync.Mutex
+	inflight map[string]bool // sinks being delivered to
+	free     chan struct{}   // a sink's deliveries ended
 }
 
 // Defaults of a Deliverer.
 const (
 	DefaultPoll        = time.Second
 	DefaultBatch       = 5
+	DefaultWorkers     = 8
 	DefaultLease       = 10 * time.Minute
 	DefaultMaxAttempts = 20
 	DefaultTimeout     = time.Minute
@@ -95,8 +102,14 @@ func Backoff(n int) time.Duration {
 	return min(30*time.Second<<(n-1), time.Hour)
 }
 
-// Run delivers until ctx ends: every Poll it claims and delivers what is
-// due, and every Every it runs the periodic work.
+// Run delivers until ctx ends: whenever a delivery slot is free (and at
+// least every Poll) it claims and starts what is due, and every Every it
+// runs the periodic work. Deliveries to different sinks (each webhook
+// endpoint is a sink of its own) run side by side, Workers at a time,
+// those to one sink one after another: an endpoint that hangs holds one
+// slot for its timeout, not every organisation's deliveries. Run returns
+// when ctx has ended and the deliveries it started are over (they give
+// their claims back).
 func (w *Deliverer) Run(ctx context.Context) {
 	poll := w.Poll
 	if poll <= 0 {
@@ -106,8 +119,14 @@ func (w *Deliverer) Run(ctx context.Context) {
 	if every <= 0 {
 		every = DefaultEvery
 	}
+	workers := w.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	var running sync.WaitGroup
+	defer running.Wait()
 	var last time.Time
 	for {
 		if time.Since(last) >= every {
@@ -116,8 +135,8 @@ func (w *Deliverer) Run(ctx context.Context) {
 				w.report("notify_periodic", fn(ctx), ctx)
 			}
 		}
-		for {
-			n, err := w.RunOnce(ctx)
+		for w.busy() < workers {
+			n, err := w.dispatch(ctx, &running)
 			w.report("notify", err, ctx)
 			if n == 0 || err != nil || ctx.Err() != nil {
 				break
@@ -127,6 +146,7 @@ func (w *Deliverer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.freed():
 		}
 	}
 }
@@ -143,9 +163,21 @@ func (w *Deliverer) report(task string, err error, ctx context.Context) {
 }
 
 // RunOnce claims one batch of each sink's due deliveries and delivers
-// them; it returns how many it handled. Failed deliveries are scheduled
-// again and reported to Errors; the error returned is the claim's.
+// them (to different sinks side by side), and returns how many it
+// handled once they are over. Failed deliveries are scheduled again and
+// reported to Errors; the error returned is the claim's.
 func (w *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	var wg sync.WaitGroup
+	n, err := w.dispatch(ctx, &wg)
+	wg.Wait()
+	return n, err
+}
+
+// dispatch claims one batch of each sink's due deliveries, leaving out
+// the sinks this deliverer is delivering to already, and starts them: a
+// goroutine per sink of the batch (counted in wg), which delivers its
+// deliveries in the order claimed. It returns how many it started.
+func (w *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup) (int, error) {
 	batch, lease := w.Batch, w.Lease
 	if batch <= 0 {
 		batch = DefaultBatch
@@ -153,20 +185,76 @@ func (w *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	if lease <= 0 {
 		lease = DefaultLease
 	}
-	handled := 0
+	started := 0
 	var errs error
 	for _, s := range w.Sinks {
-		ds, err := w.DB.ClaimDeliveries(ctx, s.Name(), w.Node, batch, lease)
+		ds, err := w.DB.ClaimDeliveries(ctx, s.Name(), w.Node, batch, lease, w.inFlight()...)
 		if err != nil {
 			errs = errors.Join(errs, err)
 			continue
 		}
+		var order []string
+		bySink := map[string][]*store.Delivery{}
 		for _, d := range ds {
-			w.deliver(ctx, s, d)
-			handled++
+			if bySink[d.Sink] == nil {
+				order = append(order, d.Sink)
+			}
+			bySink[d.Sink] = append(bySink[d.Sink], d)
+		}
+		for _, sink := range order {
+			group := bySink[sink]
+			w.mu.Lock()
+			if w.inflight == nil {
+				w.inflight = map[string]bool{}
+			}
+			w.inflight[sink] = true
+			w.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, d := range group {
+					w.deliver(ctx, s, d)
+				}
+				w.mu.Lock()
+				delete(w.inflight, sink)
+				w.mu.Unlock()
+				select {
+				case w.freed() <- struct{}{}:
+				default:
+				}
+			}()
+			started += len(group)
 		}
 	}
-	return handled, errs
+	return started, errs
+}
+
+// inFlight lists the sinks being delivered to.
+func (w *Deliverer) inFlight() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.inflight))
+	for sink := range w.inflight {
+		out = append(out, sink)
+	}
+	return out
+}
+
+// busy is how many sinks are being delivered to.
+func (w *Deliverer) busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.inflight)
+}
+
+// freed is told (without waiting) each time a sink's deliveries end.
+func (w *Deliverer) freed() chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.free == nil {
+		w.free = make(chan struct{}, 1)
+	}
+	return w.free
 }
 
 func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {

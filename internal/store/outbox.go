@@ -223,13 +223,20 @@ func (d *DB) skipLocked() string {
 // ClaimDeliveries takes up to limit due deliveries of the sink (or of
 // the sink family, SinkWebhook) for node, oldest first, for lease: until
 // then no other node takes them. A delivery is due when it is not done,
-// its next attempt time has come, and no live claim holds it.
-func (d *DB) ClaimDeliveries(ctx context.Context, sink, node string, limit int, lease time.Duration) ([]*Delivery, error) {
+// its next attempt time has come, and no live claim holds it. Deliveries
+// of the sinks in busy (the node is delivering to them already) are left.
+func (d *DB) ClaimDeliveries(ctx context.Context, sink, node string, limit int, lease time.Duration, busy ...string) ([]*Delivery, error) {
 	// Most polls find nothing: look first, without a write transaction
 	// (on SQLite a commit would make every node re-read its caches).
 	var one int
 	now := ms(d.now())
 	cond, sinkArgs := sinkClause(sink)
+	if len(busy) > 0 {
+		cond += ` AND sink NOT IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(busy)), ", ") + `)`
+		for _, b := range busy {
+			sinkArgs = append(sinkArgs, b)
+		}
+	}
 	err := d.queryRow(ctx, `SELECT 1 FROM outbox_deliveries WHERE `+cond+` AND done_at = 0 AND next_at <= ? AND locked_until <= ? LIMIT 1`,
 		append(sinkArgs, now, now)...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
