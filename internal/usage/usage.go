@@ -279,11 +279,17 @@ func (r *Recorder) logDropped(dropped []snapglyph.DroppedUsage) {
 	}
 }
 
-// Backlog returns the number of buffered entries, for metrics.
+// Backlog returns the number of buffered entries, for metrics: those
+// recorded since the last flush, and those of a batch being written or
+// waiting to be written again.
 func (r *Recorder) Backlog() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.pending.Keys) + len(r.pending.LastUsed) + len(r.pending.KeyDays) + r.ips.total
+	n := len(r.pending.Keys) + len(r.pending.LastUsed) + len(r.pending.KeyDays) + r.ips.total
+	if f := r.flushing; f != nil {
+		n += len(f.Keys) + len(f.LastUsed) + len(f.KeyDays) + r.flushingIPs.total
+	}
+	return n
 }
 
 // Run flushes every Interval until ctx ends, then flushes once more with a

@@ -64,6 +64,9 @@ func TestFailedFlushKeepsEverything(t *testing.T) {
 	if got := r.Pending("org_a", "2026-11"); got.APICalls != 3 || got.ImageCredits != 10 {
 		t.Fatalf("pending %+v after a failed flush, want 3 calls and 10 credits", got)
 	}
+	if n := r.Backlog(); n < 4 { // both batches' key and day counts, at least
+		t.Fatalf("backlog %d after a failed flush: the kept batch is buffered too", n)
+	}
 	if u, ok := r.PendingLastUse("key_a"); !ok || u.IP != "192.0.2.2" {
 		t.Fatalf("pending last use %+v, %v; want the later one", u, ok)
 	}
