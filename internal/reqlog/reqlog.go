@@ -447,13 +447,13 @@ func (w *Writer) Metrics() []*metrics.Func {
 type Pruner interface {
 	EnsureRequestLogPartitions(ctx context.Context, parts []snapglyph.LogPartition) error
 	PruneRequestLog(ctx context.Context, now time.Time) (removedPartitions int, removedRows int64, err error)
-	PruneKeyIPs(ctx context.Context, before time.Time) (int64, error)
+	PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph.LogRetention) (int64, error)
 }
 
 // Maintain creates today's and tomorrow's partitions of every retention
 // class, so the writer rarely has to at midnight, and removes what is past
 // its retention: entries, and the addresses keys were used from (the key
-// page's list) last seen before the longest retention.
+// page's list) last seen before their organisation's plan's retention.
 func Maintain(ctx context.Context, p Pruner, retention snapglyph.LogRetention, now time.Time) (partitions int, rows int64, err error) {
 	var parts []snapglyph.LogPartition
 	for _, days := range retention.Classes() {
@@ -463,6 +463,6 @@ func Maintain(ctx context.Context, p Pruner, retention snapglyph.LogRetention, n
 	}
 	err1 := p.EnsureRequestLogPartitions(ctx, parts)
 	partitions, rows, err2 := p.PruneRequestLog(ctx, now)
-	_, err3 := p.PruneKeyIPs(ctx, now.AddDate(0, 0, -slices.Max(retention.Classes())))
+	_, err3 := p.PruneKeyIPs(ctx, now, retention)
 	return partitions, rows, errors.Join(err1, err2, err3)
 }

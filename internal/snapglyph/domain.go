@@ -19,6 +19,9 @@ const (
 	PlanMax     Plan = "max"
 )
 
+// Plans returns every plan, from the smallest to the largest.
+func Plans() []Plan { return []Plan{PlanStarter, PlanTrial, PlanPro, PlanMax} }
+
 // TrialLength is how long a new organisation's Pro trial lasts.
 const TrialLength = 14 * 24 * time.Hour
 

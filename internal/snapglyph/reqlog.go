@@ -133,7 +133,7 @@ func (r LogRetention) Days(p Plan) int {
 func (r LogRetention) Classes() []int {
 	seen := map[int]bool{}
 	var out []int
-	for _, p := range []Plan{PlanStarter, PlanTrial, PlanPro, PlanMax} {
+	for _, p := range Plans() {
 		if d := r.Days(p); !seen[d] {
 			seen[d] = true
 			out = append(out, d)
@@ -146,7 +146,7 @@ func (r LogRetention) Classes() []int {
 // String writes the retention as ParseLogRetention reads it.
 func (r LogRetention) String() string {
 	var parts []string
-	for _, p := range []Plan{PlanStarter, PlanTrial, PlanPro, PlanMax} {
+	for _, p := range Plans() {
 		parts = append(parts, fmt.Sprintf("%s=%dd", p, r.Days(p)))
 	}
 	return strings.Join(parts, ",")

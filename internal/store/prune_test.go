@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,36 +11,76 @@ import (
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
-// TestPruneKeyIPs: a key's addresses last seen before the cutoff go, the
-// others stay with their counts.
+// TestPruneKeyIPs: a key's addresses go once last seen before the request
+// log's retention of its organisation's plan (Pro 30 days, Max 90, or what
+// the operator set), the others stay with their counts.
 func TestPruneKeyIPs(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
-		org := newOrg(t, db)
-		key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: org.ID, Name: "Production-WebApp", Prefix: "qr_live_abcd"}
-		if err := db.CreateKey(ctx, key, snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator, ""); err != nil {
-			t.Fatal(err)
-		}
 		now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
-		seen := map[string]time.Time{"192.0.2.1": now.AddDate(0, 0, -40), "192.0.2.2": now.AddDate(0, 0, -31), "192.0.2.3": now.AddDate(0, 0, -29), "192.0.2.4": now}
-		b := &snapglyph.UsageBatch{KeyIPs: map[snapglyph.KeyIP]snapglyph.IPSeen{}}
-		for ip, last := range seen {
-			b.KeyIPs[snapglyph.KeyIP{KeyID: key.ID, IP: ip}] = snapglyph.IPSeen{First: last.Add(-time.Hour), Last: last, Calls: 3}
+		ages := map[string]int{"192.0.2.1": 100, "192.0.2.2": 40, "192.0.2.3": 31, "192.0.2.4": 29, "192.0.2.5": 8, "192.0.2.6": 0}
+		keyOn := func(plan snapglyph.Plan) string {
+			org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Acme", Plan: plan}
+			if _, err := db.CreateOrg(ctx, org, snapglyph.NewID("u")+"@acme.test", ""); err != nil {
+				t.Fatal(err)
+			}
+			key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: org.ID, Name: "Production-WebApp", Prefix: "qr_live_abcd"}
+			if err := db.CreateKey(ctx, key, snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator, ""); err != nil {
+				t.Fatal(err)
+			}
+			b := &snapglyph.UsageBatch{KeyIPs: map[snapglyph.KeyIP]snapglyph.IPSeen{}}
+			for ip, days := range ages {
+				last := now.AddDate(0, 0, -days)
+				b.KeyIPs[snapglyph.KeyIP{KeyID: key.ID, IP: ip}] = snapglyph.IPSeen{First: last.Add(-time.Hour), Last: last, Calls: 3}
+			}
+			if _, err := db.SaveUsage(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			return key.ID
 		}
-		if _, err := db.SaveUsage(ctx, b); err != nil {
+		pro, max := keyOn(snapglyph.PlanPro), keyOn(snapglyph.PlanMax)
+		left := func(keyID string) []string {
+			t.Helper()
+			ips, total, err := db.KeyIPs(ctx, keyID, 10)
+			if err != nil || total != len(ips) {
+				t.Fatalf("%d of %d addresses (%v)", len(ips), total, err)
+			}
+			var out []string
+			for _, ip := range ips {
+				if ip.Calls != 3 {
+					t.Errorf("%s: %d calls after the prune, want 3", ip.IP, ip.Calls)
+				}
+				out = append(out, ip.IP)
+			}
+			return out
+		}
+		check := func(retention snapglyph.LogRetention, removed int64, wantPro, wantMax []string) {
+			t.Helper()
+			n, err := db.PruneKeyIPs(ctx, now, retention)
+			if err != nil || n != removed {
+				t.Fatalf("pruned %d (%v), want %d", n, err, removed)
+			}
+			if got := left(pro); !slices.Equal(got, wantPro) {
+				t.Errorf("the Pro key keeps %v, want %v", got, wantPro)
+			}
+			if got := left(max); !slices.Equal(got, wantMax) {
+				t.Errorf("the Max key keeps %v, want %v", got, wantMax)
+			}
+		}
+		check(snapglyph.DefaultLogRetention(), 4,
+			[]string{"192.0.2.6", "192.0.2.5", "192.0.2.4"},
+			[]string{"192.0.2.6", "192.0.2.5", "192.0.2.4", "192.0.2.3", "192.0.2.2"})
+		check(snapglyph.DefaultLogRetention(), 0, // again: nothing more
+			[]string{"192.0.2.6", "192.0.2.5", "192.0.2.4"},
+			[]string{"192.0.2.6", "192.0.2.5", "192.0.2.4", "192.0.2.3", "192.0.2.2"})
+		// The operator shortens Pro's retention to 7 days: Max is untouched.
+		retention, err := snapglyph.ParseLogRetention("pro=7d")
+		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := db.PruneKeyIPs(ctx, now.AddDate(0, 0, -30))
-		if err != nil || n != 2 {
-			t.Fatalf("pruned %d (%v), want 2", n, err)
-		}
-		left, total, err := db.KeyIPs(ctx, key.ID, 10)
-		if err != nil || total != 2 || left[0].IP != "192.0.2.4" || left[1].IP != "192.0.2.3" || left[1].Calls != 3 {
-			t.Fatalf("left %+v (%d, %v)", left, total, err)
-		}
-		if n, err := db.PruneKeyIPs(ctx, now.AddDate(0, 0, -30)); err != nil || n != 0 {
-			t.Fatalf("a second prune removed %d (%v)", n, err)
-		}
+		check(retention, 2,
+			[]string{"192.0.2.6"},
+			[]string{"192.0.2.6", "192.0.2.5", "192.0.2.4", "192.0.2.3", "192.0.2.2"})
 	})
 }
 

@@ -839,18 +839,39 @@ func (d *DB) PruneRequestLog(ctx context.Context, now time.Time) (partitions int
 	return 0, 0, nil
 }
 
-const pruneKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT key_id, ip FROM key_ips WHERE last_seen < ? LIMIT ?)`
+// pruneKeyIPs deletes a batch of the addresses last seen before a cutoff
+// of the keys of organisations on one plan; pruneAnyKeyIPs those of any
+// key (the longest retention's cutoff: a backstop for addresses whose key
+// or organisation is gone).
+const (
+	pruneKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT ki.key_id, ki.ip FROM key_ips ki WHERE ki.last_seen < ?
+		AND (SELECT o.plan FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = ki.key_id) = ? LIMIT ?)`
+	pruneAnyKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT key_id, ip FROM key_ips WHERE last_seen < ? LIMIT ?)`
+)
 
 // PruneKeyIPs deletes the addresses keys were used from (the key page's
-// list, key_ips) last seen before before, a batch at a time, and returns
-// how many it deleted (also on error). The request log's own record of
-// first uses (log_key_ips) is kept: it is what tells a new address.
-func (d *DB) PruneKeyIPs(ctx context.Context, before time.Time) (int64, error) {
-	n, err := d.deleteBatches(ctx, pruneKeyIPs, ms(before))
-	if err != nil {
-		return n, fmt.Errorf("store: prune key addresses: %w", formatError(err))
+// list, key_ips) last seen before the request log's retention of their
+// organisation's plan at now, a batch at a time, and returns how many it
+// deleted (also on error). The request log's own record of first uses
+// (log_key_ips) is kept: it is what tells a new address.
+func (d *DB) PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph.LogRetention) (int64, error) {
+	var total int64
+	longest := 0
+	for _, p := range snapglyph.Plans() {
+		days := retention.Days(p)
+		longest = max(longest, days)
+		n, err := d.deleteBatches(ctx, pruneKeyIPs, ms(now.AddDate(0, 0, -days)), string(p))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
+		}
 	}
-	return n, nil
+	n, err := d.deleteBatches(ctx, pruneAnyKeyIPs, ms(now.AddDate(0, 0, -longest)))
+	total += n
+	if err != nil {
+		return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
+	}
+	return total, nil
 }
 
 // RequestLogPartitions lists the daily partitions (PostgreSQL).
