@@ -6,7 +6,9 @@
 // conditional UPDATE (reserved + n <= limit) and spends them in memory.
 // Blocks shrink as the allowance runs low, down to one unit, so the last
 // units go to whichever node asks first and the limit is met exactly. A
-// graceful stop returns unspent units; a crash loses what the node held,
+// graceful stop returns unspent units; a lease whose answer was lost is
+// settled by its id before the next one (see store.SettleLease), so the
+// database never keeps units nobody holds. A crash loses what the node held,
 // at most one and a half blocks per organisation and counter (the block in
 // use and the next one leased ahead; the customer's loss, bounded; the
 // limit is never passed).
@@ -25,7 +27,8 @@ import (
 
 // Store is the persistence the meter needs; *store.DB has it.
 type Store interface {
-	Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error)
+	Lease(ctx context.Context, id, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error)
+	SettleLease(ctx context.Context, id string) (returned int64, err error)
 	ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error
 	Usage(ctx context.Context, orgID, period string) (snapglyph.StoredUsage, error)
 }
@@ -60,12 +63,21 @@ type Meter struct {
 	prefetches sync.WaitGroup
 	closed     bool
 
+	// unsettled are the ids of leases whose call failed (under mu): the
+	// database may have committed them all the same. Each is settled
+	// (given back if it committed) before the meter's next lease, so a
+	// lost answer strands no units.
+	unsettled []string
+
 	// Leases counts lease round trips to the database, for metrics.
 	Leases atomic.Uint64
 	// PrefetchErrors counts failed leases ahead of need (the request
 	// that needs the units leases them itself); ReturnErrors counts
-	// unspent units that could not be given back (lost for the month).
-	PrefetchErrors, ReturnErrors atomic.Uint64
+	// unspent units that could not be given back (lost for the month);
+	// StrandedLeases counts failed leases the meter had no room left to
+	// settle (if the database committed one, its units are lost for the
+	// month).
+	PrefetchErrors, ReturnErrors, StrandedLeases atomic.Uint64
 }
 
 // account is one organisation's allowance on this node, for one period.
@@ -274,13 +286,53 @@ func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c snapg
 // lease asks the database for enough units to serve n.
 func (m *Meter) lease(ctx context.Context, orgID, period string, c snapglyph.Counter, p *pool, n int64) error {
 	need := n - p.lease
-	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, max(m.MaxBlock, need), need, p.limit)
-	m.Leases.Add(1)
+	granted, reserved, err := m.leaseOnce(ctx, orgID, period, c, max(m.MaxBlock, need), need, p.limit)
 	if err != nil {
 		return err
 	}
 	p.reserved = reserved
 	p.lease += granted
+	return nil
+}
+
+// leaseOnce settles the leases whose answers were lost, then leases under
+// a new id; if that fails, the id waits to be settled in its turn.
+func (m *Meter) leaseOnce(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
+	m.settle(ctx) // what it cannot settle now waits for the next lease
+	id := snapglyph.NewID("lease")
+	granted, reserved, err = m.store.Lease(ctx, id, orgID, period, c, maxN, minN, limit)
+	m.Leases.Add(1)
+	if err != nil {
+		m.mu.Lock()
+		if len(m.unsettled) < maxUnsettled {
+			m.unsettled = append(m.unsettled, id)
+		} else {
+			m.StrandedLeases.Add(1)
+		}
+		m.mu.Unlock()
+	}
+	return granted, reserved, err
+}
+
+// maxUnsettled bounds the lease ids a meter keeps to settle: while the
+// database is away every request that needs a lease fails and adds one.
+const maxUnsettled = 10000
+
+// settle settles the leases whose answers were lost. Those it cannot
+// settle yet (the database is still away) are kept for the next try.
+func (m *Meter) settle(ctx context.Context) error {
+	m.mu.Lock()
+	ids := m.unsettled
+	m.unsettled = nil
+	m.mu.Unlock()
+	for i, id := range ids {
+		if _, err := m.store.SettleLease(ctx, id); err != nil {
+			m.mu.Lock()
+			m.unsettled = append(m.unsettled, ids[i:]...)
+			m.mu.Unlock()
+			return fmt.Errorf("meter: settle %d leases: %w", len(ids)-i, err)
+		}
+	}
 	return nil
 }
 
@@ -302,8 +354,7 @@ func (m *Meter) prefetch(a *account, orgID, period string, c snapglyph.Counter, 
 	defer m.prefetches.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
 	defer cancel()
-	granted, reserved, err := m.store.Lease(ctx, orgID, period, c, m.MaxBlock, 1, limit)
-	m.Leases.Add(1)
+	granted, reserved, err := m.leaseOnce(ctx, orgID, period, c, m.MaxBlock, 1, limit)
 	if err != nil {
 		m.PrefetchErrors.Add(1)
 	}
@@ -484,6 +535,7 @@ func (m *Meter) Release(ctx context.Context) error {
 	for id, a := range accounts {
 		errs = append(errs, m.release(ctx, id, a))
 	}
+	errs = append(errs, m.settle(ctx))
 	return errors.Join(errs...)
 }
 

@@ -19,19 +19,28 @@ import (
 type memStore struct {
 	mu       sync.Mutex
 	reserved map[string]int64 // org/period/counter
+	ledger   map[string]memLease
 	leases   atomic.Int64
 	// gate, if set, is received from before each lease is granted, so a
 	// test can hold prefetches in flight.
 	gate chan struct{}
 }
 
-func newMemStore() *memStore { return &memStore{reserved: make(map[string]int64)} }
+// memLease is a lease recorded under its id.
+type memLease struct {
+	key     string
+	granted int64
+}
+
+func newMemStore() *memStore {
+	return &memStore{reserved: make(map[string]int64), ledger: make(map[string]memLease)}
+}
 
 func memKey(orgID, period string, c snapglyph.Counter) string {
 	return orgID + "/" + period + "/" + string(c)
 }
 
-func (s *memStore) Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (int64, int64, error) {
+func (s *memStore) Lease(ctx context.Context, id, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (int64, int64, error) {
 	if s.gate != nil {
 		select {
 		case <-s.gate:
@@ -54,7 +63,22 @@ func (s *memStore) Lease(ctx context.Context, orgID, period string, c snapglyph.
 	}
 	want = max(minN, min(want, left))
 	s.reserved[k] = r + want
+	if id != "" {
+		s.ledger[id] = memLease{k, want}
+	}
 	return want, r + want, nil
+}
+
+func (s *memStore) SettleLease(ctx context.Context, id string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.ledger[id]
+	if !ok {
+		return 0, nil
+	}
+	delete(s.ledger, id)
+	s.reserved[l.key] -= l.granted
+	return l.granted, nil
 }
 
 func (s *memStore) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, n int64) error {
@@ -368,4 +392,109 @@ func TestReleaseDuringOutageKeepsLeases(t *testing.T) {
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lostAnswers is a store whose leases sometimes fail: every third after
+// the database committed it (the connection dropped before the answer
+// came), every fifth before it got there.
+type lostAnswers struct {
+	Store
+	calls, lost atomic.Int64
+}
+
+func (s *lostAnswers) Lease(ctx context.Context, id, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (int64, int64, error) {
+	n := s.calls.Add(1)
+	if n%5 == 0 {
+		return 0, 0, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	granted, reserved, err := s.Store.Lease(ctx, id, orgID, period, c, maxN, minN, limit)
+	if err == nil && n%3 == 0 {
+		if granted > 0 {
+			s.lost.Add(1)
+		}
+		return 0, 0, errors.New("read tcp 127.0.0.1:5432: connection reset by peer")
+	}
+	return granted, reserved, err
+}
+
+// TestLostLeaseAnswersStrandNothing: three nodes spend an allowance of
+// 10,000 calls while a third of their leases commit but answer with an
+// error. Every lease whose answer was lost is settled, so once the nodes
+// stop, the limit is still met exactly: the calls served, with those a
+// node serves afterwards, come to 10,000, no fewer.
+func TestLostLeaseAnswersStrandNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Load", Plan: snapglyph.PlanMax}
+		if _, err := db.CreateOrg(ctx, org, "owner@load.test", ""); err != nil {
+			t.Fatal(err)
+		}
+		const limit = 10000
+		o := orgWith(org.ID, limit, 2000)
+		st := &lostAnswers{Store: db.DB}
+		var nodes []*Meter
+		for range 3 {
+			m := New(st)
+			m.MaxBlock = 250
+			nodes = append(nodes, m)
+		}
+		var charged, failed atomic.Int64
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(60 * time.Second)
+		for _, m := range nodes {
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(deadline) {
+						_, ok, err := m.Charge(ctx, o, snapglyph.APICalls, 1)
+						if err != nil {
+							failed.Add(1) // the request fails; the client retries
+							continue
+						}
+						if !ok {
+							return
+						}
+						charged.Add(1)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		for _, m := range nodes {
+			if err := m.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st.lost.Load() == 0 || failed.Load() == 0 {
+			t.Fatalf("no lease answer was lost (%d leases, %d failed requests): the test tests nothing", st.calls.Load(), failed.Load())
+		}
+		// What the nodes left is served by a node without faults.
+		after := New(db.DB)
+		for time.Now().Before(deadline) {
+			_, ok, err := after.Charge(ctx, o, snapglyph.APICalls, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			charged.Add(1)
+		}
+		if err := after.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if charged.Load() != limit {
+			t.Errorf("%d calls served under a limit of %d (%d lease answers lost)", charged.Load(), limit, st.lost.Load())
+		}
+		period, _ := snapglyph.Period(after.Now())
+		u, err := db.Usage(ctx, org.ID, period)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Reserved.APICalls != limit {
+			t.Errorf("%d calls reserved in the database, %d served", u.Reserved.APICalls, charged.Load())
+		}
+		t.Logf("%d leases, %d answers lost after the commit, %d requests failed", st.calls.Load(), st.lost.Load(), failed.Load())
+	})
 }

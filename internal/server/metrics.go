@@ -28,6 +28,7 @@ func (s *Server) registerMetrics() {
 		counter("snapglyph_meter_leases_total", "Round trips to the database to lease allowance.", func() float64 { return float64(s.meter.Leases.Load()) }),
 		counter("snapglyph_meter_prefetch_errors_total", "Failed leases ahead of need (the request that needs the units leases them itself).", func() float64 { return float64(s.meter.PrefetchErrors.Load()) }),
 		counter("snapglyph_meter_return_errors_total", "Unspent leases that could not be given back (lost for the month; the limit is never passed).", func() float64 { return float64(s.meter.ReturnErrors.Load()) }),
+		counter("snapglyph_meter_stranded_leases_total", "Failed leases beyond the 10,000 a node keeps to settle (if one committed, its units are lost for the month).", func() float64 { return float64(s.meter.StrandedLeases.Load()) }),
 		counter("snapglyph_changes_unconfirmed_total", "Management changes made on this node that not every live node confirmed within 2 s.", func() float64 { return float64(s.svc.UnconfirmedChanges.Load()) }),
 		counter("snapglyph_usage_flushes_total", "Flushes of buffered usage and last-used data.", func() float64 { return float64(s.recorder.Flushes.Load()) }),
 		counter("snapglyph_usage_flush_errors_total", "Failed flushes (their data is kept for the next one).", func() float64 { return float64(s.recorder.FlushErrors.Load()) }),

@@ -77,6 +77,7 @@ func TestScansAndPrunesUseIndexes(t *testing.T) {
 		{"notices", pruneNotices, "notices_read_created", []any{1, 500}},
 		{"leak reports", pruneLeakReports, "leak_reports_received", []any{1}},
 		{"usage batch ids", pruneUsageBatches, "usage_batches_saved_at", []any{1, 500}},
+		{"usage lease ids", pruneUsageLeases, "usage_leases_leased_at", []any{1, 500}},
 	} {
 		p := QueryPlan(t, d.db, c.query, c.args...)
 		if !strings.Contains(p, "USING INDEX "+c.index) && !strings.Contains(p, "USING COVERING INDEX "+c.index) || strings.Contains(p, "SCAN k") {

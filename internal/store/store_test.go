@@ -45,7 +45,7 @@ func TestLeaseNeverPassesLimit(t *testing.T) {
 			go func(h *store.DB) {
 				defer wg.Done()
 				for i := 0; i < 200; i++ {
-					g, _, err := h.Lease(ctx, org.ID, "2026-11", snapglyph.APICalls, 7, 1, limit)
+					g, _, err := h.Lease(ctx, "", org.ID, "2026-11", snapglyph.APICalls, 7, 1, limit)
 					if err != nil {
 						t.Error(err)
 						return
@@ -68,7 +68,7 @@ func TestLeaseNeverPassesLimit(t *testing.T) {
 		if err := db.ReturnLease(ctx, org.ID, "2026-11", snapglyph.APICalls, 20); err != nil {
 			t.Fatal(err)
 		}
-		if g, r, _ := db.Lease(ctx, org.ID, "2026-11", snapglyph.APICalls, 64, 20, limit); g != 20 || r != limit {
+		if g, r, _ := db.Lease(ctx, "", org.ID, "2026-11", snapglyph.APICalls, 64, 20, limit); g != 20 || r != limit {
 			t.Fatalf("after returning 20: granted %d reserved %d", g, r)
 		}
 	})

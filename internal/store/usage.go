@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,7 +33,11 @@ func reservedColumn(c snapglyph.Counter) (string, error) {
 // any number of nodes may lease at once and the limit holds. It returns
 // the units granted (0 if fewer than minN were left) and the reserved total
 // after the lease.
-func (d *DB) Lease(ctx context.Context, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
+//
+// A lease with an id is recorded under it in the same transaction: if
+// the call fails, the caller cannot know whether the database committed
+// it, and hands the id to SettleLease once the database answers again.
+func (d *DB) Lease(ctx context.Context, id, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (granted, reserved int64, err error) {
 	col, err := reservedColumn(c)
 	if err != nil {
 		return 0, 0, err
@@ -62,17 +68,54 @@ func (d *DB) Lease(ctx context.Context, orgID, period string, c snapglyph.Counte
 			q = `UPDATE usage_counters SET ` + col + ` = ` + col + ` + ? WHERE org_id = ? AND period = ? AND ` + col + ` + ? <= ? RETURNING ` + col
 			args = []any{want, orgID, period, want, limit}
 		}
-		err := d.queryRow(ctx, q, args...).Scan(&reserved)
+		err := d.tx(ctx, func(tx *Tx) error {
+			if err := tx.QueryRow(ctx, q, args...).Scan(&reserved); err != nil {
+				return err
+			}
+			if id == "" {
+				return nil
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO usage_leases (id, org_id, period, counter, granted, leased_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				id, orgID, period, string(c), want, ms(tx.now))
+			return err
+		})
 		if err == nil {
 			return want, reserved, nil
 		}
-		if snapglyph.ErrorKind(formatError(err)) != snapglyph.ENOTFOUND {
-			return 0, 0, fmt.Errorf("store: lease: %w", formatError(err))
+		if snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
+			return 0, 0, fmt.Errorf("store: lease: %w", err)
 		}
 		if attempt >= 8 {
 			return 0, reserved, nil
 		}
 	}
+}
+
+// SettleLease gives back the units of the lease recorded under id, if the
+// database holds it (its Lease call failed after the commit), and forgets
+// the id, in one transaction: a second call, or one for a lease that never
+// committed, returns 0. It returns the units given back.
+func (d *DB) SettleLease(ctx context.Context, id string) (returned int64, err error) {
+	err = d.tx(ctx, func(tx *Tx) error {
+		var orgID, period, counter string
+		err := tx.QueryRow(ctx, `DELETE FROM usage_leases WHERE id = ? RETURNING org_id, period, counter, granted`, id).Scan(&orgID, &period, &counter, &returned)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		col, err := reservedColumn(snapglyph.Counter(counter))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE usage_counters SET `+col+` = `+col+` - ? WHERE org_id = ? AND period = ? AND `+col+` >= ?`, returned, orgID, period, returned)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: settle lease: %w", formatError(err))
+	}
+	return returned, nil
 }
 
 func clamp(v, lo, hi int64) int64 {
@@ -169,18 +212,28 @@ func (tx *Tx) claimBatch(ctx context.Context, id string) (saved bool, err error)
 // the database is back.
 const UsageBatchRetention = 7 * 24 * time.Hour
 
-// pruneUsageBatches deletes a batch of old usage batch ids, found by time
-// (usage_batches_saved_at): a node writes one a second.
-const pruneUsageBatches = `DELETE FROM usage_batches WHERE id IN (SELECT id FROM usage_batches WHERE saved_at < ? LIMIT ?)`
+// pruneUsageBatches and pruneUsageLeases delete a batch of old usage
+// batch and lease ids, found by time (usage_batches_saved_at,
+// usage_leases_leased_at): a node writes a batch a second, and leases a
+// block every few thousand requests (one per request near the limit).
+const (
+	pruneUsageBatches = `DELETE FROM usage_batches WHERE id IN (SELECT id FROM usage_batches WHERE saved_at < ? LIMIT ?)`
+	pruneUsageLeases  = `DELETE FROM usage_leases WHERE id IN (SELECT id FROM usage_leases WHERE leased_at < ? LIMIT ?)`
+)
 
-// PruneUsageBatches deletes the ids of usage batches saved before before,
-// a batch at a time, and returns how many it deleted (also on error).
+// PruneUsageBatches deletes the ids of usage batches saved, and of leases
+// taken, before before, a batch at a time, and returns how many it deleted
+// (also on error).
 func (d *DB) PruneUsageBatches(ctx context.Context, before time.Time) (int64, error) {
 	n, err := d.deleteBatches(ctx, pruneUsageBatches, ms(before))
 	if err != nil {
 		return n, fmt.Errorf("store: prune usage batches: %w", formatError(err))
 	}
-	return n, nil
+	m, err := d.deleteBatches(ctx, pruneUsageLeases, ms(before))
+	if err != nil {
+		return n + m, fmt.Errorf("store: prune usage leases: %w", formatError(err))
+	}
+	return n + m, nil
 }
 
 // saveIsolated saves one row under a savepoint. A data error rolls back

@@ -180,7 +180,7 @@ func TestLeaseUnknownCounter(t *testing.T) {
 		ctx := context.Background()
 		org := newOrg(t, db)
 		bad := snapglyph.Counter("api_calls_reserved = 0; --")
-		if g, r, err := db.Lease(ctx, org.ID, "2026-11", bad, 10, 1, 100); err == nil || g != 0 || r != 0 {
+		if g, r, err := db.Lease(ctx, "", org.ID, "2026-11", bad, 10, 1, 100); err == nil || g != 0 || r != 0 {
 			t.Fatalf("Lease(unknown counter) = %d, %d, %v; want an error", g, r, err)
 		}
 		if err := db.ReturnLease(ctx, org.ID, "2026-11", bad, 1); err == nil {
@@ -302,6 +302,62 @@ func TestSaveUsageBatchOnce(t *testing.T) {
 
 		if n, err := db.PruneUsageBatches(ctx, time.Now().Add(time.Hour)); err != nil || n != 3 {
 			t.Fatalf("PruneUsageBatches = %d, %v; want the 3 ids", n, err)
+		}
+	})
+}
+
+// TestSettleLease: a lease recorded under an id (its answer may have been
+// lost) is given back by SettleLease exactly once; a lease that never
+// committed, or one settled already, gives back nothing. Both stores;
+// the ids are pruned by time with the usage batch ids.
+func TestSettleLease(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		org := newOrg(t, db)
+		reserved := func() snapglyph.Counts {
+			t.Helper()
+			u, err := db.Usage(ctx, org.ID, "2026-11")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Reserved
+		}
+		lost := snapglyph.NewID("lease")
+		g, r, err := db.Lease(ctx, lost, org.ID, "2026-11", snapglyph.ImageCredits, 64, 1, 10000)
+		if err != nil || g != 64 || r != 64 {
+			t.Fatalf("Lease = %d, %d, %v; want 64 of 10,000", g, r, err)
+		}
+		kept := snapglyph.NewID("lease")
+		if g, r, err := db.Lease(ctx, kept, org.ID, "2026-11", snapglyph.ImageCredits, 100, 1, 10000); err != nil || g != 100 || r != 164 {
+			t.Fatalf("Lease = %d, %d, %v; want 100 more", g, r, err)
+		}
+		if g, _, err := db.Lease(ctx, snapglyph.NewID("lease"), org.ID, "2026-11", snapglyph.APICalls, 10, 1, 10000); err != nil || g != 10 {
+			t.Fatalf("Lease of calls = %d, %v", g, err)
+		}
+		for i, want := range []int64{64, 0} {
+			n, err := db.SettleLease(ctx, lost)
+			if err != nil || n != want {
+				t.Fatalf("settle %d = %d, %v; want %d", i, n, err, want)
+			}
+			if got := reserved(); got.ImageCredits != 100 || got.APICalls != 10 {
+				t.Fatalf("after settle %d: %+v reserved; want 100 credits (the kept lease) and 10 calls", i, got)
+			}
+		}
+		if n, err := db.SettleLease(ctx, snapglyph.NewID("lease")); err != nil || n != 0 {
+			t.Fatalf("settling a lease that never committed = %d, %v", n, err)
+		}
+		// A lease without an id is not recorded.
+		if _, _, err := db.Lease(ctx, "", org.ID, "2026-11", snapglyph.ImageCredits, 1, 1, 10000); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.PruneUsageBatches(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("PruneUsageBatches an hour ago = %d, %v; want none", n, err)
+		}
+		if n, err := db.PruneUsageBatches(ctx, time.Now().Add(time.Hour)); err != nil || n != 2 {
+			t.Fatalf("PruneUsageBatches = %d, %v; want the 2 unsettled lease ids", n, err)
+		}
+		if n, err := db.SettleLease(ctx, kept); err != nil || n != 0 {
+			t.Fatalf("settling a pruned lease = %d, %v; want 0", n, err)
 		}
 	})
 }
