@@ -229,6 +229,27 @@ func TestBrowser(t *testing.T) {
 	}
 	expectAPI(t, base, key, http.StatusOK, "")
 
+	// Logs: the three requests above; the one refused while the key was
+	// paused leads the suspicious activity (entries are written within
+	// half a second, so the page is read again until it shows them).
+	var flagged string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		navigate(t, ctx, chromedp.Navigate(base+"/settings/logs"))
+		flagged = run(t, ctx, chromedp.Evaluate[string](`(document.querySelector(".flagged li") || {}).textContent || ""`))
+		if flagged != "" && run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr[id^='req-']").length`)) == 3 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if f := strings.Join(strings.Fields(flagged), " "); !strings.Contains(f, "Production-WebApp") || !strings.Contains(f, "401") || !strings.Contains(f, "key not active") {
+		t.Errorf("the first suspicious request on the Logs page reads %q, want the key's 401 while paused", f)
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr[id^='req-']").length`)); n != 3 {
+		t.Errorf("the Logs page lists %d requests, want the 3 made", n)
+	}
+	screenshot(t, ctx, shots, "logs-desktop", 1280, 1200, false)
+	screenshot(t, ctx, shots, "logs-phone", 390, 844, true)
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+
 	// QR Codes: create one in the dashboard, with the live preview.
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/qr-codes"]`)))
 	if h := text(t, ctx, "h1"); h != "QR Codes" {

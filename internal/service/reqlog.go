@@ -309,7 +309,14 @@ func (s *Service) RequestLogChart(ctx context.Context, actor snapglyph.Actor, or
 		byStart[b.Start.UnixMilli()] = b
 	}
 	c.From, c.To = c.From.UTC(), c.To.UTC()
-	for t := c.From.Truncate(c.Bucket); t.Before(c.To); t = t.Add(c.Bucket) {
+	// The buckets cover the range; the one that begins at its very end
+	// is drawn only if it holds entries (requests at that instant, which
+	// the list shows too).
+	end := c.To
+	if _, ok := byStart[c.To.Truncate(c.Bucket).UnixMilli()]; ok {
+		end = c.To.Truncate(c.Bucket).Add(c.Bucket)
+	}
+	for t := c.From.Truncate(c.Bucket); t.Before(end); t = t.Add(c.Bucket) {
 		b := byStart[t.UnixMilli()]
 		b.Start = t
 		c.Buckets = append(c.Buckets, b)

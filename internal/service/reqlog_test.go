@@ -294,3 +294,48 @@ func TestRequestLogChartEdges(t *testing.T) {
 		}
 	})
 }
+
+// TestChartCountsRequestsAtNow: with the clock exactly on the hour,
+// requests made at that very instant are in the chart as in the list (the
+// chart drew the hours before it only, and read 0 next to a list of 3).
+func TestChartCountsRequestsAtNow(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+		db.Now = func() time.Time { return now }
+		svc := service.New(db.DB)
+		org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "pro"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
+		w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		w.Now = db.Now
+		for i, at := range []time.Time{now.Add(-time.Millisecond), now, now} {
+			e := snapglyph.RequestLogEntry{At: at, RequestID: snapglyph.NewRequestID(at), OrgID: org.ID, KeyID: k.ID, KeyPrefix: k.Prefix,
+				Method: "GET", Route: "/api/v1/usage", Status: []int{200, 401, 200}[i], IP: "192.0.2.1", Plan: org.Plan}
+			w.Record(&e)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		actor := snapglyph.Actor{UserID: owner.ID, Label: owner.Email}
+		for _, q := range []service.LogQuery{{From: "24h"}, {From: "8d"}, {Key: k.ID, From: "24h"}} {
+			c, err := svc.RequestLogChart(ctx, actor, org.ID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, _, err := svc.RequestLog(ctx, actor, org.ID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum int64
+			for _, b := range c.Buckets {
+				sum += b.Total()
+			}
+			if sum != 3 || len(entries) != 3 {
+				t.Errorf("%+v: the chart counts %d requests, the list shows %d; want 3", q, sum, len(entries))
+			}
+		}
+	})
+}

@@ -158,6 +158,16 @@ func TestLogsPage(t *testing.T) {
 		expectContains(t, ep, "GET /api/v1/qr-codes/{id}", "qr_nope", "not_found", "Production-WebApp", "127.0.0.1", "=HYPERLINK", reqs[3].id,
 			`href="/settings/logs?ip=127.0.0.1&amp;range=all"`, `href="/settings/logs?key=`+id1+`&amp;range=all"`)
 		expectContains(t, b.get("/settings/logs/"+paused), "The key was used while it was not active")
+		// Each key's page links to its requests, a revoked key's too (what
+		// a person reads after a leak).
+		expectStatus(t, b.post("/settings/api/keys/"+id2+"/revoke", nil), http.StatusSeeOther)
+		expectContains(t, b.get("/settings/api/keys/"+id2), "Revoked on")
+		for _, id := range []string{id1, id2} {
+			expectContains(t, b.get("/settings/api/keys/"+id), `id="key-logs"`, `href="/settings/logs?key=`+id+`&amp;range=all"`)
+		}
+		if got := rows(b.get("/settings/logs?range=all&key=" + id2)); len(got) != 2 {
+			t.Errorf("the revoked key's logs show %d requests, want its 2", len(got))
+		}
 		expectStatus(t, b.get("/settings/logs/ffffffffffffffff"), http.StatusNotFound)
 
 		// The exports hold the filtered rows, the CSV with formulas
