@@ -43,6 +43,22 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
+	// The overview lists every subcommand of each group, as the group's
+	// own usage line does.
+	_, help, _ := runCLI(nil, "", "help")
+	for _, group := range []string{"org", "key", "webhook"} {
+		_, _, stderr := runCLI(nil, "", group)
+		subs := strings.Fields(strings.TrimSuffix(strings.TrimSpace(stderr[strings.Index(stderr, group+" ")+len(group)+1:]), "…"))
+		var listed string
+		for _, line := range strings.Split(help, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == group {
+				listed = strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(line), group), "|", " ")), "|")
+			}
+		}
+		if len(subs) != 1 || listed != subs[0] {
+			t.Errorf("the overview lists %s %q, the group's usage %q", group, listed, subs)
+		}
+	}
 	// A command's help lists its flags, and is no error message.
 	for _, args := range [][]string{{"serve", "-h"}, {"migrate", "-h"}, {"org", "create", "-h"}, {"org", "set-limits", "--help"}, {"key", "list", "-h"}} {
 		status, stdout, stderr := runCLI(nil, "", args...)

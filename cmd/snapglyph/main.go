@@ -104,10 +104,10 @@ const usageText = `usage: snapglyph <command> [flags]
 commands:
   serve        run the API (and dashboard)
   migrate      create or update the database schema
-  org create | set-plan | set-limits | requests
-  key create | list | pause | resume | revoke
+  org          create | set-plan | set-limits | requests
+  key          create | list | show | pause | resume | revoke | rename | restrict | roll | end-overlap
   logs         an organisation's API request log
-  webhook create | list | delete
+  webhook      create | list | delete
   version
 
 Run "snapglyph <command> -h" for a command's flags.`
