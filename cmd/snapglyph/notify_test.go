@@ -80,7 +80,7 @@ func TestServeSendsMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := string(decoded)
-	if !strings.Contains(body, "Production-WebApp") || !strings.Contains(body, srv.url+"/settings/api#key-"+kid) {
+	if !strings.Contains(body, "Production-WebApp") || !strings.Contains(body, srv.url+"/settings/api/keys/"+kid) {
 		t.Errorf("mail:\n%s", body)
 	}
 	if fullKey.MatchString(body) {

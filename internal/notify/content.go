@@ -12,7 +12,7 @@ import (
 type Content struct {
 	Title string
 	Body  string
-	Link  string // a path: /settings/api#key-key_…
+	Link  string // a path: /settings/api/keys/key_…
 }
 
 // Compose writes the notice of an event for an Owner or Admin (role) of
@@ -22,7 +22,7 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 	key := fmt.Sprintf("%s (%s...)", ev.Str("keyName"), ev.Str("keyPrefix"))
 	keyLink := "/settings/api"
 	if id := ev.Str("keyId"); id != "" {
-		keyLink += "#key-" + id
+		keyLink += "/keys/" + id // the key's page: there for revoked keys too
 	}
 	by := ev.Str("actor")
 	if by == "" {

@@ -104,6 +104,27 @@ func TestKeySpecStored(t *testing.T) {
 	})
 }
 
+// TestKeyLifetimeBounds: a lifetime of exactly one minute, and of exactly
+// ten years, is accepted at any instant (the clock here is between two
+// milliseconds, as a real one is), and the key lives at least as long as
+// asked.
+func TestKeyLifetimeBounds(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newLifeEnv(t, db)
+		e.clock.Set(lt0.Add(456789 * time.Nanosecond))
+		for _, d := range []time.Duration{snapglyph.MinKeyLifetime, snapglyph.MaxKeyLifetime} {
+			k, err := e.svc.CreateKeyWith(context.Background(), as(e.owner), e.org.ID, service.KeySpec{Name: "Lifetime-" + d.String(), ExpiresIn: d})
+			if err != nil {
+				t.Fatalf("a lifetime of %s: %v", d, err)
+			}
+			got := e.key(t, k.ID).ExpiresAt
+			if want := e.clock.Now().Add(d); got.Before(want) || got.Sub(want) >= time.Millisecond {
+				t.Errorf("a lifetime of %s expires at %s, want %s rounded up to the millisecond", d, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+			}
+		}
+	})
+}
+
 // TestKeySpecRefused: every field of a create is refused with a clear
 // error when it is wrong, and nothing is stored.
 func TestKeySpecRefused(t *testing.T) {

@@ -56,15 +56,22 @@ func (spec *KeySpec) check(now time.Time) error {
 	case spec.ExpiresIn > snapglyph.MaxKeyLifetime:
 		return snapglyph.Errorf(snapglyph.EINVALID, "a key's lifetime is at most 10 years (3650d); leave the expiry out for a key that never expires")
 	case spec.ExpiresIn != 0:
-		spec.ExpiresAt = now.Add(spec.ExpiresIn)
+		// Checked as a duration above; stored in milliseconds, rounded
+		// up so the key lives at least as long as asked.
+		at := now.Add(spec.ExpiresIn)
+		spec.ExpiresAt = time.UnixMilli(at.UnixMilli()).UTC()
+		if spec.ExpiresAt.Before(at) {
+			spec.ExpiresAt = spec.ExpiresAt.Add(time.Millisecond)
+		}
 		spec.ExpiresIn = 0
-	}
-	if !spec.ExpiresAt.IsZero() {
-		// Stored in milliseconds: compare what will be stored.
-		spec.ExpiresAt = time.UnixMilli(spec.ExpiresAt.UnixMilli()).UTC()
-	}
-	if err := snapglyph.CheckExpiry(spec.ExpiresAt, now); err != nil {
-		return err
+	default:
+		if !spec.ExpiresAt.IsZero() {
+			// Stored in milliseconds: compare what will be stored.
+			spec.ExpiresAt = time.UnixMilli(spec.ExpiresAt.UnixMilli()).UTC()
+		}
+		if err := snapglyph.CheckExpiry(spec.ExpiresAt, now); err != nil {
+			return err
+		}
 	}
 	if spec.Scopes&^allScopes != 0 {
 		return snapglyph.Errorf(snapglyph.EINVALID, "unknown permission bits %#x", uint8(spec.Scopes&^allScopes))

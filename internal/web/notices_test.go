@@ -105,7 +105,7 @@ func TestNotificationsInTheDashboard(t *testing.T) {
 		m := noticeIDs.FindStringSubmatch(owner.get("/notices").Body)
 		p := owner.post("/notices/"+m[2]+"/read", nil)
 		expectStatus(t, p, http.StatusSeeOther)
-		if loc := p.Header.Get("Location"); loc != "/settings/api#key-"+id {
+		if loc := p.Header.Get("Location"); loc != "/settings/api/keys/"+id {
 			t.Errorf("opened to %q", loc)
 		}
 		if n := bell(t, owner.get("/qr-codes")); n != want-1 {
@@ -129,6 +129,15 @@ func TestNotificationsInTheDashboard(t *testing.T) {
 		if bell(t, p) != 0 {
 			t.Error("the bell still counts after reading all")
 		}
+		// A revoked key's notice opens the key's page, which shows it (the
+		// key list leaves revoked keys out).
+		expectStatus(t, owner.post("/settings/api/keys/"+id+"/revoke", nil), http.StatusSeeOther)
+		e.deliver()
+		m = noticeIDs.FindStringSubmatch(owner.get("/notices").Body)
+		p = owner.follow(owner.post("/notices/"+m[2]+"/read", nil))
+		expectStatus(t, p, http.StatusOK)
+		expectContains(t, p, "Production-WebApp", "Revoked on")
+
 		// Signed out: no notices.
 		anon := e.browser()
 		if p := anon.get("/notices"); p.StatusCode != http.StatusSeeOther {
