@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -812,12 +813,13 @@ func (e *env) printKey(k *snapglyph.APIKey, now time.Time) {
 }
 
 // statusLine is a key's status for people, as the dashboard says it:
-// "Active", "Inactive" (with the pause's reason and end, if it has them),
-// "Expired", "Revoked", and the roll relation.
+// "Active", "Paused" (by whom, and the pause's reason and end if it has
+// them), "Expired", "Revoked", and the roll relation. (The help page's
+// "Inactive" is the dashboard's word no longer: a paused key says so.)
 func statusLine(k *snapglyph.APIKey, now time.Time) string {
 	switch k.StateAt(now) {
 	case snapglyph.StatePaused:
-		return "Inactive" + pauseNote(k)
+		return "Paused" + pauseNote(k)
 	case snapglyph.StateExpired:
 		if k.ReplacedBy != "" {
 			return "Expired (replaced by " + k.ReplacedByPrefix + "...)"
@@ -835,10 +837,10 @@ func statusLine(k *snapglyph.APIKey, now time.Time) string {
 // pauseNote is " (paused by …: reason; until …)" for a pause with a
 // reason or an end, and "" otherwise.
 func pauseNote(k *snapglyph.APIKey) string {
-	if k.Status != snapglyph.KeyPaused || (k.PausedReason == "" && k.PausedUntil.IsZero()) {
+	if k.Status != snapglyph.KeyPaused || k.PausedBy == "" && k.PausedReason == "" && k.PausedUntil.IsZero() {
 		return ""
 	}
-	s := " (paused by " + k.PausedBy
+	s := " (by " + cmp.Or(k.PausedBy, "someone")
 	if k.PausedReason != "" {
 		s += ": " + k.PausedReason
 	}

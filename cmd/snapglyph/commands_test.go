@@ -447,9 +447,9 @@ func TestKeyCommands(t *testing.T) {
 		// Pause, resume, revoke.
 		prefixA := keyA[:12]
 		for _, step := range []struct{ verb, id, want string }{
-			{"pause", idA, "key " + idA + " (Production-WebApp, " + prefixA + "...) is now paused\n"},
+			{"pause", idA, "key " + idA + " (Production-WebApp, " + prefixA + "...) is now paused (by operator (CLI))\n"},
 			{"resume", idA, "key " + idA + " (Production-WebApp, " + prefixA + "...) is now active\n"},
-			{"pause", idA, "key " + idA + " (Production-WebApp, " + prefixA + "...) is now paused\n"},
+			{"pause", idA, "key " + idA + " (Production-WebApp, " + prefixA + "...) is now paused (by operator (CLI))\n"},
 		} {
 			if out, errOut := cli(t, db.DSN, 0, "key", step.verb, step.id); out != step.want || errOut != "" {
 				t.Errorf("key %s printed %q, %q", step.verb, out, errOut)
@@ -462,7 +462,7 @@ func TestKeyCommands(t *testing.T) {
 
 		// Four keys were made (A paused, B active, a hint key active, C
 		// revoked): the list says so, in both forms.
-		want := map[string]string{idA: "Inactive", idB: "Active", idC: "Revoked"}
+		want := map[string]string{idA: "Paused (by operator (CLI))", idB: "Active", idC: "Revoked"}
 		for _, all := range []bool{false, true} {
 			args := []string{"key", "list", "--org", org}
 			if all {

@@ -129,9 +129,14 @@ func (a *app) handlePlanChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ch.Applied {
+		a.log.Info("plan changed by its owner", "org", s.OrgID, "plan", string(ch.Plan))
 		redirectWith(w, r, "/settings/subscription", "success", "Your organisation is now on the "+snapglyph.PlanName(ch.Plan)+" plan.")
 		return
 	}
+	// Operators find requests with "snapglyph org requests"; the log
+	// tells them one came.
+	a.log.Info("plan change requested", "request", ch.Request.ID, "org", s.OrgID, "from", string(ch.Request.From), "to", string(ch.Plan),
+		"approve", "snapglyph org set-plan "+s.OrgID+" "+string(ch.Plan))
 	redirectWith(w, r, "/settings/subscription", "success", "Your request to change to "+snapglyph.PlanName(ch.Plan)+" was sent to the operator. The plan changes when they approve it; you can cancel it until then.")
 }
 

@@ -1,16 +1,21 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
+	"github.com/snapglyph/snapglyph/internal/web"
 )
 
 // TestPlanChangePages: the Owner chooses a plan on the Subscription page,
@@ -19,7 +24,8 @@ import (
 // applies at once. Admins and Members cannot.
 func TestPlanChangePages(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		e := newEnv(t, db)
+		var logged syncBuffer
+		e := newEnv(t, db, func(d *web.Deps) { d.Log = slog.New(slog.NewTextHandler(&logged, nil)) })
 		ctx := context.Background()
 		org, email := e.org(snapglyph.PlanPro)
 		b := e.browser()
@@ -59,6 +65,11 @@ func TestPlanChangePages(t *testing.T) {
 		if o, _ := db.Org(ctx, org.ID); o.Plan != snapglyph.PlanPro {
 			t.Fatalf("the request changed the plan to %s", o.Plan)
 		}
+		// The operator sees in the server's log that a request came.
+		if l := logged.String(); !strings.Contains(l, `msg="plan change requested"`) || !strings.Contains(l, "org="+org.ID) ||
+			!strings.Contains(l, "from=pro to=starter") || !strings.Contains(l, `approve="snapglyph org set-plan `+org.ID+` starter"`) {
+			t.Errorf("the log says %q", l)
+		}
 		expectContains(t, b.follow(b.get("/settings/subscription/change?plan=max")), "flash-error", "waiting for the operator")
 		expectContains(t, b.follow(b.post("/settings/subscription/change", url.Values{"plan": {"max"}})), "flash-error", "already waiting")
 		id := regexp.MustCompile(`/settings/subscription/requests/(preq_[A-Za-z0-9]+)/cancel`).FindStringSubmatch(p.Body)
@@ -97,4 +108,23 @@ func TestPlanChangePages(t *testing.T) {
 			t.Errorf("an Admin changed the plan to %s", o.Plan)
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines may write while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
