@@ -139,7 +139,7 @@ func TestNotifierTellsOwnersAndAdmins(t *testing.T) {
 				t.Fatalf("%s: notices %+v", u.Email, ns)
 			}
 			if ns[0].Title != "API key Web <b>shop</b> paused" || !strings.Contains(ns[0].Body, f.admin.Email+" paused the API key Web <b>shop</b> ("+k.Prefix+"...) of Acme & Co") ||
-				ns[0].Link != "/settings/api#key-"+k.ID || ns[0].Mail != snapglyph.MailSent || !ns[0].ReadAt.IsZero() {
+				ns[0].Link != "/settings/api/keys/"+k.ID || ns[0].Mail != snapglyph.MailSent || !ns[0].ReadAt.IsZero() {
 				t.Errorf("%s: notice %+v", u.Email, ns[0])
 			}
 			mails := f.mailsTo(u.Email)
@@ -155,7 +155,7 @@ func TestNotifierTellsOwnersAndAdmins(t *testing.T) {
 			if paused == nil || paused.subject != "API key Web <b>shop</b> paused · Acme & Co" {
 				t.Fatalf("%s: subjects %q, %q", u.Email, mails[0].subject, mails[1].subject)
 			}
-			link := baseURL + "/settings/api#key-" + k.ID
+			link := baseURL + "/settings/api/keys/" + k.ID
 			if !strings.Contains(paused.text, "Open in SnapGlyph: "+link) || !strings.Contains(paused.text, baseURL+"/settings/profile#mail") {
 				t.Errorf("text part:\n%s", paused.text)
 			}

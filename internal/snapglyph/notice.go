@@ -12,7 +12,7 @@ type Notice struct {
 	Kind      string // the event's kind
 	Title     string
 	Body      string
-	Link      string // a dashboard path: /settings/api#key-key_…
+	Link      string // a dashboard path: /settings/api/keys/key_…
 	CreatedAt time.Time
 	ReadAt    time.Time
 	Mail      string // one of the Mail* states
