@@ -3,6 +3,7 @@ package web_test
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,6 +59,45 @@ func TestFocusRingContrast(t *testing.T) {
 		if strings.Contains(m[2], "outline: none") && !strings.Contains(m[1], ".main") {
 			t.Errorf("%s removes the focus outline", strings.TrimSpace(m[1]))
 		}
+	}
+}
+
+// TestPhoneTablesStack: every table whose cells carry data-label (the
+// column's name, shown before each value when a phone stacks a row into
+// a card) is one the stylesheet's phone layout stacks; otherwise its
+// columns sit out of sight in a sideways scroll.
+func TestPhoneTablesStack(t *testing.T) {
+	b, err := os.ReadFile("static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	css := string(b)
+	files, err := filepath.Glob("templates/*.html")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no templates: %v", err)
+	}
+	tables := 0
+	for _, f := range files {
+		html, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?s)<table class="table ([^"]+)">(.*?)</table>`).FindAllStringSubmatch(string(html), -1) {
+			if !strings.Contains(m[2], "data-label=") {
+				continue
+			}
+			tables++
+			stacked := false
+			for _, class := range strings.Fields(m[1]) {
+				stacked = stacked || regexp.MustCompile(`\.table\.`+regexp.QuoteMeta(class)+` tr > (td)?\[data-label\]::before`).MatchString(css)
+			}
+			if !stacked {
+				t.Errorf("%s: the table %q has labelled cells but is not stacked on phones", filepath.Base(f), m[1])
+			}
+		}
+	}
+	if tables < 8 {
+		t.Errorf("%d tables with labelled cells found, want the 8 or more the dashboard has", tables)
 	}
 }
 

@@ -182,6 +182,33 @@ type keyOptions struct {
 	Errors map[string]string
 }
 
+// FirstError names the first field in error in the forms' order
+// ("expires", "scopes", "allowed_ips"), or is empty. A form sent back
+// puts focus there, so that the keyboard and a screen reader start at
+// what is to be corrected.
+func (o keyOptions) FirstError() string {
+	for _, f := range []string{"expires", "scopes", "allowed_ips"} {
+		if o.Errors[f] != "" {
+			return f
+		}
+	}
+	return ""
+}
+
+// Focus names the create dialog's field that takes focus: the first one
+// in error, the name when that is wrong or nothing is. A date that is
+// missing or past is the date field's error ("expires_on").
+func (f *createForm) Focus() string {
+	switch first := f.FirstError(); {
+	case f.Error != "" || first == "":
+		return "name"
+	case first == "expires" && f.Expires == "date":
+		return "expires_on"
+	default:
+		return first
+	}
+}
+
 // ExpiryPresets and AllScopes feed the form's choices.
 func (keyOptions) ExpiryPresets() []int    { return snapglyph.ExpiryPresets }
 func (keyOptions) AllScopes() []string     { return snapglyph.AllScopes() }
@@ -476,6 +503,12 @@ func (a *app) handleKeyPause(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	// The reason is checked here as well as by the service, so that its
+	// error comes back by the reason field rather than by the end's.
+	if _, err := snapglyph.NormalizePauseReason(r.PostForm.Get("reason")); err != nil {
+		a.keyPageError(w, r, id, "pause-reason", err)
+		return
+	}
 	var end time.Time
 	if v := strings.TrimSpace(r.PostForm.Get("until")); v != "" {
 		t, err := parseLocalUTC(v)

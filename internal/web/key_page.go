@@ -28,7 +28,8 @@ type keyPage struct {
 	// The forms, as sent when they come back with an error.
 	RenameName, RenameError string
 	PauseReason, PauseUntil string
-	PauseError              string
+	PauseError              string // the end's ("until")
+	PauseReasonError        string
 	Roll                    bool
 	Overlaps                []overlapChoice
 	// Restrict is the restrictions form: the key's, or as sent.
@@ -123,6 +124,8 @@ func (a *app) keyPageError(w http.ResponseWriter, r *http.Request, id, form stri
 		p.RenameName, p.RenameError = r.PostForm.Get("name"), msg
 	case "pause":
 		p.PauseReason, p.PauseUntil, p.PauseError = r.PostForm.Get("reason"), r.PostForm.Get("until"), msg
+	case "pause-reason":
+		p.PauseReason, p.PauseUntil, p.PauseReasonError = r.PostForm.Get("reason"), r.PostForm.Get("until"), msg
 	}
 	status := http.StatusUnprocessableEntity
 	if snapglyph.ErrorKind(err) == snapglyph.ECONFLICT {

@@ -79,6 +79,8 @@ func TestCreateKeyWithOptions(t *testing.T) {
 // TestKeyListLifecycle: the list says when keys expire and marks those
 // near it, shows who paused a key, why and until when, and shows a rolled
 // key under its replacement, each with its last use, with End overlap now.
+// Last use is a link to the key's page, which has its details: nothing
+// opens inside the list to reflow it.
 func TestKeyListLifecycle(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newEnv(t, db)
@@ -133,14 +135,18 @@ func TestKeyListLifecycle(t *testing.T) {
 			t.Errorf("Paused: %s", r)
 		}
 		// The roll: the new key's row, then the old key's, both named
-		// Billing, each with its last use; the old one can be ended.
+		// Billing, each with its last use linked to its page; the old one
+		// can be ended, with an icon button like the other actions.
 		billing := row("Billing")
 		iNew, iOld := strings.Index(billing, rk.Prefix), strings.Index(billing, old.Prefix)
-		if iNew < 0 || iOld < iNew || strings.Count(billing, `<details class="last-used">`) != 2 ||
+		lastUse := func(id string) string { return `<a class="last-used" href="/settings/api/keys/` + id + `#used-title"` }
+		if iNew < 0 || iOld < iNew || !strings.Contains(billing, lastUse(rk.ID)) || !strings.Contains(billing, lastUse(old.ID)) ||
+			!regexp.MustCompile(`<button class="icon-btn" type="submit" aria-label="End overlap of Billing \(`+old.Prefix+`\.\.\.\)" title="[^"]+"><svg`).MatchString(billing) ||
 			!strings.Contains(billing, `class="rolled"`) || !strings.Contains(billing, "Stops in 24 hours") || !strings.Contains(billing, "by <code>"+rk.Prefix+"...</code>") ||
 			!strings.Contains(billing, "End overlap of Billing ("+old.Prefix+"...)") {
 			t.Fatalf("the rolled pair:\n%s", billing)
 		}
+		expectNotContains(t, p, `<details class="last-used"`)
 		p = b.follow(b.post("/settings/api/keys/"+old.ID+"/end-overlap", nil))
 		expectContains(t, p, "stopped working now")
 		expectAPI(t, e, old.Secret, http.StatusUnauthorized, "api_key_expired")
@@ -208,6 +214,11 @@ func TestKeyPage(t *testing.T) {
 			t.Errorf("the chart's bars add up to %d calls and %d credits, want %d and %d", sumCalls, sumCredits, calls, credits)
 		}
 		expectContains(t, p, "<title>15 Nov: 5 API calls</title>", "<title>17 Nov: 2 API calls</title>", "<title>16 Nov: 0 API calls</title>")
+		// Each address's cells carry their column's name, for the phone
+		// layout's one card per row.
+		if !regexp.MustCompile(`<tr><th scope="row" data-label="IP address"><code>127\.0\.0\.1</code></th><td data-label="First seen"><time [^>]+>15 Nov 2026, 12:00 UTC</time></td><td data-label="Last seen"><time [^>]+>17 Nov 2026, 12:00 UTC</time></td><td data-label="Calls">` + strconv.FormatInt(calls, 10) + `</td></tr>`).MatchString(p.Body) {
+			t.Errorf("the addresses' cells are not labelled:\n%s", snippet(p.Body))
+		}
 		if n := strings.Count(p.Body, `class="bar-calls"`); n != 17 {
 			t.Errorf("%d days drawn, want 17 (1 to 17 November)", n)
 		}
@@ -423,4 +434,118 @@ func TestLastUseWhileFlushing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// autofocus is the opening tag of each element that takes focus when the
+// page loads.
+var autofocus = regexp.MustCompile(`<[a-z]+\b[^>]*\sautofocus\b[^>]*>`)
+
+// expectFocus checks that a page gives exactly one element autofocus and
+// that its tag holds each of the texts.
+func expectFocus(t *testing.T, what string, p *page, texts ...string) {
+	t.Helper()
+	tags := autofocus.FindAllString(p.Body, -1)
+	if len(tags) != 1 {
+		t.Errorf("%s: %d elements with autofocus, want 1: %q", what, len(tags), tags)
+		return
+	}
+	for _, s := range texts {
+		if !strings.Contains(tags[0], s) {
+			t.Errorf("%s: focus starts at %s, want it to hold %s", what, tags[0], s)
+		}
+	}
+}
+
+// TestFormErrorFocus: a form sent back with errors starts focus at the
+// first field in error, in the form's order, without a script; each
+// error is tied to its field with aria-describedby, the scopes' to the
+// group of boxes, whose boxes are marked invalid. Without errors the
+// create dialog starts at the name, and the roll dialog at Cancel.
+func TestFormErrorFocus(t *testing.T) {
+	e := newEnv(t, testdb.Open(t, "sqlite"))
+	ctx := context.Background()
+	org, email := e.org(snapglyph.PlanPro)
+	b := e.browser()
+	b.signIn(email)
+	k, err := e.svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstScope := `name="scope" value="` + snapglyph.AllScopes()[0] + `"`
+
+	expectFocus(t, "the create dialog", b.get("/settings/api/keys/new"), `id="key-name"`)
+	for _, tc := range []struct {
+		what string
+		form url.Values
+		want []string
+	}{
+		{"a taken name", url.Values{"name": {"Billing"}}, []string{`id="key-name"`, `aria-invalid="true"`, "name-error"}},
+		{"an unknown expiry", url.Values{"name": {"Reporting"}, "expires": {"12"}}, []string{`id="key-expires"`, `aria-invalid="true"`, "expires-error"}},
+		{"no date", url.Values{"name": {"Reporting"}, "expires": {"date"}}, []string{`id="key-expires-on"`, `aria-invalid="true"`, "expires-error"}},
+		{"a past date", url.Values{"name": {"Reporting"}, "expires": {"date"}, "expires_on": {"2020-01-01"}}, []string{`id="key-expires-on"`, "expires-error"}},
+		{"no scope", url.Values{"name": {"Reporting"}, "access": {"restricted"}}, []string{firstScope, `aria-invalid="true"`}},
+		{"a wrong allowlist", url.Values{"name": {"Reporting"}, "allowed_ips": {"intranet"}}, []string{`id="key-ips"`, `aria-invalid="true"`, "ips-error"}},
+		{"all wrong but the name", url.Values{"name": {"Reporting"}, "expires": {"date"}, "access": {"restricted"}, "allowed_ips": {"intranet"}},
+			[]string{`id="key-expires-on"`}},
+		{"scopes and allowlist", url.Values{"name": {"Reporting"}, "access": {"restricted"}, "allowed_ips": {"intranet"}}, []string{firstScope}},
+	} {
+		p := b.post("/settings/api/keys", tc.form)
+		if p.StatusCode != http.StatusUnprocessableEntity && p.StatusCode != http.StatusConflict {
+			t.Fatalf("%s: status %d", tc.what, p.StatusCode)
+		}
+		expectFocus(t, tc.what, p, tc.want...)
+		if strings.Contains(tc.what, "scope") {
+			if !regexp.MustCompile(`<fieldset class="field options" aria-describedby="scopes-help scopes-error">\s*<legend>Permissions</legend>`).MatchString(p.Body) {
+				t.Errorf("%s: the scopes' error is not tied to their group:\n%s", tc.what, snippet(p.Body))
+			}
+			for _, box := range regexp.MustCompile(`<input type="checkbox" name="scope"[^>]*>`).FindAllString(p.Body, -1) {
+				if !strings.Contains(box, `aria-invalid="true"`) {
+					t.Errorf("%s: a box is not marked invalid: %s", tc.what, box)
+				}
+			}
+		}
+		for _, problem := range structureProblems(p.Body) {
+			t.Errorf("%s: %s", tc.what, problem)
+		}
+	}
+
+	// The key's page: no focus moved without an error; each form's error
+	// takes it.
+	path := "/settings/api/keys/" + k.ID
+	if tags := autofocus.FindAllString(b.get(path).Body, -1); len(tags) != 0 {
+		t.Errorf("the key's page moves focus without an error: %q", tags)
+	}
+	if _, err := e.svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Taken"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what, action string
+		form         url.Values
+		want         []string
+	}{
+		{"rename to a taken name", "rename", url.Values{"name": {"Taken"}}, []string{`id="rename"`, `aria-describedby="rename-error"`}},
+		{"restrict to nothing", "restrict", url.Values{"access": {"restricted"}}, []string{firstScope, `aria-invalid="true"`}},
+		{"restrict to a wrong allowlist", "restrict", url.Values{"access": {"full"}, "allowed_ips": {"203.0.113.1/24"}}, []string{`id="restrict-ips"`, `aria-describedby="restrict-ips-error"`}},
+		{"restrict wrong twice", "restrict", url.Values{"access": {"restricted"}, "allowed_ips": {"intranet"}}, []string{firstScope}},
+		{"pause until a past time", "pause", url.Values{"until": {"2020-01-01T00:00"}, "return": {"key"}}, []string{`id="pause-until"`, `aria-describedby="pause-error"`}},
+		{"pause with too long a reason", "pause", url.Values{"reason": {strings.Repeat("x", snapglyph.MaxPauseReasonLen+1)}, "until": {"2020-01-01T00:00"}, "return": {"key"}},
+			[]string{`id="pause-reason"`, `aria-describedby="pause-reason-error"`}},
+	} {
+		p := b.post(path+"/"+tc.action, tc.form)
+		if p.StatusCode != http.StatusUnprocessableEntity && p.StatusCode != http.StatusConflict {
+			t.Fatalf("%s: status %d\n%s", tc.what, p.StatusCode, snippet(p.Body))
+		}
+		expectFocus(t, tc.what, p, tc.want...)
+		if tc.action == "restrict" && strings.Contains(tc.what, "nothing") &&
+			!regexp.MustCompile(`<fieldset class="field options" aria-describedby="scopes-error">\s*<legend>Permissions</legend>`).MatchString(p.Body) {
+			t.Errorf("%s: the scopes' error is not tied to the group", tc.what)
+		}
+		for _, problem := range structureProblems(p.Body) {
+			t.Errorf("%s: %s", tc.what, problem)
+		}
+	}
+	if got, _ := e.db.Key(ctx, k.ID); got.Status != snapglyph.KeyActive {
+		t.Errorf("refused forms changed the key: %+v", got)
+	}
+	expectFocus(t, "the roll dialog", b.get(path+"/roll"), `<a class="btn" href="/settings/api/keys/`+k.ID+`" autofocus>`)
 }

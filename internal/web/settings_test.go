@@ -202,12 +202,17 @@ func TestCreateKey(t *testing.T) {
 		p = b.get("/settings/api")
 		expectNotContains(t, p, secret)
 		expectContains(t, p, secret[:12]+"...", "Production-WebApp", "Never", "Active")
-		// The key works, and its use shows up as Last Used.
+		// The key works, and its use shows up as Last Used: a link to the
+		// key's page, with the time, address and user agent in its title.
 		if resp := e.apiGet("/api/v1/usage", secret); resp.StatusCode != http.StatusOK {
 			t.Fatalf("the new key: %d", resp.StatusCode)
 		}
 		p = b.get("/settings/api")
-		expectContains(t, p, `<details class="last-used">`, "just now", "127.0.0.1", "Go-http-client")
+		id := keyID(t, p.Body, "Production-WebApp")
+		if !regexp.MustCompile(`<a class="last-used" href="/settings/api/keys/` + id + `#used-title" title="[^"]*127\.0\.0\.1 · Go-http-client[^"]*"><time datetime="[^"]+">just now</time></a>`).MatchString(p.Body) {
+			t.Errorf("Last Used is not a link to the key's page:\n%s", snippet(p.Body))
+		}
+		expectNotContains(t, p, `<details class="last-used"`)
 
 		// Neither the log nor the database holds the key.
 		e.node.Recorder.Flush(ctx)
