@@ -258,6 +258,7 @@ func TestAccessibility(t *testing.T) {
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#key-name"), "Production-WebApp"))
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button[type="submit"]`)))
 	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#new-key")))
+	key := run(t, ctx, chromedp.Value(chromedp.CSS("#new-key")))
 	if loc := run(t, ctx, chromedp.Location()); !strings.Contains(loc, "/settings/api/reveal/rvl_") {
 		t.Errorf("the key is revealed at %s, not after a redirect", loc)
 	}
@@ -303,17 +304,42 @@ func TestAccessibility(t *testing.T) {
 	if keyPath == "" {
 		t.Fatal("the key list links to no key page")
 	}
+	// The key is used, so its page, the list and the Logs are audited
+	// with their tables full, not empty.
+	for range 2 {
+		expectAPI(t, base, key, http.StatusOK, "")
+	}
 	a.visit(ctx, base, keyPath, "API key page", http.StatusOK)
 	navigate(t, ctx, chromedp.Navigate(base+"/settings/api"))
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Pause Production-WebApp"]`)))
 	focused(t, ctx, confirmation, "after pausing a key")
 	a.page(ctx, "API settings, key paused")
+	expectAPI(t, base, key, http.StatusUnauthorized, "api_key_paused")
 	a.visit(ctx, base, keyPath, "API key page, paused", http.StatusOK)
-	a.visit(ctx, base, "/settings/logs", "Logs", http.StatusOK)
+	// The Logs page once the three requests are written (within half a
+	// second), and the page of one of them.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		navigate(t, ctx, chromedp.Navigate(base+"/settings/logs"))
+		n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr[id^='req-']").length`))
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Logs page lists %d requests, want 3", n)
+		}
+	}
+	a.visit(ctx, base, "/settings/logs", "Logs, three requests", http.StatusOK)
+	entry := run(t, ctx, chromedp.Evaluate[string](`(document.querySelector("tr[id^='req-'] a") || {}).pathname || ""`))
+	if entry == "" {
+		t.Fatal("the Logs rows link to no request page")
+	}
+	a.visit(ctx, base, entry, "Logs, one request", http.StatusOK)
 	a.visit(ctx, base, "/notices", "notices", http.StatusOK)
 	navigate(t, ctx, chromedp.Navigate(base+"/settings/api"))
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[aria-label="Re-enable Production-WebApp"]`)))
 	focused(t, ctx, confirmation, "after resuming a key")
+	a.visit(ctx, base, keyPath+"/roll", "API key, roll dialog", http.StatusOK)
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/api"))
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`a[aria-label="Revoke Production-WebApp"]`)))
 	a.page(ctx, "API key, revoke dialog")
 	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button.btn-danger`)))
@@ -370,6 +396,15 @@ func TestAccessibility(t *testing.T) {
 	a.visit(ctx, base, hookPath, "webhook page", http.StatusOK)
 	a.visit(ctx, base, hookPath+"/delete", "webhook, delete dialog", http.StatusOK)
 	a.visit(ctx, base, "/settings/webhooks", "webhooks, one endpoint", http.StatusOK)
+	// A Starter organisation's API Settings: the upgrade notice.
+	if err := s.Node.Service.SetPlan(context.Background(), snapglyph.Operator, orgID, "starter"); err != nil {
+		t.Fatal(err)
+	}
+	a.visit(ctx, base, "/settings/api", "API settings, Starter (upgrade notice)", http.StatusOK)
+	// Back to Max: Starter has one seat, and the invitee below needs one.
+	if err := s.Node.Service.SetPlan(context.Background(), snapglyph.Operator, orgID, "max"); err != nil {
+		t.Fatal(err)
+	}
 	a.visit(ctx, base, "/settings/audit", "audit log", http.StatusOK)
 	a.visit(ctx, base, "/settings/profile", "profile", http.StatusOK)
 	a.visit(ctx, base, "/signout", "sign-out", http.StatusOK)
