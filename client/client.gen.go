@@ -2056,7 +2056,7 @@ type ListQRCodesParams struct {
 	// Limit Page size: a whole number from 1 to 100.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor `nextCursor` of the previous page, as it came (an opaque string); one the API did not return is refused (400).
+	// Cursor `nextCursor` of the previous page, as it came (an opaque string); a malformed one is refused (400). A cursor only says where the page starts: it never widens what the key may list.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// Type Only QR codes of this type.
