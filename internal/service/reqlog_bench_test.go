@@ -19,8 +19,11 @@ import (
 // entries are as dense as 30 of 10,000,000) of requests of 100 organisations, one of
 // which, the busiest, sends 30 % of them with 10 keys. It measures what a
 // person waits for on the Logs page: the newest 100 entries of one key
-// and of the busiest organisation, its suspicious ones, and a day's chart
-// of the organisation and of the key.
+// and of the busiest organisation, its suspicious ones, those from a rare
+// address and those with a rare error code (1 in 10,000 entries each, so
+// without an index a filter reads every entry of the organisation in the
+// range to find them), and a day's chart of the organisation and of the
+// key.
 func BenchmarkRequestLogQueries(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("SNAPGLYPH_BENCH_LOG_ROWS"))
 	if n <= 0 {
@@ -84,6 +87,14 @@ func BenchmarkRequestLogQueries(b *testing.B) {
 					e, _, err := svc.RequestLog(ctx, snapglyph.Operator, org.ID, service.LogQuery{Suspicious: true, Limit: 50})
 					return int64(len(e)), err
 				}},
+				{"newest-100-of-a-rare-ip", func() (int64, error) {
+					e, _, err := svc.RequestLog(ctx, snapglyph.Operator, org.ID, service.LogQuery{IP: rareIP, Limit: 100})
+					return int64(len(e)), err
+				}},
+				{"newest-100-of-a-rare-code", func() (int64, error) {
+					e, _, err := svc.RequestLog(ctx, snapglyph.Operator, org.ID, service.LogQuery{Code: rareCode, Limit: 100})
+					return int64(len(e)), err
+				}},
 				{"chart-of-a-day-organisation", func() (int64, error) {
 					c, err := svc.RequestLogChart(ctx, snapglyph.Operator, org.ID, day)
 					return chartTotal(c), err
@@ -119,18 +130,28 @@ func chartTotal(c *service.LogChart) int64 {
 	return n
 }
 
+// The address and the error code that 1 in 10,000 entries have, all of
+// them the busiest organisation's (see fill).
+const (
+	rareIP   = "203.0.113.7"
+	rareCode = "precondition_failed"
+)
+
 // fill makes n entries between start and end in the database, evenly in
 // time: 30 % of the organisation's keys (round robin), the rest of 99
 // other organisations of 10 keys each; 1 in 20 is a 404, 1 in 20 a 401
-// of a revoked key (suspicious), 1 in 20 a 429.
+// of a revoked key (suspicious), 1 in 20 a 429. Every entry i (from 0)
+// with i % 10,000 = 0 comes from rareIP, and with i % 10,000 = 10 is a
+// 412 with rareCode instead of a 200: both are the organisation's (i %
+// 10 < 3), of its first and second key.
 func fill(b *testing.B, db *testdb.DB, orgID string, keys []string, start, end time.Time, n int) {
 	b.Helper()
 	span := end.Sub(start).Milliseconds()
 	q := `INSERT INTO request_log (at, request_id, org_id, key_id, key_prefix, method, route, resource_id, status, code, ip, user_agent, duration_us, calls, credits, flags, retention_days)
 	SELECT at, %s, org, key, 'qr_live_ab12', 'GET', '/api/v1/qr-codes/{id}', 'qr_FJ9V1pYfmsmOtK8rZPDM',
-		CASE i %% 20 WHEN 0 THEN 404 WHEN 1 THEN 401 WHEN 2 THEN 429 ELSE 200 END,
-		CASE i %% 20 WHEN 0 THEN 'not_found' WHEN 1 THEN 'api_key_revoked' WHEN 2 THEN 'api_call_limit_reached' ELSE '' END,
-		'10.0.' || (i %% 200) || '.' || (i %% 250), 'acme-sdk/2.1 (+https://acme.test)', 800, 1, 0,
+		CASE i %% 20 WHEN 0 THEN 404 WHEN 1 THEN 401 WHEN 2 THEN 429 ELSE CASE i %% 10000 WHEN 10 THEN 412 ELSE 200 END END,
+		CASE i %% 20 WHEN 0 THEN 'not_found' WHEN 1 THEN 'api_key_revoked' WHEN 2 THEN 'api_call_limit_reached' ELSE CASE i %% 10000 WHEN 10 THEN '%s' ELSE '' END END,
+		CASE i %% 10000 WHEN 0 THEN '%s' ELSE '10.0.' || (i %% 200) || '.' || (i %% 250) END, 'acme-sdk/2.1 (+https://acme.test)', 800, 1, 0,
 		CASE i %% 20 WHEN 1 THEN 1 ELSE 0 END, 90
 	FROM (SELECT i, %d + (i * %d / %d) AS at,
 		CASE WHEN i %% 10 < 3 THEN '%s' ELSE 'org_' || (i %% 99) END AS org,
@@ -152,7 +173,7 @@ func fill(b *testing.B, db *testdb.DB, orgID string, keys []string, start, end t
 			id = `printf('%012x', at) || lower(hex(randomblob(6)))`
 			series = fmt.Sprintf("(WITH RECURSIVE g(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM g WHERE i < %d) SELECT i FROM g)", lo, hi-1)
 		}
-		sql := fmt.Sprintf(q, id, start.UnixMilli(), span, n, orgID, keyOf, series)
+		sql := fmt.Sprintf(q, id, rareCode, rareIP, start.UnixMilli(), span, n, orgID, keyOf, series)
 		if _, err := db.SQL().ExecContext(context.Background(), sql); err != nil {
 			b.Fatal(err)
 		}
