@@ -138,13 +138,19 @@ func invalidUTF8At(b []byte) int {
 	return len(b)
 }
 
-// decodeJSON decodes one JSON object, refusing unknown fields and
-// trailing data, with errors that name the field.
+// decodeJSON decodes one JSON object, refusing unknown fields, field
+// names in another case, duplicate keys and trailing data, with errors
+// that name the field.
 func decodeJSON(body []byte, v any) error {
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
 		// null, an array, a string: decoding would leave v as it is and
 		// a PATCH would answer 200 having changed nothing.
 		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body must be a JSON object ({…})")
+	}
+	// encoding/json would take "NAME" for "name" and the last of two
+	// equal keys: the keys are checked first, exactly (checkJSONKeys).
+	if err := checkJSONKeys(body, v); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -192,6 +198,15 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		sum := sha256.Sum256(body)
 		idem = &snapglyph.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}
 	}
+	var resp []byte
+	if idem != nil {
+		// The answer is made in the create's transaction and recorded
+		// with the key: a retry gets it byte for byte.
+		idem.Response = func(q *snapglyph.QRCode) []byte {
+			resp, _ = json.Marshal(toQRJSON(q))
+			return resp
+		}
+	}
 	c, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -214,12 +229,8 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	setValidators(w.Header(), c.QR, p.now)
-	resp, _ := json.Marshal(toQRJSON(c.QR))
-	if idem != nil && !c.Replayed {
-		if err := s.svc.SaveFirstResponse(r.Context(), p.org.ID, idem, resp); err != nil {
-			// The code exists; a retry then gets its current state.
-			s.log.Warn("idempotency: the first response was not recorded", "request_id", requestID(r.Context()), "err", err)
-		}
+	if resp == nil || c.Replayed {
+		resp, _ = json.Marshal(toQRJSON(c.QR))
 	}
 	writeBody(w, http.StatusCreated, "application/json", resp)
 }
@@ -356,7 +367,8 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 // without credits; the credits are charged before rendering, so a request
 // without credits costs no CPU; and they are refunded, with the call,
 // when the node is too busy to render (503 render_busy) or rendering
-// fails.
+// fails. A HEAD is refused as the GET would be when the credits are too
+// few, and charged none.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
 	etag, err := s.svc.ImageTag(q, format, size)
 	if err != nil {
@@ -369,18 +381,28 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	h := w.Header()
 	img := httpx.Image{ETag: etag, ContentType: service.ImageContentType(format), Attachment: service.Attachment(q.Name, format)}
+	img.Admit = func() error {
+		// Charged and refunded at once, as a failed render is: the meter
+		// alone knows exactly what a GET would be granted (other nodes'
+		// leases, spending not yet recorded), which the reported figures
+		// (p.credits) trail by up to a flush interval.
+		credits, ok, err := s.meter.Charge(r.Context(), p.org, snapglyph.ImageCredits, cost)
+		if err != nil {
+			return unavailable(err)
+		}
+		if !ok {
+			return s.refuseImageCredits(w, p, credits, format, cost)
+		}
+		s.meter.Refund(p.org, snapglyph.ImageCredits, cost)
+		return nil
+	}
 	err = httpx.ServeImage(w, r, img, func() ([]byte, error) {
 		credits, ok, err := s.meter.Charge(r.Context(), p.org, snapglyph.ImageCredits, cost)
 		if err != nil {
 			return nil, unavailable(err)
 		}
 		if !ok {
-			setCreditHeaders(h, credits)
-			s.refundCall(w, p)
-			h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
-			return nil, snapglyph.Codef(snapglyph.ERATELIMIT, "image_credit_limit_reached",
-				"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
-				strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))
+			return nil, s.refuseImageCredits(w, p, credits, format, cost)
 		}
 		img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
 		if err != nil {
@@ -399,6 +421,20 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		s.writeError(w, r, err)
 	}
+}
+
+// refuseImageCredits is the answer to an image the organisation has too
+// few credits for (credits, as the meter reported them): 429 with the
+// credits and Retry-After, and the call refunded, for a GET and a HEAD
+// alike.
+func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits meterState, format string, cost int64) error {
+	h := w.Header()
+	setCreditHeaders(h, credits)
+	s.refundCall(w, p)
+	h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
+	return snapglyph.Codef(snapglyph.ERATELIMIT, "image_credit_limit_reached",
+		"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
+		strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))
 }
 
 // qrETag is the entity tag of a QR code's JSON: its version, which every

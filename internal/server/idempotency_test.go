@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -48,27 +49,39 @@ func TestIdempotencyKey(t *testing.T) {
 		expectProblem(t, post("order-1234", `{"name":"Other","type":"text","content":{"text":"x"}}`), 422, "idempotency_key_reused")
 		expectProblem(t, post("bad key with spaces", body), 400, "invalid_request")
 
-		// Racing retries of a new key make exactly one code.
+		// Racing retries of a new key make exactly one code, and every one
+		// answers as the request that made it did, byte for byte (the
+		// answer is recorded with the key, in the create's transaction),
+		// also once the code is renamed.
 		var wg sync.WaitGroup
-		ids := make([]string, 8)
-		for i := range ids {
+		bodies := make([]string, 8)
+		for i := range bodies {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
 				resp := post("order-5678", body)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
 				if resp.StatusCode != 201 {
-					t.Errorf("racing retry: %d", resp.StatusCode)
-					resp.Body.Close()
+					t.Errorf("racing retry: %d %s", resp.StatusCode, b)
 					return
 				}
-				ids[i] = readJSON(t, resp, 201)["id"].(string)
+				bodies[i] = string(b)
 			}(i)
 		}
 		wg.Wait()
-		for _, got := range ids[1:] {
-			if got != ids[0] {
-				t.Fatalf("racing retries created %v", ids)
+		for _, got := range bodies[1:] {
+			if got != bodies[0] {
+				t.Fatalf("racing retries answered differently:\n%s", strings.Join(bodies, "\n"))
 			}
+		}
+		var raced map[string]any
+		if err := json.Unmarshal([]byte(bodies[0]), &raced); err != nil {
+			t.Fatal(err)
+		}
+		readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+raced["id"].(string), h.key, `{"name":"Renamed"}`), 200)
+		if resp := post("order-5678", body); func() string { b, _ := io.ReadAll(resp.Body); resp.Body.Close(); return string(b) }() != bodies[0] {
+			t.Error("after a rename the raced key's retry answers the code as it is now, not as first answered")
 		}
 		// Without a key, each request creates its own code.
 		readJSON(t, post("", body), 201)

@@ -6,6 +6,8 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -271,5 +273,105 @@ func TestQRJSONReadsNoLogo(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("a code stored before logo_sha256")
+	})
+}
+
+// TestImageHeadAsGet: a HEAD of an image answers the status and headers
+// of the GET (but Content-Length, which only drawing tells), the file
+// name of a download included; it costs an API call and no image credit;
+// and without enough credits it is refused as the GET is, 429 with the
+// same headers.
+func TestImageHeadAsGet(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"url","content":{"url":"https://example.com/head"}}`), 201)
+		path := "/api/v1/qr-codes/" + q["id"].(string) + "?format=png&size=300&download=1"
+		usage := func() (calls, credits float64) {
+			u := expectOK(t, h.get("/api/v1/usage", h.key))
+			return u["apiCalls"].(map[string]any)["used"].(float64), u["imageCredits"].(map[string]any)["used"].(float64)
+		}
+		// settled polls the usage until it counts the n requests sent
+		// since calls0 was read (a response's usage is recorded after its
+		// last byte), and returns the image credits used then.
+		settled := func(calls0 float64, n int) float64 {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Second)
+			for k := 1; ; k++ {
+				calls, credits := usage()
+				if calls == calls0+float64(n+k) {
+					return credits
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("usage counts %v calls, want %v", calls, calls0+float64(n+k))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		send := func(method string) (*http.Response, []byte) {
+			t.Helper()
+			resp := h.send(method, path, h.key, "")
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp, body
+		}
+		// same reports how HEAD's headers differ from GET's, but for the
+		// ones named in vary (compared by name only) and ignore.
+		same := func(get, head http.Header, vary, ignore []string) {
+			t.Helper()
+			for k := range get {
+				if _, ok := head[k]; !ok && !slices.Contains(ignore, k) {
+					t.Errorf("GET has %s: %q, HEAD has not", k, get[k])
+				}
+			}
+			for k, v := range head {
+				if _, ok := get[k]; !ok {
+					t.Errorf("HEAD has %s: %q, GET has not", k, v)
+				} else if !slices.Contains(vary, k) && !slices.Equal(v, get[k]) {
+					t.Errorf("%s: HEAD %q, GET %q", k, v, get[k])
+				}
+			}
+		}
+		vary := []string{"Date", "X-Request-Id"}
+
+		calls0, credits0 := usage()
+		var head *http.Response
+		for range 2 {
+			resp, body := send("HEAD")
+			if resp.StatusCode != 200 || len(body) != 0 {
+				t.Fatalf("HEAD: %d with %d bytes, want 200 and none", resp.StatusCode, len(body))
+			}
+			head = resp
+		}
+		if cd, want := head.Header.Get("Content-Disposition"), service.Attachment("Menu", "png"); cd != want {
+			t.Errorf("HEAD with download=1: Content-Disposition %q, want %q", cd, want)
+		}
+		if used := settled(calls0, 2); used != credits0 {
+			t.Errorf("two HEADs used %v image credits, want none", used-credits0)
+		}
+		calls0, credits0 = usage()
+		get, body := send("GET")
+		if get.StatusCode != 200 || len(body) == 0 || get.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Fatalf("GET: %d with %d bytes, Content-Length %q", get.StatusCode, len(body), get.Header.Get("Content-Length"))
+		}
+		// The credits left differ: the GET was charged 10 of them.
+		same(get.Header, head.Header, append(vary, "X-Image-Credits-Remaining", "X-Ratelimit-Remaining", "Ratelimit"), []string{"Content-Length"})
+		if used := settled(calls0, 1); used != credits0+10 {
+			t.Errorf("the GET used %v image credits, want 10", used-credits0)
+		}
+
+		// Every credit spent: GET and HEAD are refused alike.
+		limit := int64(credits0 + 10)
+		if err := h.cli.SetLimits(context.Background(), snapglyph.Operator, h.org.ID, nil, &limit); err != nil {
+			t.Fatal(err)
+		}
+		get, _ = send("GET")
+		head, body = send("HEAD")
+		if get.StatusCode != 429 || head.StatusCode != 429 || len(body) != 0 {
+			t.Fatalf("without credits: GET %d, HEAD %d with %d bytes; want 429 twice, no body", get.StatusCode, head.StatusCode, len(body))
+		}
+		if get.Header.Get("X-Image-Credits-Remaining") != "0" || get.Header.Get("Retry-After") == "" || get.Header.Get("Content-Disposition") != "" {
+			t.Errorf("GET without credits: %v", get.Header)
+		}
+		same(get.Header, head.Header, vary, nil)
 	})
 }

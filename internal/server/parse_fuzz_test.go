@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -63,26 +64,27 @@ func FuzzBearerKey(f *testing.F) {
 	})
 }
 
-// knownField reports whether encoding/json maps a key of the body onto a
-// field of qrRequest (it matches names case-insensitively).
+// knownField reports whether a key of the body is a field of qrRequest:
+// the API takes exactly the documented names (checkJSONKeys), not the
+// other cases encoding/json would match.
 func knownField(k string) bool {
-	for _, f := range []string{"name", "type", "content", "design"} {
-		if strings.EqualFold(k, f) {
-			return true
-		}
+	switch k {
+	case "name", "type", "content", "design":
+		return true
 	}
 	return false
 }
 
 // FuzzDecodeJSON feeds any body to the API's JSON decoder: it never
 // panics, refuses with an EINVALID error (invalid_json or invalid_request
-// naming the field), and accepts only one JSON object of known fields.
+// naming the field), and accepts only one JSON object of known fields,
+// each named exactly and once.
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"Menu","type":"url","content":{"url":"https://example.com"}}`,
 		`{"name":"Menu","type":"text","content":{"text":"hé"},"design":{"margin":2}}`,
 		`{}`, `null`, `[]`, `"x"`, `1`, `{"name":1}`, `{"name":"a"}{"name":"b"}`, `{"name":"a"} x`,
-		`{"nAmE":"a","NAME":"b"}`, `{"unknown":true}`, `{"name":"\ud800"}`, "{\"name\":\"\xff\"}",
+		`{"nAmE":"a","NAME":"b"}`, `{"name":"a","name":"b"}`, `{"design":{"ForeGround":"#112233"}}`, `{"unknown":true}`, `{"name":"\ud800"}`, "{\"name\":\"\xff\"}",
 		`{"content":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`,
 		`{"design":` + strings.Repeat(`{"a":`, 5000) + `1` + strings.Repeat(`}`, 5000) + `}`,
 		`{"name":"` + strings.Repeat("x", 100<<10) + `"}`, "{\"name\x00\":1}", `{"name":"a",}`, "",
@@ -111,6 +113,9 @@ func FuzzDecodeJSON(f *testing.F) {
 				t.Fatalf("decodeJSON accepted %q with the unknown field %q", body, k)
 			}
 		}
+		if n := topLevelKeys(body); n != len(m) {
+			t.Fatalf("decodeJSON accepted %q, which has %d keys for %d fields: a duplicate", body, n, len(m))
+		}
 		// What the service receives is JSON, or absent.
 		in := req.input()
 		for _, raw := range []json.RawMessage{in.Content, in.Design} {
@@ -119,6 +124,24 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// topLevelKeys counts the keys of the JSON object in body, equal ones
+// included (a map keeps one of them).
+func topLevelKeys(body []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return 0
+	}
+	n := 0
+	for dec.More() {
+		var value json.RawMessage
+		if _, err := dec.Token(); err != nil || dec.Decode(&value) != nil {
+			return n
+		}
+		n++
+	}
+	return n
 }
 
 func errorAs(err error, target **snapglyph.Error) bool { return errors.As(err, target) }

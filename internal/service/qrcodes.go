@@ -58,7 +58,7 @@ type Created struct {
 	QR *snapglyph.QRCode
 	// Replayed is true when an earlier request with the same idempotency
 	// key created QR; FirstResponse is then what that request answered,
-	// if it was recorded (SaveFirstResponse).
+	// recorded with the key (Idempotency.Response).
 	Replayed      bool
 	FirstResponse []byte
 }
@@ -73,28 +73,33 @@ func (s *Service) CreateQRCodeOnce(ctx context.Context, by snapglyph.Creator, or
 		return Created{}, err
 	}
 	if idem != nil {
-		id, first, err := s.db.Replayed(ctx, orgID, idem)
-		if err != nil {
-			return Created{}, err
-		}
-		if first != nil {
-			return Created{QR: &snapglyph.QRCode{ID: id, OrgID: orgID}, Replayed: true, FirstResponse: first}, nil
-		}
-		if id != "" {
-			q, err := s.db.QRCode(ctx, orgID, id)
-			return Created{QR: q, Replayed: true}, err
+		if c, ok, err := s.replay(ctx, orgID, idem); ok || err != nil {
+			return c, err
 		}
 	}
 	q, replayed, err := s.createQR(ctx, by, orgID, in, idem)
-	return Created{QR: q, Replayed: replayed}, err
+	if err != nil || !replayed {
+		return Created{QR: q, Replayed: replayed}, err
+	}
+	// A request with the same key committed first (a retry that raced
+	// it): answer as it did.
+	c, _, err := s.replay(ctx, orgID, idem)
+	return c, err
 }
 
-// SaveFirstResponse records what the first request with idem answered,
-// so its retries get the same answer for 24 hours even if the code changes
-// or is deleted meanwhile. A retry that races the first request, before
-// this is recorded, gets the code as it is.
-func (s *Service) SaveFirstResponse(ctx context.Context, orgID string, idem *snapglyph.Idempotency, response []byte) error {
-	return s.db.SaveResponse(ctx, orgID, idem, response)
+// replay returns what the earlier request with idem created (ok), with its
+// recorded answer; a key recorded without one (by a caller that gave no
+// Response) gets the code as it is now.
+func (s *Service) replay(ctx context.Context, orgID string, idem *snapglyph.Idempotency) (c Created, ok bool, err error) {
+	id, first, err := s.db.Replayed(ctx, orgID, idem)
+	if err != nil || id == "" {
+		return Created{}, false, err
+	}
+	if first != nil {
+		return Created{QR: &snapglyph.QRCode{ID: id, OrgID: orgID}, Replayed: true, FirstResponse: first}, true, nil
+	}
+	q, err := s.db.QRCode(ctx, orgID, id)
+	return Created{QR: q, Replayed: true}, true, err
 }
 
 func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID string, in QRInput, idem *snapglyph.Idempotency) (*snapglyph.QRCode, bool, error) {
@@ -109,9 +114,9 @@ func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID stri
 		return nil, false, err
 	}
 	if replayed != "" {
-		// A concurrent request with the same key created it first.
-		q, err := s.db.QRCode(ctx, orgID, replayed)
-		return q, true, err
+		// A concurrent request with the same key created it first
+		// (CreateQRCodeOnce answers as that request did).
+		return &snapglyph.QRCode{ID: replayed, OrgID: orgID}, true, nil
 	}
 	return q, false, nil
 }

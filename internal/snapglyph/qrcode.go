@@ -80,6 +80,11 @@ func LogoSHA256(logo []byte) string {
 type Idempotency struct {
 	Key         string
 	RequestHash string
+	// Response, if set, makes the answer to the first request from the
+	// code as it is stored; the store records it with the key in the
+	// create's transaction, so a retry always gets that answer, even
+	// one that races the first request or follows a lost connection.
+	Response func(*QRCode) []byte
 }
 
 // IdempotencyWindow is how long an idempotency key is remembered.

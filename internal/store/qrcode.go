@@ -57,17 +57,6 @@ func (d *DB) Replayed(ctx context.Context, orgID string, idem *snapglyph.Idempot
 	return id, response, nil
 }
 
-// SaveResponse records the first response of an idempotent create, to be
-// replayed as it was.
-func (d *DB) SaveResponse(ctx context.Context, orgID string, idem *snapglyph.Idempotency, response []byte) error {
-	_, err := d.exec(ctx, `UPDATE idempotency_keys SET response = ? WHERE org_id = ? AND idem_key = ? AND request_hash = ?`,
-		string(response), orgID, idem.Key, idem.RequestHash)
-	if err != nil {
-		return fmt.Errorf("store: idempotency response: %w", formatError(err))
-	}
-	return nil
-}
-
 var errKeyReused = snapglyph.Codef(snapglyph.EUNPROCESSABL, "idempotency_key_reused",
 	"this Idempotency-Key was already used with a different request in the last 24 hours; use a new key for a new request")
 
@@ -88,8 +77,12 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *snapgl
 				q.OrgID, idem.Key, ms(tx.now.Add(-snapglyph.IdempotencyWindow))); err != nil {
 				return err
 			}
-			res, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, idem_key, request_hash, qr_id, created_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (org_id, idem_key) DO NOTHING`, q.OrgID, idem.Key, idem.RequestHash, q.ID, ms(tx.now))
+			var response string
+			if idem.Response != nil {
+				response = string(idem.Response(q)) // q is complete: id, timestamps, version
+			}
+			res, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (org_id, idem_key, request_hash, qr_id, created_at, response) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (org_id, idem_key) DO NOTHING`, q.OrgID, idem.Key, idem.RequestHash, q.ID, ms(tx.now), response)
 			if err != nil {
 				return err
 			}
