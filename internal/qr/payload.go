@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -254,7 +255,8 @@ func (p *parser) multiline(path, s string, maxLen int) bool {
 	return false
 }
 
-// checkURL validates an absolute http(s) URL without spaces or controls.
+// checkURL validates an absolute http(s) URL without spaces or controls,
+// whose host is a name, an IPv4 address or an IPv6 address in brackets.
 func checkURL(s string) string {
 	if len(s) > MaxURLLen {
 		return "must be at most " + strconv.Itoa(MaxURLLen) + " bytes"
@@ -271,7 +273,67 @@ func checkURL(s string) string {
 	if u.Hostname() == "" {
 		return "must be an absolute http or https URL"
 	}
+	if !validURLHost(s) {
+		return "must have a valid host such as example.com, 192.0.2.1 or [2001:db8::1]"
+	}
 	return ""
+}
+
+// validURLHost reports whether the host of s, an http(s) URL that url.Parse
+// accepted, is a registered name, an IPv4 address or an IPv6 address in
+// brackets without a zone (RFC 3986). url.Parse alone lets <, >, " and ]
+// into a name ("http://>") and a zone into an IPv6 address: the API
+// document refuses those, and a QR code stored with one would be returned
+// in a body that fails the document's own schema.
+func validURLHost(s string) bool {
+	_, authority, _ := strings.Cut(s, "://")
+	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+		authority = authority[:i]
+	}
+	// As in url.Parse, the last "@" ends the userinfo.
+	hostport := authority[strings.LastIndexByte(authority, '@')+1:]
+	var port string
+	if rest, ok := strings.CutPrefix(hostport, "["); ok {
+		addr, after, closed := strings.Cut(rest, "]")
+		// A zone ("%25eth0") names an interface of the device that
+		// scans the code, which the code's author cannot know.
+		ip, err := netip.ParseAddr(addr)
+		if !closed || err != nil || !ip.Is6() || ip.Zone() != "" {
+			return false
+		}
+		port = after
+	} else {
+		i := strings.IndexByte(hostport, ':')
+		if i < 0 {
+			i = len(hostport)
+		}
+		if !validRegName(hostport[:i]) {
+			return false
+		}
+		port = hostport[i:]
+	}
+	// url.Parse has checked the port; this keeps the rule whole here.
+	return port == "" || port[0] == ':' && strings.Trim(port[1:], "0123456789") == ""
+}
+
+// validRegName reports whether host is a name of RFC 3986's unreserved
+// characters and sub-delims, non-ASCII characters (an international name
+// as typed) and escapes. An escape must be of a non-ASCII byte or "%25",
+// as url.Parse decodes hosts: an escaped ASCII letter ("ex%41mple.com") is
+// refused. An IPv4 address is such a name.
+func validRegName(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		switch {
+		case c >= 0x80, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=", c) >= 0:
+		case c == '%' && i+2 < len(host) && isHex(host[i+1:i+3]) && (host[i+1] >= '8' || host[i+1:i+3] == "25"):
+			i += 2
+		default:
+			return false
+		}
+	}
+	return host != ""
 }
 
 // checkEmail accepts a bare addr-spec ("user@example.com") as net/mail parses it.

@@ -155,3 +155,21 @@ func checkShape(t *testing.T, typ string, c map[string]any, payload string) {
 		t.Fatalf("Payload accepted the type %q", typ)
 	}
 }
+
+// FuzzCheckURLMatchesSchema: every URL checkURL accepts matches the API
+// document's URL patterns, so a stored URL code or vCard website is
+// returned in a body that passes the document's schema; and checkURL
+// refuses no URL the patterns allow, but for serverRefusesMore.
+func FuzzCheckURLMatchesSchema(f *testing.F) {
+	schemas := loadURLSchemas(f)
+	for _, s := range []string{
+		"https://example.com/p/1?a=b#c", "http://>", "https://<", "http://]", "http://[fe80::1%25eth0]/",
+		"http://[2001:db8::1]:8080/", "http://user:pa%20ss@b%C3%BCcher.example:/a%2F?q=%zz#x#y",
+		"HTTP://192.0.2.1:99999", "http://a%25b/", "http://ex%41mple.com/", "http://a:b:80/", "https://bücher.example/straße",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		compareWithSchema(t, schemas, s)
+	})
+}

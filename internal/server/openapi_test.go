@@ -439,6 +439,14 @@ func createCases(logo string) []exampleCase {
 		invalid("design unknown field", design(`{"colour":"red"}`)),
 		invalid("design not an object", design(`"black"`)),
 
+		// Hosts url.Parse reads and the document refuses; the server
+		// accepted these once and sent them back breaking the QR code schema.
+		invalid("url to an IPv6 host with a zone", url("http://[fe80::1%25en0]:8080/")),
+		invalid("url to the host >", url("http://>")),
+		invalid("url to the host <", url("https://<")),
+		invalid("url to the host ]", url("http://]")),
+		invalid("vcard website to the host >", vcard(`{"firstName":"A","website":"http://>"}`)),
+
 		// Rules a JSON Schema cannot state: the document allows these and
 		// its descriptions say why the server refuses them.
 		{name: "content too long for the error correction", body: `{"name":"Case","type":"text","content":{"text":` + q(strings.Repeat("x", 2000)) + `},"design":{"errorCorrection":"H"}}`,
@@ -447,6 +455,8 @@ func createCases(logo string) []exampleCase {
 			schema: true, why: "a WCAG contrast and luminance rule between two fields"},
 		{name: "design low contrast", body: design(`{"foreground":"#777777","background":"#888888"}`),
 			schema: true, why: "a WCAG contrast rule between two fields"},
+		{name: "url of 2048 characters, 4076 bytes", body: url("https://example.com/" + strings.Repeat("é", 2048-len("https://example.com/"))),
+			schema: true, why: "the limit is 2048 bytes of UTF-8; maxLength counts characters"},
 		{name: "SSID of 17 two-byte characters", body: qrBody("wifi", `{"ssid":`+q(strings.Repeat("é", 17))+`,"security":"none"}`),
 			schema: true, why: "the limit is 32 bytes of UTF-8; maxLength counts characters"},
 		{name: "design margin 4.0", body: design(`{"margin":4.0}`),
@@ -454,11 +464,9 @@ func createCases(logo string) []exampleCase {
 		{name: "logo not an image", body: design(`{"errorCorrection":"H","logo":"aGVsbG8="}`),
 			schema: true, why: "the file's format and pixel size are checked by decoding it"},
 
-		// What the server accepts beyond the document. Only the first is
-		// sent back as it came (and breaks the QR code schema); the
-		// others are answered in the canonical form the document gives.
-		{name: "url to an IPv6 host with a zone", body: url("http://[fe80::1%25en0]:8080/"),
-			server: true, why: "a zone (link-local addresses) is left out of the URL pattern, as its description says"},
+		// What the server accepts beyond the document. It answers these
+		// in the canonical form the document gives, so what it sends back
+		// passes the QR code schema.
 		{name: "design colours in lower case and empty", body: design(`{"foreground":"","errorCorrection":"h"}`),
 			server: true, why: "the server fills in defaults and capitals; the document asks for the canonical form"},
 		{name: "null design on create", body: `{"name":"A","type":"text","content":{"text":"x"},"design":null}`,
