@@ -1,14 +1,12 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +22,7 @@ import (
 // applies at once. Admins and Members cannot.
 func TestPlanChangePages(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		var logged syncBuffer
+		var logged testdb.Buffer
 		e := newEnv(t, db, func(d *web.Deps) { d.Log = slog.New(slog.NewTextHandler(&logged, nil)) })
 		ctx := context.Background()
 		org, email := e.org(snapglyph.PlanPro)
@@ -108,23 +106,4 @@ func TestPlanChangePages(t *testing.T) {
 			t.Errorf("an Admin changed the plan to %s", o.Plan)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer the server's goroutines may write while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
