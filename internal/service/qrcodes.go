@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -413,12 +415,38 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snap
 // decodeDesign applies a partial design object over d. Unknown fields and
 // wrong types are reported by their path.
 func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(wholeMargin(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(d); err != nil {
 		return []snapglyph.FieldError{{Field: "design" + jsonErrorPath(err), Message: jsonErrorMessage(err)}}
 	}
 	return nil
+}
+
+// wholeMargin writes a margin given as a number with a fraction or an
+// exponent that is a whole number (4.0, 1e1) as that whole number: JSON
+// Schema's integer, which the API document gives the margin, takes them,
+// and encoding/json refuses them for an int. Anything else is left for
+// the decoder to judge.
+func wholeMargin(raw json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return raw
+	}
+	m := string(bytes.TrimSpace(fields["margin"]))
+	if !strings.ContainsAny(m, ".eE") {
+		return raw
+	}
+	f, err := strconv.ParseFloat(m, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1e9 {
+		return raw
+	}
+	fields["margin"] = json.RawMessage(strconv.FormatInt(int64(f), 10))
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 // checkFits encodes the payload to make sure it fits in a QR code at the
@@ -481,7 +509,9 @@ func jsonKind(k string) string {
 	switch k {
 	case "string":
 		return "a string"
-	case "int", "int64", "float64":
+	case "int", "int64":
+		return "a whole number"
+	case "float64":
 		return "a number"
 	case "bool":
 		return "true or false"

@@ -218,7 +218,7 @@ func TestQRFieldErrors(t *testing.T) {
 				[]string{`id="f-name-error">Name must not be empty.`, `id="f-wifi-ssid-error">Network name (SSID) is required.`,
 					`id="f-wifi-password-error">A WPA passphrase must be 8 to 63`, `value="short"`, "3 things need fixing", `href="#f-wifi-ssid"`}},
 			{"design", qrForm("Pale", "url", "url.url", "https://example.com", "foreground", "#dddddd", "background", "#ffffff", "margin", "lots"),
-				[]string{`id="f-foreground-error">Foreground colour contrast with the background is`, `id="f-margin-error">Margin must be a number.`,
+				[]string{`id="f-foreground-error">Foreground colour contrast with the background is`, `id="f-margin-error">Margin must be a whole number.`,
 					`value="lots"`, `name="foreground" type="color" value="#dddddd"`, `value="Pale"`, `value="https://example.com"`}},
 			{"url", qrForm("Bad link", "url", "url.url", "example.com/menu"),
 				[]string{`id="f-url-url-error">`, `value="example.com/menu"`}},
