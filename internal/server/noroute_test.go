@@ -133,6 +133,11 @@ func TestProblemPages(t *testing.T) {
 	if resp, _ := get("/problems/no_such_code", "text/html"); resp.StatusCode != 404 {
 		t.Errorf("an unknown code: %d", resp.StatusCode)
 	}
+	// Asked as JSON, an unknown code is a problem document like any 404.
+	if resp, body := get("/problems/no_such_code", "application/json"); resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+		!strings.Contains(body, `"code":"not_found"`) || !strings.Contains(body, "no_such_code") {
+		t.Errorf("an unknown code as JSON: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
 	var all []struct{ Code string }
 	if _, body := get("/problems/", "application/json"); json.Unmarshal([]byte(body), &all) != nil || len(all) != len(codes) {
 		t.Errorf("/problems/ lists %d codes as JSON, the document %d", len(all), len(codes))

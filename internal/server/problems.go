@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // problemDoc explains one problem code: what happened and what to do. Every
@@ -163,6 +165,10 @@ func (s *Server) handleProblems(w http.ResponseWriter, r *http.Request) {
 	if code != "" {
 		d, ok := problemDocOf(code)
 		if !ok {
+			if wantsJSON(r) {
+				s.writeError(w, r, snapglyph.Codef(snapglyph.ENOTFOUND, "not_found", "there is no problem code %q; /problems/ lists them", snapglyph.Head(code, 64)))
+				return
+			}
 			http.Error(w, "no such problem code; see /problems/", http.StatusNotFound)
 			return
 		}
