@@ -859,7 +859,7 @@ func expiresLine(k *snapglyph.APIKey, now time.Time) string {
 	case !now.Before(end):
 		return "Expired " + snapglyph.FormatTime(end)
 	}
-	return snapglyph.FormatTime(end)
+	return snapglyph.FormatTime(end) + " (in " + snapglyph.TimeUntil(now, end) + ")"
 }
 
 // accessLine is a key's permissions and allowlist in a few words.

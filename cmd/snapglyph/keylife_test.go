@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -32,6 +33,10 @@ func TestCLIKeyLifecycle(t *testing.T) {
 			!reflect.DeepEqual(created["allowedIps"], []any{"127.0.0.1", "2001:db8::/32"}) || created["status"] != "active" ||
 			created["paused"] != nil || created["replaces"] != nil || created["replacedBy"] != nil {
 			t.Errorf("key create printed %v", created)
+		}
+		// People read when it expires, and how soon.
+		if out, _ := cli(t, dsn, 0, "key", "show", kid); !strings.Contains(out, snapglyph.FormatTime(exp)+" (in 29 days)") {
+			t.Errorf("key show says of the expiry:\n%s", out)
 		}
 		srv := serveDB(t, dsn, "--flush-interval", "200ms")
 		if resp, body := call(t, srv.url, key); resp.StatusCode != 200 {

@@ -348,6 +348,22 @@ func FormatDuration(d time.Duration) string {
 	return d.String()
 }
 
+// TimeUntil is how long from now to t, rounded down to its largest unit
+// ("12 days", "5 hours", "less than a minute"), as the dashboard and the
+// CLI say when a key expires or an overlap ends.
+func TimeUntil(now, t time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return pluralUnit(int64(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return pluralUnit(int64(d/time.Hour), "hour")
+	}
+	return pluralUnit(int64(d/(24*time.Hour)), "day")
+}
+
 func pluralUnit(n int64, unit string) string {
 	if n == 1 {
 		return "1 " + unit

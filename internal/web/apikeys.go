@@ -123,11 +123,11 @@ func (k *keyRow) Expires() string {
 	case !k.now.Before(k.ExpiresAt):
 		return "Expired"
 	}
-	return "Expires in " + until(k.now, k.ExpiresAt)
+	return "Expires in " + snapglyph.TimeUntil(k.now, k.ExpiresAt)
 }
 
 // ExpiresIn says how long until the key's expiry: "12 days".
-func (k *keyRow) ExpiresIn() string { return until(k.now, k.ExpiresAt) }
+func (k *keyRow) ExpiresIn() string { return snapglyph.TimeUntil(k.now, k.ExpiresAt) }
 
 // ExpiresSoon reports whether a working key stops within 7 days (its
 // expiry or its overlap's end): the list marks it.
@@ -137,26 +137,11 @@ func (k *keyRow) ExpiresSoon() bool {
 }
 
 // EndsIn says how long a rolled key keeps working: "3 hours".
-func (k *keyRow) EndsIn() string { return until(k.now, k.EndsAt()) }
+func (k *keyRow) EndsIn() string { return snapglyph.TimeUntil(k.now, k.EndsAt()) }
 
 // IPList is the allowlist for people: "203.0.113.0/24, 2001:db8::/32".
 func (k *keyRow) IPList() string {
 	return strings.ReplaceAll(snapglyph.FormatAllowedIPs(k.AllowedIPs), ",", ", ")
-}
-
-// until says how long from now to t, rounded down: "12 days", "5 hours",
-// "3 minutes", "less than a minute".
-func until(now, t time.Time) string {
-	d := t.Sub(now)
-	switch {
-	case d < time.Minute:
-		return "less than a minute"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour")
-	}
-	return plural(int(d/(24*time.Hour)), "day")
 }
 
 type createForm struct {
