@@ -264,7 +264,7 @@ func TestKeyPage(t *testing.T) {
 		expectContains(t, p, "API key rolled", "keeps working until 17 Nov 2026, 13:00 UTC", `class="rolled"`)
 		// Reloaded, the reveal says which key it was, without a value.
 		again := b.get(rolled.Header.Get("Location"))
-		expectContains(t, again, "API key rolled", "The key Billing-Prod was created; its full value cannot be shown again.")
+		expectContains(t, again, "API key rolled", "The key Billing-Prod was rolled: its new value cannot be shown again.")
 		expectNotContains(t, again, secret)
 		expectAPI(t, e, secret, http.StatusOK, "")
 		expectAPI(t, e, k.Secret, http.StatusOK, "")
