@@ -425,16 +425,22 @@ const MaxPauseReasonLen = 200
 // no control characters, at most MaxPauseReasonLen characters. "" is
 // fine (no reason given).
 func NormalizePauseReason(s string) (string, error) {
+	// The error names its field, so a form shows it by the reason.
+	bad := func(format string, a ...any) (string, error) {
+		e := Errorf(EINVALID, format, a...)
+		e.Fields = []FieldError{{Field: "reason", Message: e.Message}}
+		return "", e
+	}
 	if msg := TextProblem(s); msg != "" {
-		return "", Errorf(EINVALID, "the reason %s", msg)
+		return bad("the reason %s", msg)
 	}
 	s = strings.TrimSpace(s)
 	if n := utf8.RuneCountInString(s); n > MaxPauseReasonLen {
-		return "", Errorf(EINVALID, "the reason has %d characters; at most %d are allowed", n, MaxPauseReasonLen)
+		return bad("the reason has %d characters; at most %d are allowed", n, MaxPauseReasonLen)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return "", Errorf(EINVALID, "the reason may not contain control characters (line breaks included)")
+			return bad("the reason may not contain control characters (line breaks included)")
 		}
 	}
 	return s, nil

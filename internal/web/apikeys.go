@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -488,12 +489,6 @@ func (a *app) handleKeyPause(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	// The reason is checked here as well as by the service, so that its
-	// error comes back by the reason field rather than by the end's.
-	if _, err := snapglyph.NormalizePauseReason(r.PostForm.Get("reason")); err != nil {
-		a.keyPageError(w, r, id, "pause-reason", err)
-		return
-	}
 	var end time.Time
 	if v := strings.TrimSpace(r.PostForm.Get("until")); v != "" {
 		t, err := parseLocalUTC(v)
@@ -506,7 +501,12 @@ func (a *app) handleKeyPause(w http.ResponseWriter, r *http.Request) {
 	k, err := a.svc.PauseKeyWith(r.Context(), actor(r), id, r.PostForm.Get("reason"), end)
 	if err != nil {
 		if snapglyph.ErrorKind(err) == snapglyph.EINVALID {
-			a.keyPageError(w, r, id, "pause", err)
+			// The reason's error is shown by the reason; others by the end.
+			form := "pause"
+			if e, ok := errors.AsType[*snapglyph.Error](err); ok && len(e.Fields) > 0 && e.Fields[0].Field == "reason" {
+				form = "pause-reason"
+			}
+			a.keyPageError(w, r, id, form, err)
 			return
 		}
 		a.keyActionError(w, r, err)
