@@ -415,9 +415,19 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snap
 // decodeDesign applies a partial design object over d. Unknown fields and
 // wrong types are reported by their path.
 func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
-	dec := json.NewDecoder(bytes.NewReader(wholeMargin(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(d); err != nil {
+	decode := func(raw []byte) error {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		return dec.Decode(d)
+	}
+	err := decode(raw)
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "margin" {
+		// Only a design refused for its margin is read again.
+		if whole := wholeMargin(raw); whole != nil {
+			err = decode(whole)
+		}
+	}
+	if err != nil {
 		return []snapglyph.FieldError{{Field: "design" + jsonErrorPath(err), Message: jsonErrorMessage(err)}}
 	}
 	return nil
@@ -426,25 +436,22 @@ func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
 // wholeMargin writes a margin given as a number with a fraction or an
 // exponent that is a whole number (4.0, 1e1) as that whole number: JSON
 // Schema's integer, which the API document gives the margin, takes them,
-// and encoding/json refuses them for an int. Anything else is left for
-// the decoder to judge.
+// and encoding/json refuses them for an int. It returns nil when the
+// margin is no such number.
 func wholeMargin(raw json.RawMessage) json.RawMessage {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) != nil {
-		return raw
+		return nil
 	}
 	m := string(bytes.TrimSpace(fields["margin"]))
-	if !strings.ContainsAny(m, ".eE") {
-		return raw
-	}
 	f, err := strconv.ParseFloat(m, 64)
 	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1e9 {
-		return raw
+		return nil
 	}
 	fields["margin"] = json.RawMessage(strconv.FormatInt(int64(f), 10))
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return raw
+		return nil
 	}
 	return out
 }
