@@ -339,11 +339,11 @@ func FormatDuration(d time.Duration) string {
 	case d <= 0:
 		return "now"
 	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
-		return pluralUnit(int64(d/(24*time.Hour)), "day")
+		return Plural(int64(d/(24*time.Hour)), "day")
 	case d%time.Hour == 0:
-		return pluralUnit(int64(d/time.Hour), "hour")
+		return Plural(int64(d/time.Hour), "hour")
 	case d%time.Minute == 0:
-		return pluralUnit(int64(d/time.Minute), "minute")
+		return Plural(int64(d/time.Minute), "minute")
 	}
 	return d.String()
 }
@@ -357,14 +357,15 @@ func TimeUntil(now, t time.Time) string {
 	case d < time.Minute:
 		return "less than a minute"
 	case d < time.Hour:
-		return pluralUnit(int64(d/time.Minute), "minute")
+		return Plural(int64(d/time.Minute), "minute")
 	case d < 48*time.Hour:
-		return pluralUnit(int64(d/time.Hour), "hour")
+		return Plural(int64(d/time.Hour), "hour")
 	}
-	return pluralUnit(int64(d/(24*time.Hour)), "day")
+	return Plural(int64(d/(24*time.Hour)), "day")
 }
 
-func pluralUnit(n int64, unit string) string {
+// Plural says n units: "1 day", "12 days".
+func Plural(n int64, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -74,7 +74,7 @@ func (a *app) handleNoticesReadAll(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/notices", "success", "Marked "+plural(int(n), "notification")+" as read.")
+	redirectWith(w, r, "/notices", "success", "Marked "+snapglyph.Plural(int64(n), "notification")+" as read.")
 }
 
 // mailTopic is one row of the profile's mail preferences.

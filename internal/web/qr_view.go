@@ -35,7 +35,7 @@ func creator(r *http.Request) snapglyph.Creator {
 func byteSize(n int64) string {
 	switch {
 	case n < 1000:
-		return plural(int(n), "byte")
+		return snapglyph.Plural(int64(n), "byte")
 	case n < 1000*1000:
 		return fmt.Sprintf("%d KB", (n+500)/1000)
 	}

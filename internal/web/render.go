@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -99,20 +98,13 @@ func ago(now, t time.Time) string {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		return snapglyph.Plural(int64(d/time.Minute), "minute") + " ago"
 	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		return snapglyph.Plural(int64(d/time.Hour), "hour") + " ago"
 	case d < 30*24*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day") + " ago"
+		return snapglyph.Plural(int64(d/(24*time.Hour)), "day") + " ago"
 	}
 	return "on " + t.UTC().Format("2 Jan 2006")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.Itoa(n) + " " + unit + "s"
 }
 
 // initials are the avatar's letters: of the name, else of the email.
