@@ -138,6 +138,14 @@ func TestProblemPages(t *testing.T) {
 		!strings.Contains(body, `"code":"not_found"`) || !strings.Contains(body, "no_such_code") {
 		t.Errorf("an unknown code as JSON: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
+	// A hostile code (NUL, invalid UTF-8, 8,000 bytes: longer URLs are 414) is named, escaped
+	// and shortened, never echoed whole.
+	for _, code := range []string{"a%00b", "a%FFb", strings.Repeat("x", 8000)} {
+		resp, body := get("/problems/"+code, "application/json")
+		if resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) || len(body) > 2000 || !utf8.ValidString(body) {
+			t.Errorf("the code %.20q as JSON: %d, %d bytes %.200s", code, resp.StatusCode, len(body), body)
+		}
+	}
 	var all []struct{ Code string }
 	if _, body := get("/problems/", "application/json"); json.Unmarshal([]byte(body), &all) != nil || len(all) != len(codes) {
 		t.Errorf("/problems/ lists %d codes as JSON, the document %d", len(all), len(codes))
@@ -177,6 +185,13 @@ func TestBodyShapeAndBoundedProblems(t *testing.T) {
 		`{"` + huge + `":1}`,
 		`{"name":"A","type":"text","content":{"text":"a","` + huge + `":1}}`,
 		`{"design":{"` + huge + `":1}}`,
+		// The key checks: a duplicate huge key, in the wrong case, with a
+		// NUL or an escaped invalid surrogate, and invalid UTF-8 in a key.
+		`{"content":{"` + huge + `":1,"` + huge + `":2}}`,
+		`{"NAME` + huge + `":1}`,
+		`{"na\u0000me":"A"}`,
+		`{"na\ud800me":"A"}`,
+		"{\"na\xffme\":\"A\"}",
 	} {
 		resp := h.send("PATCH", path, h.key, body)
 		raw, _ := io.ReadAll(resp.Body)
