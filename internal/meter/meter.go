@@ -175,10 +175,21 @@ func (m *Meter) lock(orgID string) *account {
 // Charge spends n units of the counter for the organisation in the current
 // period. ok is false, and nothing is spent, when fewer than n are left.
 func (m *Meter) Charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64) (st State, ok bool, err error) {
-	st, ok, err = m.charge(ctx, org, c, n)
+	return m.chargeOrProbe(ctx, org, c, n, false)
+}
+
+// Probe reports whether Charge would admit n units now, spending nothing:
+// the units are taken and put back under the account's lock, so no other
+// request on this node sees them gone (a HEAD of an image asks this).
+func (m *Meter) Probe(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64) (st State, ok bool, err error) {
+	return m.chargeOrProbe(ctx, org, c, n, true)
+}
+
+func (m *Meter) chargeOrProbe(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64, probe bool) (st State, ok bool, err error) {
+	st, ok, err = m.charge(ctx, org, c, n, probe)
 	if err == nil {
 		charged := int64(0)
-		if ok {
+		if ok && !probe {
 			charged = n
 		}
 		used, known := m.spent(ctx, org.ID)
@@ -218,12 +229,17 @@ func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, k
 	}
 }
 
-func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64) (st State, ok bool, err error) {
+// charge spends n units, or with probe only checks that it could.
+func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64, probe bool) (st State, ok bool, err error) {
 	mayReclaim := m.Reclaim != nil
 	for {
 		a := m.lock(org.ID)
 		var reclaim bool
 		st, ok, reclaim, err = m.chargeLocked(ctx, a, org, c, n, mayReclaim)
+		if ok && probe {
+			a.pools[counterIndex(c)].lease += n
+			st.Remaining += n
+		}
 		a.mu.Unlock()
 		if !reclaim {
 			return st, ok, err
@@ -388,7 +404,7 @@ const prefetchTimeout = 10 * time.Second
 // ChargeCall spends one API call, as every authenticated request does,
 // and also returns the image credits' state, under one lock.
 func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, credits State, ok bool, err error) {
-	calls, ok, err = m.charge(ctx, org, snapglyph.APICalls, 1)
+	calls, ok, err = m.charge(ctx, org, snapglyph.APICalls, 1, false)
 	if err != nil {
 		return calls, State{}, ok, err
 	}

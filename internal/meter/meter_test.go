@@ -498,3 +498,77 @@ func TestLostLeaseAnswersStrandNothing(t *testing.T) {
 		t.Logf("%d leases, %d answers lost after the commit, %d requests failed", st.calls.Load(), st.lost.Load(), failed.Load())
 	})
 }
+
+// TestProbeSpendsNothing: a HEAD of an image asks Probe whether a GET
+// would be admitted. Probes spend nothing, and while eight goroutines
+// probe without pause, the GETs still get every last credit of a 10,000
+// limit: a probe's units are never seen gone (they were charged and
+// refunded in two steps, and a GET for the last units in between was
+// refused).
+func TestProbeSpendsNothing(t *testing.T) {
+	st := newMemStore()
+	m := New(st)
+	const limit = 10000
+	org := orgWith("org_probe", limit, limit)
+	ctx := context.Background()
+
+	if s, ok, err := m.Probe(ctx, org, snapglyph.ImageCredits, limit); err != nil || !ok || s.Remaining != limit {
+		t.Fatalf("Probe of the whole limit: remaining %d, ok=%v, err=%v; want %d, true", s.Remaining, ok, err, limit)
+	}
+	if _, ok, err := m.Probe(ctx, org, snapglyph.ImageCredits, limit+1); err != nil || ok {
+		t.Fatalf("Probe past the limit: ok=%v err=%v, want a refusal", ok, err)
+	}
+
+	stop := make(chan struct{})
+	var probers sync.WaitGroup
+	var probes, refusedProbes atomic.Int64
+	for range 8 {
+		probers.Add(1)
+		go func() {
+			defer probers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, ok, err := m.Probe(ctx, org, snapglyph.ImageCredits, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				probes.Add(1)
+				if !ok {
+					refusedProbes.Add(1)
+				}
+			}
+		}()
+	}
+	var refused int
+	for i := 0; i < limit; i++ {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.ImageCredits, 1); err != nil {
+			t.Fatal(err)
+		} else if !ok {
+			refused++
+		}
+	}
+	close(stop)
+	probers.Wait()
+	if refused != 0 {
+		t.Errorf("%d of %d charges refused while %d probes ran; want none (probes spend nothing)", refused, limit, probes.Load())
+	}
+	if _, ok, _ := m.Probe(ctx, org, snapglyph.ImageCredits, 1); ok {
+		t.Error("Probe admitted a unit after the whole limit was charged")
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.get(org.ID, mustPeriod(m), snapglyph.ImageCredits); got != limit {
+		t.Errorf("%d reserved after Close, want %d (everything charged, nothing probed)", got, limit)
+	}
+}
+
+func mustPeriod(m *Meter) string {
+	p, _ := snapglyph.Period(m.Now())
+	return p
+}

@@ -382,18 +382,16 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 	h := w.Header()
 	img := httpx.Image{ETag: etag, ContentType: service.ImageContentType(format), Attachment: service.Attachment(q.Name, format)}
 	img.Admit = func() error {
-		// Charged and refunded at once, as a failed render is: the meter
-		// alone knows exactly what a GET would be granted (other nodes'
-		// leases, spending not yet recorded), which the reported figures
-		// (p.credits) trail by up to a flush interval.
-		credits, ok, err := s.meter.Charge(r.Context(), p.org, snapglyph.ImageCredits, cost)
+		// The meter alone knows exactly what a GET would be granted (other
+		// nodes' leases, spending not yet recorded), which the reported
+		// figures (p.credits) trail by up to a flush interval.
+		credits, ok, err := s.meter.Probe(r.Context(), p.org, snapglyph.ImageCredits, cost)
 		if err != nil {
 			return unavailable(err)
 		}
 		if !ok {
 			return s.refuseImageCredits(w, p, credits, format, cost)
 		}
-		s.meter.Refund(p.org, snapglyph.ImageCredits, cost)
 		return nil
 	}
 	err = httpx.ServeImage(w, r, img, func() ([]byte, error) {
