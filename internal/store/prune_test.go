@@ -149,3 +149,85 @@ func TestPruneNoticesAndLeakReports(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneForgetsOldFirstUses: the request log's record of the addresses
+// a key was used from (what flags a new one) forgets an address first
+// used before the plan's retention and not seen since; one still in use,
+// or first used within the retention, is kept. A request from a
+// forgotten address is flagged new again; one from a kept address is not.
+func TestPruneForgetsOldFirstUses(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Acme", Plan: snapglyph.PlanPro}
+		if _, err := db.CreateOrg(ctx, org, snapglyph.NewID("u")+"@acme.test", ""); err != nil {
+			t.Fatal(err)
+		}
+		key := &snapglyph.APIKey{ID: snapglyph.NewID("key"), OrgID: org.ID, Name: "Production-WebApp", Prefix: "qr_live_abcd"}
+		if err := db.CreateKey(ctx, key, snapglyph.DigestKey(snapglyph.GenerateKey()), snapglyph.Operator, ""); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		retention := snapglyph.DefaultLogRetention() // Pro: 30 days
+		save := func(at time.Time, ips ...string) map[string]snapglyph.RequestLogFlags {
+			t.Helper()
+			var entries []snapglyph.RequestLogEntry
+			var fresh []snapglyph.KeyIP
+			for _, ip := range ips {
+				entries = append(entries, snapglyph.RequestLogEntry{At: at, RequestID: snapglyph.NewRequestID(at), OrgID: org.ID, KeyID: key.ID,
+					KeyPrefix: key.Prefix, Method: "GET", Route: "/api/v1/usage", Status: 200, IP: ip, Plan: org.Plan})
+				fresh = append(fresh, snapglyph.KeyIP{KeyID: key.ID, IP: ip})
+			}
+			if err := db.EnsureRequestLogPartitions(ctx, []snapglyph.LogPartition{{RetentionDays: retention.Days(org.Plan), Day: snapglyph.DayOf(at)}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SaveRequestLog(ctx, entries, retention, fresh); err != nil {
+				t.Fatal(err)
+			}
+			flags := map[string]snapglyph.RequestLogFlags{}
+			for _, e := range entries {
+				flags[e.IP] = e.Flags
+			}
+			return flags
+		}
+		// First uses today: .1 (the key's first address) and .2, .3.
+		save(start, "192.0.2.1", "192.0.2.2", "192.0.2.3")
+		// The key page's addresses: .2 is used until day 39; .1 and .3
+		// were last seen today.
+		b := &snapglyph.UsageBatch{KeyIPs: map[snapglyph.KeyIP]snapglyph.IPSeen{
+			{KeyID: key.ID, IP: "192.0.2.1"}: {First: start, Last: start, Calls: 1},
+			{KeyID: key.ID, IP: "192.0.2.2"}: {First: start, Last: start.AddDate(0, 0, 39), Calls: 40},
+			{KeyID: key.ID, IP: "192.0.2.3"}: {First: start, Last: start, Calls: 1},
+		}}
+		if _, err := db.SaveUsage(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		// On day 20 .4 is first used: within the retention at day 40.
+		day20 := start.AddDate(0, 0, 20)
+		save(day20, "192.0.2.4")
+
+		// Day 40: .1 and .3 were first used 40 days ago and not seen for
+		// 40 days, more than Pro's 30. .2 is still in use; .4 is 20 days old.
+		day40 := start.AddDate(0, 0, 40)
+		n, err := db.PruneKeyIPs(ctx, day40, retention)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 4 { // .1 and .3 from the key page's list, then from the first uses
+			t.Errorf("pruned %d rows, want 4", n)
+		}
+		ips, _, err := db.KeyIPs(ctx, key.ID, 10)
+		if err != nil || len(ips) != 1 || ips[0].IP != "192.0.2.2" {
+			t.Fatalf("the key page keeps %v (%v), want 192.0.2.2 only", ips, err)
+		}
+		flags := save(day40, "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5")
+		for ip, want := range map[string]bool{"192.0.2.1": true, "192.0.2.2": false, "192.0.2.3": true, "192.0.2.4": false, "192.0.2.5": true} {
+			if got := flags[ip]&snapglyph.FlagNewIP != 0; got != want {
+				t.Errorf("day 40, %s: flagged as a new address %v, want %v", ip, got, want)
+			}
+		}
+		// Again: nothing more to prune (.1 and .3 were first used again today).
+		if n, err := db.PruneKeyIPs(ctx, day40, retention); err != nil || n != 0 {
+			t.Errorf("a second prune deleted %d (%v), want 0", n, err)
+		}
+	})
+}

@@ -903,27 +903,46 @@ const (
 	pruneAnyKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT key_id, ip FROM key_ips WHERE last_seen < ? LIMIT ?)`
 )
 
+// pruneFirstUses deletes a batch of the request log's first uses
+// (log_key_ips) older than a cutoff whose address is no longer in the
+// key's addresses (key_ips, pruned first) of the keys of organisations on
+// one plan; pruneAnyFirstUses those of any key.
+const (
+	pruneFirstUses = `DELETE FROM log_key_ips WHERE (key_id, ip) IN (SELECT l.key_id, l.ip FROM log_key_ips l WHERE l.first_at < ?
+		AND NOT EXISTS (SELECT 1 FROM key_ips ki WHERE ki.key_id = l.key_id AND ki.ip = l.ip)
+		AND (SELECT o.plan FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = l.key_id) = ? LIMIT ?)`
+	pruneAnyFirstUses = `DELETE FROM log_key_ips WHERE (key_id, ip) IN (SELECT l.key_id, l.ip FROM log_key_ips l WHERE l.first_at < ?
+		AND NOT EXISTS (SELECT 1 FROM key_ips ki WHERE ki.key_id = l.key_id AND ki.ip = l.ip) LIMIT ?)`
+)
+
 // PruneKeyIPs deletes the addresses keys were used from (the key page's
 // list, key_ips) last seen before the request log's retention of their
 // organisation's plan at now, a batch at a time, and returns how many it
-// deleted (also on error). The request log's own record of first uses
-// (log_key_ips) is kept: it is what tells a new address.
+// deleted (also on error). Then the request log's record of first uses
+// (log_key_ips, what tells a new address) loses the addresses first used
+// before that retention and not used since (no longer in key_ips): an
+// address back after the log has forgotten it is new again, as the log
+// can no longer show its earlier requests.
 func (d *DB) PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph.LogRetention) (int64, error) {
 	var total int64
-	longest := 0
-	for _, p := range snapglyph.Plans() {
-		days := retention.Days(p)
-		longest = max(longest, days)
-		n, err := d.deleteBatches(ctx, pruneKeyIPs, ms(now.AddDate(0, 0, -days)), string(p))
+	for _, q := range [][2]string{{pruneKeyIPs, pruneAnyKeyIPs}, {pruneFirstUses, pruneAnyFirstUses}} {
+		longest := 0
+		for _, p := range snapglyph.Plans() {
+			days := retention.Days(p)
+			longest = max(longest, days)
+			n, err := d.deleteBatches(ctx, q[0], ms(now.AddDate(0, 0, -days)), string(p))
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
+			}
+		}
+		// A backstop at the longest retention, for addresses whose key
+		// or organisation is gone.
+		n, err := d.deleteBatches(ctx, q[1], ms(now.AddDate(0, 0, -longest)))
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
 		}
-	}
-	n, err := d.deleteBatches(ctx, pruneAnyKeyIPs, ms(now.AddDate(0, 0, -longest)))
-	total += n
-	if err != nil {
-		return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
 	}
 	return total, nil
 }
