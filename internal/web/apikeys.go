@@ -202,11 +202,20 @@ func (o keyOptions) Checked(s string) bool { return o.Scopes[s] }
 
 // readKeyOptions reads the create form's expiry and restrictions into a
 // spec. Each wrong field is named in Errors; the spec is usable only when
-// there are none.
-func readKeyOptions(form url.Values) (keyOptions, service.KeySpec) {
+// there are none. mayOmitAccess lets a form without "access" mean full
+// access (a new key's default).
+func readKeyOptions(form url.Values, mayOmitAccess bool) (keyOptions, service.KeySpec) {
 	o := keyOptions{Expires: form.Get("expires"), ExpiresOn: form.Get("expires_on"), Restricted: form.Get("access") == "restricted",
 		AllowedIPs: form.Get("allowed_ips"), Scopes: map[string]bool{}, Errors: map[string]string{}}
 	var spec service.KeySpec
+	// An unknown access must not quietly make a key with full access, nor
+	// widen a restricted one: only a new key may leave it out (the form's
+	// default, full access).
+	switch access := form["access"]; {
+	case len(access) == 0 && mayOmitAccess:
+	case len(access) != 1 || access[0] != "full" && access[0] != "restricted":
+		o.Errors["scopes"] = "Choose Full access or Restricted."
+	}
 	switch o.Expires {
 	case "", "never":
 		o.Expires = "never"
@@ -376,7 +385,7 @@ func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 	if len(nonce) > 64 {
 		nonce = ""
 	}
-	opts, spec := readKeyOptions(r.PostForm)
+	opts, spec := readKeyOptions(r.PostForm, true)
 	if len(opts.Errors) > 0 && s.Role.CanManageKeys() {
 		p, err := a.apiPage(w, r)
 		if err != nil {

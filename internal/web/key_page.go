@@ -166,7 +166,7 @@ func (a *app) handleKeyRestrict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	opts, spec := readKeyOptions(r.PostForm)
+	opts, spec := readKeyOptions(r.PostForm, false)
 	delete(opts.Errors, "expires")
 	if len(opts.Errors) == 0 {
 		k, err := a.svc.RestrictKey(r.Context(), actor(r), id, spec.Scopes, spec.AllowedIPs)

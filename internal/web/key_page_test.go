@@ -62,6 +62,12 @@ func TestCreateKeyWithOptions(t *testing.T) {
 			{url.Values{"name": {"A"}, "allowed_ips": {"10.0.0.1/8"}}, 422, "did you mean 10.0.0.0/8"},
 			{url.Values{"name": {"A"}, "allowed_ips": {"intranet"}}, 422, "is not an IPv4 or IPv6 address"},
 			{url.Values{"name": {"Reporting"}}, 409, "Another active API key of this organisation is named"},
+			// An access other than the two choices is refused, not taken
+			// for full access.
+			{url.Values{"name": {"A"}, "access": {"Restricted"}, "scope": {"usage:read"}}, 422, "Choose Full access or Restricted"},
+			{url.Values{"name": {"A"}, "access": {"root"}}, 422, "Choose Full access or Restricted"},
+			{url.Values{"name": {"A"}, "access": {""}}, 422, "Choose Full access or Restricted"},
+			{url.Values{"name": {"A"}, "access": {"restricted", "full"}, "scope": {"usage:read"}}, 422, "Choose Full access or Restricted"},
 		} {
 			p := b.post("/settings/api/keys", tc.form)
 			expectStatus(t, p, tc.status)
@@ -315,6 +321,20 @@ func TestKeyRestrictForm(t *testing.T) {
 		p := b.follow(b.post(path, url.Values{"access": {"restricted"}, "scope": {"qr_codes:read"}, "allowed_ips": {"127.0.0.1"}}))
 		expectContains(t, p, "Billing now has the permissions qr_codes:read from 127.0.0.1 only", "Changed the restrictions of API key",
 			"permissions Full access → qr_codes:read; IP allowlist every address → 127.0.0.1")
+		expectAPI(t, e, k.Secret, http.StatusForbidden, "insufficient_scope")
+		// A restriction is never widened to full access by a form that does
+		// not say so: an unknown or missing access is refused.
+		for _, form := range []url.Values{
+			{"access": {"Restricted"}, "scope": {"qr_codes:read"}, "allowed_ips": {"127.0.0.1"}},
+			{"scope": {"qr_codes:read"}, "allowed_ips": {"127.0.0.1"}},
+		} {
+			p := b.post(path, form)
+			expectStatus(t, p, http.StatusUnprocessableEntity)
+			expectContains(t, p, "Choose Full access or Restricted", `aria-invalid="true"`)
+		}
+		if got, err := e.db.Key(ctx, k.ID); err != nil || got.Scopes.Full() {
+			t.Fatalf("after refused forms the key has full access %v (%v), want qr_codes:read", got.Scopes.Full(), err)
+		}
 		expectAPI(t, e, k.Secret, http.StatusForbidden, "insufficient_scope")
 		p = b.follow(b.post(path, url.Values{"access": {"full"}, "allowed_ips": {"203.0.113.0/24"}}))
 		expectAPI(t, e, k.Secret, http.StatusForbidden, "ip_not_allowed")
