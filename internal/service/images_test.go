@@ -9,7 +9,9 @@ import (
 	"image/color"
 	"image/png"
 	"math/rand/v2"
+	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,5 +335,31 @@ func TestRenderSlotReleasedTwice(t *testing.T) {
 	}
 	if _, err := s.acquire(); !errors.Is(err, ErrRenderBusy) {
 		t.Fatalf("a third slot of two: %v", err)
+	}
+}
+
+// TestAttachmentNames: the download name of any QR code's name is one
+// header parameter pair: a plain ASCII filename and an RFC 8187 filename*
+// of attr-chars and escapes only (no quote, semicolon, equals sign or
+// colon a client could read as another parameter), which decodes to the
+// name.
+func TestAttachmentNames(t *testing.T) {
+	for _, name := range []string{"Menu", "Café Menü", `a";filename="evil.html`, "x:y=z;w", "100% (new) <b>", "tab\there", "漢字", "\xff\xfe", strings.Repeat("é", 200)} {
+		cd := Attachment(name, "svg")
+		plain, ext, ok := strings.Cut(cd, "; filename*=UTF-8''")
+		if !ok || !strings.HasPrefix(plain, `attachment; filename="`) || strings.Count(plain, `"`) != 2 {
+			t.Errorf("%q: %s", name, cd)
+			continue
+		}
+		for i := 0; i < len(ext); i++ {
+			c := ext[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~%", c) >= 0) {
+				t.Errorf("%q: filename* holds %q, not an attr-char: %s", name, c, ext)
+				break
+			}
+		}
+		if got, err := url.PathUnescape(strings.TrimSuffix(ext, ".svg")); err != nil || got != name {
+			t.Errorf("%q: filename* decodes to %q (%v)", name, got, err)
+		}
 	}
 }
