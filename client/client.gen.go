@@ -1849,7 +1849,7 @@ type TextContent struct {
 //
 // Examples: {"url":"https://example.com/p/1"}
 type UrlContent struct {
-	// Url An absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is digits; an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
+	// Url An absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
 	//
 	// Examples: https://example.com/p/1
 	Url string `json:"url"`
@@ -1947,7 +1947,7 @@ type VcardContent struct {
 	// Examples: Engineer
 	Title *string `json:"title,omitempty"`
 
-	// Website A web site: empty, or an absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is digits; an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
+	// Website A web site: empty, or an absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
 	//
 	// Examples: https://example.com/ada
 	Website *string `json:"website,omitempty"`

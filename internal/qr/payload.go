@@ -256,7 +256,8 @@ func (p *parser) multiline(path, s string, maxLen int) bool {
 }
 
 // checkURL validates an absolute http(s) URL without spaces or controls,
-// whose host is a name, an IPv4 address or an IPv6 address in brackets.
+// whose host is a name, an IPv4 address or an IPv6 address in brackets,
+// and whose port, if any, is at most 65535.
 func checkURL(s string) string {
 	if len(s) > MaxURLLen {
 		return "must be at most " + strconv.Itoa(MaxURLLen) + " bytes"
@@ -273,19 +274,22 @@ func checkURL(s string) string {
 	if u.Hostname() == "" {
 		return "must be an absolute http or https URL"
 	}
-	if !validURLHost(s) {
-		return "must have a valid host such as example.com, 192.0.2.1 or [2001:db8::1]"
-	}
-	return ""
+	return checkURLAuthority(s)
 }
 
-// validURLHost reports whether the host of s, an http(s) URL that url.Parse
-// accepted, is a registered name, an IPv4 address or an IPv6 address in
-// brackets without a zone (RFC 3986). url.Parse alone lets <, >, " and ]
-// into a name ("http://>") and a zone into an IPv6 address: the API
-// document refuses those, and a QR code stored with one would be returned
-// in a body that fails the document's own schema.
-func validURLHost(s string) bool {
+// checkURLAuthority checks the host and port of s, an http(s) URL that
+// url.Parse accepted: the host is a registered name, an IPv4 address or an
+// IPv6 address in brackets without a zone (RFC 3986), and the port, if
+// any, is a number a browser opens (WHATWG URL). url.Parse alone lets <,
+// >, " and ] into a name ("http://>"), a zone into an IPv6 address and any
+// digits into a port: the API document refuses those, and a QR code
+// stored with one would be returned in a body that fails the document's
+// own schema.
+func checkURLAuthority(s string) string {
+	const (
+		msgHost = "must have a valid host such as example.com, 192.0.2.1 or [2001:db8::1]"
+		msgPort = "must have a port from 0 to 65535"
+	)
 	_, authority, _ := strings.Cut(s, "://")
 	if i := strings.IndexAny(authority, "/?#"); i >= 0 {
 		authority = authority[:i]
@@ -299,7 +303,7 @@ func validURLHost(s string) bool {
 		// scans the code, which the code's author cannot know.
 		ip, err := netip.ParseAddr(addr)
 		if !closed || err != nil || !ip.Is6() || ip.Zone() != "" {
-			return false
+			return msgHost
 		}
 		port = after
 	} else {
@@ -307,13 +311,48 @@ func validURLHost(s string) bool {
 		if i < 0 {
 			i = len(hostport)
 		}
-		if !validRegName(hostport[:i]) {
-			return false
+		if !validRegName(hostport[:i]) || !validNumericHost(hostport[:i]) {
+			return msgHost
 		}
 		port = hostport[i:]
 	}
-	// url.Parse has checked the port; this keeps the rule whole here.
-	return port == "" || port[0] == ':' && strings.Trim(port[1:], "0123456789") == ""
+	digits, ok := strings.CutPrefix(port, ":")
+	switch {
+	case port == "" || port == ":":
+		return "" // a browser reads "http://a:/" as no port
+	case !ok:
+		return msgHost // url.Parse has checked this; it keeps the rule whole here
+	case len(digits) > 5 || strings.Trim(digits, "0123456789") != "":
+		// A browser opens ":000080" as port 80; five digits at most keep
+		// the rule, and the document's pattern, short.
+		return msgPort
+	}
+	// A browser refuses a port above 65535: the code could not be opened.
+	if n, _ := strconv.Atoi(digits); n > 65535 {
+		return msgPort
+	}
+	return ""
+}
+
+// validNumericHost reports whether host, a registered name, is not a
+// number a browser would misread. When its last label (a trailing dot
+// aside) is all digits or "0x" and hex digits, a browser (WHATWG URL)
+// reads the whole host as an IPv4 address: it refuses "256.0.0.1" and
+// "1.2.3.4.5", and opens "1.2.3" as 1.2.0.3, "01.2.3.4" (octal) as
+// 1.2.3.4 and "0x7f" as 0.0.0.127, none of which is what the code shows.
+// Such a host must be four decimal numbers from 0 to 255 without leading
+// zeros, which every reader takes for the same address. "1.2.3.example"
+// and "123abc" are names.
+func validNumericHost(host string) bool {
+	name := strings.TrimSuffix(host, ".")
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	decimal := last != "" && strings.Trim(last, "0123456789") == ""
+	hex := len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') && isHex(last[2:])
+	if !decimal && !hex {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && ip.Is4()
 }
 
 // validRegName reports whether host is a name of RFC 3986's unreserved

@@ -166,6 +166,8 @@ func FuzzCheckURLMatchesSchema(f *testing.F) {
 		"https://example.com/p/1?a=b#c", "http://>", "https://<", "http://]", "http://[fe80::1%25eth0]/",
 		"http://[2001:db8::1]:8080/", "http://user:pa%20ss@b%C3%BCcher.example:/a%2F?q=%zz#x#y",
 		"HTTP://192.0.2.1:99999", "http://a%25b/", "http://ex%41mple.com/", "http://a:b:80/", "https://bücher.example/straße",
+		"http://example.com:65535/", "http://example.com:000080", "http://1.2.3", "http://256.1.1.1/", "http://01.2.3.4/",
+		"http://192.0.2.1./", "http://1.2.3.example/", "http://0x7f/", "http://example.0xg/",
 	} {
 		f.Add(s)
 	}

@@ -129,6 +129,13 @@ func urlCorpus() []string {
 	hosts := []string{
 		"example.com", "EXAMPLE.COM", "a", "a-b.c_d~e", "!$&'()*+,;=", "a,b", "-", ".", "..", "_", "~",
 		"192.0.2.1", "999.999.999.999", "1.2.3", "0x7f.1", "xn--bcher-kva.example",
+		// Numbers: a browser reads a host whose last label is a number as
+		// an IPv4 address, and refuses or rewrites one that is not four
+		// decimal numbers from 0 to 255.
+		"0.0.0.0", "255.255.255.255", "256.1.1.1", "256.0.0.1", "1.2.3.256", "01.2.3.4", "1.2.3.04", "1.2.3.4.5",
+		"1.2.3.4.", "1.2.3.", "1.2.3.4..", "1", "0", "08", "1.2.3.example", "example.123a", "123abc", "example.123",
+		"example.1.", "example..1", "a.1", "1..2.3", "0x7f", "0X7F", "0x", "example.0x1F", "example.0xg", "00x1",
+		"0xé", "1é", "0x1%C3%A9", "é.1", "1.2.3.4%C3%A9", "1.2.3.4_", "1.2.3.-4", "1.2.3.x", "1.2.3.A",
 		"bücher.example", "日本.example", "🎉.example", "ｅｘａｍｐｌｅ.com", "é", "a\u200bb", "a\u00a0b", "a\u3000b", "a\u2028b", "a\u0085b",
 		"b%C3%BCcher.example", "%C3%BC", "%C3", "%FF", "%80", "%8", "%", "%zz", "%25", "a%25b", "%2525",
 		"ex%41mple.com", "%2F", "%2E", "%7F", "%00", "%3A", "%5B%5D", "%3C",
@@ -141,7 +148,11 @@ func urlCorpus() []string {
 		strings.Repeat("a", 63) + ".com", strings.Repeat("a", 255), strings.Repeat("a.", 1020) + "com", strings.Repeat("é", 1100),
 	}
 	userinfos := []string{"", "@", "user@", "user:pass@", "u%20s@", "u%zz@", "a@b@", "ü@", "u ser@", "u<@", ":@", "u:p:q@", "[::1]@", "%@", "u!$&'()*+,;=~@"}
-	ports := []string{"", ":", ":80", ":8080", ":65535", ":65536", ":99999999999999999999", ":-1", ":80a", ":+80", ": 80", "::80", ":8:0", ":٣", ":%38"}
+	ports := []string{"", ":", ":0", ":80", ":8080", ":65535", ":65536", ":99999", ":000080", ":123456", ":99999999999999999999",
+		":-1", ":80a", ":+80", ": 80", "::80", ":8:0", ":٣", ":%38"}
+	// The edges of the port's range, with each host but fewer tails.
+	portNumbers := []string{":00000", ":00080", ":6553", ":59999", ":60000", ":64999", ":65000", ":65499", ":65500", ":65529",
+		":65530", ":65539", ":65540", ":65599", ":65600", ":65999", ":66000", ":69999", ":70000", ":100000"}
 	tails := []string{"", "/", "/a/b", "/a b", "/%zz", "/%2F", "/ä", "?q=1", "?%zz", "?a#b", "#frag", "#%zz", "#a#b", "/\\", "/<>[]", "?", "#", "/?#", "/a\x00", "/\ufffd", "?\x7f"}
 	schemes := []string{"http://", "https://", "HTTP://", "hTtPs://", "ftp://", "http:/", "http:", "", "http:///", "javascript://", "http//", " http://", "httpx://"}
 
@@ -151,6 +162,9 @@ func urlCorpus() []string {
 			for _, t := range tails {
 				corpus = append(corpus, "http://"+h+p+t)
 			}
+		}
+		for _, p := range portNumbers {
+			corpus = append(corpus, "http://"+h+p, "https://"+h+p+"/?#")
 		}
 		for _, u := range userinfos {
 			corpus = append(corpus, "https://"+u+h+"/")
@@ -198,9 +212,14 @@ func TestCheckURLMatchesSchema(t *testing.T) {
 }
 
 // TestCheckURLHosts: the host is a name, an IPv4 address or a bracketed
-// IPv6 address without a zone, whatever the document says.
+// IPv6 address without a zone, and the port a number a browser opens; the
+// document judges each URL alike.
 func TestCheckURLHosts(t *testing.T) {
-	const hostMsg = "must have a valid host"
+	const (
+		hostMsg = "must have a valid host"
+		portMsg = "must have a port from 0 to 65535"
+	)
+	schemas := loadURLSchemas(t)
 	tests := []struct{ url, want string }{
 		{"https://example.com/", ""},
 		{"http://a_b~c-d.e:8080", ""},
@@ -226,8 +245,49 @@ func TestCheckURLHosts(t *testing.T) {
 		{"http://a:b:80/", "absolute http"},
 		{"http://:80/", "absolute http"},
 		{"http://a b/", "spaces"},
+
+		// A last label of digits (or 0x and hex digits) makes the host
+		// an IPv4 address to a browser: it must be one as written.
+		{"http://0.0.0.0/", ""},
+		{"http://255.255.255.255:8080/", ""},
+		{"http://192.0.2.1./", ""},
+		{"http://1.2.3.example/", ""},
+		{"http://example.123a/", ""},
+		{"http://123abc/", ""},
+		{"http://example.0xg/", ""},
+		{"http://00x1/", ""},
+		{"http://example.1../", ""},
+		{"http://999.999.999.999/", hostMsg},
+		{"http://1.2.3/", hostMsg},
+		{"http://1.2.3./", hostMsg},
+		{"http://256.1.1.1/", hostMsg},
+		{"http://256.0.0.1/", hostMsg},
+		{"http://1.2.3.256/", hostMsg},
+		{"http://01.2.3.4/", hostMsg},
+		{"http://1.2.3.4.5/", hostMsg},
+		{"http://example.123/", hostMsg},
+		{"http://1/", hostMsg},
+		{"http://0x7f/", hostMsg},
+		{"http://0X7F.0.0.1/", hostMsg},
+		{"http://example.0x1F/", hostMsg},
+		{"http://0x/", hostMsg},
+		{"http://1.2.3:99999/", hostMsg},
+
+		// A port is at most five digits, up to 65535; "a:" has none.
+		{"http://example.com:/", ""},
+		{"http://example.com:0/", ""},
+		{"http://example.com:00080/", ""},
+		{"http://example.com:65535/", ""},
+		{"http://example.com:65536/", portMsg},
+		{"http://example.com:99999/", portMsg},
+		{"http://example.com:000080/", portMsg},
+		{"http://example.com:123456/", portMsg},
+		{"http://192.0.2.1:70000/", portMsg},
+		{"http://[2001:db8::1]:65536/", portMsg},
+		{"https://u:p@example.com:99999?q", portMsg},
 	}
 	for _, tt := range tests {
+		compareWithSchema(t, schemas, tt.url)
 		got := checkURL(tt.url)
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("checkURL(%q) = %q, want %q", tt.url, got, tt.want)
