@@ -67,8 +67,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Errors = boundFields(e.Fields)
 	}
 	// Details and field names can carry what a client sent (an unknown
-	// field's name): an answer never grows with the request.
-	p.Detail = snapglyph.Shorten(p.Detail, maxDetail)
+	// field's name, a content type): an answer never grows with the
+	// request, nor repeats a key sent in the wrong place.
+	p.Detail = echoed(p.Detail, maxDetail)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate(reason))
 	}
@@ -82,19 +83,30 @@ const (
 	maxFields    = 50
 )
 
-// boundFields caps the number of field errors and the length of each
-// field's name.
+// echoed is text of a problem that may hold what the client sent: any
+// API key in it cut to its display prefix, at most n bytes.
+func echoed(s string, n int) string {
+	return snapglyph.Shorten(snapglyph.RedactKeys(s), n)
+}
+
+// boundFields caps the number of field errors and, as echoed, each
+// field's name and message.
 func boundFields(fs []snapglyph.FieldError) []snapglyph.FieldError {
 	if len(fs) > maxFields {
 		fs = fs[:maxFields]
 	}
-	long := func(f snapglyph.FieldError) bool { return len(f.Field) > maxFieldName || len(f.Message) > maxDetail }
-	if !slices.ContainsFunc(fs, long) {
-		return fs
-	}
-	out := make([]snapglyph.FieldError, len(fs))
+	var out []snapglyph.FieldError
 	for i, f := range fs {
-		out[i] = snapglyph.FieldError{Field: snapglyph.Shorten(f.Field, maxFieldName), Message: snapglyph.Shorten(f.Message, maxDetail)}
+		g := snapglyph.FieldError{Field: echoed(f.Field, maxFieldName), Message: echoed(f.Message, maxDetail)}
+		if g != f && out == nil {
+			out = slices.Clone(fs)
+		}
+		if out != nil {
+			out[i] = g
+		}
+	}
+	if out == nil {
+		return fs
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/server"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -284,6 +285,58 @@ func TestPoisonedRowIsDroppedAndCounted(t *testing.T) {
 		}
 		if want := fmt.Sprintf("snapglyph_usage_rows_dropped_total %d\n", lines); !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
+	})
+}
+
+// TestKeyInTheWrongPlaceIsNotEchoed: a client that puts a full API key
+// (its own or another) where a key does not belong — a content type, a
+// field name, a query value, a path — gets its error without the key:
+// problems echo what was sent, cut to the key's display prefix.
+func TestKeyInTheWrongPlaceIsNotEchoed(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		_, other, _ := h.newOrgKey("pro")
+		secret := strings.TrimPrefix(other, snapglyph.KeyPrefix)
+		for _, tc := range []struct {
+			method, path, contentType, body string
+			status                          int
+			echoes                          bool // the problem repeats what was sent
+		}{
+			{"POST", "/api/v1/qr-codes", other, `{"name":"Menu"}`, 415, true},
+			{"POST", "/api/v1/qr-codes", "text/" + other, `{"name":"Menu"}`, 415, true},
+			{"POST", "/api/v1/qr-codes", "application/json", `{"` + other + `":1}`, 400, true},
+			{"POST", "/api/v1/qr-codes", "application/json", `{"name":"Menu","type":"url","content":{"url":"https://example.com","` + other + `":1}}`, 400, true},
+			{"POST", "/api/v1/qr-codes", "application/json", `{"name":"Menu","type":"url","content":{"url":"https://example.com","` + secret + `":1}}`, 400, false},
+			{"POST", "/api/v1/qr-codes", "application/json", `{"name":"Menu","type":"` + other + `","content":{}}`, 400, false},
+			{"GET", "/api/v1/qr-codes?type=" + other, "", "", 400, false},
+			{"GET", "/api/v1/qr-codes?cursor=" + other, "", "", 400, false},
+			{"GET", "/api/v1/qr-codes/" + other, "", "", 404, false},
+		} {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			req, _ := http.NewRequest(tc.method, h.srv.URL+tc.path, body)
+			req.Header.Set("Authorization", "Bearer "+h.key)
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s %s (%s): status %d, want %d: %s", tc.method, tc.path, tc.contentType, resp.StatusCode, tc.status, raw)
+			}
+			if strings.Contains(string(raw), secret) {
+				t.Errorf("%s %s (%s): the answer holds the key: %s", tc.method, tc.path, tc.contentType, raw)
+			}
+			if tc.echoes && !strings.Contains(string(raw), other[:len(snapglyph.KeyPrefix)+4]) {
+				t.Errorf("%s %s (%s): the answer does not show the key's prefix, to say what was wrong: %s", tc.method, tc.path, tc.contentType, raw)
+			}
 		}
 	})
 }
