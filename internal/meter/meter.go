@@ -402,29 +402,32 @@ func (m *Meter) prefetch(a *account, orgID, period string, c snapglyph.Counter, 
 const prefetchTimeout = 10 * time.Second
 
 // ChargeCall spends one API call, as every authenticated request does,
-// and also returns the image credits' state, under one lock.
+// and also returns the image credits' state, under one lock; a request
+// refused for its calls (ok false) is told its credits all the same.
 func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, credits State, ok bool, err error) {
 	calls, ok, err = m.charge(ctx, org, snapglyph.APICalls, 1, false)
 	if err != nil {
 		return calls, State{}, ok, err
 	}
 	used, known := m.spent(ctx, org.ID)
-	if !ok {
-		m.report(&calls, snapglyph.APICalls, used, known, true, 0)
-		return calls, State{}, ok, err
+	charged := int64(0)
+	if ok {
+		charged = 1
 	}
-	m.report(&calls, snapglyph.APICalls, used, known, false, 1)
+	m.report(&calls, snapglyph.APICalls, used, known, !ok, charged)
 	a := m.lock(org.ID)
 	defer a.mu.Unlock()
 	period, resets := snapglyph.Period(m.Now())
 	p, err := m.poolLocked(ctx, a, org, snapglyph.ImageCredits, period)
 	if err != nil {
-		m.refundLocked(a, period, snapglyph.APICalls, 1)
+		if ok {
+			m.refundLocked(a, period, snapglyph.APICalls, 1)
+		}
 		return calls, State{}, false, err
 	}
 	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}
 	m.report(&credits, snapglyph.ImageCredits, used, known, false, 0)
-	return calls, credits, true, nil
+	return calls, credits, ok, nil
 }
 
 // Refund puts back n units charged in this period by a request that was

@@ -119,80 +119,18 @@ func qrGetScope(r *http.Request) snapglyph.Scope {
 	return snapglyph.ScopeQRRead
 }
 
-// requireAPIKey authenticates an API request, checks the plan, the key's
-// IP allowlist and its permissions, and charges one API call. Requests it
-// refuses cost nothing. The checks run in this order, each before the
-// next: the header's and the key's format (no database), the key's own
-// state (revoked, expired, paused: the most final answer first, and an
-// expired key's answer does not depend on who asks), the organisation's
-// plan, the client address, the permission, and last the monthly
-// allowance, so that a refused request never spends a call. Failed
-// authentications are limited per client address (see failureLimiter):
-// past the limit they are answered 429, and a key this node has not
-// cached is not looked up in the database at all. A key the cache holds
-// (a valid key in use) is never throttled.
+// requireAPIKey authenticates an API request (authenticate), checks the
+// key's permissions, and charges one API call. Requests it refuses cost
+// nothing: the permission and last the monthly allowance are checked after
+// the key, the plan and the client address, so that a refused request
+// never spends a call.
 func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		headers := r.Header.Values("Authorization")
-		if len(headers) == 0 {
-			s.authFailed(w, r, "missing", missingKey(r))
-			return
-		}
-		if len(headers) > 1 {
-			s.authFailed(w, r, "malformed", malformedAuth("send exactly one Authorization header"))
-			return
-		}
-		raw, err := bearerKey(headers[0])
-		if err != nil {
-			s.authFailed(w, r, "malformed", err)
-			return
-		}
-		if err := s.watcher.Fresh(ctx); err != nil {
-			s.writeError(w, r, unavailable(err))
-			return
-		}
-		// The request's one reading of the clock, taken when it arrived
-		// (requestLog), serves every check and the recorded use.
 		in := infoFrom(ctx)
-		var now time.Time
-		if in != nil {
-			now = in.at
-		} else {
-			now = s.now()
-		}
-		key, org, answered, err := s.verifier.VerifyCachedAt(raw, now)
-		if !answered {
-			if wait, blocked := s.failures.Blocked(clientIP(r), now); blocked {
-				s.throttled(w, r, wait)
-				return
-			}
-			key, org, err = s.verifier.VerifyAt(ctx, raw, now)
-		}
-		if key != nil && org != nil && in != nil {
-			in.key, in.org = key, org // refused or not, the request is the organisation's
-		}
-		if err != nil {
-			switch outcome := verifyOutcome(err); outcome {
-			case "malformed", "unknown":
-				s.authFailed(w, r, outcome, err)
-			default:
-				s.verifyCount(outcome)
-				s.writeError(w, r, err)
-			}
+		key, org, now, ok := s.authenticate(w, r, in)
+		if !ok {
 			return
-		}
-		if !org.HasAPI(now) {
-			s.verifyCount("valid")
-			s.writeError(w, r, org.ErrNotInPlan(now))
-			return
-		}
-		if len(key.AllowedIPs) > 0 {
-			if ip := clientIP(r); !snapglyph.IPAllowed(key.AllowedIPs, ip) {
-				s.verifyCount("ip_not_allowed")
-				s.writeError(w, r, key.ErrIP(ip))
-				return
-			}
 		}
 		if !key.Scopes.Full() && scope != nil {
 			if need := scope(r); !key.Scopes.Allows(need) {
@@ -210,13 +148,15 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		}
 		h := w.Header()
 		setLimitHeaders(h, calls, now)
+		setCreditHeaders(h, credits)
 		if !ok {
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
+			// Used can pass the limit when the limit was lowered since.
 			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
-				"the organisation has used all %d API calls of this month; the allowance renews on %s", calls.Limit, calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
+				"the organisation has reached its limit of %d API calls this month (%d used); the allowance renews on %s",
+				calls.Limit, max(calls.Used, calls.Limit), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
 			return
 		}
-		setCreditHeaders(h, credits)
 		period, _ := snapglyph.Period(now)
 		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
 		next(w, r, p)
@@ -232,6 +172,84 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), snapglyph.MaxLastUsedUA)}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
+}
+
+// authenticate verifies the request's key without charging anything or
+// counting it as valid: requireAPIKey runs it on every endpoint, and
+// handleNoRoute on a request that names a key but no endpoint. The checks
+// run in this order, each before the next: the header's and the key's
+// format (no database), the key's own state (revoked, expired, paused:
+// the most final answer first, and an expired key's answer does not
+// depend on who asks), the organisation's plan, and the client address.
+// Failed authentications are limited per client address (see
+// failureLimiter): past the limit they are answered 429, and a key this
+// node has not cached is not looked up in the database at all. A key the
+// cache holds (a valid key in use) is never throttled. A key of an
+// organisation is noted in in, refused or not, for the request log. It
+// answers a refused request itself (401, 403, 429, or 503 when the
+// database is away) and then returns ok false; now is the request's time,
+// which every later check and the recorded use take.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *requestInfo) (key *snapglyph.APIKey, org *snapglyph.Org, now time.Time, ok bool) {
+	ctx := r.Context()
+	headers := r.Header.Values("Authorization")
+	if len(headers) == 0 {
+		s.authFailed(w, r, "missing", missingKey(r))
+		return nil, nil, now, false
+	}
+	if len(headers) > 1 {
+		s.authFailed(w, r, "malformed", malformedAuth("send exactly one Authorization header"))
+		return nil, nil, now, false
+	}
+	raw, err := bearerKey(headers[0])
+	if err != nil {
+		s.authFailed(w, r, "malformed", err)
+		return nil, nil, now, false
+	}
+	if err := s.watcher.Fresh(ctx); err != nil {
+		s.writeError(w, r, unavailable(err))
+		return nil, nil, now, false
+	}
+	// The request's one reading of the clock, taken when it arrived
+	// (requestLog), serves every check and the recorded use.
+	if in != nil {
+		now = in.at
+	} else {
+		now = s.now()
+	}
+	key, org, answered, err := s.verifier.VerifyCachedAt(raw, now)
+	if !answered {
+		if wait, blocked := s.failures.Blocked(clientIP(r), now); blocked {
+			s.throttled(w, r, wait)
+			return nil, nil, now, false
+		}
+		key, org, err = s.verifier.VerifyAt(ctx, raw, now)
+	}
+	if key != nil && org != nil && in != nil {
+		in.key, in.org = key, org // refused or not, the request is the organisation's
+	}
+	if err != nil {
+		switch outcome := verifyOutcome(err); outcome {
+		case "malformed", "unknown":
+			s.authFailed(w, r, outcome, err)
+		default:
+			s.verifyCount(outcome)
+			s.writeError(w, r, err)
+		}
+		return nil, nil, now, false
+	}
+	if !org.HasAPI(now) {
+		s.verifyCount("valid")
+		s.writeError(w, r, org.ErrNotInPlan(now))
+		return nil, nil, now, false
+	}
+	if len(key.AllowedIPs) > 0 {
+		if ip := clientIP(r); !snapglyph.IPAllowed(key.AllowedIPs, ip) {
+			s.verifyCount("ip_not_allowed")
+			s.writeError(w, r, key.ErrIP(ip))
+			return nil, nil, now, false
+		}
+	}
+	return key, org, now, true
 }
 
 // authFailed answers a failed authentication: 401 with err, or 429 when

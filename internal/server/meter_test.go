@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,40 @@ func TestMeteringExactUnderConcurrency(t *testing.T) {
 		}
 		if c, _ := db.KeyUsage(ctx, h.kid, "2026-11"); c.APICalls != 50 {
 			t.Errorf("key usage %d, want 50", c.APICalls)
+		}
+	})
+}
+
+// TestCallLimitLoweredBelowUse: the operator lowers the limit below what
+// was used this month. The 429 says both numbers truthfully and, like
+// every authenticated answer, carries the image credits' headers.
+func TestCallLimitLoweredBelowUse(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		var creditsLimit string
+		for range 12 {
+			resp := h.get("/api/v1/usage", h.key)
+			creditsLimit = resp.Header.Get("X-Image-Credits-Limit")
+			expectOK(t, resp)
+		}
+		h.node.Recorder.Flush(ctx)
+		limit := int64(5)
+		if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &limit, nil); err != nil {
+			t.Fatal(err)
+		}
+		resp := h.get("/api/v1/usage", h.key)
+		for _, name := range []string{"X-Image-Credits-Limit", "X-Image-Credits-Remaining", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"} {
+			if resp.Header.Get(name) == "" {
+				t.Errorf("the call limit's 429 has no %s", name)
+			}
+		}
+		if got := resp.Header.Get("X-Image-Credits-Limit"); got != creditsLimit {
+			t.Errorf("X-Image-Credits-Limit %s, want %s as on the 200s", got, creditsLimit)
+		}
+		p := expectProblem(t, resp, 429, "api_call_limit_reached")
+		if d, _ := p["detail"].(string); !strings.Contains(d, "limit of 5 API calls this month (12 used)") {
+			t.Errorf("detail %q, want the limit (5) and what was used (12)", d)
 		}
 	})
 }

@@ -133,12 +133,13 @@ func (s *Server) routes(publicMetrics bool, web http.Handler) http.Handler {
 	}
 	// Everything else under /api/ is the API's, answered with a problem:
 	// an unknown path (e.g. /api/v2/…) is a 404, a known one with another
-	// method a 405 with Allow, and a CORS preflight a clear refusal.
+	// method a 405 with Allow, and a CORS preflight a clear refusal; a key
+	// sent with them is checked and the request logged (handleNoRoute).
 	mux.HandleFunc("/api/", s.handleNoRoute)
 	if web != nil {
 		mux.Handle("/", web)
 	}
-	return s.requestLog(mux)
+	return s.requestLog(s.apiPathsAsSent(mux))
 }
 
 // apiRoute is one endpoint of the REST API: an authenticated handler, or
@@ -209,6 +210,9 @@ type requestInfo struct {
 	org     *snapglyph.Org
 	code    string
 	charged snapglyph.Counts
+	// route is the route the request log names when no endpoint served
+	// the request (see NoRoute); "" for the mux's pattern.
+	route string
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -299,6 +303,9 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 // them storable in the background.
 func (s *Server) logRequest(r *http.Request, in *requestInfo, pattern string, status int, elapsed time.Duration) {
 	_, route, _ := strings.Cut(pattern, " ") // "GET /api/v1/usage"
+	if in.route != "" {
+		route = in.route
+	}
 	e := snapglyph.RequestLogEntry{
 		At: in.at, RequestID: in.id, OrgID: in.org.ID, KeyID: in.key.ID, KeyPrefix: in.key.Prefix,
 		Method: r.Method, Route: route, ResourceID: r.PathValue("id"), Status: status, Code: in.code,
