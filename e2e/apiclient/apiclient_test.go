@@ -137,6 +137,28 @@ func (v *validator) check(req *http.Request, resp *http.Response, body []byte, r
 	v.mu.Unlock()
 }
 
+// loadDocument loads, with kin-openapi, the document as the node at url
+// serves it, and names the node as its server.
+func loadDocument(t *testing.T, url string) *openapi3.T {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("kin-openapi cannot load the document: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("kin-openapi finds the document invalid: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: url}} // "/" as served: this node
+	return doc
+}
+
 // TestAPIClient drives every operation of the document through the
 // generated client, in success and error cases, on a real node, and
 // validates every answer against the document (see validator). It fails
@@ -148,22 +170,7 @@ func TestAPIClient(t *testing.T) {
 		ctx := context.Background()
 		svc := s.Node.Service
 
-		// The document, as the node serves it, loaded by kin-openapi.
-		resp, err := http.Get(s.URL + "/api/v1/openapi.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(raw)
-		if err != nil {
-			t.Fatalf("kin-openapi cannot load the document: %v", err)
-		}
-		if err := doc.Validate(loader.Context); err != nil {
-			t.Fatalf("kin-openapi finds the document invalid: %v", err)
-		}
-		doc.Servers = openapi3.Servers{{URL: s.URL}} // "/" as served: this node
+		doc := loadDocument(t, s.URL)
 		router, err := legacy.NewRouter(doc)
 		if err != nil {
 			t.Fatal(err)

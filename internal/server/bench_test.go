@@ -46,7 +46,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{"healthz", "/healthz", k.Secret, "", 200},
 		{"api/v1/usage", "/api/v1/usage", k.Secret, "", 200},
-		{"api/v1/usage-browser-query", "/api/v1/usage?x=%C3%A9t%C3%A9", k.Secret, browser, 200},
+		{"api/v1/qr-codes-browser-query", "/api/v1/qr-codes?limit=1&type=url&createdByKey=key_%C3%A9t%C3%A9", k.Secret, browser, 200},
 		{"unknown-key", "/api/v1/usage", unknown, "", 401},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,7 +1,12 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -22,10 +27,107 @@ func (s *Server) checkInput(next apiHandler) apiHandler {
 }
 
 // requestText checks the request's path values and query parameters with
-// snapglyph.CheckText.
+// snapglyph.CheckText, then that each query parameter is one the
+// operation takes, given once.
 func requestText(r *http.Request) error {
 	if err := snapglyph.CheckPathValues(r.Pattern, r.PathValue); err != nil {
 		return err
 	}
-	return snapglyph.CheckEncoded(r.URL.RawQuery)
+	if err := snapglyph.CheckEncoded(r.URL.RawQuery); err != nil {
+		return err
+	}
+	return checkQueryNames(r.Pattern, r.URL.RawQuery)
 }
+
+// checkQueryNames refuses a query parameter the operation (its route
+// pattern, "GET /api/v1/qr-codes") does not take, and one given more than
+// once: either would be silently ignored, and a client that misspelt
+// "limit" or sent "type" twice would not learn that its request did not
+// mean what it thought. What each operation takes is read from the API
+// document, so the two cannot disagree.
+func checkQueryNames(pattern, rawQuery string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	takes, ok := queryParams()[pattern] // ",limit,cursor," or ","
+	if !ok {
+		return nil // not an operation of the document (TestOpenAPIMatchesRoutes)
+	}
+	var fields []snapglyph.FieldError
+	seen := map[string]int{}
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if seen[name]++; seen[name] == 2 {
+			fields = append(fields, snapglyph.FieldError{Field: name, Message: "is given more than once; send it once"})
+		}
+		if seen[name] == 1 && !strings.Contains(takes, ","+name+",") {
+			msg := "is not a parameter of this operation"
+			if takes != "," {
+				msg += "; it takes " + strings.ReplaceAll(strings.Trim(takes, ","), ",", ", ")
+			} else {
+				msg += "; it takes none"
+			}
+			fields = append(fields, snapglyph.FieldError{Field: name, Message: msg})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = strconv.Quote(f.Field)
+	}
+	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request",
+		Message: "the request has invalid query parameters: " + strings.Join(names, ", "), Fields: fields}
+}
+
+// queryParams maps each operation of the API document, as a route pattern
+// ("GET /api/v1/qr-codes"), to the names of its query parameters, written
+// ",limit,cursor,".
+var queryParams = sync.OnceValue(func() map[string]string {
+	type param struct {
+		Ref  string `json:"$ref"`
+		Name string `json:"name"`
+		In   string `json:"in"`
+	}
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Parameters map[string]param `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		panic("server: the embedded API document: " + err.Error())
+	}
+	out := map[string]string{}
+	for path, ops := range doc.Paths {
+		var common []param
+		json.Unmarshal(ops["parameters"], &common)
+		for method, raw := range ops {
+			if method == "parameters" {
+				continue
+			}
+			var op struct {
+				Parameters []param `json:"parameters"`
+			}
+			json.Unmarshal(raw, &op)
+			names := ","
+			for _, p := range append(common, op.Parameters...) {
+				if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+					p = doc.Components.Parameters[name]
+				}
+				if p.In == "query" {
+					names += p.Name + ","
+				}
+			}
+			out[strings.ToUpper(method)+" "+path] = names
+		}
+	}
+	return out
+})
