@@ -1,13 +1,16 @@
 package server
 
 import (
-	"bytes"
 	"encoding"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -130,160 +133,449 @@ func addFields(s *jsonShape, t reflect.Type, later map[string]reflect.Type, buil
 // left to the decoder to refuse.
 const maxJSONDepth = 10000
 
-// keyScan walks a JSON value's tokens with the shape expected at each
-// point. path is the position, for the error.
+// keyScan reads a JSON body byte by byte, as encoding/json's scanner
+// does, with the shape expected at each point. It keeps no path while it
+// reads: the path of a refused key is gathered as the values that hold it
+// return (see value's callers), so that a body without a refusal costs
+// nothing for it.
 type keyScan struct {
-	dec  *json.Decoder
-	path []pathStep
-	err  error // the first key refused
+	body []byte
+	i    int // the next byte to read
+
+	// The first key refused: why, the struct it is not a field of, and
+	// its path, innermost step first.
+	bad     refusal
+	badIn   *jsonShape
+	badPath []pathStep
 }
+
+type refusal uint8
+
+const (
+	notRefused refusal = iota
+	unknownKey
+	duplicateKey
+)
 
 type pathStep struct {
-	key   string
-	index int // for an array element, when key is ""
+	key   []byte // unescaped
+	index int    // for an array element
 	elem  bool
-}
-
-func (s *keyScan) pathString() string {
-	var b strings.Builder
-	for i, p := range s.path {
-		switch {
-		case p.elem:
-			b.WriteString("[" + strconv.Itoa(p.index) + "]")
-		case i > 0:
-			b.WriteString("." + p.key)
-		default:
-			b.WriteString(p.key)
-		}
-	}
-	return b.String()
 }
 
 // checkJSONKeys refuses a body whose JSON, to be decoded into v, has a
 // key twice in one object or a key that is not exactly one of the JSON
 // field names of v's type at that position; map keys are free, and json.RawMessage
-// and any take any value (but still no duplicate keys). A body that is
-// not valid JSON, or nested deeper than encoding/json reads, passes: the
-// decoder that follows says what is wrong with it.
+// and any take any value (but still no duplicate keys). Keys are compared
+// as encoding/json reads them: unescaped, with bytes that are not UTF-8
+// and lone surrogates read as U+FFFD. A body that is not valid JSON, or
+// nested deeper than encoding/json reads, passes: the decoder that follows
+// says what is wrong with it. Only the first JSON value of the body is
+// read; what follows it is also the decoder's to refuse.
 func checkJSONKeys(body []byte, v any) error {
-	s := keyScan{dec: json.NewDecoder(bytes.NewReader(body))}
-	s.dec.UseNumber() // numbers are skipped: no need to parse them
-	if !s.value(shapeOf(reflect.TypeOf(v)), 0) {
+	s := keyScan{body: body}
+	s.space()
+	if s.i == len(body) || body[s.i] != '{' && body[s.i] != '[' {
+		return nil // a scalar has no keys, and not JSON is the decoder's to say
+	}
+	if !s.value(shapeOf(reflect.TypeOf(v)), 0) || s.bad == notRefused {
 		return nil
 	}
-	return s.err
+	return s.refusal()
 }
 
-// value reads one value of shape sh. It returns false at a syntax error
-// or past maxJSONDepth. After the first refused key it reads on, without
-// checking, so that a syntax error later in the body still comes first.
+// value reads one value of shape sh, from its first byte. It returns
+// false at a syntax error or past maxJSONDepth. After the first refused
+// key it reads on, without checking, so that a syntax error later in the
+// body still comes first.
 func (s *keyScan) value(sh *jsonShape, depth int) bool {
-	tok, err := s.dec.Token()
-	if err != nil {
+	if s.i >= len(s.body) {
 		return false
 	}
-	d, ok := tok.(json.Delim)
-	if !ok {
+	switch s.body[s.i] {
+	case '{':
+		if depth >= maxJSONDepth {
+			return false
+		}
+		s.i++
+		return s.object(sh, depth)
+	case '[':
+		if depth >= maxJSONDepth {
+			return false
+		}
+		s.i++
+		return s.array(sh, depth)
+	case '"':
+		_, _, ok := s.str()
+		return ok
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	}
+	return s.number()
+}
+
+// object reads the members of an object after its '{', and its '}'.
+func (s *keyScan) object(sh *jsonShape, depth int) bool {
+	s.space()
+	if s.i < len(s.body) && s.body[s.i] == '}' {
+		s.i++
 		return true
 	}
-	if depth >= maxJSONDepth {
-		return false
+	// Objects are small (a vCard's content, the largest, has 8 fields):
+	// a linear search through the keys seen needs no map until there are
+	// more.
+	var small [8][]byte
+	seen := small[:0]
+	var many map[string]bool
+	for {
+		if s.i >= len(s.body) || s.body[s.i] != '"' {
+			return false
+		}
+		k, ascii, ok := s.str()
+		if !ok {
+			return false
+		}
+		s.space()
+		if s.i >= len(s.body) || s.body[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.space()
+		checked := s.bad == notRefused
+		var vsh *jsonShape
+		if checked {
+			if !ascii {
+				k = unquote(k) // escapes, or bytes to read as UTF-8
+			}
+			switch {
+			case sh == nil || sh.isList:
+				// Anything goes, or the decoder refuses an object here.
+			case sh.isMap:
+				vsh = sh.elem
+			default:
+				f, ok := sh.fields[string(k)]
+				if !ok {
+					s.bad, s.badIn = unknownKey, sh
+				}
+				vsh = f
+			}
+			if many == nil && len(seen) == len(small) {
+				many = make(map[string]bool, 2*len(small))
+				for _, v := range seen {
+					many[string(v)] = true
+				}
+			}
+			var dup bool
+			if many != nil {
+				dup = many[string(k)]
+				many[string(k)] = true
+			} else {
+				for _, v := range seen {
+					dup = dup || string(v) == string(k)
+				}
+				seen = append(seen, k)
+			}
+			if dup && s.bad == notRefused {
+				s.bad = duplicateKey
+			}
+		}
+		if !s.value(vsh, depth+1) {
+			return false
+		}
+		if checked && s.bad != notRefused {
+			// Refused here or within: this member is on the way to it.
+			s.badPath = append(s.badPath, pathStep{key: k})
+		}
+		s.space()
+		if s.i >= len(s.body) {
+			return false
+		}
+		switch s.body[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
 	}
-	switch d {
-	case '{':
-		return s.object(sh, depth)
-	case ']', '}':
-		return false // the tokenizer refuses these here; not reached
-	}
+}
+
+// array reads the elements of an array after its '[', and its ']'.
+func (s *keyScan) array(sh *jsonShape, depth int) bool {
 	var elem *jsonShape
 	if sh != nil && sh.isList {
 		elem = sh.elem
 	}
-	for i := 0; s.dec.More(); i++ {
-		s.path = append(s.path, pathStep{index: i, elem: true})
-		ok := s.value(elem, depth+1)
-		s.path = s.path[:len(s.path)-1]
-		if !ok {
-			return false
-		}
+	s.space()
+	if s.i < len(s.body) && s.body[s.i] == ']' {
+		s.i++
+		return true
 	}
-	_, err = s.dec.Token() // ]
-	return err == nil
-}
-
-// object reads the members of an object after its '{'.
-func (s *keyScan) object(sh *jsonShape, depth int) bool {
-	// Objects are small: a linear search through the keys seen needs no
-	// map until there are many.
-	var small [8]string
-	seen := small[:0]
-	var many map[string]bool
-	for s.dec.More() {
-		tok, err := s.dec.Token()
-		if err != nil {
+	for n := 0; ; n++ {
+		checked := s.bad == notRefused
+		if !s.value(elem, depth+1) {
 			return false
 		}
-		k, _ := tok.(string)
-		var vsh *jsonShape
-		switch {
-		case sh == nil || sh.isList:
-			// Anything goes, or the decoder refuses an object here.
-		case sh.isMap:
-			vsh = sh.elem
+		if checked && s.bad != notRefused {
+			s.badPath = append(s.badPath, pathStep{index: n, elem: true})
+		}
+		s.space()
+		if s.i >= len(s.body) {
+			return false
+		}
+		switch s.body[s.i] {
+		case ',':
+			s.i++
+			s.space()
+		case ']':
+			s.i++
+			return true
 		default:
-			f, ok := sh.fields[k]
-			if !ok && s.err == nil {
-				s.err = s.unknownKey(k, sh)
-			}
-			vsh = f
-		}
-		if many == nil && len(seen) == len(small) {
-			many = make(map[string]bool, 2*len(small))
-			for _, v := range seen {
-				many[v] = true
-			}
-		}
-		var dup bool
-		if many != nil {
-			dup = many[k]
-			many[k] = true
-		} else {
-			for _, v := range seen {
-				dup = dup || v == k
-			}
-			seen = append(seen, k)
-		}
-		if dup && s.err == nil {
-			s.path = append(s.path, pathStep{key: k})
-			f := s.pathString()
-			s.path = s.path[:len(s.path)-1]
-			s.err = &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has a duplicate field: " + f,
-				Fields: []snapglyph.FieldError{{Field: f, Message: "appears more than once in the same object; send each field once"}}}
-		}
-		s.path = append(s.path, pathStep{key: k})
-		ok := s.value(vsh, depth+1)
-		s.path = s.path[:len(s.path)-1]
-		if !ok {
 			return false
 		}
 	}
-	_, err := s.dec.Token() // }
-	return err == nil
 }
 
-// unknownKey is the error for key k of a struct's object, as decodeJSON
-// reports an unknown field, with the exact name when only the case is
-// wrong.
-func (s *keyScan) unknownKey(k string, sh *jsonShape) error {
-	s.path = append(s.path, pathStep{key: k})
-	f := s.pathString()
-	s.path = s.path[:len(s.path)-1]
-	msg := "is not a known field"
-	for name := range sh.fields {
-		if strings.EqualFold(name, k) {
-			msg = "is not a known field; field names are case-sensitive: use " + strconv.Quote(name)
+// space skips JSON's whitespace.
+func (s *keyScan) space() {
+	for s.i < len(s.body) {
+		switch s.body[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string from its opening quote and returns what is between
+// the quotes as written; ascii reports that this holds no escape and no
+// byte past ASCII, so that it reads as written. Like encoding/json, str
+// refuses control characters and unknown escapes, and takes any other
+// byte.
+func (s *keyScan) str() (raw []byte, ascii, ok bool) {
+	b := s.body
+	start := s.i + 1
+	ascii = true
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if !strStop[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return b[start:i], ascii, true
+		case c == '\\':
+			ascii = false
+			i++
+			if i >= len(b) {
+				return nil, false, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+					return nil, false, false
+				}
+				i += 4
+			default:
+				return nil, false, false
+			}
+		case c < ' ':
+			return nil, false, false
+		default: // past ASCII
+			ascii = false
+		}
+	}
+	return nil, false, false
+}
+
+// strStop holds the bytes of a string at which str stops to look: its
+// end, an escape, a control character, and any byte past ASCII.
+var strStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// literal reads true, false or null.
+func (s *keyScan) literal(word string) bool {
+	if len(s.body)-s.i < len(word) || string(s.body[s.i:s.i+len(word)]) != word {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// number reads a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *keyScan) number() bool {
+	b, i := s.body, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		if i++; i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		i = digits(b, i)
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if i++; i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		i = digits(b, i)
+	}
+	s.i = i
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digits returns the end of the digits that start at b[i].
+func digits(b []byte, i int) int {
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+// unquote returns a string's contents, read by str, as encoding/json
+// reads them (its unquoteBytes): escapes replaced, and bytes that are not
+// UTF-8, and surrogates not in a valid pair, replaced by U+FFFD. Contents
+// that need neither are returned as they are.
+func unquote(s []byte) []byte {
+	r := 0
+	for r < len(s) && s[r] != '\\' {
+		c, size := utf8.DecodeRune(s[r:])
+		if c == utf8.RuneError && size == 1 {
 			break
 		}
+		r += size
+	}
+	if r == len(s) {
+		return s
+	}
+	b := make([]byte, r, len(s)+utf8.UTFMax)
+	copy(b, s[:r])
+	for r < len(s) {
+		c := s[r]
+		if c != '\\' {
+			if c < utf8.RuneSelf {
+				b = append(b, c)
+				r++
+				continue
+			}
+			c, size := utf8.DecodeRune(s[r:])
+			b = utf8.AppendRune(b, c)
+			r += size
+			continue
+		}
+		r++ // str has checked that an escape is whole and known
+		switch c = s[r]; c {
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		case 'u':
+			c1 := hex4(s[r+1:])
+			r += 5
+			if utf16.IsSurrogate(c1) {
+				c1 = unicode.ReplacementChar
+				if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
+					if pair := utf16.DecodeRune(hex4(s[r-4:]), hex4(s[r+2:])); pair != unicode.ReplacementChar {
+						c1 = pair
+						r += 6
+					}
+				}
+			}
+			b = utf8.AppendRune(b, c1)
+			continue
+		}
+		b = append(b, c) // '"', '\\', '/' and the letters above
+		r++
+	}
+	return b
+}
+
+// hex4 reads the four hex digits at the start of b, which str has checked.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// refusal is the error for the refused key, as decodeJSON reports an
+// unknown field: with the exact name when only the case is wrong.
+func (s *keyScan) refusal() error {
+	slices.Reverse(s.badPath)
+	var b strings.Builder
+	for i, p := range s.badPath {
+		switch {
+		case p.elem:
+			b.WriteString("[" + strconv.Itoa(p.index) + "]")
+		case i > 0:
+			b.WriteString("." + string(p.key))
+		default:
+			b.Write(p.key)
+		}
+	}
+	f := b.String()
+	if s.bad == duplicateKey {
+		return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has a duplicate field: " + f,
+			Fields: []snapglyph.FieldError{{Field: f, Message: "appears more than once in the same object; send each field once"}}}
+	}
+	k := string(s.badPath[len(s.badPath)-1].key)
+	msg := "is not a known field"
+	// The first name in order, should a type have names that differ only
+	// in case.
+	var use string
+	for name := range s.badIn.fields {
+		if strings.EqualFold(name, k) && (use == "" || name < use) {
+			use = name
+		}
+	}
+	if use != "" {
+		msg = "is not a known field; field names are case-sensitive: use " + strconv.Quote(use)
 	}
 	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has an unknown field: " + f,
 		Fields: []snapglyph.FieldError{{Field: f, Message: msg}}}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,77 @@ func TestCheckJSONKeysTypes(t *testing.T) {
 		}
 		if got != c.field {
 			t.Errorf("checkJSONKeys(%s) refused %q, want %q", c.body, got, c.field)
+		}
+	}
+}
+
+// TestCheckJSONKeysWritten: keys are compared as encoding/json reads
+// them, whatever the bytes that write them: escapes, surrogates and bytes
+// that are not UTF-8 (both read as U+FFFD).
+func TestCheckJSONKeysWritten(t *testing.T) {
+	for _, c := range []struct {
+		body, field, message string
+	}{
+		{`{"\u006eame":"a","type":"url"}`, "", ""},
+		{`{"\u006eame":"a","name":"b"}`, "name", "more than once"},
+		{`{"content":{"\ud800":1,"\udbff":2}}`, "content.\uFFFD", "more than once"},
+		{"{\"content\":{\"\xff\":1,\"\xfe\":2}}", "content.\uFFFD", "more than once"},
+		{"{\"content\":{\"\uFFFD\":1,\"\xff\":2}}", "content.\uFFFD", "more than once"},
+		{`{"content":{"\ud800\udc00":1,"𐀀":2}}`, "content.\U00010000", "more than once"},
+		{`{"content":{"\ud800\u0041":1,"\uFFFDA":2}}`, "content.\uFFFDA", "more than once"},
+		{`{"content":{"\u0000":1,"\u0000":2}}`, "content.\x00", "more than once"},
+		{`{"content":{"\/":1,"/":2}}`, "content./", "more than once"},
+		{`{"name\u0000":"a"}`, "name\x00", "is not a known field"},
+		{`{"de\u017Fign":{}}`, "deſign", `use "design"`}, // ſ folds to s
+		{`[{"a":1},{"b":1,"b":2}]`, "[1].b", "more than once"},
+	} {
+		var req qrRequest
+		err := checkJSONKeys([]byte(c.body), &req)
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("checkJSONKeys(%q) = %v, want it accepted", c.body, err)
+			}
+			continue
+		}
+		e, ok := err.(*snapglyph.Error)
+		if !ok || len(e.Fields) != 1 || e.Fields[0].Field != c.field || !strings.Contains(e.Fields[0].Message, c.message) {
+			t.Errorf("checkJSONKeys(%q) = %#v, want the field %q, its message with %q", c.body, err, c.field, c.message)
+		}
+	}
+}
+
+// TestCheckJSONKeysDepth: a key is refused at any depth encoding/json
+// reads (10,000 arrays and objects), and a body nested deeper passes, as
+// one that is not JSON, for the decoder to refuse. The json.Decoder walk
+// this replaced agrees.
+func TestCheckJSONKeysDepth(t *testing.T) {
+	dup := `{"a":1,"a":1}`
+	for _, c := range []struct {
+		body, field string
+	}{
+		{nest(maxJSONDepth-1, "[", dup, "]"), strings.Repeat("[0]", maxJSONDepth-1) + ".a"},
+		{nest(maxJSONDepth, "[", dup, "]"), ""},
+		{`{"content":` + nest(maxJSONDepth-2, `{"a":`, dup, "}") + `}`, "content" + strings.Repeat(".a", maxJSONDepth-1)},
+		{`{"content":` + nest(maxJSONDepth-1, `{"a":`, dup, "}") + `}`, ""},
+		{`{"NAME":1,"content":` + nest(maxJSONDepth-1, "[", "", "]") + `}`, "NAME"},
+		{`{"NAME":1,"content":` + nest(maxJSONDepth, "[", "", "]") + `}`, ""},
+		{`{"NAME":1,"content":` + nest(2*maxJSONDepth, "[", "", "]") + `}`, ""},
+		{`{"design":` + nest(maxJSONDepth/2, `{"a":`, "1", "}") + `,"NAME":1}`, "design.a"},
+	} {
+		var req qrRequest
+		err := checkJSONKeys([]byte(c.body), &req)
+		var got string
+		if e, ok := err.(*snapglyph.Error); ok && len(e.Fields) == 1 {
+			got = e.Fields[0].Field
+		} else if err != nil {
+			t.Errorf("checkJSONKeys(%.40s…) = %v, not an error with one field", c.body, err)
+			continue
+		}
+		if got != c.field {
+			t.Errorf("checkJSONKeys(%.40s…) refused %.40q, want %.40q", c.body, got, c.field)
+		}
+		if want := checkJSONKeysToken([]byte(c.body), &req); !reflect.DeepEqual(err, want) {
+			t.Errorf("checkJSONKeys(%.40s…) = %.80v, the json.Decoder walk %.80v", c.body, err, want)
 		}
 	}
 }
