@@ -30,6 +30,12 @@ type QRInput struct {
 	Type    *string
 	Content json.RawMessage
 	Design  json.RawMessage
+	// Nulls names the fields a JSON body sent as null ("name", "design"),
+	// which a nil field cannot tell from fields left out. A change refuses
+	// them (nullProblem): none of them can be emptied, and null could mean
+	// "keep" as well as "reset". A create ignores them: a null there is
+	// absent (a required field missing, or the default design).
+	Nulls []string
 }
 
 // authorizeQR checks that the creator may work on the organisation's QR
@@ -123,7 +129,10 @@ func (s *Service) createQR(ctx context.Context, by snapglyph.Creator, orgID stri
 	return q, false, nil
 }
 
-// UpdateQRCode changes a QR code; the result is validated as a whole.
+// UpdateQRCode changes a QR code; the result is validated as a whole. A
+// change that leaves the code as it is stored writes nothing: the code is
+// returned as it is, its Version and UpdatedAt unchanged. Returns EINVALID
+// listing every bad field, the fields sent as null (in.Nulls) included.
 func (s *Service) UpdateQRCode(ctx context.Context, by snapglyph.Creator, orgID, id string, in QRInput) (*snapglyph.QRCode, error) {
 	return s.UpdateQRCodeIf(ctx, by, orgID, id, in, nil)
 }
@@ -179,6 +188,16 @@ func changedTooOften(err error) error {
 	return err
 }
 
+// updateQR reads the code, checks pre and applies in to it, and writes
+// the result at the version it read, unless it would store what is
+// stored: then nothing is written, and the code is answered as read, its
+// version and updatedAt unchanged (so other clients' If-Match still
+// holds, and no qr.updated event is sent). That decision is as safe as
+// the write's: it compares the result with the code at exactly the
+// version the write would name (read in one statement, the version pre
+// was checked on), and a change made since then is not overwritten, as
+// nothing is written; the answer is that version, as a GET made at the
+// read would give.
 func (s *Service) updateQR(ctx context.Context, orgID, id string, in QRInput, pre Precondition) (*snapglyph.QRCode, error) {
 	q, err := s.db.QRCode(ctx, orgID, id)
 	if err != nil {
@@ -189,8 +208,12 @@ func (s *Service) updateQR(ctx context.Context, orgID, id string, in QRInput, pr
 			return nil, err
 		}
 	}
+	read := *q // checkChange changes q; its fields are replaced, never written into
 	if _, err := s.checkChange(q, in); err != nil {
 		return nil, err
+	}
+	if sameStored(&read, q) {
+		return &read, nil
 	}
 	if err := s.db.UpdateQRCode(ctx, q); err != nil {
 		if snapglyph.ErrorKind(err) == snapglyph.EPRECONDITION {
@@ -199,6 +222,16 @@ func (s *Service) updateQR(ctx context.Context, orgID, id string, in QRInput, pr
 		return nil, err
 	}
 	return q, nil
+}
+
+// sameStored reports whether b would be stored as a is: every column
+// store.UpdateQRCode writes (name, type, content as stored, payload,
+// design, logo and its type) is equal. Content is compared as stored,
+// without the spaces (applyQR compacts it) but in the order of its keys,
+// which the JSON answered keeps. No logo and an empty one are the same.
+func sameStored(a, b *snapglyph.QRCode) bool {
+	return a.Name == b.Name && a.Type == b.Type && bytes.Equal(a.Content, b.Content) && a.Payload == b.Payload &&
+		a.Design == b.Design && a.LogoType == b.LogoType && bytes.Equal(a.Logo, b.Logo)
 }
 
 // checkNew validates in as a new QR code of the organisation, made by by,
@@ -241,7 +274,11 @@ func (s *Service) checkNew(by snapglyph.Creator, orgID string, in QRInput, nameR
 func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error) {
 	d := designOf(q)
 	var errs []snapglyph.FieldError
-	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 {
+	for _, f := range in.Nulls {
+		errs = append(errs, snapglyph.FieldError{Field: f, Message: nullProblem(f)})
+	}
+	errs = append(errs, designNulls(in.Design)...)
+	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 && !slices.Contains(in.Nulls, "content") {
 		errs = append(errs, snapglyph.FieldError{Field: "content", Message: "is required when the type changes"})
 	}
 	if in.Type == nil {
@@ -261,6 +298,40 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 		return d, invalidFields(errs)
 	}
 	return d, checkFits(q.Payload, d.ErrorCorrection)
+}
+
+// nullProblem says why a change refuses the field sent as null.
+func nullProblem(field string) string {
+	switch field {
+	case "name":
+		return "must not be null: send the new name, or leave the field out to keep the name"
+	case "type":
+		return "must not be null: send one of " + strings.Join(qr.Types, ", ") + ", or leave the field out to keep the type"
+	case "content":
+		return "must not be null: send the new content, or leave the field out to keep the content"
+	case "design":
+		return `must not be null: send an object with the design fields to change (a field left out keeps its value; "logo": null removes the logo), or leave the field out to keep the design`
+	}
+	return "must not be null: leave the field out to keep its value"
+}
+
+// designNulls refuses the fields of a change's design sent as null, but
+// the logo's (which removes the logo): decoding would keep their value,
+// and null could as well mean the default. They are reported by path, in
+// the design's order. Unknown fields, and a design that is no object, are
+// decodeDesign's to refuse.
+func designNulls(raw json.RawMessage) []snapglyph.FieldError {
+	var fields map[string]json.RawMessage
+	if !bytes.Contains(raw, []byte("null")) || json.Unmarshal(raw, &fields) != nil {
+		return nil
+	}
+	var errs []snapglyph.FieldError
+	for _, k := range []string{"foreground", "background", "errorCorrection", "margin"} {
+		if string(fields[k]) == "null" {
+			errs = append(errs, snapglyph.FieldError{Field: "design." + k, Message: "must not be null: send a value, or leave the field out to keep it (only the logo takes null, which removes it)"})
+		}
+	}
+	return errs
 }
 
 // QRCode returns an organisation's QR code (with its logo).

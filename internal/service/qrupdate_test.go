@@ -1,0 +1,180 @@
+package service_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
+)
+
+// TestUpdateQRCodeUnchanged: a change that leaves the code as it would be
+// stored (name, type, content as stored, payload, design, logo) writes
+// nothing: the version, updatedAt and the stored row stay, no qr.updated
+// event is recorded, and the code is answered as it is. The precondition
+// is still checked. Any difference in what is stored is a change.
+func TestUpdateQRCodeUnchanged(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock(t0)
+		db.Now = clock.Now
+		svc := service.New(db.DB)
+		org, owner := account(t, db, snapglyph.PlanMax)
+		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+		svc.Webhooks.AllowInsecureLocal = true
+		if _, err := svc.CreateWebhook(ctx, snapglyph.Actor{UserID: owner.ID, Label: owner.Email}, org.ID, "http://127.0.0.1:9/hook", []string{snapglyph.EventQRUpdated}); err != nil {
+			t.Fatal(err)
+		}
+		logo := tintedLogo(t, 0x10)
+		saved, err := svc.CreateQRCode(ctx, by, org.ID, logoInput("menu", logo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(t0.Add(time.Minute))
+		updated := func() int {
+			t.Helper()
+			evs, err := db.Events(ctx, org.ID, snapglyph.EventQRUpdated, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(evs)
+		}
+
+		for _, c := range []struct {
+			name string
+			in   service.QRInput
+		}{
+			{"Nothing", service.QRInput{}},
+			{"SameName", service.QRInput{Name: ptr("menu")}},
+			{"SameNameSpaced", service.QRInput{Name: ptr(" menu\t")}},
+			{"SameType", service.QRInput{Type: ptr("url")}},
+			{"SameContentSpaced", service.QRInput{Content: []byte("{ \"url\" :\n\"https://example.com/menu\" }")}},
+			{"SameTypeAndContent", service.QRInput{Type: ptr("url"), Content: []byte(`{"url":"https://example.com/menu"}`)}},
+			{"EmptyDesign", service.QRInput{Design: []byte(`{}`)}},
+			{"SameDesignOtherCase", service.QRInput{Design: []byte(`{"foreground":"#000000","background":"#ffffff","errorCorrection":"h","margin":4}`)}},
+			{"SameLogo", service.QRInput{Design: []byte(`{"logo":"` + logo + `"}`)}},
+			{"Everything", service.QRInput{Name: ptr("menu"), Type: ptr("url"), Content: []byte(`{"url":"https://example.com/menu"}`),
+				Design: []byte(`{"foreground":"#000000","background":"#FFFFFF","errorCorrection":"H","margin":4,"logo":"` + logo + `"}`)}},
+		} {
+			t.Run("OK"+c.name, func(t *testing.T) {
+				q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, c.in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q.Version != 1 || !q.UpdatedAt.Equal(saved.UpdatedAt) || q.Name != "menu" || q.LogoType != "image/png" {
+					t.Fatalf("answered version %d, updated %s, %q, logo %q; want the code as saved", q.Version, q.UpdatedAt, q.Name, q.LogoType)
+				}
+				now, err := db.QRCode(ctx, org.ID, saved.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if now.Version != 1 || !now.UpdatedAt.Equal(saved.UpdatedAt) || string(now.Content) != string(saved.Content) {
+					t.Fatalf("stored: version %d, updated %s, content %s", now.Version, now.UpdatedAt, now.Content)
+				}
+				// The precondition still decides.
+				stale := func(*snapglyph.QRCode) error {
+					return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed", "stale")
+				}
+				if _, err := svc.UpdateQRCodeIf(ctx, by, org.ID, saved.ID, c.in, stale); snapglyph.ErrorKind(err) != snapglyph.EPRECONDITION {
+					t.Fatalf("no-op under a failing precondition: %v, want EPRECONDITION", err)
+				}
+			})
+		}
+		if n := updated(); n != 0 {
+			t.Fatalf("%d qr.updated events for no changes", n)
+		}
+
+		// Changes: each moves the version once and is recorded.
+		for i, c := range []struct {
+			name string
+			in   service.QRInput
+		}{
+			{"Name", service.QRInput{Name: ptr("Menu")}},
+			{"Margin", service.QRInput{Design: []byte(`{"margin":3}`)}},
+			{"Logo", service.QRInput{Design: []byte(`{"logo":"` + tintedLogo(t, 0x20) + `"}`)}},
+			{"NoLogo", service.QRInput{Design: []byte(`{"logo":null}`)}},
+			{"Content", service.QRInput{Content: []byte(`{"url":"https://example.com/menu2"}`)}},
+		} {
+			clock.Set(t0.Add(time.Duration(2+i) * time.Minute))
+			q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, c.in)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if q.Version != int64(2+i) || !q.UpdatedAt.Equal(clock.Now()) {
+				t.Fatalf("%s: version %d, updated %s; want %d, %s", c.name, q.Version, q.UpdatedAt, 2+i, clock.Now())
+			}
+			// The same change again is none.
+			if q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, c.in); err != nil || q.Version != int64(2+i) {
+				t.Fatalf("%s again: version %d, %v; want %d", c.name, q.Version, err, 2+i)
+			}
+		}
+		if n := updated(); n != 5 {
+			t.Fatalf("%d qr.updated events, want 5", n)
+		}
+	})
+}
+
+// TestUpdateQRCodeNulls: the fields a JSON body sent as null (Nulls) are
+// refused on a change, with the other bad fields, and nothing is changed;
+// inside the design, null is refused but for the logo's, which removes
+// it.
+func TestUpdateQRCodeNulls(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		svc := service.New(db.DB)
+		org, owner := account(t, db, snapglyph.PlanPro)
+		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+		saved, err := svc.CreateQRCode(ctx, by, org.ID, logoInput("menu", tintedLogo(t, 0x10)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name   string
+			in     service.QRInput
+			fields []string
+		}{
+			{"ErrName", service.QRInput{Nulls: []string{"name"}}, []string{"name"}},
+			{"ErrType", service.QRInput{Nulls: []string{"type"}}, []string{"type"}},
+			{"ErrContent", service.QRInput{Nulls: []string{"content"}}, []string{"content"}},
+			{"ErrDesign", service.QRInput{Nulls: []string{"design"}}, []string{"design"}},
+			{"ErrNewTypeNullContent", service.QRInput{Type: ptr("text"), Nulls: []string{"content"}}, []string{"content"}},
+			{"ErrWithOthers", service.QRInput{Name: ptr(""), Nulls: []string{"content"}}, []string{"content", "name"}},
+			{"ErrDesignField", service.QRInput{Design: []byte(`{"margin":null,"logo":null,"background":null}`)}, []string{"design.background", "design.margin"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				_, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, c.in)
+				e, ok := err.(*snapglyph.Error)
+				if !ok || e.Kind != snapglyph.EINVALID || e.Code != "invalid_request" {
+					t.Fatalf("%v, want EINVALID invalid_request", err)
+				}
+				var fields []string
+				for _, f := range e.Fields {
+					fields = append(fields, f.Field)
+					if slices.Contains(c.in.Nulls, f.Field) || strings.HasPrefix(f.Field, "design.") {
+						if !strings.HasPrefix(f.Message, "must not be null") {
+							t.Errorf("%s: %q", f.Field, f.Message)
+						}
+					}
+				}
+				if !slices.Equal(fields, c.fields) {
+					t.Fatalf("fields %q, want %q", fields, c.fields)
+				}
+			})
+		}
+		q, err := db.QRCode(ctx, org.ID, saved.ID)
+		if err != nil || q.Version != 1 || q.LogoType == "" {
+			t.Fatalf("refused changes changed the code: %v, version %d, logo %q", err, q.Version, q.LogoType)
+		}
+		// Preview agrees with the update it stands for.
+		if _, err := svc.PreviewQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Design: []byte(`{"margin":null}`)}); snapglyph.ErrorKind(err) != snapglyph.EINVALID {
+			t.Errorf("preview of a null margin: %v, want EINVALID", err)
+		}
+		if q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Design: []byte(`{"logo":null}`)}); err != nil || q.LogoType != "" || q.Version != 2 {
+			t.Fatalf(`"logo": null: %v, logo %q, version %d`, err, q.LogoType, q.Version)
+		}
+	})
+}
