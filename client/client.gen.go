@@ -694,7 +694,7 @@ type Design struct {
 // Examples: M
 type DesignErrorCorrection string
 
-// DesignInput How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+// DesignInput How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 //
 // Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 type DesignInput struct {
@@ -926,7 +926,7 @@ type QRCodeCreateEmail struct {
 	// Examples: {"body":"Hello,\nplease send the catalogue.","subject":"Order 1042","to":"orders@example.com"}
 	Content EmailContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -956,7 +956,7 @@ type QRCodeCreatePhone struct {
 	// Examples: {"number":"+1 555 123 4567"}
 	Content PhoneContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -986,7 +986,7 @@ type QRCodeCreateSms struct {
 	// Examples: {"message":"STOP","number":"+1 555 123 4567"}
 	Content SmsContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1016,7 +1016,7 @@ type QRCodeCreateText struct {
 	// Examples: {"text":"Table 12: ask for the set menu."}
 	Content TextContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1046,7 +1046,7 @@ type QRCodeCreateUrl struct {
 	// Examples: {"url":"https://example.com/p/1"}
 	Content UrlContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1076,7 +1076,7 @@ type QRCodeCreateVcard struct {
 	// Examples: {"address":{"city":"London","country":"United Kingdom","postalCode":"SW1A 1AA","street":"12 Example Road"},"emails":["ada@example.com"],"firstName":"Ada","lastName":"Lovelace","organization":"Analytical Engines Ltd","phones":["+44 20 7946 0958"],"title":"Engineer","website":"https://example.com/ada"}
 	Content VcardContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1106,7 +1106,7 @@ type QRCodeCreateWifi struct {
 	// Examples: {"password":"correct horse battery","security":"WPA","ssid":"Cafe Guest"}, {"hidden":true,"security":"none","ssid":"Lobby"}
 	Content WifiContent `json:"content"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1397,7 +1397,7 @@ type QRCodeText struct {
 // Examples: text
 type QRCodeTextType string
 
-// QRCodeUpdate Only the fields given change; the result is checked as a whole, as on create. Without `type` the type stays.
+// QRCodeUpdate Only the fields given change; the result is checked as a whole, as on create. Without `type` the type stays. No field may be `null` (leave it out to keep it); a change to nothing writes nothing.
 //
 // Examples: {"name":"Spring menu"}
 type QRCodeUpdate struct {
@@ -1413,7 +1413,7 @@ type QRCodeUpdateEmail struct {
 	// Examples: {"body":"Hello,\nplease send the catalogue.","subject":"Order 1042","to":"orders@example.com"}
 	Content *EmailContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1443,7 +1443,7 @@ type QRCodeUpdateKeepType struct {
 	// Examples: {"url":"https://example.com/p/2"}
 	Content *AnyContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1463,7 +1463,7 @@ type QRCodeUpdatePhone struct {
 	// Examples: {"number":"+1 555 123 4567"}
 	Content *PhoneContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1493,7 +1493,7 @@ type QRCodeUpdateSms struct {
 	// Examples: {"message":"STOP","number":"+1 555 123 4567"}
 	Content *SmsContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1523,7 +1523,7 @@ type QRCodeUpdateText struct {
 	// Examples: {"text":"Table 12: ask for the set menu."}
 	Content *TextContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1553,7 +1553,7 @@ type QRCodeUpdateUrl struct {
 	// Examples: {"url":"https://example.com/p/1"}
 	Content *UrlContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1583,7 +1583,7 @@ type QRCodeUpdateVcard struct {
 	// Examples: {"address":{"city":"London","country":"United Kingdom","postalCode":"SW1A 1AA","street":"12 Example Road"},"emails":["ada@example.com"],"firstName":"Ada","lastName":"Lovelace","organization":"Analytical Engines Ltd","phones":["+44 20 7946 0958"],"title":"Engineer","website":"https://example.com/ada"}
 	Content *VcardContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -1613,7 +1613,7 @@ type QRCodeUpdateWifi struct {
 	// Examples: {"password":"correct horse battery","security":"WPA","ssid":"Cafe Guest"}, {"hidden":true,"security":"none","ssid":"Lobby"}
 	Content *WifiContent `json:"content,omitempty"`
 
-	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H.
+	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
@@ -2089,7 +2089,7 @@ type GetQRCodeParams struct {
 	// Size PNG only (400 with another format): the image's width and height in pixels, at most; a whole number from 64 to 4096.
 	Size *int `form:"size,omitempty" json:"size,omitempty"`
 
-	// Download Images: `1` or `true` adds `Content-Disposition: attachment` with a file name made from the QR code's name.
+	// Download Images: `1` or `true` adds `Content-Disposition: attachment` with a file name made from the QR code's name. Another value, or `download` without `format=svg` or `format=png`, is refused with 400.
 	Download *GetQRCodeParamsDownload `form:"download,omitempty" json:"download,omitempty"`
 
 	// IfNoneMatch The ETag of an earlier response for the same format (and size): 304 without a body while it has not changed; an image is then not charged. JSON: the code's ETag (`"v3"`), any of a comma-separated list, or `*`; weak tags (`W/"v3"`) match too.
@@ -3339,7 +3339,7 @@ type ClientInterface interface {
 
 	// UpdateQRCodeWithBody Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3348,7 +3348,7 @@ type ClientInterface interface {
 
 	// UpdateQRCode Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3471,7 +3471,7 @@ func (c *Client) GetQRCode(ctx context.Context, id string, params *GetQRCodePara
 
 // UpdateQRCodeWithBody Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3490,7 +3490,7 @@ func (c *Client) UpdateQRCodeWithBody(ctx context.Context, id string, params *Up
 
 // UpdateQRCode Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4067,7 +4067,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateQRCodeWithBodyWithResponse Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4076,7 +4076,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateQRCodeWithResponse Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5919,7 +5919,7 @@ func (c *ClientWithResponses) GetQRCodeWithResponse(ctx context.Context, id stri
 
 // UpdateQRCodeWithBodyWithResponse Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5934,7 +5934,7 @@ func (c *ClientWithResponses) UpdateQRCodeWithBodyWithResponse(ctx context.Conte
 
 // UpdateQRCodeWithResponse Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -44,10 +44,7 @@ var genericStatuses = []int{400, 401, 405, 413, 414, 415, 422, 503}
 // "operationId: probe name", with what there is to decide. Each is logged
 // instead of failed; once the answer agrees with the document, the test
 // fails until the entry is removed.
-var undecided = map[string]string{
-	"getQRCode: query download=\"zz\"": "the document's schema for download is the enum [1, true], but the server ignores any " +
-		"other value (no attachment) where it refuses other bad parameters with 400: refuse it, or widen the schema",
-}
+var undecided = map[string]string{}
 
 // A probe is a request wrong in one way, and the status an operation
 // that declares it answers it with.

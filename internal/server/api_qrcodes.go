@@ -10,9 +10,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/httpx"
@@ -110,6 +112,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
 			"send the body as JSON with Content-Type: application/json (got %q)", snapglyph.Shorten(r.Header.Get("Content-Type"), 60))
 	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
+		// Read as it is, a compressed body would be refused as not UTF-8
+		// or not JSON, which would not say why.
+		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+			"send the body uncompressed: Content-Encoding %q is not accepted", snapglyph.Shorten(strings.Join(ce, ", "), 60))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -122,7 +130,52 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 		// U+FFFD in names but keep them in the raw content and design.
 		return nil, snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is not valid UTF-8 (at byte %d); send JSON encoded as UTF-8", invalidUTF8At(body))
 	}
+	if i := loneSurrogateAt(body); i >= 0 {
+		// Decoding would read it as U+FFFD in names, but the raw content
+		// and design keep the escape, which strict JSON readers refuse.
+		return nil, snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body has a \\u escape of half a UTF-16 surrogate pair without its other half (at byte %d); JSON text must be valid Unicode", i)
+	}
 	return body, decodeJSON(body, v)
+}
+
+// loneSurrogateAt returns the offset of the first \u escape in b of a
+// UTF-16 surrogate that is not half of a pair (\ud83d alone, \udc00
+// first), or -1. A backslash only ever appears inside JSON strings, so b
+// is read escape by escape, not as JSON.
+func loneSurrogateAt(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i += 2 // another escape, or the end
+			continue
+		}
+		r, ok := escapedRune(b[i:])
+		switch {
+		case !ok || !utf16.IsSurrogate(r):
+			i += 2
+		case r >= 0xdc00:
+			return i // a second half first
+		default:
+			r2, ok := escapedRune(b[min(i+6, len(b)):])
+			if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+				return i
+			}
+			i += 12
+		}
+	}
+}
+
+// escapedRune reads a \uXXXX escape at the start of b.
+func escapedRune(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+	return rune(n), err == nil
 }
 
 // invalidUTF8At returns the offset of the first byte of b that is not
@@ -190,8 +243,9 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	var idem *snapglyph.Idempotency
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		if len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+	if keys := r.Header.Values("Idempotency-Key"); len(keys) > 0 {
+		key := keys[0]
+		if len(keys) > 1 || key == "" || len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
 			s.writeError(w, r, fieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters, e.g. a UUID"))
 			return
 		}
@@ -242,17 +296,49 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	var req qrRequest
-	if _, err := decodeBody(w, r, &req); err != nil {
+	body, err := decodeBody(w, r, &req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.input(), preconditionOf(r))
+	// A change that leaves the code as stored writes nothing: it is
+	// answered as it is, with the same ETag and Last-Modified.
+	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.changeInput(body), preconditionOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	setValidators(w.Header(), q, p.now)
 	encode(w, http.StatusOK, toQRJSON(q))
+}
+
+// qrRequestFields are the JSON names of qrRequest's fields, read from the
+// type so that a field added to it is checked for null too.
+var qrRequestFields = func() []string {
+	t := reflect.TypeFor[qrRequest]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return names
+}()
+
+// changeInput is the change a PATCH body (already decoded into q) asks
+// for. The fields it sent as null are named in Nulls, for the service to
+// refuse: decoding leaves name and type nil, as if left out, and input
+// makes content and design so.
+func (q qrRequest) changeInput(body []byte) service.QRInput {
+	in := q.input()
+	var sent map[string]json.RawMessage
+	if !bytes.Contains(body, []byte("null")) || json.Unmarshal(body, &sent) != nil {
+		return in // decodeBody has accepted it: the object has no null
+	}
+	for _, f := range qrRequestFields {
+		if string(sent[f]) == "null" {
+			in.Nulls = append(in.Nulls, f)
+		}
+	}
+	return in
 }
 
 func (s *Server) handleQRDelete(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -286,7 +372,11 @@ func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *princip
 		f.Limit = n
 	}
 	if f.CreatedByKey != "" && !strings.HasPrefix(f.CreatedByKey, "key_") {
-		s.writeError(w, r, fieldError("createdByKey", "must be an API key id (key_…), not the key itself"))
+		msg := "must be an API key id (key_…, as the keys list and each QR code's createdByKey show)"
+		if snapglyph.CheckKey(f.CreatedByKey) == nil || strings.HasPrefix(f.CreatedByKey, snapglyph.KeyPrefix) {
+			msg = "must be an API key id (key_…), not the key itself"
+		}
+		s.writeError(w, r, fieldError("createdByKey", msg))
 		return
 	}
 	codes, next, err := s.svc.QRCodes(r.Context(), creatorOf(p), p.org.ID, f)
@@ -318,6 +408,14 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 	format := query.Get("format")
 	if format != "" && format != "json" && format != "svg" && format != "png" {
 		s.writeError(w, r, fieldError("format", "must be json, svg or png"))
+		return
+	}
+	switch v := query.Get("download"); {
+	case v != "" && v != "1" && v != "true":
+		s.writeError(w, r, fieldError("download", "must be 1 or true (the image as a file to save); leave it out otherwise"))
+		return
+	case v != "" && format != "svg" && format != "png":
+		s.writeError(w, r, fieldError("download", "applies to format=svg or format=png only"))
 		return
 	}
 	size := 0
