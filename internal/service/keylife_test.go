@@ -182,15 +182,33 @@ func TestKeyNamesUnique(t *testing.T) {
 		if !strings.Contains(err.Error(), a.Prefix+"...") {
 			t.Errorf("%v does not name the key that holds the name", err)
 		}
-		// Paused keys hold their name; names are compared exactly.
+		// Paused keys hold their name; names that look alike to a person
+		// (another case, another dash, spaces) are the same name.
 		if _, err := e.svc.PauseKey(ctx, actor, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.CreateKey(ctx, actor, e.org.ID, " Production-WebApp ")
+		for _, alike := range []string{" Production-WebApp ", "production-webapp", "PRODUCTION-WEBAPP", "Production‐WebApp", "Production–WebApp", "Production−WebApp"} {
+			_, err = e.svc.CreateKey(ctx, actor, e.org.ID, alike)
+			wantCode(t, err, snapglyph.ECONFLICT, "key_name_taken")
+			if !strings.Contains(err.Error(), `"Production-WebApp"`) {
+				t.Errorf("%q: %v does not name the key's own spelling", alike, err)
+			}
+		}
+		// Invisible characters cannot make a look-alike either.
+		for _, hidden := range []string{"Production-WebApp​", "Production‍-WebApp", "‮ppAbeW-noitcudorP", "Production­WebApp"} {
+			_, err = e.svc.CreateKey(ctx, actor, e.org.ID, hidden)
+			wantCode(t, err, snapglyph.EINVALID, "")
+		}
+		b := e.create(t, service.KeySpec{Name: "Staging  WebApp"})
+		if b.Name != "Staging WebApp" {
+			t.Errorf("a name's run of spaces is stored as %q, want one space", b.Name)
+		}
+		_, err = e.svc.RenameKey(ctx, actor, b.ID, "production-webapp")
 		wantCode(t, err, snapglyph.ECONFLICT, "key_name_taken")
-		b := e.create(t, service.KeySpec{Name: "production-webapp"})
-		_, err = e.svc.RenameKey(ctx, actor, b.ID, "Production-WebApp")
-		wantCode(t, err, snapglyph.ECONFLICT, "key_name_taken")
+		// A key may change the case of its own name.
+		if _, err := e.svc.RenameKey(ctx, actor, b.ID, "staging webapp"); err != nil {
+			t.Errorf("renaming a key to its own name in another case: %v", err)
+		}
 		// Another organisation may use the name.
 		other, owner2, err := e.svc.CreateOrg(ctx, service.NewOrg{Name: "Other", OwnerEmail: snapglyph.NewID("o") + "@other.test", Plan: "pro"})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -197,24 +198,45 @@ type APIKey struct {
 // MaxKeyNameLen is the longest key name, in characters.
 const MaxKeyNameLen = 64
 
-// NormalizeKeyName trims name and checks its length.
+// NormalizeKeyName trims name, makes each run of spaces one space, and
+// checks its length and characters. A name is what a person tells keys
+// apart by (in the dashboard, in notices, in mail), so it may not hold
+// what cannot be seen: control characters, and format characters such as
+// a zero-width space or a right-to-left override, which would let two
+// names look alike or one look like another text.
 func NormalizeKeyName(name string) (string, error) {
-	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) {
+		return "", Errorf(EINVALID, "the key name must be valid UTF-8")
+	}
+	name = strings.Join(strings.Fields(name), " ")
 	n := utf8.RuneCountInString(name)
 	switch {
-	case !utf8.ValidString(name):
-		return "", Errorf(EINVALID, "the key name must be valid UTF-8")
 	case n == 0:
 		return "", Errorf(EINVALID, "the key name is required: say where the key is used, e.g. Production-WebApp")
 	case n > MaxKeyNameLen:
 		return "", Errorf(EINVALID, "the key name has %d characters; at most %d are allowed", n, MaxKeyNameLen)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case unicode.IsControl(r):
 			return "", Errorf(EINVALID, "the key name may not contain control characters")
+		case unicode.Is(unicode.Cf, r):
+			return "", Errorf(EINVALID, "the key name may not contain invisible formatting characters (U+%04X)", r)
 		}
 	}
 	return name, nil
+}
+
+// KeyNameFold is what two key names are compared by: they name the same
+// key when they differ only in case or in which dash they use
+// ("A-Prod", "a-prod" and "A‐Prod" look alike to a person).
+func KeyNameFold(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Pd, r) || r == '\u2212' { // dashes, and the minus sign
+			return '-'
+		}
+		return unicode.ToLower(r)
+	}, name)
 }
 
 var genericNames = map[string]bool{

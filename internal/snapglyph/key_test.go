@@ -98,7 +98,12 @@ func TestNormalizeKeyName(t *testing.T) {
 		{"   ", "", "required"},
 		{strings.Repeat("é", 64), strings.Repeat("é", 64), ""},
 		{strings.Repeat("a", 65), "", "65 characters"},
-		{"tab\there", "", "control"},
+		{"tab\there", "tab here", ""}, // spaces of every kind become one space
+		{"Production  \u00a0 WebApp", "Production WebApp", ""},
+		{"Production-WebApp\u200b", "", "invisible"},
+		{"\u202eppAbeW", "", "U+202E"},
+		{"a\x00b", "", "control"},
+		{"\xffname", "", "UTF-8"},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeKeyName(tt.in)
@@ -110,6 +115,19 @@ func TestNormalizeKeyName(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("NormalizeKeyName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestKeyNameFold(t *testing.T) {
+	for _, alike := range []string{"a-prod", "A-PROD", "A\u2010Prod", "A\u2014Prod", "A\u2212Prod"} {
+		if KeyNameFold(alike) != KeyNameFold("A-Prod") {
+			t.Errorf("%q and A-Prod fold apart", alike)
+		}
+	}
+	for _, other := range []string{"A Prod", "A_Prod", "AProd", "A-Prod2"} {
+		if KeyNameFold(other) == KeyNameFold("A-Prod") {
+			t.Errorf("%q and A-Prod fold together", other)
 		}
 	}
 }

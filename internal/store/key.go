@@ -94,17 +94,29 @@ func (tx *Tx) insertKey(ctx context.Context, key *snapglyph.APIKey, digest snapg
 // "expired" depends on the clock, no unique index can say it; the caller
 // holds the organisation's lock (lockOrg) so concurrent creates and
 // renames are checked one at a time.
+//
+// Names are compared as snapglyph.KeyNameFold folds them (case, dashes),
+// in Go: SQLite's lower() knows ASCII only. An organisation's live keys
+// are few.
 func (tx *Tx) checkKeyName(ctx context.Context, orgID, name, exceptID string) error {
-	var prefix string
-	err := tx.QueryRow(ctx, `SELECT prefix FROM api_keys WHERE org_id = ? AND name = ? AND id <> ? AND status <> 'revoked' AND replaced_by = ''
-		AND (expires_at = 0 OR expires_at > ?) LIMIT 1`, orgID, name, exceptID, ms(tx.now)).Scan(&prefix)
-	if err == sql.ErrNoRows {
-		return nil
-	} else if err != nil {
+	rows, err := tx.Query(ctx, `SELECT name, prefix FROM api_keys WHERE org_id = ? AND id <> ? AND status <> 'revoked' AND replaced_by = ''
+		AND (expires_at = 0 OR expires_at > ?)`, orgID, exceptID, ms(tx.now))
+	if err != nil {
 		return err
 	}
-	return snapglyph.Codef(snapglyph.ECONFLICT, "key_name_taken",
-		"another active API key of this organisation is named %q (%s...); choose another name, or rename or revoke that key first", name, prefix)
+	defer rows.Close()
+	want := snapglyph.KeyNameFold(name)
+	for rows.Next() {
+		var other, prefix string
+		if err := rows.Scan(&other, &prefix); err != nil {
+			return err
+		}
+		if snapglyph.KeyNameFold(other) == want {
+			return snapglyph.Codef(snapglyph.ECONFLICT, "key_name_taken",
+				"another active API key of this organisation is named %q (%s...); choose another name, or rename or revoke that key first", other, prefix)
+		}
+	}
+	return rows.Err()
 }
 
 // lockKey takes the key row's write lock for the transaction, so changes
