@@ -185,7 +185,13 @@ func (a *app) handleAudit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
+			a.renderError(w, r, http.StatusBadRequest, "Bad request", "The page of the audit log asked for does not exist.")
+			return
+		}
+	}
 	events, err := a.svc.AuditLog(r.Context(), actor(r), b.Org.ID, before, auditPageSize+1)
 	if err != nil {
 		a.fail(w, r, err)

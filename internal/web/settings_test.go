@@ -550,6 +550,10 @@ func TestAuditLog(t *testing.T) {
 		owner := e.browser()
 		owner.signIn(email)
 
+		// A page that cannot exist is said to be so, not shown as the first.
+		for _, before := range []string{"abc", "-1", "0", "99999999999999999999"} {
+			expectStatus(t, owner.get("/settings/audit?before="+before), http.StatusBadRequest)
+		}
 		owner.createKey("Production-WebApp")
 		e.advance(time.Minute)
 		id := keyID(t, owner.get("/settings/api").Body, "Production-WebApp")
