@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"net/http"
 	"slices"
@@ -153,12 +154,16 @@ const maxWriteTries = 5
 // change never overwrites one it did not see: when the code changed
 // between its read and its write, it is read, checked and applied again
 // (so a PATCH of the name and one of the content, at once, both land).
-// Returns EPRECONDITION when pre refuses the code, ECONFLICT
+// Changes of one code in this process take turns, so they collide only
+// with other processes' changes. Returns EPRECONDITION when pre refuses the code, ECONFLICT
 // (qr_code_changed) when it kept changing.
 func (s *Service) UpdateQRCodeIf(ctx context.Context, by snapglyph.Creator, orgID, id string, in QRInput, pre Precondition) (*snapglyph.QRCode, error) {
 	if err := s.authorizeQR(ctx, by, orgID); err != nil {
 		return nil, err
 	}
+	mu := &s.qrWrites[crc32.ChecksumIEEE([]byte(id))%uint32(len(s.qrWrites))]
+	mu.Lock()
+	defer mu.Unlock()
 	for try := 1; ; try++ {
 		q, err := s.updateQR(ctx, orgID, id, in, pre)
 		if snapglyph.ErrorKind(err) != snapglyph.EPRECONDITION || try == maxWriteTries || !stale(err) {

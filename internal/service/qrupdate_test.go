@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -175,6 +176,40 @@ func TestUpdateQRCodeNulls(t *testing.T) {
 		}
 		if q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Design: []byte(`{"logo":null}`)}); err != nil || q.LogoType != "" || q.Version != 2 {
 			t.Fatalf(`"logo": null: %v, logo %q, version %d`, err, q.LogoType, q.Version)
+		}
+	})
+}
+
+// TestConcurrentChangesOfOneCodeAllLand: 80 unconditional renames of one
+// code at once, in one process, all succeed (they used to collide at the
+// write and, after five tries, some answered 409 qr_code_changed): each
+// is applied in turn, and the version counts every one.
+func TestConcurrentChangesOfOneCodeAllLand(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		svc := service.New(db.DB)
+		org, owner := account(t, db, snapglyph.PlanMax)
+		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+		saved, err := svc.CreateQRCode(ctx, by, org.ID, service.QRInput{Name: ptr("menu"), Type: ptr("text"), Content: []byte(`{"text":"x"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 80
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				_, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Name: ptr(fmt.Sprintf("menu %d", i))})
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		q, err := svc.QRCode(ctx, by, org.ID, saved.ID)
+		if err != nil || q.Version != 1+n {
+			t.Fatalf("version %d (%v) after %d renames, want %d", q.Version, err, n, 1+n)
 		}
 	})
 }

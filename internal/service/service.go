@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,12 @@ type Service struct {
 	// PlanChanges is how an Owner's plan change takes effect ("":
 	// PlanChangesOperator).
 	PlanChanges PlanChangeMode
+
+	// qrWrites takes turns for the changes of one QR code in this
+	// process (a stripe per code id), so concurrent PATCHes of one code
+	// do not each read it, collide at the write and retry; the version
+	// check still stands between processes.
+	qrWrites [64]sync.Mutex
 }
 
 // Unconfirmed is a committed change that some node may not have applied
