@@ -290,19 +290,8 @@ func (s *keyScan) object(sh *jsonShape, depth int) bool {
 			// Refused here or within: this member is on the way to it.
 			s.badPath = append(s.badPath, pathStep{key: k})
 		}
-		s.space()
-		if s.i >= len(s.body) {
-			return false
-		}
-		switch s.body[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.after('}'); !more {
+			return ok
 		}
 	}
 }
@@ -326,21 +315,29 @@ func (s *keyScan) array(sh *jsonShape, depth int) bool {
 		if checked && s.bad != notRefused {
 			s.badPath = append(s.badPath, pathStep{index: n, elem: true})
 		}
-		s.space()
-		if s.i >= len(s.body) {
-			return false
-		}
-		switch s.body[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.after(']'); !more {
+			return ok
 		}
 	}
+}
+
+// after reads what follows a member or an element: a ',' (more follow)
+// or the closing byte (ok, the end). Anything else is not JSON.
+func (s *keyScan) after(closing byte) (more, ok bool) {
+	s.space()
+	if s.i >= len(s.body) {
+		return false, false
+	}
+	switch s.body[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return true, true
+	case closing:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 // space skips JSON's whitespace.
