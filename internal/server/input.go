@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,16 +41,17 @@ func requestText(r *http.Request) error {
 }
 
 // checkQueryNames refuses a query parameter the operation (its route
-// pattern, "GET /api/v1/qr-codes") does not take, and one given more than
-// once: either would be silently ignored, and a client that misspelt
-// "limit" or sent "type" twice would not learn that its request did not
-// mean what it thought. What each operation takes is read from the API
-// document, so the two cannot disagree.
+// pattern, "GET /api/v1/qr-codes") does not take, one given more than
+// once, and a pair net/url would drop (a ";" in it, a bad %-escape):
+// each would be silently ignored, and a client that misspelt "limit" or
+// sent "type" twice would not learn that its request did not mean what it
+// thought. What each operation takes is read from the API document, so
+// the two cannot disagree.
 func checkQueryNames(pattern, rawQuery string) error {
 	if rawQuery == "" {
 		return nil
 	}
-	takes, ok := queryParams()[pattern] // ",limit,cursor," or ","
+	takes, ok := queryParams()[pattern]
 	if !ok {
 		return nil // not an operation of the document (TestOpenAPIMatchesRoutes)
 	}
@@ -59,19 +61,27 @@ func checkQueryNames(pattern, rawQuery string) error {
 		if part == "" {
 			continue
 		}
-		name, _, _ := strings.Cut(part, "=")
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			name = rawName
+		}
+		_, errValue := url.QueryUnescape(rawValue)
+		switch {
+		case strings.Contains(part, ";"):
+			fields = append(fields, snapglyph.FieldError{Field: name, Message: `holds a ";": separate parameters with "&"`})
+			continue
+		case err != nil || errValue != nil:
+			fields = append(fields, snapglyph.FieldError{Field: name, Message: `has a "%" that does not begin an escape such as %25 or %C3%A9`})
+			continue
 		}
 		if seen[name]++; seen[name] == 2 {
 			fields = append(fields, snapglyph.FieldError{Field: name, Message: "is given more than once; send it once"})
 		}
-		if seen[name] == 1 && !strings.Contains(takes, ","+name+",") {
-			msg := "is not a parameter of this operation"
-			if takes != "," {
-				msg += "; it takes " + strings.ReplaceAll(strings.Trim(takes, ","), ",", ", ")
-			} else {
-				msg += "; it takes none"
+		if seen[name] == 1 && !slices.Contains(takes, name) {
+			msg := "is not a parameter of this operation; it takes none"
+			if len(takes) > 0 {
+				msg = "is not a parameter of this operation; it takes " + strings.Join(takes, ", ")
 			}
 			fields = append(fields, snapglyph.FieldError{Field: name, Message: msg})
 		}
@@ -88,9 +98,8 @@ func checkQueryNames(pattern, rawQuery string) error {
 }
 
 // queryParams maps each operation of the API document, as a route pattern
-// ("GET /api/v1/qr-codes"), to the names of its query parameters, written
-// ",limit,cursor,".
-var queryParams = sync.OnceValue(func() map[string]string {
+// ("GET /api/v1/qr-codes"), to the names of its query parameters.
+var queryParams = sync.OnceValue(func() map[string][]string {
 	type param struct {
 		Ref  string `json:"$ref"`
 		Name string `json:"name"`
@@ -105,7 +114,7 @@ var queryParams = sync.OnceValue(func() map[string]string {
 	if err := json.Unmarshal(openAPI, &doc); err != nil {
 		panic("server: the embedded API document: " + err.Error())
 	}
-	out := map[string]string{}
+	out := map[string][]string{}
 	for path, ops := range doc.Paths {
 		var common []param
 		json.Unmarshal(ops["parameters"], &common)
@@ -117,13 +126,13 @@ var queryParams = sync.OnceValue(func() map[string]string {
 				Parameters []param `json:"parameters"`
 			}
 			json.Unmarshal(raw, &op)
-			names := ","
+			var names []string
 			for _, p := range append(common, op.Parameters...) {
 				if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
 					p = doc.Components.Parameters[name]
 				}
 				if p.In == "query" {
-					names += p.Name + ","
+					names = append(names, p.Name)
 				}
 			}
 			out[strings.ToUpper(method)+" "+path] = names

@@ -34,6 +34,13 @@ func TestQueryParametersTakeEffectOrAreRefused(t *testing.T) {
 			{"PATCH", "/api/v1/qr-codes/" + id + "?dry_run=1", "dry_run", "it takes none"},
 			{"DELETE", "/api/v1/qr-codes/" + id + "?force=true", "force", "it takes none"},
 			{"POST", "/api/v1/qr-codes?name=Menu", "name", "it takes none"},
+			// What net/url would drop, and names that are two parameters.
+			{"GET", "/api/v1/qr-codes?limit=1;x=1", "limit", `holds a ";"`},
+			{"GET", "/api/v1/qr-codes?limit=1%", "limit", `has a "%"`},
+			{"GET", "/api/v1/qr-codes?type=nonsense%zz", "type", `has a "%"`},
+			{"GET", "/api/v1/qr-codes/" + id + "?format=png&size=99999%", "size", `has a "%"`},
+			{"GET", "/api/v1/qr-codes?limit,cursor=1", "limit,cursor", "is not a parameter"},
+			{"GET", "/api/v1/qr-codes?li%6dit=1&limit=2", "limit", "is given more than once"},
 		} {
 			body := ""
 			if tc.method == "POST" || tc.method == "PATCH" {
