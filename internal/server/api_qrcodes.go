@@ -245,8 +245,17 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 	var idem *snapglyph.Idempotency
 	if keys := r.Header.Values("Idempotency-Key"); len(keys) > 0 {
 		key := keys[0]
-		if len(keys) > 1 || key == "" || len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
-			s.writeError(w, r, fieldError("Idempotency-Key", "must be 1 to 255 printable ASCII characters, e.g. a UUID"))
+		msg := ""
+		switch {
+		case len(keys) > 1:
+			msg = "is given more than once; send one key"
+		case key == "":
+			msg = "is empty; send 1 to 255 ASCII characters without spaces (e.g. a UUID), or leave the header out"
+		case len(key) > 255 || strings.IndexFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0:
+			msg = "must be 1 to 255 ASCII characters without spaces or controls, e.g. a UUID"
+		}
+		if msg != "" {
+			s.writeError(w, r, fieldError("Idempotency-Key", msg))
 			return
 		}
 		sum := sha256.Sum256(body)
@@ -529,8 +538,8 @@ func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits
 	s.refundCall(w, p)
 	h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
 	return snapglyph.Codef(snapglyph.ERATELIMIT, "image_credit_limit_reached",
-		"a %s image costs %d credits and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
-		strings.ToUpper(format), cost, credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))
+		"this %s image costs %s and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
+		strings.ToUpper(format), snapglyph.Plural(cost, "credit"), credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))
 }
 
 // qrETag is the entity tag of a QR code's JSON: its version, which every

@@ -338,5 +338,36 @@ func TestKeyInTheWrongPlaceIsNotEchoed(t *testing.T) {
 				t.Errorf("%s %s (%s): the answer does not show the key's prefix, to say what was wrong: %s", tc.method, tc.path, tc.contentType, raw)
 			}
 		}
+		// A key sent as the method: neither the answer, the log line nor
+		// the request log keeps more than its display prefix.
+		req, _ := http.NewRequest(other, h.srv.URL+"/api/v1/usage", nil)
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || strings.Contains(string(raw), secret[:5]) || strings.Contains(string(raw), "……") {
+			t.Errorf("a key as the method: %d %s", resp.StatusCode, raw)
+		}
+		if err := h.node.RequestLog.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		methods := 0
+		for _, e := range logOf(t, h.cli, h.org.ID, 10) { // the nine above and this one
+			if e.Status == http.StatusMethodNotAllowed {
+				methods++
+				if strings.Contains(e.Method, secret[:5]) || !strings.HasPrefix(e.Method, other[:len(snapglyph.KeyPrefix)+4]) {
+					t.Errorf("the request log keeps the method %q", e.Method)
+				}
+			}
+		}
+		if methods != 1 {
+			t.Errorf("%d entries of the 405, want 1", methods)
+		}
+		if strings.Contains(h.logs.String(), secret[:5]) {
+			t.Error("the server's log holds the key")
+		}
 	})
 }

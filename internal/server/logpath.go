@@ -30,10 +30,11 @@ func indexFold(s, sub string) int {
 	return -1
 }
 
-// loggedMethod bounds a request method for a log line or an error (net/http
-// accepts any token, of any length).
+// loggedMethod bounds a request method for a log line, the request log or
+// an error (net/http accepts any token, of any length: a key, too, which
+// is cut to its display prefix).
 func loggedMethod(m string) string {
-	return snapglyph.Shorten(m, 16)
+	return snapglyph.Shorten(snapglyph.RedactKeys(m), 16)
 }
 
 // qrPathID is the {id} of a QR-code URL. An id no QR code can have (long,

@@ -102,13 +102,15 @@ func (s *Server) answerNoRoute(w http.ResponseWriter, r *http.Request, allow []s
 // The dashboard's paths keep the mux's redirect.
 func (s *Server) apiPathsAsSent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The mux's test: the escaped path against its cleaned form
-		// (CONNECT requests are not cleaned).
-		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect {
-			if c := cleanPath(p); c != p && (strings.HasPrefix(p, "/api/") || strings.HasPrefix(c, "/api/")) {
-				s.answerNoRoute(w, r, nil, "", errUncleanPath)
-				return
-			}
+		// The mux's test, the escaped path against its cleaned form, and
+		// the same of the decoded path: %2e%2e and %2F are dot segments
+		// and slashes once decoded. Under /api/ a CONNECT is held to it
+		// too (the mux leaves CONNECT's path alone).
+		p, d := r.URL.EscapedPath(), r.URL.Path
+		c, cd := cleanPath(p), cleanPath(d)
+		if (c != p || cd != d) && (strings.HasPrefix(p, "/api/") || strings.HasPrefix(c, "/api/") || strings.HasPrefix(cd, "/api/")) {
+			s.answerNoRoute(w, r, nil, "", errUncleanPath)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -253,7 +253,9 @@ func TestAPIPathsAreNotCleaned(t *testing.T) {
 	}
 	callsBefore, _ := h.credits()
 	want := map[string]string{} // request id → code
-	for _, target := range []string{"/api/v1//qr-codes", "/api/v1/qr-codes/x/../qr_abc", "/api/v1/./usage", "//api/v1/usage", "/api/../api/v1/usage"} {
+	for _, target := range []string{"/api/v1//qr-codes", "/api/v1/qr-codes/x/../qr_abc", "/api/v1/./usage", "//api/v1/usage", "/api/../api/v1/usage",
+		// Escaped: dot segments and slashes once decoded.
+		"/api/v1/qr-codes/%2e%2e/usage", "/api/v1/usage/%2e", "/api/v1%2F%2Fqr-codes"} {
 		for _, c := range []struct {
 			auth, code string
 			status     int
@@ -286,6 +288,13 @@ func TestAPIPathsAreNotCleaned(t *testing.T) {
 	}
 	if calls, _ := h.credits(); calls != callsBefore {
 		t.Errorf("these answers cost %d API calls", calls-callsBefore)
+	}
+
+	// A CONNECT is answered as any other method: its Allow is the path's.
+	if resp := h.raw("CONNECT", "/api/v1//qr-codes", "Authorization: Bearer "+h.key); resp.StatusCode != 404 || resp.Header.Get("Allow") != "" {
+		t.Errorf("CONNECT at an unclean path: %d, Allow %q; want 404 without Allow", resp.StatusCode, resp.Header.Get("Allow"))
+	} else {
+		resp.Body.Close()
 	}
 
 	// A key in an unclean path is not echoed.

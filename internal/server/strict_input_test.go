@@ -57,10 +57,17 @@ func TestStrictInput(t *testing.T) {
 		}
 		readJSON(t, create(`{"name":"Plain","type":"text","content":{"text":"x"}}`, "Content-Encoding", "identity"), 201)
 
-		for _, headers := range [][]string{{"Idempotency-Key", ""}, {"Idempotency-Key", "a", "Idempotency-Key", "b"}} {
-			p := expectProblem(t, create(`{"name":"Once","type":"text","content":{"text":"x"}}`, headers...), http.StatusBadRequest, "invalid_request")
-			if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "Idempotency-Key" {
-				t.Errorf("%v: errors %v", headers, p["errors"])
+		for _, tc := range []struct {
+			headers []string
+			message string
+		}{
+			{[]string{"Idempotency-Key", ""}, "is empty"},
+			{[]string{"Idempotency-Key", "a", "Idempotency-Key", "b"}, "more than once"},
+			{[]string{"Idempotency-Key", "a, b"}, "without spaces"},
+		} {
+			p := expectProblem(t, create(`{"name":"Once","type":"text","content":{"text":"x"}}`, tc.headers...), http.StatusBadRequest, "invalid_request")
+			if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "Idempotency-Key" || !strings.Contains(errs[0].(map[string]any)["message"].(string), tc.message) {
+				t.Errorf("%v: errors %v, want %q", tc.headers, p["errors"], tc.message)
 			}
 		}
 
