@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Plan names an organisation's subscription plan.
@@ -208,7 +210,9 @@ func NormalizeKeyName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", Errorf(EINVALID, "the key name must be valid UTF-8")
 	}
-	name = strings.Join(strings.Fields(name), " ")
+	// One spelling of each accented letter (é, not e and a combining
+	// accent), so a name reads back as it was typed on any system.
+	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
 	n := utf8.RuneCountInString(name)
 	switch {
 	case n == 0:
@@ -220,23 +224,30 @@ func NormalizeKeyName(name string) (string, error) {
 		switch {
 		case unicode.IsControl(r):
 			return "", Errorf(EINVALID, "the key name may not contain control characters")
-		case unicode.Is(unicode.Cf, r):
-			return "", Errorf(EINVALID, "the key name may not contain invisible formatting characters (U+%04X)", r)
+		case unicode.Is(unicode.Cf, r) || blankLetters[r]:
+			return "", Errorf(EINVALID, "the key name may not contain invisible characters (U+%04X)", r)
 		}
 	}
 	return name, nil
 }
 
+// blankLetters are characters that are not formatting characters but
+// show as nothing: Hangul fillers, the blank Braille pattern and the
+// combining grapheme joiner.
+var blankLetters = map[rune]bool{0x034F: true, 0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x2800: true}
+
 // KeyNameFold is what two key names are compared by: they name the same
-// key when they differ only in case or in which dash they use
-// ("A-Prod", "a-prod" and "A‐Prod" look alike to a person).
+// key when they differ only in case, in width or compatibility form
+// (Ａ, ﬁ) or in which dash they use ("A-Prod", "a-prod", "Ａ-Prod" and
+// "A‐Prod" look alike to a person). Letters of other scripts that look
+// like Latin ones (Cyrillic А) are not folded.
 func KeyNameFold(name string) string {
 	return strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Pd, r) || r == '\u2212' { // dashes, and the minus sign
 			return '-'
 		}
 		return unicode.ToLower(r)
-	}, name)
+	}, norm.NFKC.String(name))
 }
 
 var genericNames = map[string]bool{

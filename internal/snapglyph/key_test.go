@@ -104,6 +104,10 @@ func TestNormalizeKeyName(t *testing.T) {
 		{"\u202eppAbeW", "", "U+202E"},
 		{"a\x00b", "", "control"},
 		{"\xffname", "", "UTF-8"},
+		{"Caf\u0065\u0301", "Caf\u00e9", ""}, // one spelling of é
+		{"\u3164", "", "U+3164"},             // a Hangul filler shows as nothing
+		{"A-Pro\u034fd", "", "invisible"},
+		{"\u2800", "", "invisible"},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeKeyName(tt.in)
@@ -120,12 +124,12 @@ func TestNormalizeKeyName(t *testing.T) {
 }
 
 func TestKeyNameFold(t *testing.T) {
-	for _, alike := range []string{"a-prod", "A-PROD", "A\u2010Prod", "A\u2014Prod", "A\u2212Prod"} {
+	for _, alike := range []string{"a-prod", "A-PROD", "A\u2010Prod", "A\u2014Prod", "A\u2212Prod", "\uff21-Prod", "A\uff0dProd", "A-P\uff52od"} {
 		if KeyNameFold(alike) != KeyNameFold("A-Prod") {
 			t.Errorf("%q and A-Prod fold apart", alike)
 		}
 	}
-	for _, other := range []string{"A Prod", "A_Prod", "AProd", "A-Prod2"} {
+	for _, other := range []string{"A Prod", "A_Prod", "AProd", "A-Prod2", "\u0410-Prod"} { // Cyrillic А is not folded
 		if KeyNameFold(other) == KeyNameFold("A-Prod") {
 			t.Errorf("%q and A-Prod fold together", other)
 		}
