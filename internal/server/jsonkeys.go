@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/qr"
@@ -235,6 +233,7 @@ func (s *keyScan) object(sh *jsonShape, depth int) bool {
 		if s.i >= len(s.body) || s.body[s.i] != '"' {
 			return false
 		}
+		start := s.i
 		k, ascii, ok := s.str()
 		if !ok {
 			return false
@@ -249,7 +248,12 @@ func (s *keyScan) object(sh *jsonShape, depth int) bool {
 		var vsh *jsonShape
 		if checked {
 			if !ascii {
-				k = unquote(k) // escapes, or bytes to read as UTF-8
+				// Escapes, or bytes past ASCII: read as the decoder will
+				// read them (invalid UTF-8 and lone surrogates as U+FFFD).
+				// str has checked the string, so this cannot fail.
+				var u string
+				json.Unmarshal(s.body[start:start+len(k)+2], &u)
+				k = []byte(u)
 			}
 			switch {
 			case sh == nil || sh.isList:
@@ -458,87 +462,6 @@ func digits(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// unquote returns a string's contents, read by str, as encoding/json
-// reads them (its unquoteBytes): escapes replaced, and bytes that are not
-// UTF-8, and surrogates not in a valid pair, replaced by U+FFFD. Contents
-// that need neither are returned as they are.
-func unquote(s []byte) []byte {
-	r := 0
-	for r < len(s) && s[r] != '\\' {
-		c, size := utf8.DecodeRune(s[r:])
-		if c == utf8.RuneError && size == 1 {
-			break
-		}
-		r += size
-	}
-	if r == len(s) {
-		return s
-	}
-	b := make([]byte, r, len(s)+utf8.UTFMax)
-	copy(b, s[:r])
-	for r < len(s) {
-		c := s[r]
-		if c != '\\' {
-			if c < utf8.RuneSelf {
-				b = append(b, c)
-				r++
-				continue
-			}
-			c, size := utf8.DecodeRune(s[r:])
-			b = utf8.AppendRune(b, c)
-			r += size
-			continue
-		}
-		r++ // str has checked that an escape is whole and known
-		switch c = s[r]; c {
-		case 'b':
-			c = '\b'
-		case 'f':
-			c = '\f'
-		case 'n':
-			c = '\n'
-		case 'r':
-			c = '\r'
-		case 't':
-			c = '\t'
-		case 'u':
-			c1 := hex4(s[r+1:])
-			r += 5
-			if utf16.IsSurrogate(c1) {
-				c1 = unicode.ReplacementChar
-				if r+6 <= len(s) && s[r] == '\\' && s[r+1] == 'u' {
-					if pair := utf16.DecodeRune(hex4(s[r-4:]), hex4(s[r+2:])); pair != unicode.ReplacementChar {
-						c1 = pair
-						r += 6
-					}
-				}
-			}
-			b = utf8.AppendRune(b, c1)
-			continue
-		}
-		b = append(b, c) // '"', '\\', '/' and the letters above
-		r++
-	}
-	return b
-}
-
-// hex4 reads the four hex digits at the start of b, which str has checked.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c >= 'a':
-			c -= 'a' - 10
-		default:
-			c -= 'A' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }
 
 // refusal is the error for the refused key, as decodeJSON reports an

@@ -116,24 +116,18 @@ func (s *Server) apiPathsAsSent(next http.Handler) http.Handler {
 	})
 }
 
-// cleanPath is net/http's: the canonical path for p, with its trailing
-// slash kept. It does not allocate for a path already clean.
+// cleanPath is p as the mux would clean it: rooted, without empty, "."
+// or ".." segments, a trailing slash kept. A clean path without a
+// trailing slash comes back as it is, without allocating.
 func cleanPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	if p[0] != '/' {
+	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
-	np := path.Clean(p)
-	if p[len(p)-1] == '/' && np != "/" {
-		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
-			np = p
-		} else {
-			np += "/"
-		}
+	c := path.Clean(p)
+	if c != "/" && strings.HasSuffix(p, "/") {
+		c += "/"
 	}
-	return np
+	return c
 }
 
 // errUncleanPath is the 404 of a path under /api/ that is not in its
