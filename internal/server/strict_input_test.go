@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/testdb"
@@ -96,6 +99,38 @@ func TestStrictInput(t *testing.T) {
 		list := readJSON(t, h.get("/api/v1/qr-codes", h.key), 200)
 		if n := len(list["data"].([]any)); n != 2 {
 			t.Errorf("%d codes stored, want 2 (the refused requests stored nothing)", n)
+		}
+	})
+}
+
+// TestAnswersEqualReads: the ETag is strong (equal tags, equal bytes), so
+// the code a create or a change answers is byte for byte what a GET of it
+// then gives — times included, which are kept to the millisecond (the
+// answers had the clock's nanoseconds, the reads milliseconds).
+func TestAnswersEqualReads(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		h.clock.Set(start.Add(123456789 * time.Nanosecond))
+		read := func(resp *http.Response, status int) (string, string) {
+			t.Helper()
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, body)
+			}
+			return resp.Header.Get("ETag"), string(body)
+		}
+		tag, created := read(h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"text","content":{"text":"x"}}`), 201)
+		var q map[string]any
+		json.Unmarshal([]byte(created), &q)
+		id := q["id"].(string)
+		if getTag, got := read(h.get("/api/v1/qr-codes/"+id, h.key), 200); getTag != tag || got != created {
+			t.Errorf("created %s %s\nread    %s %s", tag, created, getTag, got)
+		}
+		h.clock.Set(start.Add(time.Second + 987654321*time.Nanosecond))
+		tag, changed := read(h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":"Menu 2"}`), 200)
+		if getTag, got := read(h.get("/api/v1/qr-codes/"+id, h.key), 200); getTag != tag || got != changed {
+			t.Errorf("changed %s %s\nread    %s %s", tag, changed, getTag, got)
 		}
 	})
 }

@@ -71,7 +71,8 @@ func (d *DB) CreateQRCode(ctx context.Context, q *snapglyph.QRCode, idem *snapgl
 	design, _ := json.Marshal(q.Design)
 	q.LogoSHA256 = snapglyph.LogoSHA256(q.Logo)
 	err = d.tx(ctx, func(tx *Tx) error {
-		q.CreatedAt, q.UpdatedAt, q.Version = tx.now, tx.now, 1
+		at := fromMS(ms(tx.now)) // as stored: the answer is what a read gives
+		q.CreatedAt, q.UpdatedAt, q.Version = at, at, 1
 		if idem != nil {
 			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE org_id = ? AND idem_key = ? AND created_at < ?`,
 				q.OrgID, idem.Key, ms(tx.now.Add(-snapglyph.IdempotencyWindow))); err != nil {
@@ -243,7 +244,7 @@ func (d *DB) UpdateQRCode(ctx context.Context, q *snapglyph.QRCode) error {
 	design, _ := json.Marshal(q.Design)
 	q.LogoSHA256 = snapglyph.LogoSHA256(q.Logo)
 	err := d.tx(ctx, func(tx *Tx) error {
-		q.UpdatedAt = tx.now
+		q.UpdatedAt = fromMS(ms(tx.now)) // as stored
 		res, err := tx.Exec(ctx, `UPDATE qr_codes SET name = ?, type = ?, content = ?, payload = ?, design = ?, logo = ?, logo_type = ?, logo_sha256 = ?, updated_at = ?,
 			version = version + 1 WHERE id = ? AND org_id = ? AND version = ?`,
 			q.Name, q.Type, string(q.Content), q.Payload, string(design), nullBytes(q.Logo), q.LogoType, q.LogoSHA256, ms(q.UpdatedAt), q.ID, q.OrgID, q.Version)
