@@ -112,6 +112,10 @@ func (s *Server) apiPathsAsSent(next http.Handler) http.Handler {
 			s.answerNoRoute(w, r, nil, "", errUncleanPath)
 			return
 		}
+		if d == "/api" { // the mux would redirect it to /api/
+			s.answerNoRoute(w, r, nil, "", errNoRoute)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

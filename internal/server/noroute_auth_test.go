@@ -290,6 +290,22 @@ func TestAPIPathsAreNotCleaned(t *testing.T) {
 		t.Errorf("these answers cost %d API calls", calls-callsBefore)
 	}
 
+	// /api itself is no endpoint either: a 404, not the mux's redirect to /api/.
+	for _, c := range []struct {
+		auth, code string
+		status     int
+	}{{"", "not_found", 404}, {"Authorization: Bearer " + revoked.Secret, "api_key_revoked", 401}} {
+		var headers []string
+		if c.auth != "" {
+			headers = append(headers, c.auth)
+		}
+		resp := h.raw("GET", "/api", headers...)
+		if loc := resp.Header.Get("Location"); loc != "" {
+			t.Errorf("GET /api: redirected to %s", loc)
+		}
+		expectProblem(t, resp, c.status, c.code)
+	}
+
 	// A CONNECT is answered as any other method: its Allow is the path's.
 	if resp := h.raw("CONNECT", "/api/v1//qr-codes", "Authorization: Bearer "+h.key); resp.StatusCode != 404 || resp.Header.Get("Allow") != "" {
 		t.Errorf("CONNECT at an unclean path: %d, Allow %q; want 404 without Allow", resp.StatusCode, resp.Header.Get("Allow"))
