@@ -331,7 +331,7 @@ func (w *Writer) dropDayPastRetention(chunk []snapglyph.RequestLogEntry, now tim
 // API key a client put in it cut to its prefix, and sets the flag the
 // request itself shows: a key used while not active.
 func prepare(e *snapglyph.RequestLogEntry) {
-	e.Method = snapglyph.Storable(e.Method, 16)
+	e.Method = snapglyph.Storable(snapglyph.RedactKeys(e.Method), 16)
 	e.ResourceID = snapglyph.Storable(snapglyph.RedactKeys(e.ResourceID), 128)
 	e.IP = snapglyph.Storable(e.IP, 64)
 	e.UserAgent = snapglyph.Storable(snapglyph.RedactKeys(e.UserAgent), 256)

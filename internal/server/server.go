@@ -308,7 +308,7 @@ func (s *Server) logRequest(r *http.Request, in *requestInfo, pattern string, st
 	}
 	e := snapglyph.RequestLogEntry{
 		At: in.at, RequestID: in.id, OrgID: in.org.ID, KeyID: in.key.ID, KeyPrefix: in.key.Prefix,
-		Method: loggedMethod(r.Method), Route: route, ResourceID: r.PathValue("id"), Status: status, Code: in.code,
+		Method: r.Method, Route: route, ResourceID: r.PathValue("id"), Status: status, Code: in.code,
 		IP: clientIP(r), UserAgent: r.UserAgent(), Duration: elapsed,
 		Calls: in.charged.APICalls, Credits: in.charged.ImageCredits, Plan: in.org.EffectivePlan(in.at),
 	}
