@@ -498,6 +498,14 @@ func crlf(s string) string {
 	return strings.ReplaceAll(s, "\n", "\r\n")
 }
 
+// PercentEncode returns s with every byte percent-encoded except RFC 3986
+// unreserved characters and those in keep (see pctEncode).
+func PercentEncode(s, keep string) string {
+	var b strings.Builder
+	pctEncode(&b, s, keep)
+	return b.String()
+}
+
 // pctEncode writes s percent-encoding every byte except RFC 3986 unreserved
 // characters and those in keep. Encoding more than RFC 6068 strictly
 // requires is always allowed and avoids "+" being read as a space.

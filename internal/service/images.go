@@ -342,23 +342,6 @@ func Attachment(name, ext string) string {
 	if ascii == "" {
 		ascii = "qr-code"
 	}
-	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, extValue(name), ext)
-}
-
-// extValue percent-encodes s as an RFC 8187 value: every byte but its
-// attr-chars (letters, digits and !#$&+-.^_`|~).
-func extValue(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
+	// An RFC 8187 value keeps its attr-chars: the unreserved ones and !#$&+^`|.
+	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, qr.PercentEncode(name, "!#$&+^`|"), ext)
 }
