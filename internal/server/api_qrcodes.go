@@ -382,7 +382,7 @@ func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *princip
 	}
 	if f.CreatedByKey != "" && !strings.HasPrefix(f.CreatedByKey, "key_") {
 		msg := "must be an API key id (key_…, as the keys list and each QR code's createdByKey show)"
-		if snapglyph.CheckKey(f.CreatedByKey) == nil || strings.HasPrefix(f.CreatedByKey, snapglyph.KeyPrefix) {
+		if strings.HasPrefix(f.CreatedByKey, snapglyph.KeyPrefix) {
 			msg = "must be an API key id (key_…), not the key itself"
 		}
 		s.writeError(w, r, fieldError("createdByKey", msg))
