@@ -187,7 +187,10 @@ func TestKeyNamesUnique(t *testing.T) {
 		if _, err := e.svc.PauseKey(ctx, actor, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		for _, alike := range []string{" Production-WebApp ", "production-webapp", "PRODUCTION-WEBAPP", "Production‐WebApp", "Production–WebApp", "Production−WebApp"} {
+		for _, alike := range []string{" Production-WebApp ", "production-webapp", "PRODUCTION-WEBAPP", "Production‐WebApp", "Production–WebApp", "Production−WebApp",
+			"\u0420r\u043eductiоn-WebApp",      // Cyrillic Р and о
+			"Production-W\u0435bA\u0440\u0440", // Cyrillic е and р
+		} {
 			_, err = e.svc.CreateKey(ctx, actor, e.org.ID, alike)
 			wantCode(t, err, snapglyph.ECONFLICT, "key_name_taken")
 			if !strings.Contains(err.Error(), `"Production-WebApp"`) {

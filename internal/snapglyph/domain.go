@@ -238,16 +238,35 @@ var blankLetters = map[rune]bool{0x034F: true, 0x115F: true, 0x1160: true, 0x316
 
 // KeyNameFold is what two key names are compared by: they name the same
 // key when they differ only in case, in width or compatibility form
-// (Ａ, ﬁ) or in which dash they use ("A-Prod", "a-prod", "Ａ-Prod" and
-// "A‐Prod" look alike to a person). Letters of other scripts that look
-// like Latin ones (Cyrillic А) are not folded.
+// (Ａ, ﬁ), in which dash they use ("A-Prod", "a-prod", "Ａ-Prod" and
+// "A‐Prod" look alike to a person) or in Cyrillic and Greek letters that
+// are drawn like Latin ones ("Рrod" with a Cyrillic Р is "Prod").
 func KeyNameFold(name string) string {
 	return strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Pd, r) || r == '\u2212' { // dashes, and the minus sign
 			return '-'
 		}
-		return unicode.ToLower(r)
+		r = unicode.ToLower(r)
+		if l, ok := latinLookalikes[r]; ok {
+			return l
+		}
+		return r
 	}, norm.NFKC.String(name))
+}
+
+// latinLookalikes maps the lower case of Cyrillic and Greek letters whose
+// capital or small form is drawn like a Latin letter to that letter (in
+// the spirit of Unicode's confusables, UTS #39, for these two scripts).
+// Names are compared after case folding, so a letter is mapped by its
+// look-alike capital too: Cyrillic Н is drawn like H, so н is h.
+var latinLookalikes = map[rune]rune{
+	// Cyrillic
+	'а': 'a', 'в': 'b', 'е': 'e', 'ё': 'ë', 'з': '3', 'і': 'i', 'ї': 'ï', 'ј': 'j', 'к': 'k',
+	'м': 'm', 'н': 'h', 'о': 'o', 'р': 'p', 'с': 'c', 'т': 't', 'у': 'y', 'х': 'x',
+	'ѕ': 's', 'һ': 'h', 'ү': 'y', 'ԁ': 'd', 'ԛ': 'q', 'ԝ': 'w', 'ӏ': 'l',
+	// Greek
+	'α': 'a', 'β': 'b', 'ε': 'e', 'ζ': 'z', 'η': 'h', 'ι': 'i', 'κ': 'k', 'μ': 'm',
+	'ν': 'n', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'y', 'χ': 'x',
 }
 
 var genericNames = map[string]bool{

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 var keyPattern = regexp.MustCompile(`^qr_live_[A-Za-z0-9]{32}$`)
@@ -124,12 +125,25 @@ func TestNormalizeKeyName(t *testing.T) {
 }
 
 func TestKeyNameFold(t *testing.T) {
-	for _, alike := range []string{"a-prod", "A-PROD", "A\u2010Prod", "A\u2014Prod", "A\u2212Prod", "\uff21-Prod", "A\uff0dProd", "A-P\uff52od"} {
+	for _, alike := range []string{"a-prod", "A-PROD", "A\u2010Prod", "A\u2014Prod", "A\u2212Prod", "\uff21-Prod", "A\uff0dProd", "A-P\uff52od",
+		"\u0410-Prod",      // Cyrillic А
+		"A-\u0420r\u043ed", // Cyrillic Р and о
+		"\u0391-\u03a1ROD", // Greek Α and Ρ
+		"A-PR\u039fD",      // Greek Ο
+	} {
 		if KeyNameFold(alike) != KeyNameFold("A-Prod") {
 			t.Errorf("%q and A-Prod fold apart", alike)
 		}
 	}
-	for _, other := range []string{"A Prod", "A_Prod", "AProd", "A-Prod2", "\u0410-Prod"} { // Cyrillic А is not folded
+	// Every look-alike in both its cases, against the Latin letter.
+	for r, l := range latinLookalikes {
+		for _, c := range []rune{r, unicode.ToUpper(r)} {
+			if got := KeyNameFold("Key-" + string(c)); got != "key-"+string(l) {
+				t.Errorf("KeyNameFold(%q) = %q; want key-%c", "Key-"+string(c), got, l)
+			}
+		}
+	}
+	for _, other := range []string{"A Prod", "A_Prod", "AProd", "A-Prod2", "A-\u041f\u0440\u043e\u0434"} { // Cyrillic Прод is another word
 		if KeyNameFold(other) == KeyNameFold("A-Prod") {
 			t.Errorf("%q and A-Prod fold together", other)
 		}
