@@ -169,6 +169,67 @@ func TestWriterMarksSuspicious(t *testing.T) {
 	})
 }
 
+// TestWritersMarkTogether: two nodes flush batches of one key at the same
+// moment, round after round. Nine refusals in a minute on each node are
+// eighteen in the minute, so nine are a burst; an address new to the key
+// that both nodes saw at once is new once.
+func TestWritersMarkTogether(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		w1, w2 := writer(db), writer(db)
+		first := entry("org_a", "key_3", "192.0.2.1", t0, 200, "")
+		w1.Record(&first)
+		if err := w1.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const rounds, each = 12, snapglyph.BurstRefusals - 1
+		for r := 1; r <= rounds; r++ {
+			minute := t0.Add(time.Duration(r) * time.Minute)
+			ip := fmt.Sprintf("198.51.100.%d", r)
+			for i, w := range []*reqlog.Writer{w1, w2} {
+				for j := range each {
+					e := entry("org_a", "key_3", "192.0.2.1", minute.Add(time.Duration(i*each+j)*time.Second), 401, "api_key_revoked")
+					w.Record(&e)
+				}
+				e := entry("org_a", "key_3", ip, minute.Add(time.Duration(50+i)*time.Second), 200, "")
+				w.Record(&e)
+			}
+			start := make(chan struct{})
+			errs := make(chan error, 2)
+			for _, w := range []*reqlog.Writer{w1, w2} {
+				go func() {
+					<-start
+					errs <- w.Flush(ctx)
+				}()
+			}
+			close(start)
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		bursts, newIPs := map[int64]int{}, map[string]int{}
+		for _, e := range all(t, db, "org_a") {
+			if e.Flags&snapglyph.FlagBurst != 0 {
+				bursts[e.At.Unix()/60]++
+			}
+			if e.Flags&snapglyph.FlagNewIP != 0 {
+				newIPs[e.IP]++
+			}
+		}
+		for r := 1; r <= rounds; r++ {
+			m := t0.Add(time.Duration(r)*time.Minute).Unix() / 60
+			if bursts[m] != 2*each-(snapglyph.BurstRefusals-1) {
+				t.Errorf("round %d: %d of %d refusals in the minute flagged as a burst, want %d", r, bursts[m], 2*each, 2*each-(snapglyph.BurstRefusals-1))
+			}
+			if ip := fmt.Sprintf("198.51.100.%d", r); newIPs[ip] != 1 {
+				t.Errorf("round %d: the key's first requests from %s (one per node) flagged new %d times, want once", r, ip, newIPs[ip])
+			}
+		}
+	})
+}
+
 // TestWriterStoresHostileText: what a client sent (user agent, path id,
 // method) is stored as valid text without NUL, cut to its bound, and the
 // rest of the batch is saved with it.

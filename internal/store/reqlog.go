@@ -87,6 +87,12 @@ func (d *DB) EnsureRequestLogPartitions(ctx context.Context, parts []snapglyph.L
 // clock minute, counting what is stored already. FlagInactiveKey is the
 // caller's. retention gives each entry's retention_days from its plan.
 //
+// The marks are made in the transaction that writes the entries, after
+// it has locked the keys concerned (PostgreSQL; SQLite's write
+// transactions run one at a time): nodes writing batches of one key at
+// once see each other's, so a burst split across nodes is one burst and
+// a new address is new on one node only.
+//
 // A batch the database refuses for the data of some entries is written
 // again entry by entry: those are left out and their indexes returned in
 // dropped, and the rest is saved. Any other failure saves nothing.
@@ -94,14 +100,14 @@ func (d *DB) SaveRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	newPairs, err := d.markSuspicious(ctx, entries, fresh)
-	if err != nil {
-		return nil, fmt.Errorf("store: save request log: %w", formatError(err))
-	}
 	if d.dialect == postgres {
-		err = d.copyRequestLog(ctx, entries, retention, newPairs)
+		err = d.copyRequestLog(ctx, entries, retention, fresh)
 	} else {
 		err = d.tx(ctx, func(tx *Tx) error {
+			newPairs, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
+			if err != nil {
+				return err
+			}
 			if err := tx.addKeyIPs(ctx, newPairs); err != nil {
 				return err
 			}
@@ -122,6 +128,10 @@ func (d *DB) SaveRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 	// address is looked at again with the key's next request from it).
 	err = d.tx(ctx, func(tx *Tx) error {
 		dropped = dropped[:0]
+		newPairs, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
+		if err != nil {
+			return err
+		}
 		for _, p := range newPairs {
 			if err := tx.savepoint(ctx, func() error { return tx.addKeyIPs(ctx, []keyIPFirst{p}) }); err != nil && !isDataError(err) {
 				return err
@@ -361,7 +371,7 @@ func (tx *Tx) addKeyIPs(ctx context.Context, pairs []keyIPFirst) error {
 
 // copyRequestLog writes entries with COPY in one transaction, with the
 // key addresses seen for the first time (PostgreSQL).
-func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention, pairs []keyIPFirst) error {
+func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogEntry, retention snapglyph.LogRetention, fresh []snapglyph.KeyIP) error {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -374,6 +384,17 @@ func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 			return err
 		}
 		defer tx.Rollback(context.Background())
+		pairs, err := d.markSuspicious(ctx, func(ctx context.Context, query string, args ...any) (logRows, error) {
+			d.statements.Add(1)
+			rows, err := tx.Query(ctx, d.rebind(query), cleanArgs(args)...)
+			if err != nil {
+				return nil, err
+			}
+			return pgxRows{rows}, nil
+		}, entries, fresh)
+		if err != nil {
+			return err
+		}
 		for _, p := range pairs {
 			if _, err := tx.Exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, ip) DO NOTHING`,
 				p.KeyID, snapglyph.Storable(p.IP, MaxLogIP), ms(p.at)); err != nil {
@@ -403,21 +424,88 @@ func inClause(n int) string {
 // inChunk bounds the values of one IN list.
 const inChunk = 500
 
-// markSuspicious sets FlagNewIP and FlagBurst on entries (see
-// SaveRequestLog) and returns the pairs of fresh that log_key_ips lacks, with
-// the time of their first entry, to be added with the entries.
-func (d *DB) markSuspicious(ctx context.Context, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
-	for i := range entries {
-		entries[i].Flags &^= snapglyph.FlagNewIP | snapglyph.FlagBurst // computed again on a retry
-	}
-	newPairs, err := d.markNewIPs(ctx, entries, fresh)
+// querier runs a query written with "?" placeholders: the marks are
+// made by the transaction that writes the entries, a database/sql one or
+// (for COPY) a pgx one.
+type querier func(ctx context.Context, query string, args ...any) (logRows, error)
+
+type logRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close() error
+}
+
+func (tx *Tx) queryRows(ctx context.Context, query string, args ...any) (logRows, error) {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return newPairs, d.markBursts(ctx, entries)
+	return rows, nil
 }
 
-func (d *DB) markNewIPs(ctx context.Context, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+// pgxRows gives pgx's rows database/sql's Close, which reports the error.
+type pgxRows struct{ pgx.Rows }
+
+func (r pgxRows) Close() error {
+	r.Rows.Close()
+	return r.Rows.Err()
+}
+
+// markSuspicious sets FlagNewIP and FlagBurst on entries (see
+// SaveRequestLog) and returns the pairs of fresh that log_key_ips lacks, with
+// the time of their first entry, to be added with the entries. On
+// PostgreSQL it first locks, until the transaction ends, every key with a
+// fresh pair or a refusal among entries.
+func (d *DB) markSuspicious(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+	for i := range entries {
+		entries[i].Flags &^= snapglyph.FlagNewIP | snapglyph.FlagBurst // computed again on a retry
+	}
+	if d.dialect == postgres {
+		var keys []string
+		for _, p := range fresh {
+			keys = append(keys, p.KeyID)
+		}
+		for i := range entries {
+			if snapglyph.IsRefusal(entries[i].Status) {
+				keys = append(keys, entries[i].KeyID)
+			}
+		}
+		if err := lockLogKeys(ctx, q, keys); err != nil {
+			return nil, err
+		}
+	}
+	newPairs, err := markNewIPs(ctx, q, entries, fresh)
+	if err != nil {
+		return nil, err
+	}
+	return newPairs, markBursts(ctx, q, entries)
+}
+
+// lockLogKeys takes a transaction-scoped advisory lock per key, in the
+// keys' order so that two writers cannot wait for each other.
+func lockLogKeys(ctx context.Context, q querier, keys []string) error {
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	for kc := range slices.Chunk(keys, inChunk) {
+		args := make([]any, len(kc))
+		for i, k := range kc {
+			args[i] = "request_log:" + k
+		}
+		rows, err := q(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?::text), ", len(kc)), ", ")+`) AS v(k)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func markNewIPs(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
 	if len(fresh) == 0 {
 		return nil, nil
 	}
@@ -441,7 +529,7 @@ func (d *DB) markNewIPs(ctx context.Context, entries []snapglyph.RequestLogEntry
 		for i, k := range kc {
 			args[i] = k
 		}
-		rows, err := d.query(ctx, `SELECT DISTINCT key_id FROM log_key_ips WHERE key_id IN `+inClause(len(kc)), args...)
+		rows, err := q(ctx, `SELECT DISTINCT key_id FROM log_key_ips WHERE key_id IN `+inClause(len(kc)), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -461,7 +549,7 @@ func (d *DB) markNewIPs(ctx context.Context, entries []snapglyph.RequestLogEntry
 			for i, ip := range ic {
 				a[len(kc)+i] = ip
 			}
-			rows, err := d.query(ctx, `SELECT key_id, ip FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` AND ip IN `+inClause(len(ic)), a...)
+			rows, err := q(ctx, `SELECT key_id, ip FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` AND ip IN `+inClause(len(ic)), a...)
 			if err != nil {
 				return nil, err
 			}
@@ -504,7 +592,7 @@ type keyMinute struct {
 	minute int64
 }
 
-func (d *DB) markBursts(ctx context.Context, entries []snapglyph.RequestLogEntry) error {
+func markBursts(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry) error {
 	var keys []string
 	lo, hi := int64(1<<62), int64(0)
 	for i := range entries {
@@ -526,7 +614,7 @@ func (d *DB) markBursts(ctx context.Context, entries []snapglyph.RequestLogEntry
 		for _, k := range kc {
 			args = append(args, k)
 		}
-		rows, err := d.query(ctx, `SELECT key_id, at / 60000, COUNT(*) FROM request_log WHERE at >= ? AND at < ? AND status IN (401, 403, 429)
+		rows, err := q(ctx, `SELECT key_id, at / 60000, COUNT(*) FROM request_log WHERE at >= ? AND at < ? AND status IN (401, 403, 429)
 			AND key_id IN `+inClause(len(kc))+` GROUP BY key_id, at / 60000`, args...)
 		if err != nil {
 			return err
