@@ -331,10 +331,10 @@ func (w *Writer) dropDayPastRetention(chunk []snapglyph.RequestLogEntry, now tim
 // API key a client put in it cut to its prefix, and sets the flag the
 // request itself shows: a key used while not active.
 func prepare(e *snapglyph.RequestLogEntry) {
-	e.Method = snapglyph.Storable(snapglyph.RedactKeys(e.Method), 16)
-	e.ResourceID = snapglyph.Storable(snapglyph.RedactKeys(e.ResourceID), 128)
-	e.IP = snapglyph.Storable(e.IP, 64)
-	e.UserAgent = snapglyph.Storable(snapglyph.RedactKeys(e.UserAgent), 256)
+	e.Method = snapglyph.StorableRedacted(e.Method, 16)
+	e.ResourceID = snapglyph.StorableRedacted(e.ResourceID, 128)
+	e.IP = snapglyph.StorableRedacted(e.IP, 64)
+	e.UserAgent = snapglyph.StorableRedacted(e.UserAgent, 256)
 	if snapglyph.InactiveKeyCodes[e.Code] {
 		e.Flags |= snapglyph.FlagInactiveKey
 	}
@@ -447,13 +447,22 @@ func (w *Writer) Metrics() []*metrics.Func {
 type Pruner interface {
 	EnsureRequestLogPartitions(ctx context.Context, parts []snapglyph.LogPartition) error
 	PruneRequestLog(ctx context.Context, now time.Time) (removedPartitions int, removedRows int64, err error)
+	PruneShortenedRequestLog(ctx context.Context, now time.Time, retention snapglyph.LogRetention, most int64) (int64, error)
 	PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph.LogRetention) (int64, error)
 }
 
+// ShortenedPruneRows is the most entries one maintenance deletes row by
+// row for organisations whose retention is now shorter than the one
+// their entries were stored with (a downgrade, a shorter retention set);
+// the next run goes on. The service hides them meanwhile.
+const ShortenedPruneRows = 100_000
+
 // Maintain creates today's and tomorrow's partitions of every retention
 // class, so the writer rarely has to at midnight, and removes what is past
-// its retention: entries, and the addresses keys were used from (the key
-// page's list) last seen before their organisation's plan's retention.
+// its retention: entries (past the retention they were stored with, then
+// past their organisation's current one, ShortenedPruneRows at most), and
+// the addresses keys were used from (the key page's list) last seen
+// before their organisation's plan's retention.
 func Maintain(ctx context.Context, p Pruner, retention snapglyph.LogRetention, now time.Time) (partitions int, rows int64, err error) {
 	var parts []snapglyph.LogPartition
 	for _, days := range retention.Classes() {
@@ -463,6 +472,7 @@ func Maintain(ctx context.Context, p Pruner, retention snapglyph.LogRetention, n
 	}
 	err1 := p.EnsureRequestLogPartitions(ctx, parts)
 	partitions, rows, err2 := p.PruneRequestLog(ctx, now)
-	_, err3 := p.PruneKeyIPs(ctx, now, retention)
-	return partitions, rows, errors.Join(err1, err2, err3)
+	shortened, err3 := p.PruneShortenedRequestLog(ctx, now, retention, ShortenedPruneRows)
+	_, err4 := p.PruneKeyIPs(ctx, now, retention)
+	return partitions, rows + shortened, errors.Join(err1, err2, err3, err4)
 }

@@ -168,8 +168,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 			in.charged = spent
 		}
 		// The user agent is the client's text: kept, but made storable
-		// (valid UTF-8, no NUL, cut on a character boundary).
-		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.Storable(r.UserAgent(), snapglyph.MaxLastUsedUA)}
+		// (valid UTF-8, no NUL, cut on a character boundary) and with any
+		// key in it cut to its prefix, as the request log keeps it.
+		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.StorableRedacted(r.UserAgent(), snapglyph.MaxLastUsedUA)}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
 }

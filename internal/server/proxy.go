@@ -64,7 +64,9 @@ func realClient(trusted []netip.Prefix, r *http.Request) *http.Request {
 		if err != nil {
 			return r // a malformed hop: keep the peer
 		}
-		a = a.Unmap()
+		// A zone (fe80::1%eth0) names an interface of the host that wrote
+		// it, nothing of the client: the address is kept without it.
+		a = a.Unmap().WithZone("")
 		if !isTrusted(trusted, a) {
 			r.RemoteAddr = net.JoinHostPort(a.String(), "0")
 			return r

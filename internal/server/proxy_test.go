@@ -23,6 +23,8 @@ func TestRealClient(t *testing.T) {
 		{"two trusted hops", "127.0.0.1:5000", "203.0.113.5, 10.9.9.9", "203.0.113.5:0", true},
 		{"malformed hop keeps the peer", "10.1.2.3:5000", "not-an-ip", "10.1.2.3:5000", true},
 		{"no trusted proxies configured", "10.1.2.3:5000", "203.0.113.5", "10.1.2.3:5000", false},
+		{"a zone is dropped", "10.1.2.3:5000", "fe80::1%eth0", "[fe80::1]:0", true},
+		{"a zone holding a key is dropped", "10.1.2.3:5000", "2001:db8::7%qr_live_gqC6beFitwFR6F6Iwu4F1grFrQ26dkx2", "[2001:db8::7]:0", true},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)

@@ -256,8 +256,8 @@ func BenchmarkRequestLog(b *testing.B) {
 }
 
 // TestRequestLogHoldsNoKey: a key a client puts in the path or the user
-// agent (its own or another) is cut to its display prefix in the log, and
-// no full key is in the request log's table.
+// agent (its own or another, plainly or within other letters) is cut in
+// the log and in the key's "last used", and no full key is in their tables.
 func TestRequestLogHoldsNoKey(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		h := newHarness(t, db, lbConfig())
@@ -268,14 +268,34 @@ func TestRequestLogHoldsNoKey(t *testing.T) {
 		if got.RequestID != s.id || got.ResourceID != other[:12]+"…" || got.UserAgent != "tool/1 key="+h.key[:12]+"…" {
 			t.Fatalf("logged resource %q, user agent %q", got.ResourceID, got.UserAgent)
 		}
+		// Disguised: a key's body within a longer run, after a
+		// percent-encoded prefix.
+		bare := strings.TrimPrefix(other, snapglyph.KeyPrefix)
+		resp, s = h.call("GET", "/api/v1/qr-codes/x"+bare, h.key, "192.0.2.1", "curl/8 qr%5Flive%5F"+strings.TrimPrefix(h.key, snapglyph.KeyPrefix), "")
+		resp.Body.Close()
+		for _, e := range logOf(t, h.cli, h.org.ID, 2) {
+			if e.RequestID == s.id {
+				got = e
+			}
+		}
+		if got.RequestID != s.id || got.ResourceID != "…" || got.UserAgent != "curl/8 qr%5Flive%…" {
+			t.Fatalf("logged resource %q, user agent %q", got.ResourceID, got.UserAgent)
+		}
+		// The key's "last used" keeps the user agent cut the same way.
+		h.node.Recorder.Flush(context.Background())
+		keys, err := h.cli.Keys(context.Background(), snapglyph.Operator, h.org.ID, false)
+		if err != nil || len(keys) != 1 || keys[0].LastUsedUA != "curl/8 qr%5Flive%…" {
+			t.Fatalf("last used user agent: %v, %v", keys, err)
+		}
 		for _, secret := range []string{h.key, other} {
 			var n int
-			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM request_log WHERE resource_id LIKE '%' || $1 || '%' OR user_agent LIKE '%' || $1 || '%'`,
+			if err := db.SQL().QueryRow(`SELECT (SELECT COUNT(*) FROM request_log WHERE resource_id LIKE '%' || $1 || '%' OR user_agent LIKE '%' || $1 || '%')
+				+ (SELECT COUNT(*) FROM api_keys WHERE last_used_ua LIKE '%' || $1 || '%')`,
 				strings.TrimPrefix(secret, snapglyph.KeyPrefix)[10:]).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			if n != 0 {
-				t.Fatal("a key is in the request log")
+				t.Fatal("a key is in the request log or a key's last use")
 			}
 		}
 	})

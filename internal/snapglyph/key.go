@@ -53,11 +53,30 @@ var crcTable = crc32.MakeTable(crc32.IEEE)
 // checksum is the CRC-32 (IEEE) of s, computed over the string in place:
 // hash/crc32's functions take a slice, and the conversion would allocate.
 func checksum(s string) uint32 {
-	crc := ^uint32(0)
+	return ^crcUpdate(^uint32(0), s)
+}
+
+func crcUpdate(crc uint32, s string) uint32 {
 	for i := 0; i < len(s); i++ {
 		crc = crcTable[byte(crc)^s[i]] ^ (crc >> 8)
 	}
-	return ^crc
+	return crc
+}
+
+// isKeyBody reports whether s is the 32 characters that follow a key's
+// prefix, their checksum holding, without allocating.
+func isKeyBody(s string) bool {
+	if len(s) != KeyBodyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isBase62(s[i]) {
+			return false
+		}
+	}
+	var sum [KeyChecksumLen]byte
+	putChecksum(sum[:], ^crcUpdate(crcUpdate(^uint32(0), KeyPrefix), s[:KeyRandomLen]))
+	return string(sum[:]) == s[KeyRandomLen:]
 }
 
 // putChecksum writes c in base62, fixed width, most significant first.

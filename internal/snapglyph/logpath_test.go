@@ -25,6 +25,7 @@ func TestLoggedPath(t *testing.T) {
 		{"/x/QR_LIVE_" + bare, "/x/qr_live_" + bare[:4] + "…"},
 		{"/x/key=" + key + "/y", "/x/key=" + key[:12] + "…/y"},
 		{"/api/v1/qr-codes/" + bare, "/api/v1/qr-codes/…"},
+		{"/api/v1/qr-codes/x" + bare, "/api/v1/qr-codes/…"},
 		{"/x/" + key + ".png", "/x/" + key[:12] + "….png"},
 		{"/x/" + bare + "," + key, "/x/…," + key[:12] + "…"},
 		{"/a\x00b\nc\x7f", "/a%00b%0Ac%7F"},

@@ -107,9 +107,16 @@ func (f RequestLogFlags) Names() []string {
 func (e *RequestLogEntry) StatusClass() string { return strconv.Itoa(e.Status/100) + "xx" }
 
 // LogRetention is how many days the request log keeps an organisation's
-// entries, by plan. An entry is kept for its plan's days at the time it
-// was recorded, and shown for the current plan's days at most.
+// entries, by plan. An entry is stored with its plan's days at the time it
+// was recorded, and shown and kept for the organisation's current plan's
+// days at most (Of): after a downgrade or a shorter retention, older
+// entries are hidden at once and removed by the next maintenance.
 type LogRetention map[Plan]int
+
+// LogClockSkew is how far ahead of a reader's clock another node's may
+// be: a read of the request log ends this long after now, so an entry just
+// written by a node whose clock is a little ahead is not hidden.
+const LogClockSkew = time.Minute
 
 // MaxRetentionDays bounds a retention an operator may set.
 const MaxRetentionDays = 3650
@@ -128,6 +135,10 @@ func (r LogRetention) Days(p Plan) int {
 	}
 	return DefaultLogRetention()[p]
 }
+
+// Of returns the retention, in days, of the organisation's entries at
+// time now: its effective plan's (an ended trial follows Starter's).
+func (r LogRetention) Of(o *Org, now time.Time) int { return r.Days(o.EffectivePlan(now)) }
 
 // Classes returns the distinct retentions, in days, ascending.
 func (r LogRetention) Classes() []int {
@@ -413,20 +424,34 @@ func RedactKeys(s string) string {
 	}
 }
 
-// bareKey finds a run of exactly 32 letters and digits that is a key
-// without its prefix: its start and end, or -1.
+// bareKey finds a run of letters and digits that holds a key without its
+// prefix (32 of them whose checksum holds, alone or within a longer run,
+// as in "x" followed by a key): the run's start and end, or -1.
 func bareKey(s string) (int, int) {
-	for i := 0; i+32 <= len(s); {
+	for i := 0; i+KeyBodyLen <= len(s); {
 		j := i
 		for j < len(s) && isAlnumByte(s[j]) {
 			j++
 		}
-		if j-i == 32 && CheckKey(KeyPrefix+s[i:j]) == nil {
-			return i, j
+		for k := i; k+KeyBodyLen <= j; k++ {
+			if isKeyBody(s[k : k+KeyBodyLen]) {
+				return i, j
+			}
 		}
 		i = j + 1
 	}
 	return -1, -1
+}
+
+// StorableRedacted is what is kept of a text a client sent: Storable, with
+// every key in it cut (RedactKeys) once NULs are dropped, so that none can
+// split a key. Only as much of s is read as can be kept: a key that
+// begins within the first max bytes is seen whole.
+func StorableRedacted(s string, max int) string {
+	if len(s) > max+KeyLen {
+		s = s[:max+KeyLen]
+	}
+	return Storable(RedactKeys(Storable(s, len(s))), max)
 }
 
 func isAlnumByte(c byte) bool {

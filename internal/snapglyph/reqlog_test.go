@@ -22,6 +22,12 @@ func TestRedactKeys(t *testing.T) {
 		{"qr_live_ab", "qr_live_ab"},
 		{strings.Repeat("a", 32), strings.Repeat("a", 32)}, // no valid checksum
 		{"x" + key + "/" + bare, "x" + key[:12] + "…/…"},
+		// A key's body within a longer run of letters and digits, or
+		// after a percent-encoded prefix.
+		{"key=" + bare + "x", "key=…"},
+		{"curl/8 x" + bare, "curl/8 …"},
+		{"qr%5Flive%5F" + bare, "qr%5Flive%…"},
+		{"A1" + bare + "B2 tail", "… tail"},
 	} {
 		if got := RedactKeys(tt.in); got != tt.want {
 			t.Errorf("RedactKeys(%q) = %q, want %q", tt.in, got, tt.want)
@@ -32,6 +38,37 @@ func TestRedactKeys(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { RedactKeys("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36") }); n != 0 {
 		t.Errorf("%v allocations for text without a key", n)
+	}
+	run := strings.Repeat("a", 300)
+	if n := testing.AllocsPerRun(100, func() { RedactKeys(run) }); n != 0 {
+		t.Errorf("%v allocations for a long run without a key", n)
+	}
+}
+
+// TestStorableRedacted: a key is cut however the text around it is made
+// storable (a NUL inside it cannot put it back together once NULs are
+// dropped), and only as much of a long text as can be kept is read.
+func TestStorableRedacted(t *testing.T) {
+	key := GenerateKey()
+	bare := strings.TrimPrefix(key, KeyPrefix)
+	for _, in := range []string{
+		"sdk " + key,
+		"sdk " + key[:20] + "\x00" + key[20:],
+		"sdk " + bare[:10] + "\x00" + bare[10:],
+		strings.Repeat("é", 100) + key, // the key begins at byte 200, within the 256 kept
+		strings.Repeat("x", 250) + key, // only its first bytes fit
+	} {
+		got := StorableRedacted(in, 256)
+		if len(got) > 256 || strings.Contains(got, bare[:8]) || strings.Contains(got, "\x00") {
+			t.Errorf("StorableRedacted(%q) = %q", in, got)
+		}
+	}
+	if got := StorableRedacted("acme-sdk/2.1", 256); got != "acme-sdk/2.1" {
+		t.Errorf("a user agent without a key came back as %q", got)
+	}
+	long := strings.Repeat("a", 64<<10)
+	if got := StorableRedacted(long, 256); got != long[:256] {
+		t.Errorf("a 64 KiB run came back %d bytes long", len(got))
 	}
 }
 
