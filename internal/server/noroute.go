@@ -120,6 +120,12 @@ func (s *Server) apiPathsAsSent(next http.Handler) http.Handler {
 	})
 }
 
+// isAPIPath reports whether p, cleaned, is /api or under it.
+func isAPIPath(p string) bool {
+	c := cleanPath(p)
+	return c == "/api" || strings.HasPrefix(c, "/api/")
+}
+
 // cleanPath is p as the mux would clean it: rooted, without empty, "."
 // or ".." segments, a trailing slash kept. A clean path without a
 // trailing slash comes back as it is, without allocating.

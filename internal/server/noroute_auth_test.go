@@ -334,7 +334,8 @@ func TestAPIPathsAreNotCleaned(t *testing.T) {
 // TestNoRouteHostilePaths: a path of bytes that are not UTF-8, a NUL, or
 // the longest URL accepted is logged as the fixed route, never as sent;
 // its problem and log line stay short and valid UTF-8. A URL beyond the
-// limit is 414 before any routing: in the log line, not the request log.
+// limit is 414 before any routing, its key checked first (a revoked key
+// is told so) and in the request log as well.
 func TestNoRouteHostilePaths(t *testing.T) {
 	h := newHarness(t, testdb.Open(t, "sqlite"), lbConfig())
 	revoked := h.keyWith(service.KeySpec{})
@@ -344,24 +345,25 @@ func TestNoRouteHostilePaths(t *testing.T) {
 	atLimit := "/api/v1/" + strings.Repeat("%FF", (server.MaxURILength-len("/api/v1/"))/3)
 	logged := map[string]bool{}
 	for _, c := range []struct {
-		target string
-		status int
+		target          string
+		revoked, active int // the status with each key
 	}{
-		{"/api/v1/%FF%FE%C3", 401},
-		{"/api/v1/a%00b", 401},
-		{"/api/v1/qr-codes/%00/x", 401},
-		{"/api/%E2%80%AE" + strings.Repeat("%C3%A9", 10), 401},
-		{atLimit, 401},
-		{"/api/v1/" + strings.Repeat("a", 20<<10), 414},
+		{"/api/v1/%FF%FE%C3", 401, 404},
+		{"/api/v1/a%00b", 401, 404},
+		{"/api/v1/qr-codes/%00/x", 401, 404},
+		{"/api/%E2%80%AE" + strings.Repeat("%C3%A9", 10), 401, 404},
+		{atLimit, 401, 404},
+		{"/api/v1/" + strings.Repeat("a", 20<<10), 401, 414},
+		{"/api/v1/usage?q=" + strings.Repeat("a", 20<<10), 401, 414},
 	} {
 		for _, auth := range []string{revoked.Secret, h.key} {
 			resp := h.raw("PUT", c.target, "Authorization: Bearer "+auth)
 			id := resp.Header.Get("X-Request-Id")
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			status := c.status
-			if auth == h.key && status == 401 {
-				status = 404
+			status := c.revoked
+			if auth == h.key {
+				status = c.active
 			}
 			if resp.StatusCode != status || len(body) > 1000 || !utf8.Valid(body) {
 				t.Errorf("PUT %.40s…: %d (want %d), %d-byte body %.200q", c.target, resp.StatusCode, status, len(body), body)
@@ -369,17 +371,22 @@ func TestNoRouteHostilePaths(t *testing.T) {
 			if line := h.logLine(id); len(line) > 800 || !utf8.ValidString(line) {
 				t.Errorf("PUT %.40s…: log line of %d bytes %.200q", c.target, len(line), line)
 			}
-			if status != 414 {
-				logged[id] = true
-			}
+			logged[id] = true
 		}
 	}
 	if err := h.node.RequestLog.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	tooLong := 0
 	for _, e := range logOf(t, h.cli, h.org.ID, len(logged)) {
 		if !logged[e.RequestID] || e.Route != server.NoRoute || e.ResourceID != "" || !utf8.ValidString(e.Method+e.Route+e.Code) {
 			t.Errorf("logged %q %q %q %q", e.Method, e.Route, e.ResourceID, e.Code)
 		}
+		if e.Status == 414 && e.Code == "uri_too_long" && e.Calls == 0 {
+			tooLong++
+		}
+	}
+	if tooLong != 2 {
+		t.Errorf("%d entries of 414 uri_too_long costing nothing, want 2", tooLong)
 	}
 }

@@ -272,8 +272,18 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, &sw.info)
 		r2 := r.WithContext(ctx)
 		if uriLength(r) > MaxURILength {
-			s.writeError(sw, r2, snapglyph.Codef(snapglyph.EURITOOLONG, "uri_too_long",
-				"the URL is %d bytes long; at most %d bytes of path and query are accepted", uriLength(r), MaxURILength))
+			// A key sent to the API with it is checked as on a path no
+			// endpoint serves: a refused key gets its own answer, and
+			// the request is in the organisation's log either way.
+			ok := true
+			if isAPIPath(r.URL.Path) && len(r.Header.Values("Authorization")) > 0 {
+				sw.info.route = NoRoute
+				_, _, _, ok = s.authenticate(sw, r2, &sw.info)
+			}
+			if ok {
+				s.writeError(sw, r2, snapglyph.Codef(snapglyph.EURITOOLONG, "uri_too_long",
+					"the URL is %d bytes long; at most %d bytes of path and query are accepted", uriLength(r), MaxURILength))
+			}
 		} else {
 			next.ServeHTTP(sw, r2)
 		}
