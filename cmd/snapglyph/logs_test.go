@@ -142,8 +142,15 @@ func TestLogsCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rows := strings.Split(strings.TrimSpace(out), "\n"); len(rows) != 4 || !strings.HasPrefix(rows[0], "TIME") || !strings.Contains(rows[1], "api_key_revoked") {
+		rows := strings.Split(strings.TrimSpace(out), "\n")
+		if len(rows) != 4 || !strings.HasPrefix(rows[0], "TIME") || !strings.Contains(rows[1], "api_key_revoked") {
 			t.Errorf("table:\n%s", out)
+		}
+		// Each column starts under its heading: the key id under KEY.
+		for _, row := range rows[1:] {
+			if at := strings.Index(rows[0], "KEY"); strings.Index(row, k1.ID) != at {
+				t.Errorf("the key id at column %d, its heading at %d:\n%s", strings.Index(row, k1.ID), at, out)
+			}
 		}
 		if _, stderr, _ := runLogs(t, db.DSN, "--org", orgA.ID, "--code", "ip_not_allowed"); !strings.Contains(stderr, "no requests match") {
 			t.Errorf("an empty result says %q", stderr)
