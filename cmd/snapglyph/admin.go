@@ -532,12 +532,14 @@ func (e *env) key(ctx context.Context, args []string) error {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			unc := watchUnconfirmed(svc)
 			k, err := svc.CreateKeyWith(ctx, snapglyph.Operator, *org, spec)
 			if err != nil {
 				return err
 			}
+			e.warnUnconfirmed(unc)
 			if *asJSON {
-				out := toKeyJSON(k.APIKey, svc.Now())
+				out := keyChangeJSON{keyJSON: toKeyJSON(k.APIKey, svc.Now()), UnconfirmedNodes: unc.list()}
 				out.Key, out.Hint = k.Secret, k.Hint
 				return e.printJSON(out)
 			}

@@ -59,4 +59,17 @@ func TestCLIReportsUnconfirmedChange(t *testing.T) {
 	if !strings.Contains(out, "updated") || !strings.Contains(errOut, "node_stuck") {
 		t.Fatalf("stdout %q, stderr %q", out, errOut)
 	}
+
+	// A new key waits for the nodes too (each forgets it was unknown).
+	if err := db.SetNode(ctx, "node_stuck", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut = cli(t, db.DSN, 0, "key", "create", "--org", org.ID, "--name", "Billing-Worker", "--json")
+	v = decode(t, out)
+	if nodes, _ := v["unconfirmedNodes"].([]any); v["status"] != "active" || !strings.HasPrefix(v["key"].(string), snapglyph.KeyPrefix) || len(nodes) != 1 || nodes[0] != "node_stuck" {
+		t.Fatalf("stdout %s", out)
+	}
+	if !strings.Contains(errOut, "warning:") || !strings.Contains(errOut, "node_stuck") {
+		t.Fatalf("stderr %q does not warn about node_stuck", errOut)
+	}
 }
