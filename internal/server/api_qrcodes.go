@@ -270,7 +270,7 @@ func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *princ
 			return resp
 		}
 	}
-	c, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.input(), idem)
+	c, err := s.svc.CreateQRCodeOnce(r.Context(), creatorOf(p), p.org.ID, req.withNulls(body), idem)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -312,7 +312,7 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	// A change that leaves the code as stored writes nothing: it is
 	// answered as it is, with the same ETag and Last-Modified.
-	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.changeInput(body), preconditionOf(r))
+	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.withNulls(body), preconditionOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -332,11 +332,11 @@ var qrRequestFields = func() []string {
 	return names
 }()
 
-// changeInput is the change a PATCH body (already decoded into q) asks
+// withNulls is what a POST or PATCH body (already decoded into q) asks
 // for. The fields it sent as null are named in Nulls, for the service to
 // refuse: decoding leaves name and type nil, as if left out, and input
 // makes content and design so.
-func (q qrRequest) changeInput(body []byte) service.QRInput {
+func (q qrRequest) withNulls(body []byte) service.QRInput {
 	in := q.input()
 	var sent map[string]json.RawMessage
 	if !bytes.Contains(body, []byte("null")) || json.Unmarshal(body, &sent) != nil {

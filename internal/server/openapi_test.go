@@ -470,8 +470,9 @@ func createCases(logo string) []exampleCase {
 		// passes the QR code schema.
 		{name: "design colours in lower case and empty", body: design(`{"foreground":"","errorCorrection":"h"}`),
 			server: true, why: "the server fills in defaults and capitals; the document asks for the canonical form"},
-		{name: "null design on create", body: `{"name":"A","type":"text","content":{"text":"x"},"design":null}`,
-			server: true, why: "the server reads null as absent; the document leaves null out where it means nothing"},
+		{name: "null design on create", body: `{"name":"A","type":"text","content":{"text":"x"},"design":null}`},
+		{name: "null margin on create", body: design(`{"margin":null}`)},
+		{name: "null name on create", body: `{"name":null,"type":"text","content":{"text":"x"}}`},
 	}
 	return cases
 }

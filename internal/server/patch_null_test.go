@@ -28,8 +28,8 @@ func problemFields(t *testing.T, p map[string]any) (fields []string, messages ma
 	return fields, messages
 }
 
-// TestPatchNulls: a PATCH field sent as null is not taken for a field left
-// out. name, type, content and design cannot be emptied, and null could
+// TestPatchNulls: a PATCH (or POST) field sent as null is not taken for a
+// field left out. name, type, content and design cannot be emptied, and null could
 // mean "keep" or "reset": each is refused with 400 invalid_request naming
 // it ("must not be null"), with the other bad fields of the body, and
 // nothing changes, not even the valid fields sent with it. Inside the
@@ -102,14 +102,35 @@ func TestPatchNulls(t *testing.T) {
 		if d := readJSON(t, resp, 200)["design"].(map[string]any); d["logo"] != nil || d["margin"] != 2.0 || d["errorCorrection"] != "H" {
 			t.Fatalf(`after "logo": null: %v, want no logo and the rest kept`, d)
 		}
-		// On create, nulls still read as absent: a design of null is
-		// the default one; a null name is a missing one.
-		if d := readJSON(t, h.sendH("POST", "/api/v1/qr-codes", `{"name":"A","type":"text","content":{"text":"x"},"design":null}`), 201)["design"].(map[string]any); d["margin"] != 4.0 {
-			t.Errorf("create with a null design: %v, want the default design", d)
+		// A create refuses nulls as well (the schema makes no field
+		// nullable), all of them at once, and makes nothing; its logo
+		// takes null (no logo).
+		for _, c := range []struct {
+			body   string
+			fields []string
+		}{
+			{`{"name":"A","type":"text","content":{"text":"x"},"design":null}`, []string{"design"}},
+			{`{"name":"A","type":"text","content":{"text":"x"},"design":{"margin":null,"errorCorrection":null,"foreground":null}}`, []string{"design.foreground", "design.errorCorrection", "design.margin"}},
+			{`{"name":null,"type":"text","content":{"text":"x"}}`, []string{"name"}},
+			{`{"name":"A","type":null,"content":null}`, []string{"type", "content"}},
+		} {
+			p := expectProblem(t, h.sendH("POST", "/api/v1/qr-codes", c.body), 400, "invalid_request")
+			fields, messages := problemFields(t, p)
+			if !slices.Equal(fields, c.fields) {
+				t.Errorf("create %s: errors name %q, want %q", c.body, fields, c.fields)
+			}
+			for _, f := range fields {
+				if !strings.HasPrefix(messages[f], "must not be null") {
+					t.Errorf("create %s: %s: %q, want it to say it must not be null", c.body, f, messages[f])
+				}
+			}
 		}
-		p := expectProblem(t, h.sendH("POST", "/api/v1/qr-codes", `{"name":null,"type":"text","content":{"text":"x"}}`), 400, "invalid_request")
-		if fields, _ := problemFields(t, p); !slices.Equal(fields, []string{"name"}) {
-			t.Errorf("create with a null name: %v", p)
+		list := readJSON(t, h.sendH("GET", "/api/v1/qr-codes", ""), 200)
+		if n := len(list["data"].([]any)); n != 1 {
+			t.Errorf("%d QR codes after refused creates, want the one made first", n)
+		}
+		if d := readJSON(t, h.sendH("POST", "/api/v1/qr-codes", `{"name":"A","type":"text","content":{"text":"x"},"design":{"logo":null}}`), 201)["design"].(map[string]any); d["logo"] != nil || d["margin"] != 4.0 {
+			t.Errorf(`create with "logo": null: %v, want no logo and the default design`, d)
 		}
 	})
 }

@@ -32,10 +32,10 @@ type QRInput struct {
 	Content json.RawMessage
 	Design  json.RawMessage
 	// Nulls names the fields a JSON body sent as null ("name", "design"),
-	// which a nil field cannot tell from fields left out. A change refuses
-	// them (nullProblem): none of them can be emptied, and null could mean
-	// "keep" as well as "reset". A create ignores them: a null there is
-	// absent (a required field missing, or the default design).
+	// which a nil field cannot tell from fields left out. They are refused
+	// (nullProblem), as the API's schema declares none of them nullable: a
+	// change cannot empty them, and null could mean "keep" as well as
+	// "reset"; a create takes a value or the field left out.
 	Nulls []string
 }
 
@@ -247,15 +247,20 @@ func sameStored(a, b *snapglyph.QRCode) bool {
 // ErrRenderBusy when the logo could not be decoded for want of a slot.
 func (s *Service) checkNew(by snapglyph.Creator, orgID string, in QRInput, nameRequired bool) (*snapglyph.QRCode, qr.Design, error) {
 	var missing []snapglyph.FieldError
+	for _, f := range in.Nulls {
+		missing = append(missing, snapglyph.FieldError{Field: f, Message: nullProblem(f, true)})
+	}
+	missing = append(missing, designNulls(in.Design, true)...)
+	sent := func(f string) bool { return slices.Contains(in.Nulls, f) } // as null: refused above
 	if !nameRequired {
 		in.Name = nil
-	} else if in.Name == nil {
+	} else if in.Name == nil && !sent("name") {
 		missing = append(missing, snapglyph.FieldError{Field: "name", Message: "is required"})
 	}
-	if in.Type == nil {
+	if in.Type == nil && !sent("type") {
 		missing = append(missing, snapglyph.FieldError{Field: "type", Message: "is required: one of " + strings.Join(qr.Types, ", ")})
 	}
-	if len(in.Content) == 0 {
+	if len(in.Content) == 0 && !sent("content") {
 		missing = append(missing, snapglyph.FieldError{Field: "content", Message: "is required"})
 	}
 	q := &snapglyph.QRCode{ID: snapglyph.NewID("qr"), OrgID: orgID, CreatedBy: by}
@@ -280,9 +285,9 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 	d := designOf(q)
 	var errs []snapglyph.FieldError
 	for _, f := range in.Nulls {
-		errs = append(errs, snapglyph.FieldError{Field: f, Message: nullProblem(f)})
+		errs = append(errs, snapglyph.FieldError{Field: f, Message: nullProblem(f, false)})
 	}
-	errs = append(errs, designNulls(in.Design)...)
+	errs = append(errs, designNulls(in.Design, false)...)
 	if in.Type != nil && *in.Type != q.Type && len(in.Content) == 0 && !slices.Contains(in.Nulls, "content") {
 		errs = append(errs, snapglyph.FieldError{Field: "content", Message: "is required when the type changes"})
 	}
@@ -305,8 +310,18 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 	return d, checkFits(q.Payload, d.ErrorCorrection)
 }
 
-// nullProblem says why a change refuses the field sent as null.
-func nullProblem(field string) string {
+// nullProblem says why a create (creating) or a change refuses the field
+// sent as null.
+func nullProblem(field string, creating bool) string {
+	if creating {
+		switch field {
+		case "type":
+			return "must not be null: send one of " + strings.Join(qr.Types, ", ")
+		case "design":
+			return "must not be null: send an object with the design fields to set, or leave the field out for the default design"
+		}
+		return "must not be null: send a value"
+	}
 	switch field {
 	case "name":
 		return "must not be null: send the new name, or leave the field out to keep the name"
@@ -320,12 +335,16 @@ func nullProblem(field string) string {
 	return "must not be null: leave the field out to keep its value"
 }
 
-// designNulls refuses the fields of a change's design sent as null, but
-// the logo's (which removes the logo): decoding would keep their value,
-// and null could as well mean the default. They are reported by path, in
-// the design's order. Unknown fields, and a design that is no object, are
-// decodeDesign's to refuse.
-func designNulls(raw json.RawMessage) []snapglyph.FieldError {
+// designNulls refuses the fields of a create's (creating) or a change's
+// design sent as null, but the logo's (no logo, or the logo removed):
+// decoding would keep their value, and null could as well mean the
+// default. They are reported by path, in the design's order. Unknown
+// fields, and a design that is no object, are decodeDesign's to refuse.
+func designNulls(raw json.RawMessage, creating bool) []snapglyph.FieldError {
+	message := "must not be null: send a value, or leave the field out to keep it (only the logo takes null, which removes it)"
+	if creating {
+		message = "must not be null: send a value, or leave the field out for its default (only the logo takes null: no logo)"
+	}
 	var fields map[string]json.RawMessage
 	if !bytes.Contains(raw, []byte("null")) || json.Unmarshal(raw, &fields) != nil {
 		return nil
@@ -333,7 +352,7 @@ func designNulls(raw json.RawMessage) []snapglyph.FieldError {
 	var errs []snapglyph.FieldError
 	for _, k := range []string{"foreground", "background", "errorCorrection", "margin"} {
 		if string(fields[k]) == "null" {
-			errs = append(errs, snapglyph.FieldError{Field: "design." + k, Message: "must not be null: send a value, or leave the field out to keep it (only the logo takes null, which removes it)"})
+			errs = append(errs, snapglyph.FieldError{Field: "design." + k, Message: message})
 		}
 	}
 	return errs
