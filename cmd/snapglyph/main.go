@@ -44,16 +44,15 @@ func main() {
 
 // runCommand runs one command line as the binary does, with everything
 // from outside passed in (the tests call it in process): a failure is
-// printed to stderr as "snapglyph: message" and the exit status is 1;
-// asking for a command's help (-h) prints the help and exits 1 too.
+// printed to stderr as "snapglyph: message" and the exit status is 1.
+// Asking for a command's help (-h) prints the help (to stderr, as the
+// flag package does) and succeeds, as flag.ExitOnError would.
 func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := run(ctx, args, getenv, stdin, stdout, stderr)
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stderr, "snapglyph:", errorText(err))
-	}
+	fmt.Fprintln(stderr, "snapglyph:", errorText(err))
 	return 1
 }
 
