@@ -67,6 +67,9 @@ func TestStrictInput(t *testing.T) {
 			{[]string{"Idempotency-Key", ""}, "is empty"},
 			{[]string{"Idempotency-Key", "a", "Idempotency-Key", "b"}, "more than once"},
 			{[]string{"Idempotency-Key", "a, b"}, "without spaces"},
+			{[]string{"Idempotency-Key", "commande-n°42"}, "ASCII characters"},  // UTF-8
+			{[]string{"Idempotency-Key", "order-\xff\xfe"}, "ASCII characters"}, // not UTF-8
+			{[]string{"Idempotency-Key", strings.Repeat("k", 256)}, "1 to 255"},
 		} {
 			p := expectProblem(t, create(`{"name":"Once","type":"text","content":{"text":"x"}}`, tc.headers...), http.StatusBadRequest, "invalid_request")
 			if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "Idempotency-Key" || !strings.Contains(errs[0].(map[string]any)["message"].(string), tc.message) {
