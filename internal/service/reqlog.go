@@ -143,28 +143,8 @@ func (s *Service) LogFilter(ctx context.Context, orgID string, q LogQuery) (snap
 		}
 		f.IP = ip
 	}
-	longest := slices.Max(s.logRetention().Classes())
-	earliest := now.AddDate(0, 0, -longest)
-	f.From = earliest
-	if q.From != "" {
-		t, err := snapglyph.ParseLogTime("from", q.From, now)
-		if err != nil {
-			return f, err
-		}
-		if t.Before(earliest.Add(-time.Minute)) {
-			return f, invalidField("from", "the request log keeps entries for at most %d days: from must be after %s", longest, earliest.Format(time.RFC3339))
-		}
-		f.From = t
-	}
-	if q.To != "" {
-		t, err := snapglyph.ParseLogTime("to", q.To, now)
-		if err != nil {
-			return f, err
-		}
-		if !t.After(f.From) {
-			return f, invalidField("to", "the range ends (%s) before it starts (%s)", t.Format(time.RFC3339), f.From.Format(time.RFC3339))
-		}
-		f.To = t
+	if err := s.logRange(ctx, orgID, q, now, &f); err != nil {
+		return f, err
 	}
 	if q.Cursor != "" {
 		c, err := snapglyph.ParseLogCursor(q.Cursor)
@@ -183,6 +163,70 @@ func (s *Service) LogFilter(ctx context.Context, orgID string, q LogQuery) (snap
 		f.Limit = q.Limit
 	}
 	return f, nil
+}
+
+// logRange sets f's range from q's: never before the longest retention
+// (refused: no entry is kept that long), cut to the organisation's
+// current retention and to now (LogClockSkew after it: no entry is later),
+// so every read of the log (list, chart, gaps, exports, CLI) covers at
+// most the days the organisation's plan keeps. A far-future end is cut,
+// not refused: a date picker's "end of this month" is a fair end. Returns
+// EINVALID naming the field for a range that ends before it starts,
+// starts after now, or ends before the oldest entry kept.
+func (s *Service) logRange(ctx context.Context, orgID string, q LogQuery, now time.Time, f *snapglyph.RequestLogFilter) error {
+	longest := slices.Max(s.logRetention().Classes())
+	earliest := now.AddDate(0, 0, -longest)
+	f.From = earliest
+	if q.From != "" {
+		t, err := snapglyph.ParseLogTime("from", q.From, now)
+		if err != nil {
+			return err
+		}
+		if t.Before(earliest.Add(-time.Minute)) {
+			return invalidField("from", "the request log keeps entries for at most %d days: from must be after %s", longest, earliest.Format(time.RFC3339))
+		}
+		f.From = t
+	}
+	latest := now.Add(snapglyph.LogClockSkew)
+	f.To = latest
+	if q.To != "" {
+		t, err := snapglyph.ParseLogTime("to", q.To, now)
+		if err != nil {
+			return err
+		}
+		if !t.After(f.From) {
+			return invalidField("to", "the range ends (%s) before it starts (%s)", t.Format(time.RFC3339), f.From.Format(time.RFC3339))
+		}
+		if t.Before(latest) {
+			f.To = t
+		}
+	}
+	if !f.To.After(f.From) {
+		return invalidField("from", "the range starts (%s) after now (%s): no request is logged later", f.From.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	days, err := s.logDays(ctx, orgID, now)
+	if err != nil {
+		return err
+	}
+	if kept := now.AddDate(0, 0, -days); f.From.Before(kept) {
+		f.From = kept
+		if !f.To.After(f.From) {
+			return invalidField("to", "the range ends (%s) before the oldest request kept: this organisation's plan keeps the request log for %d days, from %s",
+				f.To.UTC().Format(time.RFC3339), days, kept.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// logDays returns how many days back the organisation's request log is
+// shown at time now: its current plan's retention, whatever its entries
+// were stored with. Returns ENOTFOUND.
+func (s *Service) logDays(ctx context.Context, orgID string, now time.Time) (int, error) {
+	org, err := s.db.Org(ctx, orgID)
+	if err != nil {
+		return 0, err
+	}
+	return s.logRetention().Of(org, now), nil
 }
 
 // RequestLog returns a page of the organisation's request log, newest
@@ -266,14 +310,20 @@ func (s *Service) RequestLogEntry(ctx context.Context, actor snapglyph.Actor, or
 	if err := snapglyph.CheckText("request id", requestID); err != nil {
 		return nil, err
 	}
-	return s.db.RequestLogEntry(ctx, orgID, requestID, time.Time{})
+	now := s.db.Now()
+	days, err := s.logDays(ctx, orgID, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.RequestLogEntry(ctx, orgID, requestID, now.AddDate(0, 0, -days))
 }
 
-// LogChart is the request log's chart: requests per bucket (an hour, or a
-// day for ranges over a week) by status class, every bucket of the range
-// present, zeros included.
+// LogChart is the request log's chart: requests per bucket (an hour, a
+// day for ranges over a week, several days for ranges over ChartMaxDays
+// days) by status class, every bucket of the range present, zeros
+// included.
 type LogChart struct {
-	From, To time.Time
+	From, To time.Time // To is never after now
 	Bucket   time.Duration
 	Buckets  []snapglyph.ChartBucket
 }
@@ -281,9 +331,15 @@ type LogChart struct {
 // chartHourly is the longest range charted by the hour.
 const chartHourly = 7 * 24 * time.Hour
 
+// ChartMaxDays is the longest range charted by the day; a longer one
+// (a retention set above it) is charted in buckets of several days, so
+// the chart never has more than about this many bars.
+const ChartMaxDays = 200
+
 // RequestLogChart counts the organisation's requests matching q per hour
-// (per day for ranges over a week) and status class. Returns EINVALID,
-// ENOTFOUND, EFORBIDDEN.
+// (per day for ranges over a week, per several days for ranges over
+// ChartMaxDays days) and status class. Returns EINVALID, ENOTFOUND,
+// EFORBIDDEN.
 func (s *Service) RequestLogChart(ctx context.Context, actor snapglyph.Actor, orgID string, q LogQuery) (*LogChart, error) {
 	if err := s.authorizeLogs(ctx, actor, orgID); err != nil {
 		return nil, err
@@ -293,35 +349,46 @@ func (s *Service) RequestLogChart(ctx context.Context, actor snapglyph.Actor, or
 	if err != nil {
 		return nil, err
 	}
-	c := &LogChart{From: f.From, To: f.To, Bucket: time.Hour}
-	if c.To.IsZero() {
-		c.To = s.db.Now()
+	// The filter ends at most LogClockSkew after now, for entries of a
+	// clock a little ahead; the chart's range ends at now.
+	c := &LogChart{From: f.From.UTC(), To: f.To.UTC(), Bucket: time.Hour}
+	if now := s.db.Now().UTC(); c.To.After(now) {
+		c.To = now
 	}
-	if c.To.Sub(c.From) > chartHourly {
-		c.Bucket = 24 * time.Hour
+	if span := c.To.Sub(c.From); span > chartHourly {
+		day := 24 * time.Hour
+		days := int64((span + day - 1) / day)
+		c.Bucket = time.Duration((days+ChartMaxDays-1)/ChartMaxDays) * day
 	}
 	got, err := s.db.RequestLogChart(ctx, orgID, f, time.Time{}, c.Bucket)
 	if err != nil {
 		return nil, err
 	}
 	byStart := map[int64]snapglyph.ChartBucket{}
+	// The buckets cover the range, and those after it that hold entries
+	// (requests at its very end, which the list shows too, or of a
+	// clock a little ahead): the filter's end bounds them.
+	end := c.To
 	for _, b := range got {
 		byStart[b.Start.UnixMilli()] = b
+		if e := b.Start.Add(c.Bucket); e.After(end) {
+			end = e
+		}
 	}
-	c.From, c.To = c.From.UTC(), c.To.UTC()
-	// The buckets cover the range; the one that begins at its very end
-	// is drawn only if it holds entries (requests at that instant, which
-	// the list shows too).
-	end := c.To
-	if _, ok := byStart[c.To.Truncate(c.Bucket).UnixMilli()]; ok {
-		end = c.To.Truncate(c.Bucket).Add(c.Bucket)
-	}
-	for t := c.From.Truncate(c.Bucket); t.Before(end); t = t.Add(c.Bucket) {
+	for t := bucketStart(c.From, c.Bucket); t.Before(end); t = t.Add(c.Bucket) {
 		b := byStart[t.UnixMilli()]
 		b.Start = t
 		c.Buckets = append(c.Buckets, b)
 	}
 	return c, nil
+}
+
+// bucketStart returns the start of the chart bucket holding t: buckets
+// are aligned on the Unix epoch, as the store counts them.
+func bucketStart(t time.Time, bucket time.Duration) time.Time {
+	w := bucket.Milliseconds()
+	ms := t.UnixMilli()
+	return time.UnixMilli(ms - ((ms%w)+w)%w).UTC()
 }
 
 // RequestLogGaps returns the hours of the query's range in which some of

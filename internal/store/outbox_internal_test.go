@@ -72,7 +72,7 @@ func TestScansAndPrunesUseIndexes(t *testing.T) {
 		{"pause ends", pauseEndsQuery, "api_keys_paused_until", []any{1, 2}},
 		// What is old is deleted through an index too (migration 020).
 		{"throttle", pruneThrottle, "throttle_last_at", []any{1, 2}},
-		{"key addresses", pruneKeyIPs, "key_ips_last_seen", []any{1, "pro", 500}},
+		{"key addresses", pruneKeyIPs, "key_ips_last_seen", []any{1, 2, "pro", 500}},
 		{"any key's addresses", pruneAnyKeyIPs, "key_ips_last_seen", []any{1, 500}},
 		{"notices", pruneNotices, "notices_read_created", []any{1, 500}},
 		{"leak reports", pruneLeakReports, "leak_reports_received", []any{1}},

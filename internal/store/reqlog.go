@@ -804,6 +804,9 @@ func (d *DB) RequestLogEntry(ctx context.Context, orgID, requestID string, notBe
 	return &e, nil
 }
 
+// maxChartQueries bounds the queries of one chart on SQLite.
+const maxChartQueries = 400
+
 // RequestLogChart counts an organisation's entries matching f (its limit
 // and cursor aside) by bucket (an hour or a day: a whole number of hours)
 // and status class. Buckets without requests are left out.
@@ -843,20 +846,22 @@ func (d *DB) RequestLogChart(ctx context.Context, orgID string, f snapglyph.Requ
 	if notBefore.After(from) {
 		from = notBefore
 	}
-	if d.dialect != sqlite || from.IsZero() {
+	end := f.To
+	if end.IsZero() {
+		end = d.now()
+	}
+	if d.dialect != sqlite || from.IsZero() || end.Sub(from) > maxChartQueries*bucket {
 		if err := count(f); err != nil {
 			return nil, err
 		}
 	} else {
 		// SQLite groups by sorting the rows: counting one bucket at a
 		// time sorts a few thousand at a time instead of a day's 100,000
-		// (twice as fast for a busy organisation's day). The last bucket
-		// has no end when f has none, so entries of a clock a little
-		// ahead are counted as one query would.
-		end := f.To
-		if end.IsZero() {
-			end = d.now()
-		}
+		// (twice as fast for a busy organisation's day), up to
+		// maxChartQueries of them; a longer range (a caller's far
+		// future end) is one query. The last bucket has no end when f
+		// has none, so entries of a clock a little ahead are counted as
+		// one query would.
 		for b := from.Truncate(bucket); ; b = b.Add(bucket) {
 			fb := f
 			fb.From = b
@@ -982,12 +987,13 @@ func (d *DB) PruneRequestLog(ctx context.Context, now time.Time) (partitions int
 }
 
 // pruneKeyIPs deletes a batch of the addresses last seen before a cutoff
-// of the keys of organisations on one plan; pruneAnyKeyIPs those of any
-// key (the longest retention's cutoff: a backstop for addresses whose key
-// or organisation is gone).
+// of the keys of organisations on one plan (effective at a time: an ended
+// trial is Starter's, as the log's reads have it); pruneAnyKeyIPs those
+// of any key (the longest retention's cutoff: a backstop for addresses
+// whose key or organisation is gone).
 const (
 	pruneKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT ki.key_id, ki.ip FROM key_ips ki WHERE ki.last_seen < ?
-		AND (SELECT o.plan FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = ki.key_id) = ? LIMIT ?)`
+		AND (SELECT ` + effectivePlanSQL + ` FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = ki.key_id) = ? LIMIT ?)`
 	pruneAnyKeyIPs = `DELETE FROM key_ips WHERE (key_id, ip) IN (SELECT key_id, ip FROM key_ips WHERE last_seen < ? LIMIT ?)`
 )
 
@@ -998,19 +1004,20 @@ const (
 const (
 	pruneFirstUses = `DELETE FROM log_key_ips WHERE (key_id, ip) IN (SELECT l.key_id, l.ip FROM log_key_ips l WHERE l.first_at < ?
 		AND NOT EXISTS (SELECT 1 FROM key_ips ki WHERE ki.key_id = l.key_id AND ki.ip = l.ip)
-		AND (SELECT o.plan FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = l.key_id) = ? LIMIT ?)`
+		AND (SELECT ` + effectivePlanSQL + ` FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = l.key_id) = ? LIMIT ?)`
 	pruneAnyFirstUses = `DELETE FROM log_key_ips WHERE (key_id, ip) IN (SELECT l.key_id, l.ip FROM log_key_ips l WHERE l.first_at < ?
 		AND NOT EXISTS (SELECT 1 FROM key_ips ki WHERE ki.key_id = l.key_id AND ki.ip = l.ip) LIMIT ?)`
 )
 
 // PruneKeyIPs deletes the addresses keys were used from (the key page's
 // list, key_ips) last seen before the request log's retention of their
-// organisation's plan at now, a batch at a time, and returns how many it
-// deleted (also on error). Then the request log's record of first uses
-// (log_key_ips, what tells a new address) loses the addresses first used
-// before that retention and not used since (no longer in key_ips): an
-// address back after the log has forgotten it is new again, as the log
-// can no longer show its earlier requests.
+// organisation's plan at now (its effective plan, whose retention also
+// bounds what the log shows and keeps), a batch at a time, and returns
+// how many it deleted (also on error). Then the request log's record of
+// first uses (log_key_ips, what tells a new address) loses the addresses
+// first used before that retention and not used since (no longer in
+// key_ips): an address back after the log has forgotten it is new again,
+// as the log can no longer show its earlier requests.
 func (d *DB) PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph.LogRetention) (int64, error) {
 	var total int64
 	for _, q := range [][2]string{{pruneKeyIPs, pruneAnyKeyIPs}, {pruneFirstUses, pruneAnyFirstUses}} {
@@ -1018,7 +1025,7 @@ func (d *DB) PruneKeyIPs(ctx context.Context, now time.Time, retention snapglyph
 		for _, p := range snapglyph.Plans() {
 			days := retention.Days(p)
 			longest = max(longest, days)
-			n, err := d.deleteBatches(ctx, q[0], ms(now.AddDate(0, 0, -days)), string(p))
+			n, err := d.deleteBatches(ctx, q[0], ms(now.AddDate(0, 0, -days)), ms(now), string(p))
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("store: prune key addresses: %w", formatError(err))
@@ -1145,9 +1152,7 @@ func (d *DB) deleteLogRows(ctx context.Context, now time.Time, res *pruneResult)
 	for _, c := range classes {
 		cutoff := ms(now.AddDate(0, 0, -c.days))
 		for {
-			r, err := d.exec(ctx, `DELETE FROM request_log WHERE (org_id, at, request_id) IN
-				(SELECT org_id, at, request_id FROM request_log WHERE org_id = ? AND at < ? AND retention_days = ? LIMIT ?)`,
-				c.org, cutoff, c.days, pruneBatch)
+			r, err := d.exec(ctx, pruneLogRows, c.org, cutoff, c.days, pruneBatch)
 			if err != nil {
 				return err
 			}

@@ -411,6 +411,8 @@ type chartView struct {
 	Totals  []classTotal
 	Total   int64
 	PerHour bool
+	Unit    string // "hour", "day", "3 days": a bar's width
+	Range   string // the range drawn, "1 Nov 2026 00:00 to 2 Dec 2026 14:05 UTC": never after now
 }
 
 type chartBar struct {
@@ -465,12 +467,16 @@ func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
 			v.Totals = append(v.Totals, classTotal{Class: "c" + strconv.Itoa(i+1), Label: strconv.Itoa(i+1) + "xx", N: n})
 		}
 	}
-	unit := "hour"
+	v.Unit = "hour"
 	layout := "2 Jan 15:04"
-	if !v.PerHour {
-		unit, layout = "day", "2 Jan 2006"
+	switch days := int(c.Bucket / (24 * time.Hour)); {
+	case days == 1:
+		v.Unit, layout = "day", "2 Jan 2006"
+	case days > 1:
+		v.Unit, layout = strconv.Itoa(days)+" days", "2 Jan 2006"
 	}
-	v.Title = fmt.Sprintf("Requests per %s by status class, %s to %s UTC", unit, c.From.UTC().Format("2 Jan 2006 15:04"), c.To.UTC().Format("2 Jan 2006 15:04"))
+	v.Range = fmt.Sprintf("%s to %s UTC", c.From.UTC().Format("2 Jan 2006 15:04"), c.To.UTC().Format("2 Jan 2006 15:04"))
+	v.Title = fmt.Sprintf("Requests per %s by status class, %s", v.Unit, v.Range)
 	n := len(c.Buckets)
 	if n == 0 {
 		return v, nil
