@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -321,6 +322,86 @@ func TestWebhookDisabledAfterThreeDays(t *testing.T) {
 		}
 		if err := f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, 1<<40); snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 			t.Fatalf("resend of an unknown event: %v", err)
+		}
+	})
+}
+
+// TestWebhookResendRules: a resend goes to an endpoint only with an event
+// of a kind it receives (another event of the organisation, or one of no
+// webhook's kinds, is refused: it is not its to read), and never while a
+// node is sending the delivery (refused, so it is neither sent twice at
+// once nor closed by the running attempt's end); once the attempt has
+// ended it is sent again.
+func TestWebhookResendRules(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := maxFixture(t, db)
+		ctx := context.Background()
+		arrived, release := make(chan struct{}, 8), make(chan struct{})
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			arrived <- struct{}{}
+			<-release
+		}))
+		t.Cleanup(srv.Close)
+		released := false
+		t.Cleanup(func() {
+			if !released {
+				close(release)
+			}
+		})
+		w, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, srv.URL, []string{"qr.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.createQR("One")
+		k, err := f.svc.CreateKey(ctx, f.actor(f.owner), f.org.ID, "Billing-Worker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.PauseKey(ctx, f.actor(f.owner), k.ID); err != nil {
+			t.Fatal(err)
+		}
+		event := func(kind string) int64 {
+			var id int64
+			if err := db.SQL().QueryRow(`SELECT id FROM outbox_events WHERE org_id = $1 AND kind = $2`, f.org.ID, kind).Scan(&id); err != nil {
+				t.Fatalf("the %s event: %v", kind, err)
+			}
+			return id
+		}
+		created, paused := event(snapglyph.EventQRCreated), event(snapglyph.EventKeyPaused)
+
+		d := f.hookDeliverer("n1", nil, true)
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.RunOnce(ctx)
+			done <- err
+		}()
+		<-arrived // the delivery is being sent
+		err = f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, created)
+		if snapglyph.ErrorKind(err) != snapglyph.ECONFLICT || !strings.Contains(err.Error(), "being sent") {
+			t.Fatalf("resend during the attempt: %v, want a conflict saying it is being sent", err)
+		}
+		err = f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, paused)
+		if snapglyph.ErrorKind(err) != snapglyph.EINVALID || !strings.Contains(err.Error(), "api_key.paused") {
+			t.Fatalf("resend of an event the endpoint does not receive: %v", err)
+		}
+		close(release)
+		released = true
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, created); err != nil {
+			t.Fatalf("resend after the attempt: %v", err)
+		}
+		f.drain(d)
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("the endpoint was called %d times, want 2 (the delivery, then the resend)", n)
+		}
+		for _, a := range f.attempts(w.ID) {
+			if a.EventID != created {
+				t.Errorf("an attempt of event %d (%s) reached the endpoint", a.EventID, a.Event)
+			}
 		}
 	})
 }

@@ -245,8 +245,9 @@ func (s *Service) ResendWebhook(ctx context.Context, actor snapglyph.Actor, orgI
 		return snapglyph.Errorf(snapglyph.ECONFLICT, "the endpoint %s is disabled; enable it first", w.URL)
 	}
 	if err := s.db.ResendWebhookDelivery(ctx, w, eventID); err != nil {
-		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "%s", snapglyph.ErrorMessage(err))
+		switch kind := snapglyph.ErrorKind(err); kind {
+		case snapglyph.ENOTFOUND, snapglyph.EINVALID, snapglyph.ECONFLICT:
+			return snapglyph.Errorf(kind, "%s", snapglyph.ErrorMessage(err))
 		}
 		return fmt.Errorf("resend: %w", err)
 	}

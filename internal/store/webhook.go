@@ -258,14 +258,27 @@ func (d *DB) ResendWebhookDelivery(ctx context.Context, w *snapglyph.Webhook, ev
 		if err != nil {
 			return notFound(err, "the event %d is no longer kept (events are kept %d days)", eventID, int(OutboxRetention.Hours()/24))
 		}
+		if !snapglyph.IsWebhookEvent(kind) || !w.Wants(kind) {
+			return snapglyph.Errorf(snapglyph.EINVALID, "the event %d is %s, which the endpoint %s does not receive; only its events are resent to it", eventID, kind, w.URL)
+		}
 		sink := SinkWebhook + w.ID
-		res, err := tx.Exec(ctx, `UPDATE outbox_deliveries SET attempts = 0, next_at = ?, started_at = ?, done_at = 0, locked_until = 0, last_error = ''
-			WHERE event_id = ? AND sink = ?`, ms(tx.now), ms(tx.now), eventID, sink)
+		// A delivery a node is sending now (claimed, its claim not
+		// expired) is left to it: reset under it, it would be sent
+		// twice at once, or closed by the running attempt's end.
+		res, err := tx.Exec(ctx, `UPDATE outbox_deliveries SET attempts = 0, next_at = ?, started_at = ?, done_at = 0, locked_until = 0, locked_by = '', last_error = ''
+			WHERE event_id = ? AND sink = ? AND (done_at <> 0 OR locked_until <= ?)`, ms(tx.now), ms(tx.now), eventID, sink, ms(tx.now))
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			return nil
+		}
+		var attempts int
+		switch err := tx.QueryRow(ctx, `SELECT attempts FROM outbox_deliveries WHERE event_id = ? AND sink = ?`, eventID, sink).Scan(&attempts); {
+		case err == nil:
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "the event %d is being sent to the endpoint right now (attempt %d); resend it once that attempt has ended", eventID, attempts+1)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO outbox_deliveries (event_id, sink, next_at, started_at) VALUES (?, ?, ?, ?)`, eventID, sink, ms(tx.now), ms(tx.now))
 		return err
