@@ -512,6 +512,8 @@ func TestWebhookSSRF(t *testing.T) {
 			"http://hooks.example.com/x", "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]:8443/x",
 			"https://169.254.169.254/latest/meta-data", "https://[fd00::1]/x", "https://0.0.0.0/x", "https://224.0.0.1/x",
 			"https://[::ffff:192.168.1.1]/x", "https://100.64.0.1/x", "https://rebind.example.com/x",
+			// IPv4 inside IPv6: compatible (::/96) and translated (::ffff:0:0:0/96).
+			"https://[::127.0.0.1]/x", "https://[::7f00:1]/x", "https://[::ffff:0:7f00:1]/x", "https://[::a01:203]/x",
 		} {
 			_, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, u, []string{"qr.created"})
 			if snapglyph.ErrorKind(err) != snapglyph.EINVALID {

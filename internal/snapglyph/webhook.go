@@ -199,7 +199,8 @@ func ParseWebhookURL(raw string, insecureLocal bool) (*url.URL, error) {
 var specialPrefixes = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
-		"64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2002::/16", "fec0::/10"} {
+		"64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2002::/16", "fec0::/10",
+		"::/96", "::ffff:0:0:0/96"} { // IPv4-compatible and IPv4-translated IPv6
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
