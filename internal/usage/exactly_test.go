@@ -81,6 +81,13 @@ func TestUsageCountedOnceWhenCommitAnswerIsLost(t *testing.T) {
 						if i%25 == w { // let the flushers in, a hundred times
 							time.Sleep(time.Millisecond)
 						}
+						// Keep pace with the flushes, however slow the
+						// machine makes them: about 100 of them happen
+						// while the calls are recorded (each waits at
+						// most 5 s).
+						for deadline := time.Now().Add(5 * time.Second); i%100 == 99 && saver.n.Load() < int64(i/25) && time.Now().Before(deadline); {
+							time.Sleep(time.Millisecond)
+						}
 					}
 				})
 			}
