@@ -235,11 +235,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 	if err != nil {
 		fields = append(fields, snapglyph.FieldError{Field: "name", Message: snapglyph.ErrorMessage(err)})
 	}
-	orgName := strings.TrimSpace(in.OrgName)
-	if msg := snapglyph.TextProblem(orgName); msg != "" {
-		fields = append(fields, snapglyph.FieldError{Field: "org", Message: "the organisation name " + msg})
-	} else if n := utf8.RuneCountInString(orgName); n == 0 || n > 100 {
-		fields = append(fields, snapglyph.FieldError{Field: "org", Message: "the organisation name must have 1 to 100 characters"})
+	orgName, err := snapglyph.NormalizeOrgName(in.OrgName)
+	if err != nil {
+		fields = append(fields, snapglyph.FieldError{Field: "org", Message: snapglyph.ErrorMessage(err)})
 	}
 	email, err := normalizeEmail(in.Email)
 	if err != nil {
@@ -283,6 +281,9 @@ func normalizePersonName(s string) (string, error) {
 	s = strings.Join(strings.Fields(s), " ")
 	if n := utf8.RuneCountInString(s); n == 0 || n > 100 || !utf8.ValidString(s) {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "enter your name (1 to 100 characters)")
+	}
+	if msg := snapglyph.HiddenText(s); msg != "" {
+		return "", snapglyph.Errorf(snapglyph.EINVALID, "the name %s", msg)
 	}
 	return s, nil
 }

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
@@ -137,12 +136,9 @@ type NewOrg struct {
 
 // CreateOrg creates an organisation and its Owner. Returns EINVALID.
 func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *snapglyph.User, error) {
-	name := strings.TrimSpace(in.Name)
-	if msg := snapglyph.TextProblem(name); msg != "" {
-		return nil, nil, snapglyph.Errorf(snapglyph.EINVALID, "the organisation name %s", msg)
-	}
-	if n := utf8.RuneCountInString(name); n == 0 || n > 100 {
-		return nil, nil, snapglyph.Errorf(snapglyph.EINVALID, "the organisation name must have 1 to 100 characters")
+	name, err := snapglyph.NormalizeOrgName(in.Name)
+	if err != nil {
+		return nil, nil, err
 	}
 	email, err := normalizeEmail(in.OwnerEmail)
 	if err != nil {

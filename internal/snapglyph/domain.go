@@ -1,6 +1,7 @@
 package snapglyph
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -220,13 +221,46 @@ func NormalizeKeyName(name string) (string, error) {
 	case n > MaxKeyNameLen:
 		return "", Errorf(EINVALID, "the key name has %d characters; at most %d are allowed", n, MaxKeyNameLen)
 	}
+	if msg := HiddenText(name); msg != "" {
+		return "", Errorf(EINVALID, "the key name %s", msg)
+	}
+	return name, nil
+}
+
+// hiddenText says what in name cannot be seen ("" if nothing): a control
+// character, or a format character such as a zero-width space or a
+// right-to-left override, which would let two names look alike or one
+// look like another text.
+func HiddenText(name string) string {
 	for _, r := range name {
 		switch {
 		case unicode.IsControl(r):
-			return "", Errorf(EINVALID, "the key name may not contain control characters")
+			return "may not contain control characters"
 		case unicode.Is(unicode.Cf, r) || blankLetters[r]:
-			return "", Errorf(EINVALID, "the key name may not contain invisible characters (U+%04X)", r)
+			return fmt.Sprintf("may not contain invisible characters (U+%04X)", r)
 		}
+	}
+	return ""
+}
+
+// MaxOrgNameLen is the longest organisation name, in characters.
+const MaxOrgNameLen = 100
+
+// NormalizeOrgName trims an organisation's name, makes each run of
+// spaces (line breaks included) one space, stores accented letters in
+// one form (NFC) and checks its length and characters as a key name's
+// are: the name is shown in the dashboard, in notices and in mail, where
+// a line break or an invisible character would pass for other text.
+func NormalizeOrgName(name string) (string, error) {
+	if msg := TextProblem(name); msg != "" {
+		return "", Errorf(EINVALID, "the organisation name %s", msg)
+	}
+	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
+	if n := utf8.RuneCountInString(name); n == 0 || n > MaxOrgNameLen {
+		return "", Errorf(EINVALID, "the organisation name must have 1 to %d characters", MaxOrgNameLen)
+	}
+	if msg := HiddenText(name); msg != "" {
+		return "", Errorf(EINVALID, "the organisation name %s", msg)
 	}
 	return name, nil
 }

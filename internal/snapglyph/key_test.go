@@ -92,6 +92,37 @@ func TestCheckKeyAllocs(t *testing.T) {
 	}
 }
 
+// TestNormalizeOrgName: an organisation's name is one line of visible
+// text (it is shown in mail and notices): line breaks and other runs of
+// spaces are one space, control and invisible characters are refused.
+func TestNormalizeOrgName(t *testing.T) {
+	for _, tt := range []struct{ in, want, err string }{
+		{" Acme GmbH ", "Acme GmbH", ""},
+		{"Org\r\nBcc: victim@evil.test", "Org Bcc: victim@evil.test", ""},
+		{"Acme\t\u00a0 Ltd", "Acme Ltd", ""},
+		{"Cafe\u0301", "Caf\u00e9", ""},
+		{strings.Repeat("é", 100), strings.Repeat("é", 100), ""},
+		{strings.Repeat("é", 101), "", "1 to 100 characters"},
+		{"  ", "", "1 to 100 characters"},
+		{"\x1b[31mRed", "", "control characters"},
+		{"Ac\u200bme", "", "invisible characters (U+200B)"},
+		{"\u202eemcA", "", "invisible characters (U+202E)"},
+		{"A\x00B", "", "NUL"},
+		{"A\xffB", "", "UTF-8"},
+	} {
+		got, err := NormalizeOrgName(tt.in)
+		if tt.err != "" {
+			if err == nil || ErrorKind(err) != EINVALID || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "organisation name") {
+				t.Errorf("NormalizeOrgName(%q) = %q, %v; want an error saying %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeOrgName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
 func TestNormalizeKeyName(t *testing.T) {
 	tests := []struct{ in, want, err string }{
 		{"  Production-WebApp ", "Production-WebApp", ""},
