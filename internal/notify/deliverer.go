@@ -296,9 +296,9 @@ func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
 			a.Abandon(bctx, d, err)
 		}
 		_, ferr := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, err.Error())
-		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) given up after %d attempts: %w", d.Event.ID, d.Event.Kind, d.Attempts, err), ferr), bctx)
+		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) for %s given up after %d attempts: %w", d.Event.ID, d.Event.Kind, d.Sink, d.Attempts, err), ferr), bctx)
 	default:
 		rerr := w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, next, err.Error())
-		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s), attempt %d, tried again at %s: %w", d.Event.ID, d.Event.Kind, d.Attempts, next.UTC().Format(time.RFC3339), err), rerr), bctx)
+		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) for %s, attempt %d, tried again at %s: %w", d.Event.ID, d.Event.Kind, d.Sink, d.Attempts, next.UTC().Format(time.RFC3339), err), rerr), bctx)
 	}
 }

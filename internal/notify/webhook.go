@@ -167,8 +167,8 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
-	a.Duration = time.Since(start)
 	if err != nil {
+		a.Duration = time.Since(start)
 		// Not the url.Error's text: it repeats the URL, whose query may
 		// hold the receiver's own token.
 		var ue *url.Error
@@ -181,8 +181,13 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 		return fail("%v", err)
 	}
 	defer resp.Body.Close()
+	// The answer is read (its start kept, at most 64 KiB in all, so the
+	// connection can be reused) within the same 30 s; the duration is
+	// until then, the time the receiver held the delivery. Its status
+	// decides: a 2xx whose body does not end in time is still success.
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, snapglyph.WebhookResponseKept))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	a.Duration = time.Since(start)
 	a.Status = resp.StatusCode
 	a.Response = snapglyph.Storable(string(head), snapglyph.WebhookResponseKept)
 	switch {

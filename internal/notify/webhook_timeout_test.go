@@ -132,3 +132,53 @@ func TestWebhookTimeoutIsRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookDurationHoldsTheBody: a receiver that answers 200 at once and
+// then sends its body a byte at a time holds the delivery until the sink
+// gives up reading (its Timeout, 300 ms here): the attempt is a success
+// (the status decides), and the delivery log's duration is the time the
+// receiver held it, not the time to its first line.
+func TestWebhookDurationHoldsTheBody(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := maxFixture(t, db)
+		ctx := context.Background()
+		const timeout = 300 * time.Millisecond
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			io.Copy(io.Discard, req.Body)
+			w.WriteHeader(http.StatusOK)
+			for i := 0; i < 100; i++ { // at most 10 s
+				if _, err := w.Write([]byte("y")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-req.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		w, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, srv.URL, []string{"qr.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.createQR("Menu")
+		d := f.hookDeliverer("n1", nil, true)
+		for _, s := range d.Sinks {
+			if ws, ok := s.(*notify.WebhookSink); ok {
+				ws.Timeout = timeout
+			}
+		}
+		if _, err := d.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		as := f.attempts(w.ID)
+		if len(as) != 1 || !as[0].OK() || as[0].Status != http.StatusOK || !strings.HasPrefix(as[0].Response, "y") {
+			t.Fatalf("attempts %+v, want one success with the start of the body", as)
+		}
+		if as[0].Duration < timeout {
+			t.Errorf("logged duration %s; the receiver held the delivery for the sink's %s", as[0].Duration, timeout)
+		}
+	})
+}
