@@ -44,6 +44,8 @@ func TestComposeEveryKind(t *testing.T) {
 		{snapglyph.EventKeyLeaked, with(map[string]any{"url": "u", "action": "revoked"}), "owner", []string{"revoked at once"}, "/settings/api/keys/key_1"},
 		{snapglyph.EventUsageThreshold, map[string]any{"counter": "apiCalls", "percent": 80, "used": 8000, "limit": 10000, "resetsAt": at}, "owner", []string{"80 % of this month's API calls used", "8,000 of its 10,000 API calls"}, "/settings/api"},
 		{snapglyph.EventUsageThreshold, map[string]any{"counter": "imageCredits", "percent": 100, "used": 2000, "limit": 2000, "resetsAt": at}, "admin", []string{"All image credits of this month used", "2,000 of its 2,000 image credits", "429"}, "/settings/api"},
+		// Spent with less recorded (a node stopped holding the rest).
+		{snapglyph.EventUsageThreshold, map[string]any{"counter": "apiCalls", "percent": 100, "used": 9466, "limit": 10000, "resetsAt": at}, "owner", []string{"All API calls of this month spent", "no API calls left", "9,466 of its 10,000 are recorded as used and the rest is taken", "429"}, "/settings/api"},
 		{snapglyph.EventTrialEnding, map[string]any{"trialEndsAt": at}, "owner", []string{"The trial ends on 1 Dec 2026"}, "/settings/subscription"},
 		{snapglyph.EventTrialEnding, map[string]any{"trialEndsAt": at}, "admin", []string{"The trial ends on 1 Dec 2026"}, "/settings/api"},
 		{snapglyph.EventTrialEnded, map[string]any{"trialEndsAt": at}, "owner", []string{"The trial has ended", "403 api_not_in_plan"}, "/settings/subscription"},

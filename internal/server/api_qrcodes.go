@@ -533,6 +533,9 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 // credits and Retry-After, and the call refunded, for a GET and a HEAD
 // alike.
 func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits meterState, format string, cost int64) error {
+	if credits.Remaining <= 0 { // none left, not just too few for this image
+		s.recorder.RecordRefusal(p.org.ID, p.period, snapglyph.Counts{ImageCredits: 1}, p.now)
+	}
 	h := w.Header()
 	setCreditHeaders(h, credits)
 	s.refundCall(w, p)

@@ -13,6 +13,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
+	"github.com/snapglyph/snapglyph/internal/usage"
 )
 
 // TestMeteringExactUnderConcurrency: with 40 calls left, 70 concurrent
@@ -172,6 +173,68 @@ func TestUsagePerKey(t *testing.T) {
 		b, _ := db.KeyUsage(ctx, other.ID, "2026-11")
 		if a.APICalls != 3 || b.APICalls != 1 {
 			t.Errorf("per key: %d and %d, want 3 and 1", a.APICalls, b.APICalls)
+		}
+	})
+}
+
+// TestSpentAllowanceTold: a node that stopped without handing back the
+// allowance it had leased leaves the organisation refused (429) with
+// less use recorded than its limit, so its use never crosses 100 %. Once
+// a node has refused it for usage.RefusalGrace, the organisation is told
+// its calls are spent (usage.threshold at 100 %, with the use recorded),
+// once a month however long the refusals go on; refusals within the
+// grace, when the other nodes' last calls are still being recorded, tell
+// nothing.
+func TestSpentAllowanceTold(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		limit := int64(10000)
+		if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &limit, nil); err != nil {
+			t.Fatal(err)
+		}
+		// What the stopped node left: 9,466 calls recorded, the whole
+		// allowance leased.
+		period, _ := snapglyph.Period(h.clock.Now())
+		if _, err := db.SQL().Exec(`INSERT INTO usage_counters (org_id, period, api_calls_used, api_calls_reserved) VALUES ($1, $2, 9466, 10000)`, h.org.ID, period); err != nil {
+			t.Fatal(err)
+		}
+		events := func() []*snapglyph.Event {
+			t.Helper()
+			if err := h.node.Recorder.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.Events(ctx, h.org.ID, snapglyph.EventUsageThreshold, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return evs
+		}
+		refused := func() {
+			t.Helper()
+			p := expectProblem(t, h.get("/api/v1/usage", h.key), http.StatusTooManyRequests, "api_call_limit_reached")
+			if d, _ := p["detail"].(string); !strings.Contains(d, "limit of 10000 API calls") {
+				t.Errorf("detail %q", d)
+			}
+		}
+		refused()
+		h.clock.Set(h.clock.Now().Add(usage.RefusalGrace - time.Second))
+		refused()
+		if evs := events(); len(evs) != 0 {
+			t.Fatalf("told within the grace: %+v", evs)
+		}
+		h.clock.Set(h.clock.Now().Add(2 * time.Second))
+		refused()
+		evs := events()
+		if len(evs) != 1 || evs[0].Int("percent") != 100 || evs[0].Str("counter") != "apiCalls" || evs[0].Int("used") != 9466 || evs[0].Int("limit") != 10000 {
+			t.Fatalf("after the grace: %+v", evs)
+		}
+		for range 3 {
+			h.clock.Set(h.clock.Now().Add(time.Minute))
+			refused()
+		}
+		if evs := events(); len(evs) != 1 {
+			t.Fatalf("told %d times, want once a month: %+v", len(evs), evs)
 		}
 	})
 }

@@ -427,11 +427,17 @@ type UsageBatch struct {
 	// and KeyIPs the addresses a key was used from: its page shows them.
 	KeyDays map[PeriodKey]Counts
 	KeyIPs  map[KeyIP]IPSeen
+	// Refused counts, per organisation and period, the requests refused
+	// because nothing was left of an allowance (APICalls: the call
+	// limit; ImageCredits: no credit left): the organisation is told its
+	// allowance is spent even if its recorded use never reaches the
+	// limit (a node that stopped without handing back what it held).
+	Refused map[PeriodKey]Counts
 }
 
 // Empty reports whether the batch holds nothing.
 func (b *UsageBatch) Empty() bool {
-	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0 && len(b.KeyDays) == 0 && len(b.KeyIPs) == 0
+	return len(b.Orgs) == 0 && len(b.Keys) == 0 && len(b.LastUsed) == 0 && len(b.KeyDays) == 0 && len(b.KeyIPs) == 0 && len(b.Refused) == 0
 }
 
 // DroppedUsage is a row of a usage batch that the database refused for

@@ -435,29 +435,33 @@ var Thresholds = []int64{100, 80}
 // organisation's row are serialised by the database (the row's lock), so
 // exactly one flush sees a crossing; the dedupe key makes it once a month
 // even so. Only the highest threshold crossed is told: the lower one can
-// no longer be crossed this month.
+// no longer be crossed this month. An allowance requests were refused for
+// (refused: nothing was left of it) is told as at 100 %, once a month as
+// well, with the use recorded: it can stay below the limit when a node
+// stopped without handing back the allowance it held.
 // The caller reads the organisation (nil: it no longer exists): a flush
 // reads all of its organisations in one query (usage.go).
-func (tx *Tx) usageCrossed(ctx context.Context, org *snapglyph.Org, period string, used, delta snapglyph.Counts) error {
-	if org == nil || delta.APICalls <= 0 && delta.ImageCredits <= 0 {
+func (tx *Tx) usageCrossed(ctx context.Context, org *snapglyph.Org, period string, used, delta, refused snapglyph.Counts) error {
+	if org == nil {
 		return nil
 	}
 	orgID := org.ID
 	for _, c := range []struct {
-		name        string
-		used, delta int64
-		limit       int64
+		name                 string
+		used, delta, refused int64
+		limit                int64
 	}{
-		{"apiCalls", used.APICalls, delta.APICalls, org.APICallLimit()},
-		{"imageCredits", used.ImageCredits, delta.ImageCredits, org.ImageCreditLimit()},
+		{"apiCalls", used.APICalls, delta.APICalls, refused.APICalls, org.APICallLimit()},
+		{"imageCredits", used.ImageCredits, delta.ImageCredits, refused.ImageCredits, org.ImageCreditLimit()},
 	} {
-		if c.limit <= 0 || c.delta <= 0 {
+		if c.limit <= 0 || c.delta <= 0 && c.refused <= 0 {
 			continue
 		}
 		before := c.used - c.delta
 		for _, pct := range Thresholds {
 			mark := (c.limit*pct + 99) / 100
-			if before >= mark || c.used < mark {
+			spent := pct == 100 && c.refused > 0
+			if !spent && (before >= mark || c.used < mark) {
 				continue
 			}
 			start, err := time.Parse("2006-01", period)

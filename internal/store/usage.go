@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -259,21 +260,29 @@ func saveIsolated(ctx context.Context, tx *Tx, row usageRow) (bad, err error) {
 // key's counters (of a period or a day), an address a key was used from,
 // or a key's last use.
 type usageRow struct {
-	kind   string // "org", "key", "key_day", "key_ip", "last_use"
-	key    snapglyph.PeriodKey
-	counts snapglyph.Counts
-	use    snapglyph.LastUse
-	ip     string
-	seen   snapglyph.IPSeen
+	kind    string // "org", "key", "key_day", "key_ip", "last_use"
+	key     snapglyph.PeriodKey
+	counts  snapglyph.Counts
+	refused snapglyph.Counts // "org": requests refused for a spent allowance
+	use     snapglyph.LastUse
+	ip      string
+	seen    snapglyph.IPSeen
 }
 
 // usageRows lists a batch's writes in a fixed order: organisations, keys,
 // keys' days, keys' addresses, then last uses, each sorted by id and
 // period (day, address).
 func usageRows(b *snapglyph.UsageBatch) []usageRow {
-	rows := make([]usageRow, 0, len(b.Orgs)+len(b.Keys)+len(b.LastUsed)+len(b.KeyDays)+len(b.KeyIPs))
-	for _, k := range sortedKeys(b.Orgs) {
-		rows = append(rows, usageRow{kind: "org", key: k, counts: b.Orgs[k]})
+	rows := make([]usageRow, 0, len(b.Orgs)+len(b.Refused)+len(b.Keys)+len(b.LastUsed)+len(b.KeyDays)+len(b.KeyIPs))
+	orgs := make(map[snapglyph.PeriodKey]snapglyph.Counts, len(b.Orgs)+len(b.Refused))
+	maps.Copy(orgs, b.Orgs)
+	for k := range b.Refused {
+		if _, ok := orgs[k]; !ok {
+			orgs[k] = snapglyph.Counts{} // refusals alone: a row that adds nothing
+		}
+	}
+	for _, k := range sortedKeys(orgs) {
+		rows = append(rows, usageRow{kind: "org", key: k, counts: orgs[k], refused: b.Refused[k]})
 	}
 	for _, k := range sortedKeys(b.Keys) {
 		rows = append(rows, usageRow{kind: "key", key: k, counts: b.Keys[k]})
@@ -324,11 +333,11 @@ func (row usageRow) save(ctx context.Context, tx *Tx) error {
 		if err == nil {
 			// Usage alerts are found here, off the request path.
 			var orgs map[string]*snapglyph.Org
-			if row.counts.APICalls <= 0 && row.counts.ImageCredits <= 0 {
+			if !row.mayAlert() {
 				break // nothing can have been crossed
 			}
 			if orgs, err = tx.orgsByID(ctx, []string{row.key.ID}); err == nil {
-				err = tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, used, row.counts)
+				err = tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, used, row.counts, row.refused)
 			}
 		}
 	case "key":
@@ -354,6 +363,12 @@ func (row usageRow) save(ctx context.Context, tx *Tx) error {
 			ms(u.At), snapglyph.Storable(u.IP, snapglyph.MaxLastUsedIP), snapglyph.Storable(u.UserAgent, snapglyph.MaxLastUsedUA), row.key.ID, ms(u.At))
 	}
 	return err
+}
+
+// mayAlert reports whether an organisation's row can tell it of its
+// usage: it added some, or requests were refused for a spent allowance.
+func (row usageRow) mayAlert() bool {
+	return row.counts.APICalls > 0 || row.counts.ImageCredits > 0 || row.refused.APICalls > 0 || row.refused.ImageCredits > 0
 }
 
 // orgChunk is how many organisations' rows one statement of a flush
@@ -402,7 +417,7 @@ func (tx *Tx) saveOrgUsage(ctx context.Context, rows []usageRow) error {
 	}
 	var ids []string
 	for _, row := range rows {
-		if (row.counts.APICalls > 0 || row.counts.ImageCredits > 0) && (len(ids) == 0 || ids[len(ids)-1] != row.key.ID) {
+		if row.mayAlert() && (len(ids) == 0 || ids[len(ids)-1] != row.key.ID) {
 			ids = append(ids, row.key.ID) // sorted: an organisation's periods are adjacent
 		}
 	}
@@ -415,7 +430,7 @@ func (tx *Tx) saveOrgUsage(ctx context.Context, rows []usageRow) error {
 		if !ok {
 			return fmt.Errorf("store: save usage: no counters returned for organisation %s, %s", row.key.ID, row.key.Period)
 		}
-		if err := tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, u, row.counts); err != nil {
+		if err := tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, u, row.counts, row.refused); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,10 @@ type Recorder struct {
 	// ips and flushingIPs are the addresses of pending and flushing
 	// (their KeyIPs stay empty until the flush fills flushing's).
 	ips, flushingIPs *ipBuffer
-	flushMu          sync.Mutex // one flush at a time
+	// refusedSince is when this node first refused each organisation's
+	// spent allowance (by period; APICalls and ImageCredits apart).
+	refusedSince map[refusalKey]time.Time
+	flushMu      sync.Mutex // one flush at a time
 	// epoch is odd while a flush runs and moves at its start and end, so
 	// Used can tell whether the database read raced with a flush.
 	epoch atomic.Uint64
@@ -56,7 +59,7 @@ type Recorder struct {
 
 // New returns a recorder writing to s.
 func New(s Saver, log *slog.Logger) *Recorder {
-	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer()}
+	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refusedSince: map[refusalKey]time.Time{}}
 }
 
 func newBatch() *snapglyph.UsageBatch {
@@ -66,6 +69,7 @@ func newBatch() *snapglyph.UsageBatch {
 		LastUsed: make(map[string]snapglyph.LastUse),
 		KeyDays:  make(map[snapglyph.PeriodKey]snapglyph.Counts),
 		KeyIPs:   make(map[snapglyph.KeyIP]snapglyph.IPSeen),
+		Refused:  make(map[snapglyph.PeriodKey]snapglyph.Counts),
 	}
 }
 
@@ -83,6 +87,51 @@ func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use s
 		r.IPsDropped.Add(1)
 	}
 	r.mu.Unlock()
+}
+
+// RefusalGrace is how long a node refuses an organisation's spent
+// allowance before the organisation is told by the refusals themselves.
+// In that time every node has flushed the calls that spent it, so the
+// usual way (its recorded use reaching the limit) tells it first, with
+// the full count; the refusals tell it when the use recorded stays below
+// the limit (a node stopped without handing back the allowance it held).
+const RefusalGrace = 30 * time.Second
+
+type refusalKey struct {
+	org, period string
+	credits     bool
+}
+
+// RecordRefusal notes a request of the organisation refused at at
+// because nothing was left of an allowance (c: 1 for the counter it
+// was refused for). Once this node has refused it for RefusalGrace, its
+// refusals go with the next flush, which tells the organisation (once a
+// month) that the allowance is spent.
+func (r *Recorder) RecordRefusal(orgID, period string, c snapglyph.Counts, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range []refusalKey{{orgID, period, false}, {orgID, period, true}} {
+		n := snapglyph.Counts{APICalls: c.APICalls}
+		if k.credits {
+			n = snapglyph.Counts{ImageCredits: c.ImageCredits}
+		}
+		if n == (snapglyph.Counts{}) {
+			continue
+		}
+		since, ok := r.refusedSince[k]
+		if !ok {
+			for old := range r.refusedSince {
+				if old.period != period { // a month ago: its allowance renewed
+					delete(r.refusedSince, old)
+				}
+			}
+			r.refusedSince[k] = at
+			continue
+		}
+		if at.Sub(since) >= RefusalGrace {
+			addCounts(r.pending.Refused, snapglyph.PeriodKey{ID: orgID, Period: period}, n)
+		}
+	}
 }
 
 func addCounts(m map[snapglyph.PeriodKey]snapglyph.Counts, k snapglyph.PeriodKey, c snapglyph.Counts) {
