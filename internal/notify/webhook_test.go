@@ -514,6 +514,8 @@ func TestWebhookSSRF(t *testing.T) {
 			"https://[::ffff:192.168.1.1]/x", "https://100.64.0.1/x", "https://rebind.example.com/x",
 			// IPv4 inside IPv6: compatible (::/96) and translated (::ffff:0:0:0/96).
 			"https://[::127.0.0.1]/x", "https://[::7f00:1]/x", "https://[::ffff:0:7f00:1]/x", "https://[::a01:203]/x",
+			// Characters that cannot be seen (a right-to-left override).
+			"https://hooks.example.com/\u202egnp.x", "https://hooks.example.com/a\u200bb",
 		} {
 			_, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, u, []string{"qr.created"})
 			if snapglyph.ErrorKind(err) != snapglyph.EINVALID {

@@ -158,6 +158,10 @@ func ParseWebhookURL(raw string, insecureLocal bool) (*url.URL, error) {
 			return nil, Errorf(EINVALID, "the endpoint URL holds a space or control character")
 		}
 	}
+	if msg := HiddenText(raw); msg != "" {
+		// A right-to-left override would show the URL as another one.
+		return nil, Errorf(EINVALID, "the endpoint URL %s; percent-encode them if the receiver needs them", msg)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, Errorf(EINVALID, "the endpoint URL is not a URL: %v", strings.TrimPrefix(err.Error(), "parse "+strconv.Quote(raw)+": "))
