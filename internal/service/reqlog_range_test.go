@@ -25,15 +25,8 @@ func TestLogRangeEndsAtNow(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 2, 14, 5, 0, 0, time.UTC)
-		db.Now = func() time.Time { return now }
-		svc := service.New(db.DB)
-		org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "max"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
-		w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		w.Now = db.Now
+		lo := newLogOrg(t, db, now, "max")
+		svc, org, owner, k, w := lo.svc, lo.org, lo.owner, lo.key, lo.w
 		// Three requests this month, one of them from a node whose clock
 		// is 30 s ahead.
 		for _, at := range []time.Time{now.AddDate(0, 0, -20), now.Add(-time.Hour), now.Add(30 * time.Second)} {
@@ -130,15 +123,8 @@ func TestLogShowsCurrentRetention(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 2, 14, 5, 0, 0, time.UTC)
-		db.Now = func() time.Time { return now }
-		svc := service.New(db.DB)
-		org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "max"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
-		w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		w.Now = db.Now
+		lo := newLogOrg(t, db, now, "max")
+		svc, org, owner, k, w := lo.svc, lo.org, lo.owner, lo.key, lo.w
 		ids := map[int]string{} // by age in days
 		for _, days := range []int{60, 20, 10, 1} {
 			at := now.AddDate(0, 0, -days)
@@ -219,4 +205,32 @@ func TestLogShowsCurrentRetention(t *testing.T) {
 			t.Errorf("%d entries stored after the maintenance, want 1", left)
 		}
 	})
+}
+
+// logOrg is an organisation of a plan, its Owner and its key
+// Production-WebApp, made at the fixed time now (db's clock from then
+// on), with a request log writer on the same clock.
+type logOrg struct {
+	svc   *service.Service
+	org   *snapglyph.Org
+	owner *snapglyph.User
+	key   *service.NewKey
+	w     *reqlog.Writer
+}
+
+func newLogOrg(t *testing.T, db *testdb.DB, now time.Time, plan string) logOrg {
+	t.Helper()
+	db.Now = func() time.Time { return now }
+	svc := service.New(db.DB)
+	org, owner, err := svc.CreateOrg(context.Background(), service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := svc.CreateKey(context.Background(), snapglyph.Operator, org.ID, "Production-WebApp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.Now = db.Now
+	return logOrg{svc, org, owner, k, w}
 }

@@ -207,16 +207,9 @@ func TestRequestLogChartEdges(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 15, 12, 30, 0, 0, time.UTC)
-		db.Now = func() time.Time { return now }
-		svc := service.New(db.DB)
-		org, _, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "max"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k1, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
+		lo := newLogOrg(t, db, now, "max")
+		svc, org, k1, w := lo.svc, lo.org, lo.key, lo.w
 		k2, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Zapier-Integration")
-		w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		w.Now = db.Now
 		hour := now.Truncate(time.Hour)
 		var ats []time.Time
 		for h := -50; h <= 1; h++ {
@@ -302,15 +295,8 @@ func TestChartCountsRequestsAtNow(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
-		db.Now = func() time.Time { return now }
-		svc := service.New(db.DB)
-		org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: "Acme", OwnerEmail: "o@acme.test", Plan: "pro"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := svc.CreateKey(ctx, snapglyph.Operator, org.ID, "Production-WebApp")
-		w := reqlog.New(db.DB, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		w.Now = db.Now
+		lo := newLogOrg(t, db, now, "pro")
+		svc, org, owner, k, w := lo.svc, lo.org, lo.owner, lo.key, lo.w
 		for i, at := range []time.Time{now.Add(-time.Millisecond), now, now} {
 			e := snapglyph.RequestLogEntry{At: at, RequestID: snapglyph.NewRequestID(at), OrgID: org.ID, KeyID: k.ID, KeyPrefix: k.Prefix,
 				Method: "GET", Route: "/api/v1/usage", Status: []int{200, 401, 200}[i], IP: "192.0.2.1", Plan: org.Plan}
