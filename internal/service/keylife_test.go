@@ -248,6 +248,15 @@ func TestKeyNamesUnique(t *testing.T) {
 		}
 		_, err = e.svc.RenameKey(ctx, actor, r.ID, "Production-WebApp")
 		wantCode(t, err, snapglyph.ECONFLICT, "")
+		// The rolled key works during its overlap: it may not take the
+		// name of another working key (it shares its own with the key
+		// that replaced it).
+		e.create(t, service.KeySpec{Name: "Billing-Worker"})
+		_, err = e.svc.RenameKey(ctx, actor, d.ID, "billing-worker")
+		wantCode(t, err, snapglyph.ECONFLICT, "key_name_taken")
+		if _, err := e.svc.RenameKey(ctx, actor, d.ID, "Production-WebApp-Rolled"); err != nil {
+			t.Fatalf("renaming the rolled key to a free name: %v", err)
+		}
 		_, err = e.svc.RenameKey(ctx, actor, a.ID, "Anything")
 		wantCode(t, err, snapglyph.ECONFLICT, "") // revoked
 		_, err = e.svc.RenameKey(ctx, actor, r.ID, strings.Repeat("x", 65))

@@ -234,7 +234,7 @@ func NormalizeKeyName(name string) (string, error) {
 func HiddenText(name string) string {
 	for _, r := range name {
 		switch {
-		case unicode.IsControl(r):
+		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
 			return "may not contain control characters"
 		case unicode.Is(unicode.Cf, r) || blankLetters[r]:
 			return fmt.Sprintf("may not contain invisible characters (U+%04X)", r)

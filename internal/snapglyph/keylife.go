@@ -297,6 +297,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "" || TextProblem(s) != "" {
 		return 0, bad
 	}
+	// At most a century: long enough for any lifetime or overlap (their
+	// own limits are far below), and no sum can wrap around.
+	const most = 100 * 366 * 24 * time.Hour
+	tooLong := Errorf(EINVALID, "%s is too long: at most 100 years", quoteShort(s))
 	var total time.Duration
 	rest := s
 	for rest != "" {
@@ -319,6 +323,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		if unit == 'w' {
 			per *= 7
 		}
+		if n > int64((most-total)/per) {
+			return 0, tooLong
+		}
 		total += time.Duration(n) * per
 		rest = rest[i+1:]
 	}
@@ -326,6 +333,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		d, err := time.ParseDuration(rest)
 		if err != nil || d < 0 {
 			return 0, bad
+		}
+		if d > most-total {
+			return 0, tooLong
 		}
 		total += d
 	}
@@ -396,6 +406,11 @@ func CheckExpiry(expires, now time.Time) error {
 func ParseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, ok := parseInstant(s); ok {
+		if t.Year() < 1970 {
+			// Year 1 is also how an unset time prints: read as "none" by
+			// every caller, it would make a key that never expires.
+			return time.Time{}, Errorf(EINVALID, "%s is before 1970: give a time this service can hold, e.g. 2027-06-30", quoteShort(s))
+		}
 		return t, nil
 	}
 	return time.Time{}, Errorf(EINVALID, "%s is not a time: give RFC 3339 (2027-06-30T00:00:00Z) or a date (2027-06-30, meaning 00:00 UTC)", quoteShort(s))
@@ -439,10 +454,8 @@ func NormalizePauseReason(s string) (string, error) {
 	if n := utf8.RuneCountInString(s); n > MaxPauseReasonLen {
 		return bad("the reason has %d characters; at most %d are allowed", n, MaxPauseReasonLen)
 	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return bad("the reason may not contain control characters (line breaks included)")
-		}
+	if msg := HiddenText(s); msg != "" {
+		return bad("the reason %s (line breaks included)", msg)
 	}
 	return s, nil
 }

@@ -159,6 +159,16 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
 		}
 	}
+	// Beyond a century, however written: 30,501 weeks wrapped around to
+	// three days, 15,251 to a negative duration.
+	for _, in := range []string{"30501w", "15251w", "36601d", "36600d1h", "5229w", "100000w", "878401h", "36600d2562047h"} {
+		if got, err := snapglyph.ParseDuration(in); err == nil || !strings.Contains(err.Error(), "at most 100 years") {
+			t.Errorf("ParseDuration(%q) = %v, %v; want too long", in, got, err)
+		}
+	}
+	if got, err := snapglyph.ParseDuration("36600d"); err != nil || got != 36600*24*time.Hour {
+		t.Errorf("a century: %v, %v", got, err)
+	}
 }
 
 func TestParseTime(t *testing.T) {
@@ -175,7 +185,10 @@ func TestParseTime(t *testing.T) {
 			t.Errorf("ParseTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "tomorrow", "2027-13-01", "30/06/2027", "2027-06-30T25:00", "2027-06-30 09:15", "24h"} {
+	// Year 1 is how an unset time prints: read as "no time" it made a
+	// key that never expires.
+	for _, in := range []string{"", "tomorrow", "2027-13-01", "30/06/2027", "2027-06-30T25:00", "2027-06-30 09:15", "24h",
+		"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"} {
 		if _, err := snapglyph.ParseTime(in); err == nil {
 			t.Errorf("ParseTime(%q) succeeded", in)
 		}
@@ -261,7 +274,7 @@ func TestNormalizePauseReason(t *testing.T) {
 	if r, err := snapglyph.NormalizePauseReason("  suspicious traffic "); err != nil || r != "suspicious traffic" {
 		t.Errorf("%q, %v", r, err)
 	}
-	for _, in := range []string{"a\nb", "\xff", "a\x00", strings.Repeat("é", 201)} {
+	for _, in := range []string{"a\nb", "\xff", "a\x00", strings.Repeat("é", 201), "ok\u009bevil", "a\u0085b", "a\u2028b", "abc\u202eevil", "a\u200bb"} {
 		if _, err := snapglyph.NormalizePauseReason(in); err == nil {
 			t.Errorf("%.20q accepted", in)
 		}

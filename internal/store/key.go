@@ -294,9 +294,18 @@ func (d *DB) RenameKey(ctx context.Context, id, name string, actor snapglyph.Act
 		case k.Name == name:
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the API key %s... is already named %q", k.Prefix, name)
 		}
-		if k.ReplacedBy == "" && !k.IsExpired(tx.now) {
-			if err := tx.checkKeyName(ctx, k.OrgID, name, k.ID); err != nil {
-				return err
+		// A key that works holds its name: one not rolled, and one rolled
+		// while its overlap lasts, which shares its name with the key
+		// that replaced it (so that key is not a conflict).
+		if !k.IsExpired(tx.now) {
+			except := k.ID
+			if k.ReplacedBy != "" {
+				except = k.ReplacedBy
+			}
+			if k.ReplacedBy == "" || k.OverlapEndsAt.After(tx.now) {
+				if err := tx.checkKeyName(ctx, k.OrgID, name, except); err != nil {
+					return err
+				}
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET name = ? WHERE id = ?`, name, id); err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -13,10 +14,27 @@ import (
 // maxFormBytes bounds a dashboard form body.
 const maxFormBytes = 64 << 10
 
-// parseForm reads a form body of at most maxFormBytes.
+// parseForm reads a form body of at most maxFormBytes, and refuses one
+// that sends a field twice (but the lists of checkboxes, listFields):
+// which of the two was meant cannot be told, and taking the first would
+// act on what the sender may not have meant.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	return r.ParseForm() == nil
+	return r.ParseForm() == nil && repeatedField(r.PostForm) == ""
+}
+
+// listFields are the fields a form sends once per ticked box.
+var listFields = map[string]bool{"scope": true, "event": true, "topic": true}
+
+// repeatedField returns a field of v given more than once that is not a
+// list, or "".
+func repeatedField(v url.Values) string {
+	for name, vs := range v {
+		if len(vs) > 1 && !listFields[name] {
+			return name
+		}
+	}
+	return ""
 }
 
 // readForm parses a posted form as parseForm does; when it cannot be read
@@ -25,7 +43,11 @@ func (a *app) readForm(w http.ResponseWriter, r *http.Request) bool {
 	if parseForm(w, r) {
 		return true
 	}
-	a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	msg := "The form could not be read."
+	if f := repeatedField(r.PostForm); f != "" {
+		msg = "The form sends the field " + strconv.Quote(snapglyph.Shorten(f, 40)) + " more than once; send it once."
+	}
+	a.renderError(w, r, http.StatusBadRequest, "Bad request", msg)
 	return false
 }
 

@@ -212,6 +212,8 @@ func readKeyOptions(form url.Values, mayOmitAccess bool) (keyOptions, service.Ke
 	// widen a restricted one: only a new key may leave it out (the form's
 	// default, full access).
 	switch access := form["access"]; {
+	case len(access) == 0 && mayOmitAccess && len(form["scope"]) > 0:
+		o.Errors["scopes"] = "Choose Restricted to give the key only the permissions ticked."
 	case len(access) == 0 && mayOmitAccess:
 	case len(access) != 1 || access[0] != "full" && access[0] != "restricted":
 		o.Errors["scopes"] = "Choose Full access or Restricted."

@@ -67,7 +67,8 @@ func TestCreateKeyWithOptions(t *testing.T) {
 			{url.Values{"name": {"A"}, "access": {"Restricted"}, "scope": {"usage:read"}}, 422, "Choose Full access or Restricted"},
 			{url.Values{"name": {"A"}, "access": {"root"}}, 422, "Choose Full access or Restricted"},
 			{url.Values{"name": {"A"}, "access": {""}}, 422, "Choose Full access or Restricted"},
-			{url.Values{"name": {"A"}, "access": {"restricted", "full"}, "scope": {"usage:read"}}, 422, "Choose Full access or Restricted"},
+			// Permissions without access: not taken for full access.
+			{url.Values{"name": {"A"}, "scope": {"usage:read"}}, 422, "Choose Restricted to give the key only the permissions ticked"},
 		} {
 			p := b.post("/settings/api/keys", tc.form)
 			expectStatus(t, p, tc.status)
@@ -75,6 +76,17 @@ func TestCreateKeyWithOptions(t *testing.T) {
 			if tc.status == 422 {
 				expectContains(t, p, `aria-invalid="true"`)
 			}
+		}
+		// A field sent twice (but a list of ticked boxes): which copy
+		// was meant cannot be told.
+		for _, form := range []url.Values{
+			{"name": {"A"}, "access": {"restricted", "full"}, "scope": {"usage:read"}},
+			{"name": {"A", "B"}},
+			{"name": {"A"}, "expires": {"never", "30"}},
+		} {
+			p := b.post("/settings/api/keys", form)
+			expectStatus(t, p, http.StatusBadRequest)
+			expectContains(t, p, "more than once")
 		}
 		if after, _ := db.Keys(context.Background(), org.ID, true); len(after) != len(before) {
 			t.Errorf("refused forms created %d keys", len(after)-len(before))
