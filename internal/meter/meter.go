@@ -139,6 +139,11 @@ type State struct {
 	Used      int64
 	Remaining int64
 	ResetsAt  time.Time
+	// Period is the period charged ("2026-12"): the meter's at the
+	// charge, which a request waiting for a lease across midnight on the
+	// 1st finds to be the new one. The request records its use in it, so
+	// a month's use never passes what was admitted from its allowance.
+	Period string
 }
 
 func limitOf(org *snapglyph.Org, c snapglyph.Counter) int64 {
@@ -270,7 +275,7 @@ func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org
 			return State{}, false, true, nil
 		}
 	}
-	st = State{Limit: p.limit, ResetsAt: resets}
+	st = State{Limit: p.limit, ResetsAt: resets, Period: period}
 	if p.lease < n {
 		st.Remaining = max(p.limit-p.reserved+p.lease, 0)
 		return st, false, false, nil
@@ -425,15 +430,15 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 		}
 		return calls, State{}, false, err
 	}
-	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets}
+	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets, Period: period}
 	m.report(&credits, snapglyph.ImageCredits, used, known, false, 0)
 	return calls, credits, ok, nil
 }
 
-// Refund puts back n units charged in this period by a request that was
-// then refused (they were never spent).
-func (m *Meter) Refund(org *snapglyph.Org, c snapglyph.Counter, n int64) {
-	period, _ := snapglyph.Period(m.Now())
+// Refund puts back n units charged in period (State.Period) by a request
+// that was then refused (they were never spent). Units of a period that
+// has ended since are not put back: its allowance is closed.
+func (m *Meter) Refund(org *snapglyph.Org, c snapglyph.Counter, n int64, period string) {
 	a := m.lock(org.ID)
 	m.refundLocked(a, period, c, n)
 	a.mu.Unlock()

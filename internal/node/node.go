@@ -116,10 +116,9 @@ type Node struct {
 	logMaintain time.Duration
 
 	log *slog.Logger
-	// reclaims are the answers awaited by this node's reclaim requests,
-	// by organisation.
+	// reclaims are this node's reclaims in flight, by organisation.
 	reclaimMu sync.Mutex
-	reclaims  map[string]chan struct{}
+	reclaims  map[string]*reclaimWait
 }
 
 // New builds a node over db; db.Now is the node's clock.
@@ -261,8 +260,18 @@ func (n *Node) check(task string, err error) {
 // nodes still held. Only requests at an organisation's last units wait.
 const reclaimTimeout = 2 * time.Second
 
+// reclaimWait is a reclaim in flight: the other nodes' answers, and done,
+// closed when it has ended (answered or timed out).
+type reclaimWait struct {
+	answers chan struct{}
+	done    chan struct{}
+}
+
 // reclaim asks every other node to return its unspent leases of the
-// organisation and waits until each has answered (PostgreSQL only).
+// organisation and waits until each has answered (PostgreSQL only). A
+// reclaim of the organisation already in flight on this node is joined,
+// not started again: a second one would take its place and leave the
+// first waiting, without answers, for the whole timeout.
 func (n *Node) reclaim(orgID string) {
 	if !n.DB.Postgres() {
 		return
@@ -280,16 +289,26 @@ func (n *Node) reclaim(orgID string) {
 	if others == 0 {
 		return
 	}
-	ch := make(chan struct{}, others)
 	n.reclaimMu.Lock()
-	if n.reclaims == nil {
-		n.reclaims = make(map[string]chan struct{})
+	if w := n.reclaims[orgID]; w != nil {
+		n.reclaimMu.Unlock()
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+		}
+		return
 	}
-	n.reclaims[orgID] = ch
+	if n.reclaims == nil {
+		n.reclaims = make(map[string]*reclaimWait)
+	}
+	w := &reclaimWait{answers: make(chan struct{}, others), done: make(chan struct{})}
+	ch := w.answers
+	n.reclaims[orgID] = w
 	n.reclaimMu.Unlock()
 	defer func() {
 		n.reclaimMu.Lock()
 		delete(n.reclaims, orgID)
+		close(w.done)
 		n.reclaimMu.Unlock()
 	}()
 	if err := n.DB.NotifyReclaim(ctx, orgID, n.ID); err != nil {
@@ -343,9 +362,9 @@ func (n *Node) apply(c snapglyph.Change, resync bool) {
 		parts := strings.Split(c.RefID, "/")
 		if len(parts) == 3 && parts[1] == n.ID {
 			n.reclaimMu.Lock()
-			if ch := n.reclaims[parts[0]]; ch != nil {
+			if w := n.reclaims[parts[0]]; w != nil {
 				select {
-				case ch <- struct{}{}:
+				case w.answers <- struct{}{}:
 				default:
 				}
 			}

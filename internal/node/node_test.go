@@ -562,3 +562,25 @@ func TestNodePrunes(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentReclaimsJoin: requests at an organisation's last units on
+// one node ask the other nodes for their leases at the same moment. They
+// share one reclaim: a second one used to take the first's place, so the
+// first got no answer and waited the whole timeout, logging that a node
+// did not answer although every node had.
+func TestConcurrentReclaimsJoin(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	a := startNode(t, db, node.Config{})
+	startNode(t, db, node.Config{}) // the other node, which answers
+	org, _ := newOrgKey(t, cli(t, db), 1000, 1000)
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() { a.Meter.Reclaim(org.ID) })
+		}
+		wg.Wait()
+		if strings.Contains(a.logs.String(), "not every node returned its leases") {
+			t.Fatalf("round %d: a reclaim went unanswered:\n%s", round, a.logs.String())
+		}
+	}
+}

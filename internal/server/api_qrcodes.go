@@ -511,7 +511,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
 		if err != nil {
-			s.meter.Refund(p.org, snapglyph.ImageCredits, cost)
+			s.meter.Refund(p.org, snapglyph.ImageCredits, cost, credits.Period)
 			credits.Remaining += cost
 			setCreditHeaders(h, credits)
 			if snapglyph.ErrorKind(err) == snapglyph.EBUSY {
@@ -521,6 +521,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		}
 		setCreditHeaders(h, credits)
 		p.spent.ImageCredits += cost
+		p.creditsPeriod = credits.Period
 		return img.Data, nil
 	})
 	if err != nil {
@@ -534,7 +535,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 // alike.
 func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits meterState, format string, cost int64) error {
 	if credits.Remaining <= 0 { // none left, not just too few for this image
-		s.recorder.RecordRefusal(p.org.ID, p.period, snapglyph.Counts{ImageCredits: 1}, p.now)
+		s.recorder.RecordRefusal(p.org.ID, credits.Period, snapglyph.Counts{ImageCredits: 1}, p.now)
 	}
 	h := w.Header()
 	setCreditHeaders(h, credits)

@@ -11,12 +11,15 @@ import (
 
 // principal is the API caller, resolved once by requireAPIKey.
 type principal struct {
-	key     *snapglyph.APIKey
-	org     *snapglyph.Org
-	period  string
-	now     time.Time
-	calls   meterState // after this request's charge
-	credits meterState
+	key *snapglyph.APIKey
+	org *snapglyph.Org
+	// period is the period the call was charged in (the meter's, which
+	// differs from now's when the request waited across midnight on the
+	// 1st); creditsPeriod that of the image credits spent, if any.
+	period, creditsPeriod string
+	now                   time.Time
+	calls                 meterState // after this request's charge
+	credits               meterState
 	// What the handler spent beyond the call, and whether it refused the
 	// request after all (then the call is refunded and not recorded).
 	spent    snapglyph.Counts
@@ -26,7 +29,7 @@ type principal struct {
 // refundCall gives back the request's API call: the handler refused it
 // with a 429, and refused requests cost nothing.
 func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
-	s.meter.Refund(p.org, snapglyph.APICalls, 1)
+	s.meter.Refund(p.org, snapglyph.APICalls, 1, p.period)
 	p.refunded = true
 	p.calls.Used = max(p.calls.Used-1, 0)
 	p.calls.Remaining = max(p.calls.Limit-p.calls.Used, 0)
@@ -150,8 +153,7 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		setLimitHeaders(h, calls, now)
 		setCreditHeaders(h, credits)
 		if !ok {
-			period, _ := snapglyph.Period(now)
-			s.recorder.RecordRefusal(org.ID, period, snapglyph.Counts{APICalls: 1}, now)
+			s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.Counts{APICalls: 1}, now)
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
 			// Used can pass the limit when the limit was lowered since.
 			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
@@ -159,7 +161,7 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 				calls.Limit, max(calls.Used, calls.Limit), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
 			return
 		}
-		period, _ := snapglyph.Period(now)
+		period := calls.Period
 		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
 		next(w, r, p)
 		spent := p.spent
@@ -173,6 +175,12 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		// (valid UTF-8, no NUL, cut on a character boundary) and with any
 		// key in it cut to its prefix, as the request log keeps it.
 		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.StorableRedacted(r.UserAgent(), snapglyph.MaxLastUsedUA)}
+		if p.creditsPeriod != "" && p.creditsPeriod != period {
+			// The credits were charged in the next period (midnight came
+			// between the call's charge and theirs): recorded there.
+			s.recorder.Record(org.ID, key.ID, p.creditsPeriod, snapglyph.Counts{ImageCredits: spent.ImageCredits}, use)
+			spent.ImageCredits = 0
+		}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
 }

@@ -238,3 +238,36 @@ func TestSpentAllowanceTold(t *testing.T) {
 		}
 	})
 }
+
+// TestCallChargedAcrossMidnight: a request that arrives just before the
+// month ends and is charged just after (it waited for a lease) is charged
+// to the new month's allowance, so it is recorded in the new month too,
+// with the new month's headers: a month's recorded use never passes what
+// its allowance admitted (three nodes once recorded 1,007 calls of a
+// 1,000-call February and showed 7 March calls left that were refused).
+func TestCallChargedAcrossMidnight(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		ctx := context.Background()
+		h.clock.Set(time.Date(2027, 2, 28, 23, 59, 59, 500e6, time.UTC))
+		// The meter charges a second after the request arrived.
+		h.node.Meter.Now = func() time.Time { return h.clock.Now().Add(time.Second) }
+		resp := h.get("/api/v1/usage", h.key)
+		if got := resp.Header.Get("X-RateLimit-Reset"); got != strconv.FormatInt(time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC).Unix(), 10) {
+			t.Errorf("X-RateLimit-Reset %s, want April 1st: the call was charged to March", got)
+		}
+		expectOK(t, resp)
+		if err := h.node.Recorder.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for period, want := range map[string]int64{"2027-02": 0, "2027-03": 1} {
+			u, err := db.Usage(ctx, h.org.ID, period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Used.APICalls != want {
+				t.Errorf("%s: %d calls recorded, want %d", period, u.Used.APICalls, want)
+			}
+		}
+	})
+}
