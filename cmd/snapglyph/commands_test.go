@@ -34,6 +34,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"org", "rename"}, 1, "", "snapglyph: unknown org command \"rename\": use create, set-plan, set-limits or requests\n"},
 		{[]string{"key"}, 1, "", "snapglyph: usage: snapglyph key create|list|show|pause|resume|revoke|rename|restrict|roll|end-overlap …\n"},
 		{[]string{"key", "delete"}, 1, "", "snapglyph: unknown key command \"delete\": use create, list, show, pause, resume, revoke, rename, restrict, roll or end-overlap\n"},
+		// A group's help lists its commands and succeeds.
+		{[]string{"org", "-h"}, 0, "usage: snapglyph org create | set-plan | set-limits | requests\n", ""},
+		{[]string{"key", "--help"}, 0, "usage: snapglyph key create | list | show", ""},
+		{[]string{"webhook", "help"}, 0, "usage: snapglyph webhook create | list | delete\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -111,6 +111,11 @@ commands:
 
 Run "snapglyph <command> -h" for a command's flags.`
 
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 // env gives run its inputs, so tests can call it in process.
 type env struct {
 	getenv func(string) string
@@ -126,6 +131,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usageText)
 		return snapglyph.Errorf(snapglyph.EINVALID, "no command given")
+	}
+	if len(args) == 2 && (args[0] == "org" || args[0] == "key" || args[0] == "webhook") && isHelp(args[1]) {
+		// A group's help: its commands, from the overview.
+		for _, line := range strings.Split(usageText, "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == args[0] {
+				fmt.Fprintf(stdout, "usage: snapglyph %s %s\nRun \"snapglyph %s <command> -h\" for a command's flags.\n", args[0], strings.Join(f[1:], " "), args[0])
+			}
+		}
+		return nil
 	}
 	switch args[0] {
 	case "serve":
