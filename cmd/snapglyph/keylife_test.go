@@ -96,7 +96,7 @@ func TestCLIKeyLifecycle(t *testing.T) {
 			t.Fatalf("after pause: %d %v", resp.StatusCode, body)
 		}
 		out, _ = cli(t, dsn, 0, "key", "list", "--org", org)
-		if !strings.Contains(out, "Paused (by operator (CLI): suspicious traffic; until "+until.Format("2006-01-02 15:04 UTC")+")") ||
+		if !strings.Contains(out, "Paused (by operator (CLI): suspicious traffic; until "+snapglyph.FormatTime(until)+")") ||
 			!strings.Contains(out, "images:read, usage:read (2 IP entries)") {
 			t.Errorf("key list:\n%s", out)
 		}

@@ -431,8 +431,16 @@ func parseInstant(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// FormatTime is how messages show an instant: "2027-06-30 00:00 UTC".
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+// FormatTime is how messages show an instant: "2027-06-30 00:00 UTC",
+// with its seconds when it has some ("2026-12-03 06:57:45 UTC"): a key
+// that expired at 06:57:45 did not expire at 06:57.
+func FormatTime(t time.Time) string {
+	t = t.UTC()
+	if t.Second() == 0 {
+		return t.Format("2006-01-02 15:04 UTC")
+	}
+	return t.Format("2006-01-02 15:04:05 UTC")
+}
 
 // MaxPauseReasonLen bounds a pause's reason, in characters.
 const MaxPauseReasonLen = 200

@@ -283,3 +283,18 @@ func TestNormalizePauseReason(t *testing.T) {
 		t.Errorf("200 characters refused: %v", err)
 	}
 }
+
+// TestFormatTime: an instant with seconds is shown with them (a key that
+// expired at 06:57:45 did not expire at 06:57); a whole minute without.
+func TestFormatTime(t *testing.T) {
+	for at, want := range map[time.Time]string{
+		time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC):                      "2027-06-30 00:00 UTC",
+		time.Date(2026, 12, 3, 6, 57, 45, 500e6, time.UTC):                "2026-12-03 06:57:45 UTC",
+		time.Date(2026, 12, 3, 7, 57, 45, 0, time.FixedZone("CET", 3600)): "2026-12-03 06:57:45 UTC",
+		time.Date(2026, 12, 3, 6, 57, 0, 999e6, time.UTC):                 "2026-12-03 06:57 UTC",
+	} {
+		if got := snapglyph.FormatTime(at); got != want {
+			t.Errorf("FormatTime(%s) = %q, want %q", at, got, want)
+		}
+	}
+}
