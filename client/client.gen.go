@@ -2086,7 +2086,7 @@ type GetQRCodeParams struct {
 	// Format What to answer: `json` (the default, no credit), `svg` (1 credit) or `png` (10 credits).
 	Format *GetQRCodeParamsFormat `form:"format,omitempty" json:"format,omitempty"`
 
-	// Size PNG only (400 with another format): the image's width and height in pixels, at most; a whole number from 64 to 4096.
+	// Size PNG only (400 with another format): the image's width and height in pixels, at most; a whole number from 64 to 4096. Every module is the same whole number of pixels, so the image is the largest such square that fits; a code more modules wide than size (quiet zone included, at most 209) comes back one pixel per module, wider than size.
 	Size *int `form:"size,omitempty" json:"size,omitempty"`
 
 	// Download Images: `1` or `true` adds `Content-Disposition: attachment` with a file name made from the QR code's name. Another value, or `download` without `format=svg` or `format=png`, is refused with 400.

@@ -342,6 +342,34 @@ func Attachment(name, ext string) string {
 	if ascii == "" {
 		ascii = "qr-code"
 	}
+	utf := downloadName(name)
+	if utf == "" {
+		utf = ascii
+	}
 	// An RFC 8187 value keeps its attr-chars: the unreserved ones and !#$&+^`|.
-	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, qr.PercentEncode(name, "!#$&+^`|"), ext)
+	return fmt.Sprintf(`attachment; filename="%s.%s"; filename*=UTF-8''%s.%s`, ascii, ext, qr.PercentEncode(utf, "!#$&+^`|"), ext)
+}
+
+// downloadName is the code's name made a safe file name, as RFC 6266
+// §4.3 asks of a recipient, since not every one does it: no path (a slash
+// or backslash is a dash), no control or invisible character (a
+// right-to-left override would show "exe.png" as "gnp.exe"), one space
+// for each run of spaces, no leading dot (a hidden file), at most 100
+// characters. "" if nothing is left.
+func downloadName(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range strings.Join(strings.Fields(name), " ") {
+		switch {
+		case n == 100:
+			return strings.TrimSpace(b.String())
+		case c == '/' || c == '\\':
+			c = '-'
+		case snapglyph.HiddenText(string(c)) != "", b.Len() == 0 && (c == '.' || c == ' '):
+			continue
+		}
+		b.WriteRune(c)
+		n++
+	}
+	return strings.TrimSpace(b.String())
 }

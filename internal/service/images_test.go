@@ -358,8 +358,28 @@ func TestAttachmentNames(t *testing.T) {
 				break
 			}
 		}
-		if got, err := url.PathUnescape(strings.TrimSuffix(ext, ".svg")); err != nil || got != name {
+		if got, err := url.PathUnescape(strings.TrimSuffix(ext, ".svg")); err != nil || got != downloadName(name) {
 			t.Errorf("%q: filename* decodes to %q (%v)", name, got, err)
 		}
+	}
+	// The UTF-8 name is the code's, made a safe file name (RFC 6266
+	// §4.3): no path, no control or invisible character, no leading dot.
+	for name, want := range map[string]string{
+		"Café Menü":               "Café Menü",
+		"漢字":                      "漢字",
+		"tab\there  and\r\nthere": "tab here and there",
+		"../../etc/passwd":        "-..-etc-passwd",
+		`C:\Windows\evil`:         "C:-Windows-evil",
+		"\u202eevil.exe":          "evil.exe",
+		"zero\u200bwidth\x01":     "zerowidth",
+		".hidden":                 "hidden",
+		strings.Repeat("é", 200):  strings.Repeat("é", 100),
+	} {
+		if got := downloadName(name); got != want {
+			t.Errorf("downloadName(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if cd := Attachment("\u202e\u200b", "png"); !strings.HasSuffix(cd, "filename*=UTF-8''qr-code.png") {
+		t.Errorf("a name of nothing visible: %s", cd)
 	}
 }
