@@ -535,7 +535,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 // alike.
 func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits meterState, format string, cost int64) error {
 	if credits.Remaining <= 0 { // none left, not just too few for this image
-		s.recorder.RecordRefusal(p.org.ID, credits.Period, snapglyph.Counts{ImageCredits: 1}, p.now)
+		s.recorder.RecordRefusal(p.org.ID, credits.Period, snapglyph.ImageCredits, p.now)
 	}
 	h := w.Header()
 	setCreditHeaders(h, credits)

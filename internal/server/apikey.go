@@ -153,7 +153,7 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		setLimitHeaders(h, calls, now)
 		setCreditHeaders(h, credits)
 		if !ok {
-			s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.Counts{APICalls: 1}, now)
+			s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.APICalls, now)
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
 			// Used can pass the limit when the limit was lowered since.
 			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",

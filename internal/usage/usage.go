@@ -39,10 +39,9 @@ type Recorder struct {
 	// ips and flushingIPs are the addresses of pending and flushing
 	// (their KeyIPs stay empty until the flush fills flushing's).
 	ips, flushingIPs *ipBuffer
-	// refusedSince is when this node first refused each organisation's
-	// spent allowance (by period; APICalls and ImageCredits apart).
-	refusedSince map[refusalKey]time.Time
-	flushMu      sync.Mutex // one flush at a time
+	// refused are the allowances this node has refused requests for.
+	refused map[refusalKey]*refusal
+	flushMu sync.Mutex // one flush at a time
 	// epoch is odd while a flush runs and moves at its start and end, so
 	// Used can tell whether the database read raced with a flush.
 	epoch atomic.Uint64
@@ -59,7 +58,7 @@ type Recorder struct {
 
 // New returns a recorder writing to s.
 func New(s Saver, log *slog.Logger) *Recorder {
-	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refusedSince: map[refusalKey]time.Time{}}
+	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refused: map[refusalKey]*refusal{}}
 }
 
 func newBatch() *snapglyph.UsageBatch {
@@ -99,38 +98,42 @@ const RefusalGrace = 30 * time.Second
 
 type refusalKey struct {
 	org, period string
-	credits     bool
+	counter     snapglyph.Counter
+}
+
+// refusal is when this node first refused an allowance, and whether its
+// refusals have gone with a flush (then the organisation is told, and a
+// later flush need not tell the store again).
+type refusal struct {
+	since time.Time
+	told  bool
 }
 
 // RecordRefusal notes a request of the organisation refused at at
-// because nothing was left of an allowance (c: 1 for the counter it
-// was refused for). Once this node has refused it for RefusalGrace, its
-// refusals go with the next flush, which tells the organisation (once a
-// month) that the allowance is spent.
-func (r *Recorder) RecordRefusal(orgID, period string, c snapglyph.Counts, at time.Time) {
+// because nothing was left of the counter's allowance. Once this node has
+// refused it for RefusalGrace, the refusal goes with the next flush (once
+// a period: a failed flush keeps its batch), which tells the organisation
+// that the allowance is spent.
+func (r *Recorder) RecordRefusal(orgID, period string, c snapglyph.Counter, at time.Time) {
+	k := refusalKey{orgID, period, c}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, k := range []refusalKey{{orgID, period, false}, {orgID, period, true}} {
-		n := snapglyph.Counts{APICalls: c.APICalls}
-		if k.credits {
-			n = snapglyph.Counts{ImageCredits: c.ImageCredits}
-		}
-		if n == (snapglyph.Counts{}) {
-			continue
-		}
-		since, ok := r.refusedSince[k]
-		if !ok {
-			for old := range r.refusedSince {
-				if old.period != period { // a month ago: its allowance renewed
-					delete(r.refusedSince, old)
-				}
+	f, ok := r.refused[k]
+	switch {
+	case !ok:
+		for old := range r.refused {
+			if old.period != period { // a month ago: its allowance renewed
+				delete(r.refused, old)
 			}
-			r.refusedSince[k] = at
-			continue
 		}
-		if at.Sub(since) >= RefusalGrace {
-			addCounts(r.pending.Refused, snapglyph.PeriodKey{ID: orgID, Period: period}, n)
+		r.refused[k] = &refusal{since: at}
+	case !f.told && at.Sub(f.since) >= RefusalGrace:
+		f.told = true
+		n := snapglyph.Counts{APICalls: 1}
+		if c == snapglyph.ImageCredits {
+			n = snapglyph.Counts{ImageCredits: 1}
 		}
+		addCounts(r.pending.Refused, snapglyph.PeriodKey{ID: orgID, Period: period}, n)
 	}
 }
 
