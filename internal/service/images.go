@@ -365,7 +365,7 @@ func downloadName(name string) string {
 			return strings.TrimSpace(b.String())
 		case c == '/' || c == '\\':
 			c = '-'
-		case snapglyph.HiddenText(string(c)) != "", b.Len() == 0 && (c == '.' || c == ' '):
+		case snapglyph.Hidden(c), b.Len() == 0 && (c == '.' || c == ' '):
 			continue
 		}
 		b.WriteRune(c)

@@ -227,20 +227,31 @@ func NormalizeKeyName(name string) (string, error) {
 	return name, nil
 }
 
-// hiddenText says what in name cannot be seen ("" if nothing): a control
+// HiddenText says what in name cannot be seen ("" if nothing): a control
 // character, or a format character such as a zero-width space or a
 // right-to-left override, which would let two names look alike or one
 // look like another text.
 func HiddenText(name string) string {
 	for _, r := range name {
 		switch {
-		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
+		case isControl(r):
 			return "may not contain control characters"
-		case unicode.Is(unicode.Cf, r) || blankLetters[r]:
+		case Hidden(r):
 			return fmt.Sprintf("may not contain invisible characters (U+%04X)", r)
 		}
 	}
 	return ""
+}
+
+// Hidden reports whether r is a character HiddenText refuses.
+func Hidden(r rune) bool {
+	return isControl(r) || unicode.Is(unicode.Cf, r) || blankLetters[r]
+}
+
+// isControl reports whether r is a control character or a line or
+// paragraph separator.
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }
 
 // MaxOrgNameLen is the longest organisation name, in characters.
