@@ -373,6 +373,7 @@ func TestAttachmentNames(t *testing.T) {
 		"\u202eevil.exe":          "evil.exe",
 		"zero\u200bwidth\x01":     "zerowidth",
 		".hidden":                 "hidden",
+		"nul\x00byte\xff":         "nulbyte\ufffd",
 		strings.Repeat("é", 200):  strings.Repeat("é", 100),
 	} {
 		if got := downloadName(name); got != want {
