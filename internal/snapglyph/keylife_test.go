@@ -188,7 +188,8 @@ func TestParseTime(t *testing.T) {
 	// Year 1 is how an unset time prints: read as "no time" it made a
 	// key that never expires.
 	for _, in := range []string{"", "tomorrow", "2027-13-01", "30/06/2027", "2027-06-30T25:00", "2027-06-30 09:15", "24h",
-		"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"} {
+		"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+		"2027-06-30\xff", "2027-06-30\x00", strings.Repeat("2027-06-30", 10000)} {
 		if _, err := snapglyph.ParseTime(in); err == nil {
 			t.Errorf("ParseTime(%q) succeeded", in)
 		}
