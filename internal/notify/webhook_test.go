@@ -598,6 +598,7 @@ func TestWebhookRules(t *testing.T) {
 		}{
 			{good + "?" + strings.Repeat("a", 3000), []string{"qr.created"}, "at most 2048"},
 			{good + "\x00", []string{"qr.created"}, "NUL"},
+			{good + "\xff", []string{"qr.created"}, "UTF-8"},
 			{good, []string{"qr.scanned"}, `"qr.scanned" is not a webhook event`},
 			{good, []string{"qr.created\x00"}, "NUL"},
 			{good, nil, "choose at least one event"},
