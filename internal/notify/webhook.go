@@ -150,6 +150,9 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 		return fail("the event's body: %v", err)
 	}
 	timeout := s.timeout()
+	// The attempt's time starts with its deadline's, so one cut by the
+	// deadline lasted the whole timeout.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, strings.NewReader(string(body)))
@@ -165,7 +168,6 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 	if client == nil {
 		client = NewWebhookClient(s.AllowInsecureLocal)
 	}
-	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		a.Duration = time.Since(start)
