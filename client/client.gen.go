@@ -931,7 +931,7 @@ type QRCodeCreateEmail struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -961,7 +961,7 @@ type QRCodeCreatePhone struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -991,7 +991,7 @@ type QRCodeCreateSms struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -1021,7 +1021,7 @@ type QRCodeCreateText struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -1051,7 +1051,7 @@ type QRCodeCreateUrl struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -1081,7 +1081,7 @@ type QRCodeCreateVcard struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -1111,7 +1111,7 @@ type QRCodeCreateWifi struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name QRCodeName `json:"name"`
@@ -1218,7 +1218,7 @@ type QRCodeList struct {
 	NextCursor *string `json:"nextCursor"`
 }
 
-// QRCodeName A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+// QRCodeName A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 //
 // Examples: Product page
 type QRCodeName = string
@@ -1418,7 +1418,7 @@ type QRCodeUpdateEmail struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1448,7 +1448,7 @@ type QRCodeUpdateKeepType struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1468,7 +1468,7 @@ type QRCodeUpdatePhone struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1498,7 +1498,7 @@ type QRCodeUpdateSms struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1528,7 +1528,7 @@ type QRCodeUpdateText struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1558,7 +1558,7 @@ type QRCodeUpdateUrl struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1588,7 +1588,7 @@ type QRCodeUpdateVcard struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`
@@ -1618,7 +1618,7 @@ type QRCodeUpdateWifi struct {
 	// Examples: {"background":"#FFFFFF","errorCorrection":"Q","foreground":"#1A1A2E","margin":4}
 	Design *DesignInput `json:"design,omitempty"`
 
-	// Name A name for people (the dashboard lists it; downloads are named after it). Leading and trailing white space is removed; what remains is 1 to 100 characters, without a NUL character.
+	// Name A name for people (the dashboard lists it; downloads are named after it). It is kept trimmed, with each run of white space (line breaks and tabs included) made one space and accented letters in one form (NFC); what remains is 1 to 100 characters. Control characters other than white space, and invisible ones (format characters such as U+200B or U+202E, Hangul fillers, the blank Braille pattern) are refused, since they would let one name pass for another; the pattern lists those of the Basic Multilingual Plane, and the server also refuses the few beyond it (such as the tag characters U+E0001 and U+E0020–U+E007F).
 	//
 	// Examples: Product page
 	Name *QRCodeName `json:"name,omitempty"`

@@ -113,7 +113,17 @@ func TestQRCodeLifecycle(t *testing.T) {
 		if got["payload"] != q["payload"] || got["createdAt"] != q["createdAt"] {
 			t.Errorf("get %v", got)
 		}
-		upd := readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":"Landing","design":{"foreground":"#1a237e","errorCorrection":"q"}}`), 200)
+		// A name is kept on one line with single spaces and accented
+		// letters in one form: "Landing page" as the list shows it.
+		upd := readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":" Landing\n\t page\u2028","design":{"foreground":"#1a237e","errorCorrection":"q"}}`), 200)
+		if upd["name"] != "Landing page" || upd["payload"] != "https://example.com/p/1" {
+			t.Errorf("patched %v", upd)
+		}
+		upd = readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":"Lande\u0301d"}`), 200)
+		if upd["name"] != "Land\u00e9d" {
+			t.Errorf("patched name %q, want NFC", upd["name"])
+		}
+		upd = readJSON(t, h.send("PATCH", "/api/v1/qr-codes/"+id, h.key, `{"name":"Landing"}`), 200)
 		if upd["name"] != "Landing" || upd["payload"] != "https://example.com/p/1" {
 			t.Errorf("patched %v", upd)
 		}
@@ -152,6 +162,11 @@ func TestQRCodeValidation(t *testing.T) {
 			{"missing fields", "application/json", `{}`, 400, "invalid_request", []string{"name", "type", "content"}},
 			{"unknown type", "application/json", `{"name":"x","type":"barcode","content":{}}`, 400, "invalid_request", []string{"type"}},
 			{"unknown top-level field", "application/json", `{"name":"x","type":"url","content":{"url":"https://a.example"},"colour":"red"}`, 400, "invalid_request", []string{"colour"}},
+			{"name with a right-to-left override", "application/json", `{"name":"menu\u202Etxt.exe","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
+			{"name with a zero-width space", "application/json", `{"name":"Pro\u200Bmo","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
+			{"name with an escape sequence", "application/json", `{"name":"\u001b[31mRed","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
+			{"name with a tag character", "application/json", `{"name":"a\udb40\udc41b","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
+			{"name with a NUL", "application/json", `{"name":"a\u0000b","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
 			{"wrong type", "application/json", `{"name":5,"type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_request", []string{"name"}},
 			{"logo without H", "application/json", `{"name":"x","type":"url","content":{"url":"https://a.example"},"design":{"logo":"` + logoPNG(t) + `"}}`, 400, "invalid_request", []string{"design.errorCorrection"}},
 			{"logo not an image", "application/json", `{"name":"x","type":"url","content":{"url":"https://a.example"},"design":{"errorCorrection":"H","logo":"aGVsbG8="}}`, 400, "invalid_request", []string{"design.logo"}},

@@ -257,6 +257,12 @@ func createCases(logo string) []exampleCase {
 		invalid("name of spaces", name(q(" \u3000\t"))),
 		invalid("name of 101 characters", name(q(strings.Repeat("n", 101)))),
 		invalid("name with NUL", name(q("a\x00b"))),
+		invalid("name with an escape character", name(q("\x1b[31mRed"))),
+		invalid("name with a C1 control", name(q("a\u0090b"))),
+		invalid("name with a right-to-left override", name(q("menu\u202Etxt.exe"))),
+		invalid("name with a zero-width space", name(q("Pro\u200Bmo"))),
+		invalid("name of a Hangul filler", name(q("\u3164"))),
+		valid("name with a line separator", name(q("Spring\u2028menu"))),
 		invalid("name a number", name(`5`)),
 		invalid("name null", name(`null`)),
 
@@ -462,6 +468,8 @@ func createCases(logo string) []exampleCase {
 			schema: true, why: "the limit is 2048 bytes of UTF-8; maxLength counts characters"},
 		{name: "SSID of 17 two-byte characters", body: qrBody("wifi", `{"ssid":`+q(strings.Repeat("é", 17))+`,"security":"none"}`),
 			schema: true, why: "the limit is 32 bytes of UTF-8; maxLength counts characters"},
+		{name: "name with a tag character", body: name(q("a\U000E0041b")),
+			schema: true, why: "invisible characters beyond the Basic Multilingual Plane, which the description names"},
 		{name: "logo not an image", body: design(`{"errorCorrection":"H","logo":"aGVsbG8="}`),
 			schema: true, why: "the file's format and pixel size are checked by decoding it"},
 

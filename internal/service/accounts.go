@@ -275,15 +275,12 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 }
 
 func normalizePersonName(s string) (string, error) {
-	if msg := snapglyph.TextProblem(s); msg != "" {
+	s, msg := snapglyph.NormalizeName(s)
+	if msg != "" {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "the name %s", msg)
 	}
-	s = strings.Join(strings.Fields(s), " ")
-	if n := utf8.RuneCountInString(s); n == 0 || n > 100 || !utf8.ValidString(s) {
+	if n := utf8.RuneCountInString(s); n == 0 || n > 100 {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "enter your name (1 to 100 characters)")
-	}
-	if msg := snapglyph.HiddenText(s); msg != "" {
-		return "", snapglyph.Errorf(snapglyph.EINVALID, "the name %s", msg)
 	}
 	return s, nil
 }

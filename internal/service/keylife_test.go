@@ -146,7 +146,8 @@ func TestKeySpecRefused(t *testing.T) {
 			{service.KeySpec{Name: "A", AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/8")}}, "did you mean 10.0.0.0/8"},
 			{service.KeySpec{Name: "A", AllowedIPs: make21()}, "at most 20"},
 			{service.KeySpec{Name: ""}, "name is required"},
-			{service.KeySpec{Name: "bad\x00name"}, "control characters"},
+			{service.KeySpec{Name: "bad\x00name"}, "NUL character"},
+			{service.KeySpec{Name: "bad\x07name"}, "control characters"},
 			{service.KeySpec{Name: "bad\xffname"}, "UTF-8"},
 		} {
 			_, err := e.svc.CreateKeyWith(context.Background(), as(e.owner), e.org.ID, tc.spec)

@@ -455,14 +455,14 @@ func designOf(q *snapglyph.QRCode) qr.Design {
 func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snapglyph.FieldError, error) {
 	errs := append(textFieldErrors("content", in.Content), textFieldErrors("design", in.Design)...)
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
+		name, msg := snapglyph.NormalizeName(*in.Name)
 		switch n := utf8.RuneCountInString(name); {
+		case msg != "":
+			errs = append(errs, snapglyph.FieldError{Field: "name", Message: msg})
 		case n == 0:
 			errs = append(errs, snapglyph.FieldError{Field: "name", Message: "must not be empty"})
 		case n > MaxQRNameLen:
 			errs = append(errs, snapglyph.FieldError{Field: "name", Message: fmt.Sprintf("has %d characters; at most %d are allowed", n, MaxQRNameLen)})
-		case snapglyph.TextProblem(name) != "":
-			errs = append(errs, snapglyph.FieldError{Field: "name", Message: snapglyph.TextProblem(name)})
 		}
 		q.Name = name
 	}

@@ -211,20 +211,33 @@ func NormalizeKeyName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", Errorf(EINVALID, "the key name must be valid UTF-8")
 	}
-	// One spelling of each accented letter (é, not e and a combining
-	// accent), so a name reads back as it was typed on any system.
-	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
+	name, msg := NormalizeName(name)
 	n := utf8.RuneCountInString(name)
 	switch {
 	case n == 0:
 		return "", Errorf(EINVALID, "the key name is required: say where the key is used, e.g. Production-WebApp")
 	case n > MaxKeyNameLen:
 		return "", Errorf(EINVALID, "the key name has %d characters; at most %d are allowed", n, MaxKeyNameLen)
-	}
-	if msg := HiddenText(name); msg != "" {
+	case msg != "":
 		return "", Errorf(EINVALID, "the key name %s", msg)
 	}
 	return name, nil
+}
+
+// NormalizeName is how a name people read (a key's, an organisation's,
+// a person's, a QR code's) is kept: trimmed, each run of white space
+// (line breaks and tabs included) made one space, and each accented
+// letter in one spelling (NFC: é, not e and a combining accent), so it
+// reads back as it was typed on any system. It also says what in the
+// name is not allowed ("" if nothing): text that is not UTF-8 or holds
+// a NUL, and the control and invisible characters HiddenText names. The caller checks
+// the length, which differs by kind of name.
+func NormalizeName(name string) (normalized, problem string) {
+	if msg := TextProblem(name); msg != "" {
+		return name, msg
+	}
+	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
+	return name, HiddenText(name)
 }
 
 // HiddenText says what in name cannot be seen ("" if nothing): a control
@@ -263,14 +276,11 @@ const MaxOrgNameLen = 100
 // are: the name is shown in the dashboard, in notices and in mail, where
 // a line break or an invisible character would pass for other text.
 func NormalizeOrgName(name string) (string, error) {
-	if msg := TextProblem(name); msg != "" {
-		return "", Errorf(EINVALID, "the organisation name %s", msg)
+	name, msg := NormalizeName(name)
+	if n := utf8.RuneCountInString(name); msg == "" && (n == 0 || n > MaxOrgNameLen) {
+		msg = fmt.Sprintf("must have 1 to %d characters", MaxOrgNameLen)
 	}
-	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
-	if n := utf8.RuneCountInString(name); n == 0 || n > MaxOrgNameLen {
-		return "", Errorf(EINVALID, "the organisation name must have 1 to %d characters", MaxOrgNameLen)
-	}
-	if msg := HiddenText(name); msg != "" {
+	if msg != "" {
 		return "", Errorf(EINVALID, "the organisation name %s", msg)
 	}
 	return name, nil

@@ -134,7 +134,8 @@ func TestNormalizeKeyName(t *testing.T) {
 		{"Production  \u00a0 WebApp", "Production WebApp", ""},
 		{"Production-WebApp\u200b", "", "invisible"},
 		{"\u202eppAbeW", "", "U+202E"},
-		{"a\x00b", "", "control"},
+		{"a\x00b", "", "NUL"},
+		{"a\x07b", "", "control"},
 		{"\xffname", "", "UTF-8"},
 		{"Caf\u0065\u0301", "Caf\u00e9", ""}, // one spelling of é
 		{"\u3164", "", "U+3164"},             // a Hangul filler shows as nothing
