@@ -113,7 +113,7 @@ type orgJSON struct {
 
 func (e *env) org(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|set-plan|set-limits|requests …")
+		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|list|show|set-plan|set-limits|requests …")
 	}
 	switch args[0] {
 	case "create":
@@ -270,6 +270,61 @@ func (e *env) org(ctx context.Context, args []string) error {
 			}
 			return nil
 		})
+	case "list", "show":
+		fs := e.flagSet("org " + args[0])
+		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print one JSON line per organisation")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		usage, n := "org list [--json]", 0
+		if args[0] == "show" {
+			usage, n = "org show ORG_ID [--json]", 1
+		}
+		if err := needArgs(pos, n, usage); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			period, resets := snapglyph.Period(time.Now())
+			var orgs []snapglyph.OrgUsage
+			if args[0] == "show" {
+				org, err := svc.Subscription(ctx, snapglyph.Operator, pos[0])
+				if err != nil {
+					return err
+				}
+				used, err := svc.Spent(ctx, snapglyph.Operator, org.ID, period)
+				if err != nil {
+					return err
+				}
+				orgs = []snapglyph.OrgUsage{{Org: org, Used: used}}
+			} else if orgs, err = svc.Orgs(ctx, snapglyph.Operator, period); err != nil {
+				return err
+			}
+			if *asJSON {
+				for _, o := range orgs {
+					if err := e.printJSON(orgUsageJSON{toOrgJSON(o.Org), toUsageJSON(o, period, resets)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if args[0] == "show" {
+				e.printOrg(orgs[0], period, resets)
+				return nil
+			}
+			if len(orgs) == 0 {
+				fmt.Fprintln(e.stdout, "no organisation yet: snapglyph org create --name NAME --owner-email EMAIL")
+				return nil
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "ID\tNAME\tPLAN\tAPI CALLS %s\tIMAGE CREDITS %s\tCREATED\n", period, period)
+			for _, o := range orgs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t%d / %d\t%s\n", o.Org.ID, o.Org.Name, planLine(o.Org),
+					o.Used.APICalls, o.Org.APICallLimit(), o.Used.ImageCredits, o.Org.ImageCreditLimit(), o.Org.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		})
 	case "set-limits":
 		fs := e.flagSet("org set-limits")
 		dsn := e.dbFlag(fs)
@@ -304,7 +359,61 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
-	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, set-plan, set-limits or requests", args[0])
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, list, show, set-plan, set-limits or requests", args[0])
+}
+
+// orgUsageJSON is an organisation as org list and org show print it.
+type orgUsageJSON struct {
+	orgJSON
+	Usage usageJSON `json:"usage"`
+}
+
+// usageJSON is an organisation's usage in the period as stored, in the
+// shape of GET /api/v1/usage.
+type usageJSON struct {
+	Period       string    `json:"period"`
+	APICalls     meterJSON `json:"apiCalls"`
+	ImageCredits meterJSON `json:"imageCredits"`
+	ResetsAt     time.Time `json:"resetsAt"`
+}
+
+type meterJSON struct {
+	Used      int64 `json:"used"`
+	Limit     int64 `json:"limit"`
+	Remaining int64 `json:"remaining"`
+}
+
+func toUsageJSON(o snapglyph.OrgUsage, period string, resets time.Time) usageJSON {
+	meter := func(used, limit int64) meterJSON { return meterJSON{used, limit, max(limit-used, 0)} }
+	return usageJSON{Period: period, ResetsAt: resets,
+		APICalls:     meter(o.Used.APICalls, o.Org.APICallLimit()),
+		ImageCredits: meter(o.Used.ImageCredits, o.Org.ImageCreditLimit())}
+}
+
+// planLine is the organisation's plan, and how a trial stands.
+func planLine(o *snapglyph.Org) string {
+	switch {
+	case o.TrialEnded(time.Now()):
+		return "trial (ended " + o.TrialEndsAt.UTC().Format("2006-01-02") + ")"
+	case o.Plan == snapglyph.PlanTrial:
+		return "trial (ends " + o.TrialEndsAt.UTC().Format("2006-01-02") + ")"
+	}
+	return string(o.Plan)
+}
+
+// printOrg prints one organisation and its usage, as org show does.
+func (e *env) printOrg(o snapglyph.OrgUsage, period string, resets time.Time) {
+	u := toUsageJSON(o, period, resets)
+	limits := "the plan's"
+	if o.Org.APICallsLimit != nil || o.Org.ImageCreditsLimit != nil {
+		limits = "set by the operator (org set-limits)"
+	}
+	fmt.Fprintf(e.stdout, "%s  %s\n", o.Org.ID, o.Org.Name)
+	fmt.Fprintf(e.stdout, "  plan:           %s, limits %s\n", planLine(o.Org), limits)
+	fmt.Fprintf(e.stdout, "  created:        %s\n", o.Org.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "  API calls:      %d of %d used in %s, %d left\n", u.APICalls.Used, u.APICalls.Limit, period, u.APICalls.Remaining)
+	fmt.Fprintf(e.stdout, "  image credits:  %d of %d used in %s, %d left\n", u.ImageCredits.Used, u.ImageCredits.Limit, period, u.ImageCredits.Remaining)
+	fmt.Fprintf(e.stdout, "  resets:         %s (usage as the nodes last flushed it, at most --flush-interval old)\n", resets.Format(time.RFC3339))
 }
 
 // planRequestJSON is a plan request as org requests --json prints it.

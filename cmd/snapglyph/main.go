@@ -103,7 +103,7 @@ const usageText = `usage: snapglyph <command> [flags]
 commands:
   serve        run the API (and dashboard)
   migrate      create or update the database schema
-  org          create | set-plan | set-limits | requests
+  org          create | list | show | set-plan | set-limits | requests
   key          create | list | show | pause | resume | revoke | rename | restrict | roll | end-overlap
   logs         an organisation's API request log
   webhook      create | list | delete

@@ -170,7 +170,7 @@ func (s *Service) Key(ctx context.Context, actor snapglyph.Actor, keyID string) 
 	}
 	if err := s.authorizeKeys(ctx, actor, k.OrgID); err != nil {
 		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key has the id %q", keyID)
+			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key has the id %s", snapglyph.QuoteID(keyID))
 		}
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func SeatLimit(org *snapglyph.Org, now time.Time) int {
 // another organisation (the organisation is not disclosed).
 func (s *Service) role(ctx context.Context, actor snapglyph.Actor, orgID string) (snapglyph.Role, error) {
 	if !actor.ActsIn(orgID) {
-		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	if actor.UserID == "" {
 		if _, err := s.db.Org(ctx, orgID); err != nil {
@@ -33,7 +33,7 @@ func (s *Service) role(ctx context.Context, actor snapglyph.Actor, orgID string)
 	}
 	role, err := s.db.Role(ctx, orgID, actor.UserID)
 	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return "", snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	return role, err
 }

@@ -48,7 +48,7 @@ func (s *Service) authorizeQR(ctx context.Context, by snapglyph.Creator, orgID s
 	}
 	_, err := s.db.Role(ctx, orgID, by.ID)
 	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	return err
 }

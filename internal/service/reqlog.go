@@ -101,7 +101,7 @@ func (s *Service) LogFilter(ctx context.Context, orgID string, q LogQuery) (snap
 			return f, err
 		}
 		if err != nil || key.OrgID != orgID {
-			return f, snapglyph.Codef(snapglyph.ENOTFOUND, "not_found", "no API key has the id %q in this organisation", k)
+			return f, snapglyph.Codef(snapglyph.ENOTFOUND, "not_found", "no API key has the id %s in this organisation", snapglyph.QuoteID(k))
 		}
 		f.KeyID = key.ID
 	}

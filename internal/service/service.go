@@ -221,19 +221,29 @@ func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID st
 	return nil
 }
 
+// Orgs returns every organisation, oldest first, with what it spent in
+// the period as stored: nodes' counts not yet flushed (at most one flush
+// interval's) are not in it. The operator's only. Returns EFORBIDDEN.
+func (s *Service) Orgs(ctx context.Context, actor snapglyph.Actor, period string) ([]snapglyph.OrgUsage, error) {
+	if actor.UserID != "" {
+		return nil, snapglyph.Errorf(snapglyph.EFORBIDDEN, "only the operator lists organisations")
+	}
+	return s.db.Orgs(ctx, period)
+}
+
 // authorizeKeys checks that actor may manage the organisation's keys.
 // Returns ENOTFOUND (not a member, or acting in another organisation: the
 // organisation is not disclosed) or EFORBIDDEN (a Member).
 func (s *Service) authorizeKeys(ctx context.Context, actor snapglyph.Actor, orgID string) error {
 	if !actor.ActsIn(orgID) {
-		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	if actor.UserID == "" {
 		return nil // the operator
 	}
 	role, err := s.db.Role(ctx, orgID, actor.UserID)
 	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	} else if err != nil {
 		return err
 	}

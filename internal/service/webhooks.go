@@ -169,11 +169,11 @@ func (s *Service) webhook(ctx context.Context, actor snapglyph.Actor, orgID, id 
 		return nil, err
 	}
 	if orgID != "" && w.OrgID != orgID {
-		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %q", id)
+		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %s", snapglyph.QuoteID(id))
 	}
 	if err := s.authorizeWebhooks(ctx, actor, w.OrgID, needPlan); err != nil {
 		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
-			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %q", id)
+			return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %s", snapglyph.QuoteID(id))
 		}
 		return nil, err
 	}

@@ -487,6 +487,12 @@ const (
 // low, down to one unit.
 const LeaseShare = 16
 
+// OrgUsage is an organisation with what it spent in a period.
+type OrgUsage struct {
+	Org  *Org
+	Used Counts
+}
+
 // StoredUsage is an organisation's counters for one period as stored:
 // the units spent, and the units leased to nodes (spent or not yet).
 type StoredUsage struct {

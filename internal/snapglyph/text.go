@@ -160,6 +160,13 @@ func Head(s string, n int) string {
 	return s[:n]
 }
 
+// QuoteID quotes an id someone gave, for a message that says no such
+// thing exists: at most 64 bytes of it, with an API key in it cut to its
+// prefix, so a pasted key or a megabyte of text is not echoed back.
+func QuoteID(id string) string {
+	return strconv.Quote(Shorten(RedactKeys(id), 64))
+}
+
 // Shorten cuts s to at most n bytes on a character boundary, marking the
 // cut with "…" (three bytes more). A string that fits is returned as it
 // is. It bounds what a client sent before it is echoed or logged.

@@ -128,11 +128,11 @@ func (tx *Tx) lockKey(ctx context.Context, id string) (*snapglyph.APIKey, error)
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key has the id %q", id)
+		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no API key has the id %s", snapglyph.QuoteID(id))
 	}
 	k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no API key has the id %q", id)
+		return nil, notFound(err, "no API key has the id %s", snapglyph.QuoteID(id))
 	}
 	return k, nil
 }
@@ -141,7 +141,7 @@ func (tx *Tx) lockKey(ctx context.Context, id string) (*snapglyph.APIKey, error)
 func (d *DB) Key(ctx context.Context, id string) (*snapglyph.APIKey, error) {
 	k, err := scanKey(d.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no API key has the id %q", id)
+		return nil, notFound(err, "no API key has the id %s", snapglyph.QuoteID(id))
 	}
 	return k, nil
 }
@@ -333,7 +333,7 @@ func (d *DB) RenameKey(ctx context.Context, id, name string, actor snapglyph.Act
 func (tx *Tx) lockOrgOfKey(ctx context.Context, id string) (*snapglyph.APIKey, error) {
 	var orgID string
 	if err := tx.QueryRow(ctx, `SELECT org_id FROM api_keys WHERE id = ?`, id).Scan(&orgID); err != nil {
-		return nil, notFound(err, "no API key has the id %q", id)
+		return nil, notFound(err, "no API key has the id %s", snapglyph.QuoteID(id))
 	}
 	if err := tx.lockOrg(ctx, orgID); err != nil {
 		return nil, err

@@ -106,7 +106,7 @@ func (tx *Tx) lockOrg(ctx context.Context, orgID string) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", orgID)
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	return nil
 }
@@ -307,7 +307,7 @@ func (d *DB) CancelInvitation(ctx context.Context, orgID, id string, actor snapg
 		var err error
 		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.id = ? AND i.org_id = ?`, id, orgID))
 		if err != nil {
-			return notFound(err, "no invitation has the id %q", id)
+			return notFound(err, "no invitation has the id %s", snapglyph.QuoteID(id))
 		}
 		if !inv.Pending(tx.now) {
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the invitation for %s is no longer pending", inv.Email)

@@ -220,7 +220,7 @@ func (d *DB) SetMailOff(ctx context.Context, userID string, off []string) error 
 func (d *DB) LeakAction(ctx context.Context, orgID string) (string, error) {
 	var a string
 	if err := d.queryRow(ctx, `SELECT leak_action FROM orgs WHERE id = ?`, orgID).Scan(&a); err != nil {
-		return "", notFound(err, "no organisation has the id %q", orgID)
+		return "", notFound(err, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 	}
 	return a, nil
 }
@@ -234,7 +234,7 @@ func (d *DB) SetLeakAction(ctx context.Context, orgID, action string, actor snap
 	err := d.tx(ctx, func(tx *Tx) error {
 		var old string
 		if err := tx.QueryRow(ctx, `SELECT leak_action FROM orgs WHERE id = ?`, orgID).Scan(&old); err != nil {
-			return notFound(err, "no organisation has the id %q", orgID)
+			return notFound(err, "no organisation has the id %s", snapglyph.QuoteID(orgID))
 		}
 		if old == action {
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "leaked keys are already %s", action)
@@ -256,7 +256,7 @@ func (d *DB) SetLeakAction(ctx context.Context, orgID, action string, actor snap
 func (d *DB) InvitationForMail(ctx context.Context, id string) (*snapglyph.Invitation, error) {
 	inv, err := scanInvitation(d.queryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i JOIN orgs o ON o.id = i.org_id WHERE i.id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no invitation has the id %q", id)
+		return nil, notFound(err, "no invitation has the id %s", snapglyph.QuoteID(id))
 	}
 	return inv, nil
 }

@@ -82,10 +82,44 @@ func scanOrg(row interface{ Scan(...any) error }) (*snapglyph.Org, error) {
 func (d *DB) Org(ctx context.Context, id string) (*snapglyph.Org, error) {
 	o, err := scanOrg(d.queryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no organisation has the id %q", id)
+		return nil, notFound(err, "no organisation has the id %s", snapglyph.QuoteID(id))
 	}
 	return o, nil
 }
+
+// Orgs returns every organisation, oldest first, with what it has spent
+// in the period as stored (what nodes still hold in memory is not in it).
+func (d *DB) Orgs(ctx context.Context, period string) ([]snapglyph.OrgUsage, error) {
+	rows, err := d.query(ctx, `SELECT o.`+strings.ReplaceAll(orgColumns, ", ", ", o.")+`,
+		COALESCE(u.api_calls_used, 0), COALESCE(u.image_credits_used, 0)
+		FROM orgs o LEFT JOIN usage_counters u ON u.org_id = o.id AND u.period = ?
+		ORDER BY o.created_at, o.id`, period)
+	if err != nil {
+		return nil, fmt.Errorf("store: organisations: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []snapglyph.OrgUsage
+	for rows.Next() {
+		var u snapglyph.OrgUsage
+		var err error
+		u.Org, err = scanOrg(scanFunc(func(dest ...any) error {
+			return rows.Scan(append(dest, &u.Used.APICalls, &u.Used.ImageCredits)...)
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("store: organisations: %w", formatError(err))
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: organisations: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// scanFunc makes a function a row scanner.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // SetPlan changes an organisation's plan. Moving to the trial starts a
 // new 14-day trial. Returns ENOTFOUND.
@@ -144,7 +178,7 @@ func (d *DB) updateOrg(ctx context.Context, id string, actor snapglyph.Actor, ac
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %q", id)
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(id))
 		}
 		if err := tx.recordChange(ctx, snapglyph.ChangeOrg, id); err != nil {
 			return err

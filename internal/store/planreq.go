@@ -60,7 +60,7 @@ func (d *DB) PendingPlanRequest(ctx context.Context, orgID string) (*snapglyph.P
 func (d *DB) PlanRequest(ctx context.Context, id string) (*snapglyph.PlanRequest, error) {
 	p, err := scanPlanRequest(d.queryRow(ctx, `SELECT `+planRequestColumns+` FROM plan_requests r JOIN orgs o ON o.id = r.org_id WHERE r.id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no plan request has the id %q", id)
+		return nil, notFound(err, "no plan request has the id %s", snapglyph.QuoteID(id))
 	}
 	return p, nil
 }
@@ -102,10 +102,10 @@ func (d *DB) ClosePlanRequest(ctx context.Context, id, orgID string, status snap
 		var err error
 		p, err = scanPlanRequest(tx.QueryRow(ctx, `SELECT `+planRequestColumns+` FROM plan_requests r JOIN orgs o ON o.id = r.org_id WHERE r.id = ?`, id))
 		if err != nil {
-			return notFound(err, "no plan request has the id %q", id)
+			return notFound(err, "no plan request has the id %s", snapglyph.QuoteID(id))
 		}
 		if orgID != "" && p.OrgID != orgID {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no plan request has the id %q", id)
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no plan request has the id %s", snapglyph.QuoteID(id))
 		}
 		res, err := tx.Exec(ctx, `UPDATE plan_requests SET status = ?, closed_at = ?, closed_by_label = ?, note = ? WHERE id = ? AND status = 'pending'`,
 			string(status), ms(tx.now), actor.Label, note, id)

@@ -157,7 +157,7 @@ func (tx *Tx) checkQRCodeLimit(ctx context.Context, orgID string) error {
 func (tx *Tx) org(ctx context.Context, id string) (*snapglyph.Org, error) {
 	o, err := scanOrg(tx.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no organisation has the id %q", id)
+		return nil, notFound(err, "no organisation has the id %s", snapglyph.QuoteID(id))
 	}
 	return o, nil
 }
@@ -175,7 +175,7 @@ func (d *DB) QRCode(ctx context.Context, orgID, id string) (*snapglyph.QRCode, e
 	var logo []byte
 	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+`, logo FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID), &logo)
 	if err != nil {
-		return nil, notFound(err, "no QR code has the id %q", id)
+		return nil, notFound(err, "no QR code has the id %s", snapglyph.QuoteID(id))
 	}
 	d.logoReads.Add(1)
 	q.Logo = logo
@@ -195,7 +195,7 @@ func (d *DB) QRCodeWithoutLogo(ctx context.Context, orgID, id string) (*snapglyp
 	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+`, CASE WHEN logo_sha256 = '' THEN logo END
 		FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID), &old)
 	if err != nil {
-		return nil, notFound(err, "no QR code has the id %q", id)
+		return nil, notFound(err, "no QR code has the id %s", snapglyph.QuoteID(id))
 	}
 	if old != nil {
 		d.logoReads.Add(1)
@@ -212,7 +212,7 @@ func (d *DB) QRCodeWithoutLogo(ctx context.Context, orgID, id string) (*snapglyp
 func (d *DB) QRCodeMetadata(ctx context.Context, orgID, id string) (*snapglyph.QRCode, error) {
 	q, err := scanQR(d.queryRow(ctx, `SELECT `+qrColumns+` FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID))
 	if err != nil {
-		return nil, notFound(err, "no QR code has the id %q", id)
+		return nil, notFound(err, "no QR code has the id %s", snapglyph.QuoteID(id))
 	}
 	return q, nil
 }
@@ -222,7 +222,7 @@ func (d *DB) QRCodeMetadata(ctx context.Context, orgID, id string) (*snapglyph.Q
 func (d *DB) QRLogo(ctx context.Context, orgID, id string) (logo []byte, sum string, err error) {
 	err = d.queryRow(ctx, `SELECT logo, logo_sha256 FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID).Scan(&logo, &sum)
 	if err != nil {
-		return nil, "", notFound(err, "no QR code has the id %q", id)
+		return nil, "", notFound(err, "no QR code has the id %s", snapglyph.QuoteID(id))
 	}
 	d.logoReads.Add(1)
 	if sum == "" {
@@ -271,7 +271,7 @@ func (tx *Tx) staleOrMissing(ctx context.Context, orgID, id string, version int6
 	var now int64
 	err := tx.QueryRow(ctx, `SELECT version FROM qr_codes WHERE id = ? AND org_id = ?`, id, orgID).Scan(&now)
 	if err != nil {
-		return notFound(err, "no QR code has the id %q", id)
+		return notFound(err, "no QR code has the id %s", snapglyph.QuoteID(id))
 	}
 	return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed", "the QR code %s is at version %d, not %d", id, now, version)
 }
@@ -291,7 +291,7 @@ func (d *DB) DeleteQRCode(ctx context.Context, orgID, id string, version int64) 
 		case errors.Is(err, sql.ErrNoRows) && version > 0:
 			return tx.staleOrMissing(ctx, orgID, id, version)
 		case errors.Is(err, sql.ErrNoRows):
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %q", id)
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no QR code has the id %s", snapglyph.QuoteID(id))
 		case err != nil:
 			return fmt.Errorf("store: delete qr code: %w", formatError(err))
 		}

@@ -88,7 +88,7 @@ func (d *DB) Webhooks(ctx context.Context, orgID string) ([]*snapglyph.Webhook, 
 func (d *DB) Webhook(ctx context.Context, id string) (*snapglyph.Webhook, error) {
 	w, err := scanWebhook(d.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if err != nil {
-		return nil, notFound(err, "no webhook endpoint has the id %q", id)
+		return nil, notFound(err, "no webhook endpoint has the id %s", snapglyph.QuoteID(id))
 	}
 	return w, nil
 }
@@ -99,7 +99,7 @@ func (d *DB) WebhookWithSecret(ctx context.Context, id string) (*snapglyph.Webho
 	var secret string
 	w, err := scanWebhook(d.queryRow(ctx, `SELECT `+webhookColumns+`, secret FROM webhooks WHERE id = ?`, id), &secret)
 	if err != nil {
-		return nil, notFound(err, "no webhook endpoint has the id %q", id)
+		return nil, notFound(err, "no webhook endpoint has the id %s", snapglyph.QuoteID(id))
 	}
 	w.Secret = secret
 	return w, nil
@@ -114,7 +114,7 @@ func (d *DB) DeleteWebhook(ctx context.Context, w *snapglyph.Webhook, actor snap
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %q", w.ID)
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %s", snapglyph.QuoteID(w.ID))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM outbox_deliveries WHERE sink = ? AND done_at = 0`, SinkWebhook+w.ID); err != nil {
 			return err
@@ -136,7 +136,7 @@ func (d *DB) RotateWebhookSecret(ctx context.Context, w *snapglyph.Webhook, secr
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %q", w.ID)
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no webhook endpoint has the id %s", snapglyph.QuoteID(w.ID))
 		}
 		w.Secret, w.SecretAt = secret, tx.now
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: w.OrgID, Action: "webhook.secret_rotated", TargetID: w.ID, TargetName: w.URL}, actor)
@@ -157,7 +157,7 @@ func (d *DB) EnableWebhook(ctx context.Context, w *snapglyph.Webhook, actor snap
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			if _, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, w.ID)); err != nil {
-				return notFound(err, "no webhook endpoint has the id %q", w.ID)
+				return notFound(err, "no webhook endpoint has the id %s", snapglyph.QuoteID(w.ID))
 			}
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the webhook endpoint %s is already enabled", w.URL)
 		}
