@@ -21,20 +21,51 @@ import (
 // each other's changes.
 const notifyChannel = `'snapglyph_' || current_schema()`
 
-// recordChange appends to the change log and, on PostgreSQL, sends a
-// NOTIFY in the same transaction: it is delivered only if and when the
-// transaction commits, so no node hears of a change that did not happen.
-func (tx *Tx) recordChange(ctx context.Context, kind, id string) error {
-	var seq int64
-	if err := tx.QueryRow(ctx, `INSERT INTO changes (kind, ref_id, at) VALUES (?, ?, ?) RETURNING seq`, kind, id, ms(tx.now)).Scan(&seq); err != nil {
-		return err
+// recordChange appends to the change log when the transaction commits
+// (writeChanges), and on PostgreSQL sends a NOTIFY with it: delivered only
+// if and when the transaction commits, so no node hears of a change that
+// did not happen.
+func (tx *Tx) recordChange(kind, id string) {
+	tx.changes = append(tx.changes, snapglyph.Change{Kind: kind, RefID: id})
+}
+
+// changeLock is the PostgreSQL advisory lock a transaction holds from
+// numbering its changes until it commits, keyed by schema.
+const changeLock = 7261003
+
+// writeChanges writes the transaction's changes, just before it commits.
+// A node's progress is the highest sequence number it has heard of, and a
+// management command waits until every node has heard of the newest
+// (WaitApplied), so the numbers must be heard in order. PostgreSQL hands
+// a sequence's numbers out at insert but delivers NOTIFYs in commit order:
+// a change numbered 8 that commits after one numbered 9 would be counted
+// as applied by a node that only heard of 9. Under changeLock, held until
+// the commit, the numbers are taken in commit order. Taken last, the lock
+// waits for nothing but other transactions' commits (no row lock is
+// asked for while it is held), so it cannot deadlock with them. SQLite's
+// writes are serial already.
+func (tx *Tx) writeChanges(ctx context.Context) error {
+	if len(tx.changes) == 0 {
+		return nil
 	}
 	if tx.db.dialect == postgres {
-		payload := strconv.FormatInt(seq, 10) + ":" + kind + ":" + id
-		if _, err := tx.Exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, payload); err != nil {
+		if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, changeLock); err != nil {
 			return err
 		}
 	}
+	for _, c := range tx.changes {
+		var seq int64
+		if err := tx.QueryRow(ctx, `INSERT INTO changes (kind, ref_id, at) VALUES (?, ?, ?) RETURNING seq`, c.Kind, c.RefID, ms(tx.now)).Scan(&seq); err != nil {
+			return err
+		}
+		if tx.db.dialect == postgres {
+			payload := strconv.FormatInt(seq, 10) + ":" + c.Kind + ":" + c.RefID
+			if _, err := tx.Exec(ctx, `SELECT pg_notify(`+notifyChannel+`, ?)`, payload); err != nil {
+				return err
+			}
+		}
+	}
+	tx.changes = nil
 	return nil
 }
 

@@ -59,9 +59,7 @@ func (d *DB) CreateKey(ctx context.Context, key *snapglyph.APIKey, digest snapgl
 		if err := tx.checkKeyName(ctx, key.OrgID, key.Name, key.ID); err != nil {
 			return err
 		}
-		if err := tx.recordChange(ctx, snapglyph.ChangeKeyCreated, key.ID); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeKeyCreated, key.ID)
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: key.OrgID, Action: "key.created", TargetID: key.ID, TargetName: key.Name, Detail: key.Settings()}, actor)
 	})
 	if err != nil {
@@ -262,7 +260,8 @@ func (tx *Tx) writeKeyStatus(ctx context.Context, k *snapglyph.APIKey, status sn
 		return err
 	}
 	k.Status = status
-	return tx.recordChange(ctx, snapglyph.ChangeKey, k.ID)
+	tx.recordChange(snapglyph.ChangeKey, k.ID)
+	return nil
 }
 
 func pauseDetail(p KeyPause) string {
@@ -315,9 +314,7 @@ func (d *DB) RenameKey(ctx context.Context, id, name string, actor snapglyph.Act
 		k.Name = name
 		key = k
 		// Error messages name the key: caches must drop the old name.
-		if err := tx.recordChange(ctx, snapglyph.ChangeKey, id); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeKey, id)
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: k.OrgID, Action: "key.renamed", TargetID: k.ID, TargetName: name,
 			Detail: fmt.Sprintf("from %q", old)}, actor)
 	})
@@ -391,12 +388,8 @@ func (d *DB) RollKey(ctx context.Context, oldID string, plan RollPlan, actor sna
 		if err := tx.checkKeyName(ctx, nk.OrgID, nk.Name, nk.ID); err != nil {
 			return err
 		}
-		if err := tx.recordChange(ctx, snapglyph.ChangeKeyCreated, nk.ID); err != nil {
-			return err
-		}
-		if err := tx.recordChange(ctx, snapglyph.ChangeKey, old.ID); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeKeyCreated, nk.ID)
+		tx.recordChange(snapglyph.ChangeKey, old.ID)
 		works := "stops working at once"
 		if ends.After(tx.now) {
 			works = "keeps working until " + snapglyph.FormatTime(ends)
@@ -444,9 +437,7 @@ func (d *DB) EndOverlap(ctx context.Context, id string, actor snapglyph.Actor) (
 			return err
 		}
 		key = k
-		if err := tx.recordChange(ctx, snapglyph.ChangeKey, id); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeKey, id)
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: k.OrgID, Action: "key.overlap_ended", TargetID: k.ID, TargetName: k.Name,
 			Detail: fmt.Sprintf("replaced by %s... (%s)", k.ReplacedByPrefix, k.ReplacedBy)}, actor)
 	})
@@ -486,9 +477,7 @@ func (d *DB) SetKeyRestrictions(ctx context.Context, id string, scopes snapglyph
 		}
 		k.Scopes, k.AllowedIPs = scopes, ips
 		key = k
-		if err := tx.recordChange(ctx, snapglyph.ChangeKey, id); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeKey, id)
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: k.OrgID, Action: "key.restricted", TargetID: k.ID, TargetName: k.Name,
 			Detail: strings.Join(changes, "; ")}, actor)
 	})

@@ -180,9 +180,7 @@ func (d *DB) updateOrg(ctx context.Context, id string, actor snapglyph.Actor, ac
 		if n, _ := res.RowsAffected(); n == 0 {
 			return snapglyph.Errorf(snapglyph.ENOTFOUND, "no organisation has the id %s", snapglyph.QuoteID(id))
 		}
-		if err := tx.recordChange(ctx, snapglyph.ChangeOrg, id); err != nil {
-			return err
-		}
+		tx.recordChange(snapglyph.ChangeOrg, id)
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: id, Action: action, TargetID: id, TargetName: detail}, actor)
 	})
 	if err != nil {

@@ -289,6 +289,9 @@ type Tx struct {
 	tx  *sql.Tx
 	db  *DB
 	now time.Time
+	// changes are the change-log entries recordChange keeps for the
+	// commit (see writeChanges).
+	changes []snapglyph.Change
 }
 
 // tx runs fn in a transaction and commits it if fn returns nil.
@@ -299,6 +302,10 @@ func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 	}
 	tx := &Tx{tx: stx, db: d, now: d.now()}
 	if err := fn(tx); err != nil {
+		stx.Rollback()
+		return formatError(err)
+	}
+	if err := tx.writeChanges(ctx); err != nil {
 		stx.Rollback()
 		return formatError(err)
 	}
