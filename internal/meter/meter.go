@@ -425,8 +425,10 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 	period, resets := snapglyph.Period(m.Now())
 	p, err := m.poolLocked(ctx, a, org, snapglyph.ImageCredits, period)
 	if err != nil {
-		if ok {
-			m.refundLocked(a, period, snapglyph.APICalls, 1)
+		if ok && !m.refundLocked(a, calls.Period, snapglyph.APICalls, 1) {
+			a.mu.Unlock()
+			m.returnRefund(org.ID, calls.Period, snapglyph.APICalls, 1)
+			a.mu.Lock() // for the deferred Unlock
 		}
 		return calls, State{}, false, err
 	}
@@ -436,17 +438,39 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 }
 
 // Refund puts back n units charged in period (State.Period) by a request
-// that was then refused (they were never spent). Units of a period that
-// has ended since are not put back: its allowance is closed.
+// that was then refused (they were never spent): into the account's pool
+// if it holds that period's allowance, otherwise — the account was
+// released meanwhile (a reclaim by another node, a changed limit), or
+// the period has ended — into the database, where they are still
+// reserved under the lease they came from. Dropped, they would stay
+// reserved with nobody holding them: lost to the customer for the month.
 func (m *Meter) Refund(org *snapglyph.Org, c snapglyph.Counter, n int64, period string) {
 	a := m.lock(org.ID)
-	m.refundLocked(a, period, c, n)
+	kept := m.refundLocked(a, period, c, n)
 	a.mu.Unlock()
+	if !kept {
+		m.returnRefund(org.ID, period, c, n)
+	}
 }
 
-func (m *Meter) refundLocked(a *account, period string, c snapglyph.Counter, n int64) {
-	if a.period == period {
-		a.pools[counterIndex(c)].lease += n
+// refundLocked puts n units back into the account's pool, if it holds the
+// period's allowance, and reports whether it did.
+func (m *Meter) refundLocked(a *account, period string, c snapglyph.Counter, n int64) bool {
+	p := &a.pools[counterIndex(c)]
+	if a.period != period || !p.loaded {
+		return false
+	}
+	p.lease += n
+	return true
+}
+
+// returnRefund gives refunded units the account could not take back to
+// the database.
+func (m *Meter) returnRefund(orgID, period string, c snapglyph.Counter, n int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), prefetchTimeout)
+	defer cancel()
+	if m.store.ReturnLease(ctx, orgID, period, c, n) != nil {
+		m.ReturnErrors.Add(1)
 	}
 }
 

@@ -572,3 +572,67 @@ func mustPeriod(m *Meter) string {
 	p, _ := snapglyph.Period(m.Now())
 	return p
 }
+
+// TestRefundAfterRelease: a request charged a unit, and before it was
+// refused (too few image credits, say) its account was released — another
+// node reclaimed the organisation's leases, or its limit changed. The
+// refund must still reach the database: dropped, the unit stayed reserved
+// with nobody holding it, and each burst of refused images spread over
+// two nodes cost the customer a few calls for the rest of the month.
+func TestRefundAfterRelease(t *testing.T) {
+	ctx := context.Background()
+	org := orgWith("org_refund", 10000, 10000)
+	charge := func(m *Meter) State {
+		t.Helper()
+		st, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1)
+		if err != nil || !ok {
+			t.Fatalf("charge: ok=%v err=%v", ok, err)
+		}
+		return st
+	}
+
+	// Refunded to an account that has not loaded the period again.
+	st := newMemStore()
+	m := New(st)
+	first := charge(m)
+	if err := m.Forget(ctx, org.ID); err != nil {
+		t.Fatal(err)
+	}
+	m.Refund(org, snapglyph.APICalls, 1, first.Period)
+	if r := st.get(org.ID, first.Period, snapglyph.APICalls); r != 0 {
+		t.Errorf("after a refund to a released account: %d reserved, 0 spent", r)
+	}
+
+	// Refunded to a new account of the same period, which leased its own
+	// block meanwhile: it keeps the unit, and everything goes back once.
+	first = charge(m)
+	if err := m.Forget(ctx, org.ID); err != nil {
+		t.Fatal(err)
+	}
+	charge(m)
+	m.Refund(org, snapglyph.APICalls, 1, first.Period)
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.get(org.ID, first.Period, snapglyph.APICalls); r != 1 {
+		t.Errorf("after Close: %d reserved, 1 spent", r)
+	}
+
+	// Refunded after the month ended: out of the old period's reserved
+	// units (the rest of its last lease stays there: that month is over).
+	st = newMemStore()
+	m = New(st)
+	now := time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC)
+	m.Now = func() time.Time { return now }
+	nov := charge(m)
+	now = now.Add(2 * time.Second)
+	dec := charge(m)
+	before := st.get(org.ID, nov.Period, snapglyph.APICalls)
+	m.Refund(org, snapglyph.APICalls, 1, nov.Period)
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, r2 := st.get(org.ID, nov.Period, snapglyph.APICalls), st.get(org.ID, dec.Period, snapglyph.APICalls); nov.Period == dec.Period || r != before-1 || r2 != 1 {
+		t.Errorf("%s: %d reserved after its refund, %d before; %s: %d reserved, 1 spent", nov.Period, r, before, dec.Period, r2)
+	}
+}

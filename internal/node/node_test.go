@@ -584,3 +584,54 @@ func TestConcurrentReclaimsJoin(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedImagesCostNothingAcrossNodes: an image request takes its API
+// call first and gives it back when the image credits are not there; the
+// node short of credits asks the other node for its leases back, which
+// releases that node's account while its own image requests hold calls.
+// Their refunds used to be dropped: after bursts of refused images over
+// two nodes, calls stayed reserved with nobody holding them — the
+// dashboard said 5 left while the API refused every call for the month.
+func TestRefusedImagesCostNothingAcrossNodes(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	a := startNode(t, db, node.Config{})
+	b := startNode(t, db, node.Config{})
+	org, key := newOrgKey(t, cli(t, db), 1000, 5) // a PNG costs more than 5 credits
+	st, body, _ := send(t, "POST", a.srv.URL+"/api/v1/qr-codes", key, `{"name":"Menu","type":"text","content":{"text":"x"}}`)
+	if st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	var code struct{ ID string }
+	json.Unmarshal(body, &code)
+	path := "/api/v1/qr-codes/" + code.ID + "?format=png"
+	refused := map[string]int{}
+	var mu sync.Mutex
+	for range 3 {
+		var wg sync.WaitGroup
+		for i := range 60 {
+			base := a.srv.URL
+			if i%2 == 1 {
+				base = b.srv.URL
+			}
+			wg.Go(func() {
+				st, body, _ := get(t, base, path, key)
+				var p struct{ Code string }
+				json.Unmarshal(body, &p)
+				mu.Lock()
+				refused[strconv.Itoa(st)+" "+p.Code]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	if refused["429 image_credit_limit_reached"] != 180 {
+		t.Errorf("answers %v, want 180 × 429 image_credit_limit_reached", refused)
+	}
+	a.close()
+	b.close()
+	// Both nodes stopped: every lease is back, and only the create was
+	// a call.
+	if u := stored(t, db, org.ID); u.Used.APICalls != 1 || u.Reserved.APICalls != 1 {
+		t.Errorf("stored: %d calls used, %d reserved; want 1 and 1", u.Used.APICalls, u.Reserved.APICalls)
+	}
+}
