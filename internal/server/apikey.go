@@ -27,7 +27,8 @@ type principal struct {
 }
 
 // refundCall gives back the request's API call: the handler refused it
-// with a 429, and refused requests cost nothing.
+// with a 429, or the server failed it (5xx, or the client gave up
+// waiting); such requests cost nothing.
 func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 	s.meter.Refund(p.org, snapglyph.APICalls, 1, p.period)
 	p.refunded = true
@@ -163,6 +164,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		}
 		period := calls.Period
 		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
+		if in != nil {
+			in.call = p
+		}
 		next(w, r, p)
 		spent := p.spent
 		if !p.refunded {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -36,6 +37,18 @@ func problemTypeBase(publicURL string) string {
 // is a 503 that asks to retry in 2 s, a node too busy to render one that
 // asks to retry in 1 s.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	in := infoFrom(r.Context())
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client gave up before the answer (a time-out of its own):
+		// nobody reads it. Recorded as 499, as proxies do, not as the
+		// server's failure, and it costs nothing.
+		if in != nil {
+			in.code = "client_closed_request"
+			s.refundFailed(w, in)
+		}
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	if snapglyph.ErrorKind(err) == snapglyph.EINTERNAL && service.IsUnavailable(err) {
 		err = unavailable(err)
 	}
@@ -50,8 +63,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, reason := httpx.RuleOf(code).Status, httpx.Code(err)
 	var id string
-	if in := infoFrom(r.Context()); in != nil {
+	if in != nil {
 		in.code, id = reason, in.id // for the request log
+		if status >= 500 {
+			s.refundFailed(w, in)
+		}
 	}
 	p := Problem{
 		Type:      s.problemBase + reason,
@@ -74,6 +90,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate(reason))
 	}
 	writeJSON(w, status, "application/problem+json", p)
+}
+
+// statusClientClosed is the status recorded for a request whose client
+// left before its answer (nginx's 499; no client ever receives it).
+const statusClientClosed = 499
+
+// refundFailed gives back the API call of a request the server could not
+// carry out: a client that retries after a 503 pays for the attempt that
+// succeeds, not for the outage.
+func (s *Server) refundFailed(w http.ResponseWriter, in *requestInfo) {
+	if p := in.call; p != nil && !p.refunded {
+		s.refundCall(w, p)
+	}
 }
 
 // Bounds of what a problem echoes.

@@ -210,6 +210,9 @@ type requestInfo struct {
 	org     *snapglyph.Org
 	code    string
 	charged snapglyph.Counts
+	// call is the request's charged API call (nil before the charge): a
+	// request the server fails is refunded (writeError).
+	call *principal
 	// route is the route the request log names when no endpoint served
 	// the request (see NoRoute); "" for the mux's pattern.
 	route string

@@ -99,6 +99,15 @@ func isUnavailable(err error) bool {
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true
 	}
+	var lite *msqlite.Error
+	if errors.As(err, &lite) {
+		// Another writer (a backup, another process) held the database
+		// past the busy timeout: a retry succeeds once it lets go.
+		switch lite.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
 	msg := err.Error()
 	return strings.Contains(msg, "driver: bad connection") || strings.Contains(msg, "conn closed") || strings.Contains(msg, "failed to connect")
 }
