@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -146,8 +147,21 @@ func TestProblemPages(t *testing.T) {
 			t.Errorf("the code %.20q as JSON: %d, %d bytes %.200s", code, resp.StatusCode, len(body), body)
 		}
 	}
-	var all []struct{ Code string }
-	if _, body := get("/problems/", "application/json"); json.Unmarshal([]byte(body), &all) != nil || len(all) != len(codes) {
+	var all []struct {
+		Code   string
+		Status int
+	}
+	_, body := get("/problems/", "application/json")
+	if json.Unmarshal([]byte(body), &all) == nil {
+		// 499 is recorded in the request log, never sent: not in the document.
+		all = slices.DeleteFunc(all, func(p struct {
+			Code   string
+			Status int
+		}) bool {
+			return p.Status == 499
+		})
+	}
+	if len(all) != len(codes) {
 		t.Errorf("/problems/ lists %d codes as JSON, the document %d", len(all), len(codes))
 	}
 	_, index := get("/problems/", "text/html")
