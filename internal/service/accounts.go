@@ -286,8 +286,12 @@ func normalizePersonName(s string) (string, error) {
 }
 
 // throttleKeys returns the account's and the network's throttle keys.
+// The account's is a digest of the email: the row is written for every
+// failed sign-in, account or not, and what was typed as the email may be
+// a password or an API key pasted into the wrong field.
 func throttleKeys(email, ip string) (account, network string) {
-	return "email:" + email, "ip:" + networkOf(ip)
+	sum := sha256.Sum256([]byte(email))
+	return "email:" + hex.EncodeToString(sum[:]), "ip:" + networkOf(ip)
 }
 
 // networkOf is the IPv4 address, or the /64 of an IPv6 address (one

@@ -207,6 +207,44 @@ func TestSignInFailures(t *testing.T) {
 	})
 }
 
+// TestSignInThrottleKeepsNoText: a failed sign-in is counted against
+// what was typed as the email, account or not — and that may be a
+// password or an API key pasted into the wrong field. The throttle
+// keeps a digest of it, never the text.
+func TestSignInThrottleKeepsNoText(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		svc := service.New(db.DB)
+		key := snapglyph.GenerateKey()
+		typed := []string{"Hunter2SecretPw!", key + "@x.test"}
+		for _, email := range typed {
+			if _, err := svc.SignIn(ctx, email, "x", web, ""); snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
+				t.Fatalf("sign-in as %.10q: %v", email, err)
+			}
+		}
+		var rows []string
+		r, err := db.SQL().QueryContext(ctx, `SELECT subject FROM throttle`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var s string
+			r.Scan(&s)
+			rows = append(rows, s)
+		}
+		r.Close()
+		if len(rows) < 2 {
+			t.Fatalf("throttle rows %q: the failures were not counted", rows)
+		}
+		for _, row := range rows {
+			low := strings.ToLower(row)
+			if strings.Contains(low, "hunter2") || strings.Contains(low, strings.ToLower(key[8:20])) {
+				t.Errorf("the throttle keeps what was typed: %q", row)
+			}
+		}
+	})
+}
+
 func TestSeatLimit(t *testing.T) {
 	now := t0
 	for _, c := range []struct {
