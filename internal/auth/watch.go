@@ -131,6 +131,10 @@ type pgWatcher struct {
 	last      atomic.Int64
 	connected atomic.Bool
 	failing   bool // the last heartbeat failed (acknowledge's goroutine only)
+
+	// stopListen ends the current connection's LISTEN (see silent).
+	mu         sync.Mutex
+	stopListen context.CancelFunc
 }
 
 func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
@@ -138,22 +142,25 @@ func (w *pgWatcher) Fresh(ctx context.Context) error { return nil }
 func (w *pgWatcher) Ready() bool { return w.connected.Load() }
 
 func (w *pgWatcher) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { w.acknowledge(ctx); close(done) }()
-	defer func() { <-done }()
+	done := make(chan struct{}, 2)
+	go func() { w.acknowledge(ctx); done <- struct{}{} }()
+	go func() { w.watchSilence(ctx); done <- struct{}{} }()
+	defer func() { <-done; <-done }()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := w.db.Listen(ctx, func() { w.caughtUp(ctx) }, func(c snapglyph.Change) {
+		lctx, stop := context.WithCancel(ctx)
+		w.mu.Lock()
+		w.stopListen = stop
+		w.mu.Unlock()
+		err := w.db.Listen(lctx, func() { w.caughtUp(lctx) }, func(c snapglyph.Change) {
 			w.apply(c, false)
 			if c.Seq > w.last.Load() {
 				w.last.Store(c.Seq)
 			}
 			w.poke()
 		})
-		if w.connected.Swap(false) {
-			w.v.SetTrusted(false)
-			w.apply(snapglyph.Change{}, true)
-			w.poke()
+		stop()
+		if w.untrust() {
 			backoff = 50 * time.Millisecond
 		}
 		if ctx.Err() != nil {
@@ -167,6 +174,81 @@ func (w *pgWatcher) Run(ctx context.Context) {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// untrust stops serving from the cache until the listener is back, and
+// reports whether it was trusted.
+func (w *pgWatcher) untrust() bool {
+	if !w.connected.Swap(false) {
+		return false
+	}
+	w.v.SetTrusted(false)
+	w.apply(snapglyph.Change{}, true)
+	w.poke() // listed as not listening: commands stop waiting for this node
+	return true
+}
+
+// listenCheck is how often a node compares the newest change in the
+// database with the newest its listener delivered; listenGrace is how
+// long a committed change may go unheard before the listener is taken
+// for dead. A NOTIFY arrives within milliseconds of its commit.
+const (
+	listenCheck = 250 * time.Millisecond
+	listenGrace = 500 * time.Millisecond
+)
+
+// watchSilence notices a listener that hears nothing although changes
+// are committed: a connection that died without a reset (a dropped NAT
+// entry, a frozen backend) passes the listener's own probe only every
+// store.ListenProbe, and meanwhile this node would serve revoked keys
+// from its cache. Found silent, the node stops trusting its cache and
+// reconnects.
+func (w *pgWatcher) watchSilence(ctx context.Context) {
+	t := time.NewTicker(listenCheck)
+	defer t.Stop()
+	var behind int64    // the newest change not yet heard, 0 if none
+	var since time.Time // when it was first seen unheard
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !w.connected.Load() {
+			behind = 0
+			continue
+		}
+		if behind != 0 && w.last.Load() >= behind {
+			behind = 0
+		}
+		if behind != 0 {
+			if time.Since(since) >= listenGrace {
+				w.silent(behind)
+				behind = 0
+			}
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, listenCheck)
+		newest, err := w.db.LastChange(qctx)
+		cancel()
+		if err == nil && newest > w.last.Load() {
+			behind, since = newest, time.Now()
+		}
+	}
+}
+
+// silent takes the listener for dead: it has not delivered change seq,
+// committed listenGrace ago.
+func (w *pgWatcher) silent(seq int64) {
+	if w.log != nil {
+		w.log.Warn("change listener heard nothing of a committed change; serving without cache and reconnecting", "node", w.id, "change", seq, "heard", w.last.Load())
+	}
+	w.untrust()
+	w.mu.Lock()
+	if w.stopListen != nil {
+		w.stopListen()
+	}
+	w.mu.Unlock()
 }
 
 // caughtUp runs once LISTEN is in place: nothing from now on is missed,
