@@ -267,7 +267,7 @@ func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
 	cancel()
 	// The bookkeeping gets a context of its own: a delivery that went
 	// out must be marked done even if ctx ends now.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	max := w.MaxAttempts
 	if max <= 0 {
@@ -282,6 +282,12 @@ func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
 			next, retry = w.DB.Now().Add(Backoff(d.Attempts)), d.Attempts < max
 		}
 	}
+	finish := func(lastError string) error {
+		return untilWritten(bctx, ctx.Done(), func() error {
+			_, err := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, lastError)
+			return err
+		})
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Stopping: give the claim back, so another node takes the
@@ -289,16 +295,43 @@ func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
 		// it is not done twice).
 		w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, w.DB.Now(), "interrupted: the node stopped")
 	case err == nil:
-		_, ferr := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, "")
-		w.report(s.Name(), ferr, bctx)
+		w.report(s.Name(), finish(""), bctx)
 	case IsPermanent(err) || !retry:
 		if a, ok := s.(Abandoner); ok {
 			a.Abandon(bctx, d, err)
 		}
-		_, ferr := w.DB.FinishDelivery(bctx, d.Event.ID, d.Sink, w.Node, err.Error())
+		ferr := finish(err.Error())
 		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) for %s given up after %d attempts: %w", d.Event.ID, d.Event.Kind, d.Sink, d.Attempts, err), ferr), bctx)
 	default:
-		rerr := w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, next, err.Error())
-		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) for %s, attempt %d, tried again at %s: %w", d.Event.ID, d.Event.Kind, d.Sink, d.Attempts, next.UTC().Format(time.RFC3339), err), rerr), bctx)
+		rerr := untilWritten(bctx, ctx.Done(), func() error { return w.DB.RetryDelivery(bctx, d.Event.ID, d.Sink, w.Node, next, err.Error()) })
+		when := "tried again at " + next.UTC().Format(time.RFC3339)
+		if rerr != nil {
+			when = "not rescheduled (the database is away): tried again when its claim lapses"
+		}
+		w.report(s.Name(), errors.Join(fmt.Errorf("event %d (%s) for %s, attempt %d, %s: %w", d.Event.ID, d.Event.Kind, d.Sink, d.Attempts, when, err), rerr), bctx)
+	}
+}
+
+// untilWritten runs a delivery's bookkeeping write again while the
+// database is away, until it is written, ctx ends or the node stops
+// (stopping: a stop does not wait for the database). Not written, the
+// delivery stays claimed until its lease lapses (DefaultLease): one that
+// failed would wait ten minutes, not its schedule, and one that went
+// out would be sent again.
+func untilWritten(ctx context.Context, stopping <-chan struct{}, write func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || !store.IsUnavailable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-stopping:
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }

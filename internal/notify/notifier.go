@@ -130,15 +130,16 @@ func (n *Notifier) Deliver(ctx context.Context, d *store.Delivery) error {
 }
 
 // bookkeepingTimeout bounds what is written after a send, on a context
-// that the delivery's cancellation does not end.
-const bookkeepingTimeout = 10 * time.Second
+// that the delivery's cancellation does not end, while the database is
+// away (see untilWritten).
+const bookkeepingTimeout = 30 * time.Second
 
 // record sets a notice's mail state on a context detached from ctx's
 // cancellation, with its own short timeout.
 func (n *Notifier) record(ctx context.Context, id int64, state string) error {
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	return n.DB.SetNoticeMail(bctx, id, state)
+	return untilWritten(bctx, ctx.Done(), func() error { return n.DB.SetNoticeMail(bctx, id, state) })
 }
 
 // Abandon implements Abandoner: the mails still pending when a delivery
