@@ -451,7 +451,8 @@ func StorableRedacted(s string, max int) string {
 	if len(s) > max+KeyLen {
 		s = s[:max+KeyLen]
 	}
-	return Storable(RedactKeys(Storable(s, len(s))), max)
+	// Each invalid byte grows into U+FFFD (three bytes): room for all.
+	return Storable(RedactKeys(Storable(s, 3*len(s))), max)
 }
 
 func isAlnumByte(c byte) bool {

@@ -66,6 +66,11 @@ func TestStorableRedacted(t *testing.T) {
 	if got := StorableRedacted("acme-sdk/2.1", 256); got != "acme-sdk/2.1" {
 		t.Errorf("a user agent without a key came back as %q", got)
 	}
+	// A byte that is not UTF-8 becomes U+FFFD (three bytes): the rest of
+	// the text is still kept, up to the limit.
+	if got := StorableRedacted("UAtest1\xff\xfe/5.0 tail", 256); got != "UAtest1\ufffd\ufffd/5.0 tail" {
+		t.Errorf("a user agent with bytes that are not UTF-8 came back as %q", got)
+	}
 	long := strings.Repeat("a", 64<<10)
 	if got := StorableRedacted(long, 256); got != long[:256] {
 		t.Errorf("a 64 KiB run came back %d bytes long", len(got))
