@@ -428,10 +428,11 @@ func urlPayload(p *parser, o *object) string {
 func textPayload(p *parser, o *object) string {
 	s := p.str(o, "text")
 	path := o.path + ".text"
+	if !p.required(path, s) {
+		return ""
+	}
 	if strings.TrimSpace(s) == "" {
-		if !p.reported(path) {
-			p.fail(path, "must not be empty")
-		}
+		p.fail(path, "must not be blank (only white space)")
 		return ""
 	}
 	p.multiline(path, s, MaxTextLen)

@@ -99,8 +99,9 @@ func TestPayloadErrors(t *testing.T) {
 		{"url field name is case sensitive", "url", `{"URL":"https://example.com"}`,
 			[]fe{{"content.URL", "unknown field"}, {"content.url", "required"}}},
 
-		{"text missing", "text", `{}`, []fe{{"content.text", "must not be empty"}}},
-		{"text blank", "text", `{"text":" \n\t "}`, []fe{{"content.text", "must not be empty"}}},
+		{"text missing", "text", `{}`, []fe{{"content.text", "is required"}}},
+		{"text empty", "text", `{"text":""}`, []fe{{"content.text", "is required"}}},
+		{"text blank", "text", `{"text":" \n\t "}`, []fe{{"content.text", "must not be blank (only white space)"}}},
 		{"text wrong type", "text", `{"text":["a"]}`, []fe{{"content.text", "must be a string"}}},
 		{"text control", "text", `{"text":"a\u0000b"}`, []fe{{"content.text", "control"}}},
 		{"text too long", "text", `{"text":"` + long(2954) + `"}`, []fe{{"content.text", "at most 2953"}}},

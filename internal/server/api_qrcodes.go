@@ -107,10 +107,16 @@ func (q qrRequest) input() service.QRInput {
 // trailing data.
 // It returns the body as read, for the idempotency check.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
 			"send the body as JSON with Content-Type: application/json (got %q)", snapglyph.Shorten(r.Header.Get("Content-Type"), 60))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		// JSON is UTF-8: a body in another charset would be refused as
+		// not UTF-8, which would not say why.
+		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+			"send the body in UTF-8 (charset=utf-8 or no charset): charset %q is not accepted", snapglyph.Shorten(cs, 40))
 	}
 	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
 		// Read as it is, a compressed body would be refused as not UTF-8
@@ -195,6 +201,9 @@ func invalidUTF8At(b []byte) int {
 // names in another case, duplicate keys and trailing data, with errors
 // that name the field.
 func decodeJSON(body []byte, v any) error {
+	if bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body begins with a byte-order mark (EF BB BF), which JSON does not allow (RFC 8259): send the JSON without it")
+	}
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
 		// null, an array, a string: decoding would leave v as it is and
 		// a PATCH would answer 200 having changed nothing.

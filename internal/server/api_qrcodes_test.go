@@ -174,6 +174,9 @@ func TestQRCodeValidation(t *testing.T) {
 			{"inverted", "application/json", `{"name":"x","type":"url","content":{"url":"https://a.example"},"design":{"foreground":"#FFFFFF","background":"#000000"}}`, 400, "invalid_request", []string{"design.foreground"}},
 			{"malformed JSON", "application/json", `{"name":`, 400, "invalid_json", nil},
 			{"trailing data", "application/json", `{"name":"x"} {}`, 400, "invalid_json", nil},
+			{"body in UTF-16 by its charset", "application/json; charset=UTF-16", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
+			{"body in Latin-1 by its charset", "application/json;charset=latin1", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
+			{"byte-order mark", "application/json", "\ufeff" + `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_json", nil},
 			{"wrong content type", "text/plain", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"too large", "application/json", `{"name":"` + strings.Repeat("x", 600<<10) + `"}`, 413, "request_too_large", nil},
 			{"too long for H", "application/json", `{"name":"x","type":"text","content":{"text":"` + strings.Repeat("a", 1500) + `"},"design":{"errorCorrection":"H"}}`, 422, "content_too_long", []string{"content"}},
@@ -198,6 +201,9 @@ func TestQRCodeValidation(t *testing.T) {
 				sort.Strings(want)
 				if !slices.Equal(slices.Compact(fields), want) {
 					t.Errorf("fields %v, want %v (detail %v)", fields, want, p["detail"])
+				}
+				if want := map[string]string{"byte-order mark": "byte-order mark", "body in UTF-16 by its charset": `charset "UTF-16"`}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
+					t.Errorf("detail %q does not say %s", p["detail"], want)
 				}
 				if tt.code == "content_too_long" && !strings.Contains(p["detail"].(string), "at most 1273") {
 					t.Errorf("detail %q does not give the maximum", p["detail"])
