@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -381,20 +382,29 @@ const (
 func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *principal) {
 	q := r.URL.Query()
 	f := snapglyph.QRFilter{Type: q.Get("type"), CreatedByKey: q.Get("createdByKey"), Cursor: q.Get("cursor"), Limit: defaultPageSize}
+	var bad queryErrors
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
-			s.writeError(w, r, fieldError("limit", fmt.Sprintf("must be a whole number from 1 to %d", maxPageSize)))
-			return
+			bad.add("limit", fmt.Sprintf("must be a whole number from 1 to %d", maxPageSize))
 		}
 		f.Limit = n
+	}
+	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
+		bad.add("type", "must be one of "+strings.Join(qr.Types, ", "))
 	}
 	if f.CreatedByKey != "" && !strings.HasPrefix(f.CreatedByKey, "key_") {
 		msg := "must be an API key id (key_…, as the keys list and each QR code's createdByKey show)"
 		if strings.HasPrefix(f.CreatedByKey, snapglyph.KeyPrefix) {
 			msg = "must be an API key id (key_…), not the key itself"
 		}
-		s.writeError(w, r, fieldError("createdByKey", msg))
+		bad.add("createdByKey", msg)
+	}
+	if f.Cursor != "" && !service.ValidQRCursor(f.Cursor) {
+		bad.add("cursor", "is not one this API returned (a page's nextCursor); start again without it")
+	}
+	if err := bad.err(); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	codes, next, err := s.svc.QRCodes(r.Context(), creatorOf(p), p.org.ID, f)
@@ -415,6 +425,29 @@ func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *princip
 	encode(w, http.StatusOK, out)
 }
 
+// queryErrors collects a request's bad query parameters, so they are
+// refused together, as a body's bad fields are.
+type queryErrors []snapglyph.FieldError
+
+func (e *queryErrors) add(field, msg string) {
+	*e = append(*e, snapglyph.FieldError{Field: field, Message: msg})
+}
+
+func (e queryErrors) err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	if len(e) == 1 {
+		return fieldError(e[0].Field, e[0].Message)
+	}
+	names := make([]string, len(e))
+	for i, f := range e {
+		names[i] = f.Field
+	}
+	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request",
+		Message: "the request has invalid query parameters: " + strings.Join(names, ", "), Fields: e}
+}
+
 func fieldError(field, msg string) error {
 	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: field + " " + msg,
 		Fields: []snapglyph.FieldError{{Field: field, Message: msg}}}
@@ -424,30 +457,31 @@ func fieldError(field, msg string) error {
 func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principal) {
 	query := r.URL.Query()
 	format := query.Get("format")
+	var bad queryErrors
 	if format != "" && format != "json" && format != "svg" && format != "png" {
-		s.writeError(w, r, fieldError("format", "must be json, svg or png"))
-		return
+		bad.add("format", "must be json, svg or png")
 	}
+	image := format == "svg" || format == "png"
 	switch v := query.Get("download"); {
 	case v != "" && v != "1" && v != "true":
-		s.writeError(w, r, fieldError("download", "must be 1 or true (the image as a file to save); leave it out otherwise"))
-		return
-	case v != "" && format != "svg" && format != "png":
-		s.writeError(w, r, fieldError("download", "applies to format=svg or format=png only"))
-		return
+		bad.add("download", "must be 1 or true (the image as a file to save); leave it out otherwise")
+	case v != "" && !image:
+		bad.add("download", "applies to format=svg or format=png only")
 	}
 	size := 0
 	if v := query.Get("size"); v != "" {
 		n, err := strconv.Atoi(v)
 		switch {
 		case format != "png":
-			s.writeError(w, r, fieldError("size", "applies to format=png only (SVG scales to any size)"))
-			return
+			bad.add("size", "applies to format=png only (SVG scales to any size)")
 		case err != nil || n < qr.MinSize || n > qr.MaxSize:
-			s.writeError(w, r, fieldError("size", fmt.Sprintf("must be a whole number of pixels from %d to %d (default %d)", qr.MinSize, qr.MaxSize, qr.DefaultSize)))
-			return
+			bad.add("size", fmt.Sprintf("must be a whole number of pixels from %d to %d (default %d)", qr.MinSize, qr.MaxSize, qr.DefaultSize))
 		}
 		size = n
+	}
+	if err := bad.err(); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	id, err := qrPathID(r)
 	if err != nil {

@@ -526,3 +526,29 @@ func TestOpenAPIServer(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryErrorsTogether: a request's bad query parameters are refused
+// together, each named, as a body's bad fields are — each refusal costs
+// a call, so fixing them one at a time cost the client one call each.
+func TestQueryErrorsTogether(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	h := newHarness(t, db, node.Config{})
+	q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"text","content":{"text":"x"}}`), 201)
+	for _, tt := range []struct {
+		path   string
+		fields []string
+	}{
+		{"/api/v1/qr-codes?limit=0&type=bogus&createdByKey=qr_live_x&cursor=abc", []string{"limit", "type", "createdByKey", "cursor"}},
+		{"/api/v1/qr-codes?cursor=abc", []string{"cursor"}},
+		{"/api/v1/qr-codes/" + q["id"].(string) + "?format=bad&size=x&download=x", []string{"format", "download", "size"}},
+	} {
+		p := expectProblem(t, h.send("GET", tt.path, h.key, ""), 400, "invalid_request")
+		var fields []string
+		for _, e := range p["errors"].([]any) {
+			fields = append(fields, e.(map[string]any)["field"].(string))
+		}
+		if !slices.Equal(fields, tt.fields) {
+			t.Errorf("%s: fields %v, want %v (%v)", tt.path, fields, tt.fields, p["detail"])
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // MaxQRNameLen is the longest QR-code name, in characters.
@@ -395,6 +396,9 @@ func (s *Service) QRCodes(ctx context.Context, by snapglyph.Creator, orgID strin
 	}
 	return s.db.QRCodes(ctx, orgID, f)
 }
+
+// ValidQRCursor reports whether cursor is one a QR-code list returned.
+func ValidQRCursor(cursor string) bool { return store.ValidQRCursor(cursor) }
 
 // CountQRCodes returns how many QR codes the organisation holds (to show
 // beside its plan's limit).

@@ -361,8 +361,16 @@ func makeCursor(at int64, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
 }
 
+// ValidQRCursor reports whether s is a cursor QRCodes returned (or could
+// have: a cursor is a position, not a token).
+func ValidQRCursor(s string) bool {
+	_, _, err := parseCursor(s)
+	return err == nil
+}
+
 func parseCursor(s string) (int64, string, error) {
-	bad := snapglyph.Codef(snapglyph.EINVALID, "invalid_request", "the cursor is not one this API returned; start again without it")
+	bad := &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the cursor is not one this API returned; start again without it",
+		Fields: []snapglyph.FieldError{{Field: "cursor", Message: "is not one this API returned (a page's nextCursor); start again without it"}}}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return 0, "", bad
