@@ -24,7 +24,8 @@ const axeEnv = "SNAPGLYPH_AXE"
 
 // auditor checks pages of the dashboard in one browser tab, at desktop
 // (1280 px) and phone (390 px) widths: axe-core's rules (when axe is
-// given), no sideways scrolling and 44×44 px touch targets on the phone.
+// given), no sideways scrolling and 44×44 px touch targets on the phone;
+// and at 320 px (400 % zoom), no sideways scrolling, disclosures open.
 type auditor struct {
 	t       *testing.T
 	axe     string // axe.min.js's source; empty: no axe audit
@@ -65,9 +66,26 @@ const phoneChecks = `(function(){
   return JSON.stringify(out);
 })()`
 
-// axeRun runs axe-core's rules on the page and returns the serious and
-// critical violations as JSON.
-const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(function (r) {
+// narrowChecks: at 320 px (1280 px at 400 % zoom, WCAG 2.1 1.4.10
+// Reflow), with every disclosure open, the page does not scroll
+// sideways, and nothing does but a table's own scroll box.
+const narrowChecks = `(function(){
+  var closed = [].filter.call(document.querySelectorAll("details"), function (d) { return !d.open; });
+  closed.forEach(function (d) { d.open = true; });
+  var out = {scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth, wide: []};
+  document.querySelectorAll("body *").forEach(function (el) {
+    var ox = getComputedStyle(el).overflowX;
+    if ((ox === "auto" || ox === "scroll") && el.scrollWidth > el.clientWidth + 1 && !el.classList.contains("table-scroll")) {
+      out.wide.push((el.id ? "#" + el.id : el.tagName.toLowerCase() + "." + el.className) + " scrolls sideways (" + el.scrollWidth + " > " + el.clientWidth + ")");
+    }
+  });
+  closed.forEach(function (d) { d.open = false; });
+  return JSON.stringify(out);
+})()`
+
+// axeRun runs axe-core's rules on the page, WCAG 2.2's target size
+// (2.5.8) too, and returns the serious and critical violations as JSON.
+const axeRun = `axe.run(document, {resultTypes: ["violations"], rules: {"target-size": {enabled: true}}}).then(function (r) {
   if (r.passes.length === 0) return JSON.stringify([{id: "axe-ran-no-rules", impact: "critical", help: "axe-core checked nothing", nodes: []}]);
   return JSON.stringify(r.violations.filter(function (v) {
     return v.impact === "serious" || v.impact === "critical";
@@ -131,6 +149,23 @@ func (a *auditor) page(ctx context.Context, name string) {
 				t.Errorf("%s (%s) at %s width: axe %s %s (%s): %s", name, loc, w.label, v.Impact, v.ID, v.Help, strings.Join(v.Nodes, " | "))
 			}
 		}
+	}
+	// 320 px: no sideways scrolling.
+	do(t, ctx, chromedp.EmulateViewport(320, 800, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+	run(t, ctx, chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
+	var narrow struct {
+		ScrollWidth int      `json:"scrollWidth"`
+		InnerWidth  int      `json:"innerWidth"`
+		Wide        []string `json:"wide"`
+	}
+	if err := json.Unmarshal([]byte(run(t, ctx, chromedp.Evaluate[string](narrowChecks))), &narrow); err != nil {
+		t.Fatal(err)
+	}
+	if narrow.ScrollWidth > 320 || narrow.InnerWidth > 320 {
+		t.Errorf("%s (%s) at 320 px: the page scrolls sideways (scrollWidth %d, layout viewport %d)", name, loc, narrow.ScrollWidth, narrow.InnerWidth)
+	}
+	if len(narrow.Wide) > 0 {
+		t.Errorf("%s (%s) at 320 px: %s", name, loc, strings.Join(narrow.Wide, "; "))
 	}
 	do(t, ctx, chromedp.EmulateViewport(1280, 900))
 	a.covered = append(a.covered, name+" "+strings.TrimPrefix(loc, "http://"))
@@ -424,8 +459,9 @@ func TestAccessibility(t *testing.T) {
 	a.page(guest, "QR codes (Member)")
 	a.visit(guest, base, "/settings/api", "forbidden (Member)", http.StatusForbidden)
 
-	// Back as the Owner: the member's removal dialog.
-	navigate(t, ctx, chromedp.Navigate(base+"/settings/company"))
+	// Back as the Owner: the members with their roles, and a member's
+	// removal dialog.
+	a.visit(ctx, base, "/settings/company", "company, two members", http.StatusOK)
 	remove := run(t, ctx, chromedp.Evaluate[string](`(document.querySelector('table.members a[href$="/remove"]') || {}).pathname || ""`))
 	if remove == "" {
 		t.Fatal("the members table has no remove link")

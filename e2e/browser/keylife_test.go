@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/snapglyph/snapglyph/internal/node"
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -150,4 +152,117 @@ func keyIDOf(t *testing.T, s *testserver.Server, org *snapglyph.Org, name string
 	}
 	t.Fatalf("no key %q", name)
 	return ""
+}
+
+// TestBrowserOneTimeSecrets: Back after Done on a new key's reveal, and
+// Back from the Webhooks list to a new endpoint's secret, show the page
+// that says the value cannot be shown again, not the value restored from
+// the back/forward cache; closing a dialog with Escape puts focus back on
+// the button that opened it; a webhook form without events marks the
+// events, not the URL.
+func TestBrowserOneTimeSecrets(t *testing.T) {
+	ctx := newChromium(t)
+	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond, WebhookAllowInsecureLocal: true})
+	base := s.URL
+	const email, password = "owner@acme.test", "a long dashboard password"
+	if _, _, err := s.Node.Service.CreateOrg(context.Background(), service.NewOrg{Name: "Acme", OwnerEmail: email, Plan: "max", Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, ctx, chromedp.Navigate(base+"/signin"))
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#email"), email), chromedp.SendKeys(chromedp.CSS("#password"), password))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+
+	// Escape in the create dialog: back on the list, focus on its opener.
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/api"))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`#create-key`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("dialog #key-name")))
+	navigate(t, ctx, chromedp.KeyEvent(kb.Escape))
+	focused(t, ctx, `e.id === "create-key"`, "after Escape in the create dialog")
+
+	// A key, copied, then Done and Back.
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`#create-key`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("dialog #key-name")), chromedp.SendKeys(chromedp.CSS("#key-name"), "Production-WebApp"))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog button[type="submit"]`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#new-key")))
+	key := run(t, ctx, chromedp.Value(chromedp.CSS("#new-key")))
+	if !keyPattern.MatchString(key) {
+		t.Fatalf("the reveal shows %q", key)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`button[data-copy="new-key"]`), chromedp.NodeVisible))
+	run(t, ctx, chromedp.Poll[bool](`document.getElementById("copy-status").textContent.length > 0`))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`dialog a.btn-primary`)))
+	focused(t, ctx, `e.id.indexOf("key-link-") === 0 && e.textContent === "Production-WebApp"`, "after Done on the reveal (the new key's link)")
+	back(t, ctx, "#new-key", "#shown-desc")
+	if v := run(t, ctx, chromedp.Evaluate[string](`(document.getElementById("new-key") || {value: ""}).value`)); strings.Contains(v, key[8:]) {
+		t.Fatal("Back after Done shows the key again")
+	}
+	calm := run(t, ctx, chromedp.Evaluate[string](`(document.getElementById("shown-desc") || {textContent: ""}).textContent`))
+	if !strings.Contains(strings.Join(strings.Fields(calm), " "), "The key Production-WebApp was created; its full value cannot be shown again.") {
+		t.Errorf("Back after Done shows %q", calm)
+	}
+
+	// Webhooks: no event chosen marks the events; then the secret, and
+	// Back from the list.
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/webhooks"))
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#hook-url"), "http://127.0.0.1:9/hook"))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/settings/webhooks"] button[type="submit"]`)))
+	focused(t, ctx, `e.name === "event" && e.value === "qr.created" && e.getAttribute("aria-invalid") === "true" && e.closest("fieldset").getAttribute("aria-describedby") === "events-error"`, "after a webhook with no event")
+	if inv := run(t, ctx, chromedp.Evaluate[string](`document.getElementById("hook-url").getAttribute("aria-invalid") || ""`)); inv != "" {
+		t.Errorf("the URL is marked invalid (%q) when the events are what is missing", inv)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS(`input[name="event"][value="api_key.revoked"]`)))
+	navigate(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/settings/webhooks"] button[type="submit"]`)))
+	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#new-secret")))
+	secret := run(t, ctx, chromedp.Value(chromedp.CSS("#new-secret")))
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("the secret reveal shows %q", secret)
+	}
+	focused(t, ctx, `e.id === "secret-card"`, "on the new endpoint's secret")
+	navigate(t, ctx, chromedp.Navigate(base+"/settings/webhooks"))
+	back(t, ctx, "#new-secret", `section[aria-labelledby="secret-title"]`)
+	if v := run(t, ctx, chromedp.Evaluate[string](`(document.getElementById("new-secret") || {value: ""}).value`)); v == secret {
+		t.Fatal("Back from the Webhooks list shows the signing secret again")
+	}
+	if got := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('section[aria-labelledby="secret-title"]').textContent`)); !strings.Contains(got, "cannot be shown again") {
+		t.Errorf("Back to the secret's reveal shows %q", got)
+	}
+}
+
+// back goes one step back in the tab's history as the Back button does
+// (a page may come from the back/forward cache, which fires no load
+// event, so nothing waits for one) and waits until the page shows the
+// element one or the element other, with no navigation in flight.
+func back(t *testing.T, ctx context.Context, one, other string) {
+	t.Helper()
+	h := run(t, ctx, chromedp.NavigationEntries())
+	if h.CurrentIndex < 1 {
+		t.Fatal("no page to go back to")
+	}
+	from := h.Entries[h.CurrentIndex].URL
+	if _, err := chromedp.Call(ctx, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: h.Entries[h.CurrentIndex-1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	expr := `location.href !== ` + strconv.Quote(from) + ` && document.readyState === "complete" && !!document.querySelector(` + strconv.Quote(one+", "+other) + `)`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Errors are expected while a navigation (or the reload of a
+		// restored page) is in flight: try again.
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Back: neither %s nor %s shows (%v)", one, other, err)
+		}
+	}
+	// A restored page's pageshow may reload it: let that settle.
+	time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !!document.querySelector(`+strconv.Quote(one+", "+other)+`)`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Back: the page did not settle (%v)", err)
+		}
+	}
 }

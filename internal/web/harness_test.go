@@ -279,7 +279,7 @@ func (b *browser) createKey(name string) string {
 // keyID returns the id of the key row with the name on the API page.
 func keyID(t *testing.T, body, name string) string {
 	t.Helper()
-	re := regexp.MustCompile(`<tr id="key-(key_[A-Za-z0-9]+)"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*<a href="/settings/api/keys/key_[A-Za-z0-9]+">` + regexp.QuoteMeta(name) + `</a>`)
+	re := regexp.MustCompile(`<tr id="key-(key_[A-Za-z0-9]+)"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*<a id="key-link-key_[A-Za-z0-9]+" href="/settings/api/keys/key_[A-Za-z0-9]+">` + regexp.QuoteMeta(name) + `</a>`)
 	m := re.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no key row named %q:\n%s", name, snippet(body))

@@ -134,7 +134,7 @@ func TestKeyListLifecycle(t *testing.T) {
 		expectStatus(t, p, http.StatusOK)
 		row := func(name string) string {
 			t.Helper()
-			m := regexp.MustCompile(`(?s)<tr id="key-key_[A-Za-z0-9]+"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*(?:<span class="rolled-mark"[^>]*>↳</span> )?<a href="/settings/api/keys/key_[A-Za-z0-9]+">`+regexp.QuoteMeta(name)+`</a>.*?</tr>`).FindAllString(p.Body, -1)
+			m := regexp.MustCompile(`(?s)<tr id="key-key_[A-Za-z0-9]+"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*(?:<span class="rolled-mark"[^>]*>↳</span> )?<a id="key-link-key_[A-Za-z0-9]+" href="/settings/api/keys/key_[A-Za-z0-9]+">`+regexp.QuoteMeta(name)+`</a>.*?</tr>`).FindAllString(p.Body, -1)
 			if len(m) == 0 {
 				t.Fatalf("no row %q:\n%s", name, snippet(p.Body))
 			}
@@ -579,5 +579,6 @@ func TestFormErrorFocus(t *testing.T) {
 	if got, _ := e.db.Key(ctx, k.ID); got.Status != snapglyph.KeyActive {
 		t.Errorf("refused forms changed the key: %+v", got)
 	}
-	expectFocus(t, "the roll dialog", b.get(path+"/roll"), `<a class="btn" href="/settings/api/keys/`+k.ID+`" autofocus>`)
+	// Cancel leads back to the key's page with focus on Roll key (#roll-key).
+	expectFocus(t, "the roll dialog", b.get(path+"/roll"), `<a class="btn" href="/settings/api/keys/`+k.ID+`#roll-key" autofocus>`)
 }

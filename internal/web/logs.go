@@ -521,5 +521,15 @@ func (v *chartView) Bottom() int { return chartH - chartBot }
 // Left is the x of the count axis.
 func (v *chartView) Left() int { return chartLeft }
 
-// Top is the y of the highest bar.
-func (v *chartView) Top() int { return chartTop }
+// PlotWidth is the width of the bars' area, right of the count axis.
+func (v *chartView) PlotWidth() int { return chartW - chartLeft }
+
+// Percent is where x (in SVG units) lies across the bars' area, in
+// percent: the time axis's labels are placed so, outside the stretched
+// SVG, so that their text keeps its shape.
+func (v *chartView) Percent(x float64) string {
+	return strconv.FormatFloat(100*(x-chartLeft)/float64(chartW-chartLeft), 'f', 2, 64)
+}
+
+// ClassLabel names the status class of ByClass[i]: "1xx" to "5xx".
+func (v *chartView) ClassLabel(i int) string { return strconv.Itoa(i+1) + "xx" }

@@ -23,7 +23,10 @@ type webhooksPage struct {
 	URL    string
 	Chosen map[string]bool
 	Error  string
-	Nonce  string // the form's one-time value: sent twice, it adds one endpoint
+	// ErrorField is the field Error is about: "events" (none chosen, or
+	// one unknown) or "url".
+	ErrorField string
+	Nonce      string // the form's one-time value: sent twice, it adds one endpoint
 	// One endpoint: its page.
 	Webhook  *snapglyph.Webhook
 	Attempts []*snapglyph.WebhookAttempt
@@ -92,6 +95,12 @@ func (a *app) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.URL, p.Error = snapglyph.Storable(url, snapglyph.MaxWebhookURL), sentence(snapglyph.ErrorMessage(err))
+	// The service checks the events first: if they fail on their own,
+	// the error is theirs, and the URL is not marked invalid.
+	p.ErrorField = "url"
+	if _, everr := snapglyph.ParseWebhookEvents(events); everr != nil {
+		p.ErrorField = "events"
+	}
 	if len(nonce) <= 64 { // readForm refused any value that is not text
 		p.Nonce = nonce // the same form, sent again once corrected
 	}

@@ -58,10 +58,18 @@ func TestWebhooksPage(t *testing.T) {
 		} {
 			p := owner.post("/settings/webhooks", bad)
 			expectStatus(t, p, http.StatusUnprocessableEntity)
-			if strings.Contains(bad.Get("url"), "\x00") {
+			switch {
+			case strings.Contains(bad.Get("url"), "\x00"):
 				expectContains(t, p, "NUL character") // refused for every form
-			} else {
-				expectContains(t, p, `class="form-error"`)
+			case bad.Get("event") != "qr.created":
+				// The events are wrong: the message is theirs, in their
+				// group, and the URL is not marked.
+				expectContains(t, p, `<fieldset class="field events" aria-describedby="events-error">`, `class="field-error" role="alert" id="events-error"`,
+					`value="qr.created" aria-invalid="true" aria-describedby="events-error">`)
+				expectNotContains(t, p, `aria-describedby="hook-error"`, `id="hook-error"`)
+			default:
+				expectContains(t, p, `class="form-error"`, `id="hook-url" name="url"`, `aria-invalid="true" aria-describedby="hook-error"`)
+				expectNotContains(t, p, `id="events-error"`, `type="checkbox" name="event" value="qr.created" aria-invalid`)
 			}
 		}
 		e.svc.Webhooks.AllowInsecureLocal = false

@@ -54,8 +54,40 @@
     var invalid = document.querySelector('main [aria-invalid="true"]');
     if (invalid) { invalid.focus(); return; }
     var flash = document.getElementById("flash");
-    if (flash) flash.focus();
+    if (flash) { flash.focus(); return; }
+    // Back from a dialog (Cancel, Escape, Done): the address's fragment
+    // names the control that opened it (#create-key, #revoke-…) or the
+    // key it was about (#key-link-…), and focus returns there rather
+    // than to the top of the page. Browsers focus a focusable fragment
+    // target themselves (without JavaScript too); this covers those that
+    // only scroll to it.
+    var id = window.location.hash.slice(1);
+    var target = id && document.getElementById(decodeURIComponent(id));
+    if (target && target.closest("main") && target.matches("a[href], button")) target.focus();
   })();
+
+  // A one-time secret (a new API key, a webhook's signing secret) must
+  // not come back with Back: Chrome keeps even a no-store page in its
+  // back/forward cache. Leaving the page blanks the secret, and a page
+  // restored from the cache is loaded again, which says the secret
+  // cannot be shown again (the server never shows it twice).
+  var secrets = ["new-key", "new-secret"];
+  function hasSecret() {
+    return secrets.some(function (id) { return document.getElementById(id); });
+  }
+  window.addEventListener("pagehide", function () {
+    secrets.forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field) { field.value = ""; field.setAttribute("value", ""); }
+    });
+    document.querySelectorAll("[data-copy]").forEach(function (btn) {
+      var status = document.getElementById(btn.getAttribute("data-status"));
+      if (status) status.textContent = "";
+    });
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && hasSecret()) window.location.reload();
+  });
 
   document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
     if (typeof dialog.showModal !== "function") return;
