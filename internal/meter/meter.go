@@ -84,6 +84,10 @@ type Meter struct {
 type account struct {
 	mu   sync.Mutex
 	dead bool // released by Forget or Release: look the account up again
+	// releasing is set while Forget or Release waits for the account's
+	// leases in flight: requests still charge it meanwhile (its units
+	// are not back in the database yet), but start no new lease ahead.
+	releasing bool
 	// fetches counts this account's leases ahead of need in flight;
 	// idle is signalled (with mu as its lock) when it drops to zero.
 	fetches     int
@@ -236,7 +240,7 @@ func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, k
 
 // charge spends n units, or with probe only checks that it could.
 func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64, probe bool) (st State, ok bool, err error) {
-	mayReclaim := m.Reclaim != nil
+	mayReclaim, mayWait := m.Reclaim != nil, true
 	for {
 		a := m.lock(org.ID)
 		var reclaim bool
@@ -244,6 +248,19 @@ func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Coun
 		if ok && probe {
 			a.pools[counterIndex(c)].lease += n
 			st.Remaining += n
+		}
+		if !ok && err == nil && !reclaim && mayWait && a.fetches > 0 {
+			// Refused while this node's leases ahead of need are in
+			// flight: units they took may be all that is left (or, after
+			// a limit change, still counted against the new limit until
+			// they come back). Wait for them once and charge again,
+			// rather than refuse what the allowance still holds.
+			for a.fetches > 0 {
+				a.idle.Wait()
+			}
+			a.mu.Unlock()
+			mayWait = false
+			continue
 		}
 		a.mu.Unlock()
 		if !reclaim {
@@ -295,7 +312,7 @@ func (m *Meter) chargeLocked(ctx context.Context, a *account, org *snapglyph.Org
 func (m *Meter) startPrefetch(a *account, p *pool, orgID, period string, c snapglyph.Counter) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed || a.releasing {
 		return
 	}
 	p.fetching = true
@@ -550,10 +567,16 @@ func (m *Meter) Forget(ctx context.Context, orgID string) error {
 func (m *Meter) release(ctx context.Context, orgID string, a *account) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.dead = true
+	// Dead only once nothing is in flight: Wait lets go of the account,
+	// and a request that found it dead meanwhile would start a new one
+	// that cannot see this one's units, still reserved in the database
+	// (it was refused with the allowance not spent). Until then requests
+	// charge this account, and what lands is returned with the rest.
+	a.releasing = true
 	for a.fetches > 0 {
 		a.idle.Wait()
 	}
+	a.dead, a.releasing = true, false
 	var errs []error
 	for i := range a.pools {
 		errs = append(errs, m.returnLease(ctx, orgID, a.period, counters[i], &a.pools[i]))

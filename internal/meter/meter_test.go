@@ -636,3 +636,130 @@ func TestRefundAfterRelease(t *testing.T) {
 		t.Errorf("%s: %d reserved after its refund, %d before; %s: %d reserved, 1 spent", nov.Period, r, before, dec.Period, r2)
 	}
 }
+
+// heldStore is a memStore whose next lease, once armed, is granted in
+// the database at once but answered only when released: a lease ahead
+// of need that has taken its units and is still on its way back.
+type heldStore struct {
+	*memStore
+	armed    atomic.Bool
+	held     chan struct{} // closed when the armed lease has its units
+	released chan struct{}
+}
+
+func (s *heldStore) Lease(ctx context.Context, id, orgID, period string, c snapglyph.Counter, maxN, minN, limit int64) (int64, int64, error) {
+	granted, reserved, err := s.memStore.Lease(ctx, id, orgID, period, c, maxN, minN, limit)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.held)
+		<-s.released
+	}
+	return granted, reserved, err
+}
+
+// TestNoRefusalWhileLeaseInFlight: the operator lowers a limit while a
+// lease ahead of need, taken under the old limit, is on its way back.
+// Its units still count against the new limit until it lands and gives
+// them back, so a request then found the database full and was refused
+// although the organisation had spent only half of its new allowance
+// (a worker of the 10,000-limit load test stopped at 9,638).
+func TestNoRefusalWhileLeaseInFlight(t *testing.T) {
+	ctx := context.Background()
+	st := &heldStore{memStore: newMemStore(), held: make(chan struct{}), released: make(chan struct{})}
+	m := New(st)
+	m.MaxBlock = 500
+	org := orgWith("org_inflight", 12000, 12000)
+	charge := func(org *snapglyph.Org) bool {
+		t.Helper()
+		_, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	charge(org)          // the first block
+	st.armed.Store(true) // the next lease: the one ahead of need
+	charged := 1
+	fetching := func() bool {
+		a := m.lock(org.ID)
+		defer a.mu.Unlock()
+		return a.fetches > 0
+	}
+	for ; !fetching(); charged++ {
+		if !charge(org) {
+			t.Fatalf("refused after %d of 12000", charged)
+		}
+	}
+	<-st.held
+	// A block is held in flight; the limit drops to 1,000.
+	// About half of the new allowance is left in the database, the rest
+	// is held by the block in flight, which lands in a moment.
+	lower := orgWith(org.ID, 1000, 12000)
+	time.AfterFunc(200*time.Millisecond, func() { close(st.released) })
+	for ; charged < 1000; charged++ {
+		if !charge(lower) {
+			t.Fatalf("refused at %d calls of a 1,000 limit while a lease was in flight", charged)
+		}
+	}
+	if charge(lower) {
+		t.Errorf("admitted call %d of a 1,000 limit", charged+1)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.get(org.ID, mustPeriod(m), snapglyph.APICalls); r != 1000 {
+		t.Errorf("%d reserved after Close, 1000 charged", r)
+	}
+}
+
+// TestChargeWhileForgetWaits: Forget (a changed limit, another node's
+// reclaim) waits for the account's lease in flight before it gives the
+// account's units back. A request meanwhile used to start a new account,
+// which found those units still reserved in the database and was
+// refused with the allowance half spent (the 10,000-limit load test
+// stopped at 9,505 to 9,683).
+func TestChargeWhileForgetWaits(t *testing.T) {
+	ctx := context.Background()
+	st := &heldStore{memStore: newMemStore(), held: make(chan struct{}), released: make(chan struct{})}
+	m := New(st)
+	m.MaxBlock = 500
+	org := orgWith("org_forget", 12000, 12000)
+	if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	st.armed.Store(true) // the next lease: the one ahead of need
+	charged := int64(1)
+	fetching := func() bool {
+		a := m.lock(org.ID)
+		defer a.mu.Unlock()
+		return a.fetches > 0
+	}
+	for ; !fetching(); charged++ {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	<-st.held
+	// The operator lowers the limit to 1,000: the node forgets the
+	// account, and Forget waits for the block in flight.
+	lower := orgWith(org.ID, 1000, 12000)
+	forgot := make(chan error, 1)
+	go func() { forgot <- m.Forget(ctx, org.ID) }()
+	time.Sleep(50 * time.Millisecond) // Forget is waiting for the block
+	for ; charged < 600; charged++ {
+		if _, ok, err := m.Charge(ctx, lower, snapglyph.APICalls, 1); err != nil || !ok {
+			t.Fatalf("call %d of a 1,000 limit: ok=%v err=%v", charged+1, ok, err)
+		}
+		if charged == 400 {
+			close(st.released)
+		}
+	}
+	if err := <-forgot; err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.get(org.ID, mustPeriod(m), snapglyph.APICalls); r != charged {
+		t.Errorf("%d reserved after Close, %d charged", r, charged)
+	}
+}
