@@ -113,7 +113,7 @@ type orgJSON struct {
 
 func (e *env) org(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|list|show|set-plan|set-limits|requests …")
+		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph org create|list|show|set-plan|set-limits|set-owner|requests …")
 	}
 	switch args[0] {
 	case "create":
@@ -325,6 +325,32 @@ func (e *env) org(ctx context.Context, args []string) error {
 			}
 			return tw.Flush()
 		})
+	case "set-owner":
+		fs := e.flagSet("org set-owner")
+		dsn := e.dbFlag(fs)
+		asJSON := fs.Bool("json", false, "print the result as one JSON line")
+		pos, err := parse(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if err := needArgs(pos, 2, "org set-owner ORG_ID EMAIL [--json]"); err != nil {
+			return err
+		}
+		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+			from, to, err := svc.SetOwner(ctx, snapglyph.Operator, pos[0], pos[1])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(struct {
+					ID            string `json:"id"`
+					Owner         string `json:"owner"`
+					PreviousOwner string `json:"previousOwner"`
+				}{pos[0], to, from})
+			}
+			fmt.Fprintf(e.stdout, "%s is now the Owner of %s; %s is an Admin\n", to, pos[0], from)
+			return nil
+		})
 	case "set-limits":
 		fs := e.flagSet("org set-limits")
 		dsn := e.dbFlag(fs)
@@ -359,7 +385,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
-	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, list, show, set-plan, set-limits or requests", args[0])
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown org command %q: use create, list, show, set-plan, set-limits, set-owner or requests", args[0])
 }
 
 // orgUsageJSON is an organisation as org list and org show print it.

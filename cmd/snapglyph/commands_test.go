@@ -30,12 +30,15 @@ func TestUsage(t *testing.T) {
 		{[]string{"--help"}, 0, "usage: snapglyph <command> [flags]", ""},
 		{[]string{"version"}, 0, "snapglyph dev\n", ""},
 		{[]string{"frobnicate"}, 1, "", "\nsnapglyph: unknown command \"frobnicate\"\n"},
-		{[]string{"org"}, 1, "", "snapglyph: usage: snapglyph org create|list|show|set-plan|set-limits|requests …\n"},
-		{[]string{"org", "rename"}, 1, "", "snapglyph: unknown org command \"rename\": use create, list, show, set-plan, set-limits or requests\n"},
+		{[]string{"org"}, 1, "", "snapglyph: usage: snapglyph org create|list|show|set-plan|set-limits|set-owner|requests …\n"},
+		{[]string{"org", "rename"}, 1, "", "snapglyph: unknown org command \"rename\": use create, list, show, set-plan, set-limits, set-owner or requests\n"},
+		{[]string{"user"}, 1, "", "snapglyph: usage: snapglyph user set-password …\n"},
+		{[]string{"user", "delete"}, 1, "", "snapglyph: unknown user command \"delete\": use set-password\n"},
+		{[]string{"user", "-h"}, 0, "usage: snapglyph user set-password\n", ""},
 		{[]string{"key"}, 1, "", "snapglyph: usage: snapglyph key create|list|show|pause|resume|revoke|rename|restrict|roll|end-overlap …\n"},
 		{[]string{"key", "delete"}, 1, "", "snapglyph: unknown key command \"delete\": use create, list, show, pause, resume, revoke, rename, restrict, roll or end-overlap\n"},
 		// A group's help lists its commands and succeeds.
-		{[]string{"org", "-h"}, 0, "usage: snapglyph org create | list | show | set-plan | set-limits | requests\n", ""},
+		{[]string{"org", "-h"}, 0, "usage: snapglyph org create | list | show | set-plan | set-limits | set-owner | requests\n", ""},
 		{[]string{"key", "--help"}, 0, "usage: snapglyph key create | list | show", ""},
 		{[]string{"webhook", "help"}, 0, "usage: snapglyph webhook create | list | delete\n", ""},
 	}
@@ -50,7 +53,7 @@ func TestUsage(t *testing.T) {
 	// The overview lists every subcommand of each group, as the group's
 	// own usage line does.
 	_, help, _ := runCLI(nil, "", "help")
-	for _, group := range []string{"org", "key", "webhook"} {
+	for _, group := range []string{"org", "key", "user", "webhook"} {
 		_, _, stderr := runCLI(nil, "", group)
 		subs := strings.Fields(strings.TrimSuffix(strings.TrimSpace(stderr[strings.Index(stderr, group+" ")+len(group)+1:]), "…"))
 		var listed string

@@ -5,6 +5,8 @@
 //	snapglyph org create --name NAME --owner-email EMAIL [--plan starter|trial|pro|max] [--password-stdin] [--json]
 //	snapglyph org set-plan ORG_ID PLAN [--json]
 //	snapglyph org set-limits ORG_ID [--api-calls N] [--image-credits N] [--json]
+//	snapglyph org set-owner ORG_ID EMAIL [--json]
+//	snapglyph user set-password EMAIL --password-stdin [--json]
 //	snapglyph key create --org ORG_ID --name NAME [--json]
 //	snapglyph key list --org ORG_ID [--all] [--json]
 //	snapglyph key pause|resume|revoke KEY_ID
@@ -103,7 +105,8 @@ const usageText = `usage: snapglyph <command> [flags]
 commands:
   serve        run the API (and dashboard)
   migrate      create or update the database schema
-  org          create | list | show | set-plan | set-limits | requests
+  org          create | list | show | set-plan | set-limits | set-owner | requests
+  user         set-password
   key          create | list | show | pause | resume | revoke | rename | restrict | roll | end-overlap
   logs         an organisation's API request log
   webhook      create | list | delete
@@ -132,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stderr, usageText)
 		return snapglyph.Errorf(snapglyph.EINVALID, "no command given")
 	}
-	if len(args) == 2 && (args[0] == "org" || args[0] == "key" || args[0] == "webhook") && isHelp(args[1]) {
+	if len(args) == 2 && (args[0] == "org" || args[0] == "key" || args[0] == "user" || args[0] == "webhook") && isHelp(args[1]) {
 		// A group's help: its commands, from the overview.
 		for _, line := range strings.Split(usageText, "\n") {
 			if f := strings.Fields(line); len(f) > 1 && f[0] == args[0] {
@@ -150,6 +153,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return e.org(ctx, args[1:])
 	case "key":
 		return e.key(ctx, args[1:])
+	case "user":
+		return e.user(ctx, args[1:])
 	case "logs":
 		return e.logs(ctx, args[1:])
 	case "webhook":

@@ -247,8 +247,8 @@ func (s *Service) SignUp(ctx context.Context, in SignUp, c Client) (*NewSession,
 		}
 		fields = append(fields, snapglyph.FieldError{Field: "email", Message: msg})
 	}
-	if n := utf8.RuneCountInString(in.Password); n < MinPasswordLen || len(in.Password) > 1024 {
-		fields = append(fields, snapglyph.FieldError{Field: "password", Message: fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)})
+	if msg := PasswordProblem(in.Password); msg != "" {
+		fields = append(fields, snapglyph.FieldError{Field: "password", Message: msg})
 	}
 	if len(fields) > 0 {
 		return nil, &snapglyph.Error{Kind: snapglyph.EINVALID, Message: fields[0].Message, Fields: fields}
@@ -325,12 +325,12 @@ func (s *Service) checkThrottle(ctx context.Context, account, network string) er
 // verifyPassword checks email and password against the throttle and the
 // stored hash. Returns ERATELIMIT (a *ThrottledError) and EUNAUTHORIZED.
 func (s *Service) verifyPassword(ctx context.Context, email, password, ip string) (*snapglyph.User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = emailKey(email)
 	account, network := throttleKeys(email, ip)
 	if err := s.checkThrottle(ctx, account, network); err != nil {
 		return nil, err
 	}
-	user, hash, err := s.db.UserByEmail(ctx, email)
+	user, hash, err := s.userByEmail(ctx, email)
 	if err != nil && snapglyph.ErrorKind(err) != snapglyph.ENOTFOUND {
 		return nil, err
 	}
@@ -360,6 +360,19 @@ func (s *Service) verifyPassword(ctx context.Context, email, password, ip string
 		msg += " Too many failed attempts: wait " + humanWait(until.Sub(s.db.Now())) + " before trying again."
 	}
 	return nil, snapglyph.Codef(snapglyph.EUNAUTHORIZED, "signin_failed", "%s", msg)
+}
+
+// userByEmail finds the user of an email address and its password hash
+// (ENOTFOUND if none). key is the address as emailKey spells it; an
+// account stored before addresses were normalised (in another Unicode
+// form) is found by the spelling typed, lower-cased, as it was then.
+func (s *Service) userByEmail(ctx context.Context, typed string) (*snapglyph.User, string, error) {
+	key := emailKey(typed)
+	user, hash, err := s.db.UserByEmail(ctx, key)
+	if legacy := strings.ToLower(strings.TrimSpace(typed)); snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND && legacy != key {
+		return s.db.UserByEmail(ctx, legacy)
+	}
+	return user, hash, err
 }
 
 func later(a, b time.Time) time.Time {
@@ -449,4 +462,117 @@ func (s *Service) SwitchOrg(ctx context.Context, st *snapglyph.Session, token, o
 		return nil, err
 	}
 	return s.startSession(ctx, st.UserID, orgID, c, st.ExpiresAt, token)
+}
+
+// OtherSessions counts the user's live sessions other than st, in every
+// organisation (the profile page's "signed in elsewhere").
+func (s *Service) OtherSessions(ctx context.Context, st *snapglyph.Session) (int, error) {
+	return s.db.OtherSessions(ctx, st.UserID, st.ID, s.db.Now().Add(-SessionIdleTimeout))
+}
+
+// SignOutOthers ends every session of the signed-in user but st, in every
+// organisation ("sign out everywhere else"), and returns how many live
+// sessions ended.
+func (s *Service) SignOutOthers(ctx context.Context, st *snapglyph.Session) (int, error) {
+	return s.db.EndOtherSessions(ctx, st.UserID, st.ID, s.db.Now().Add(-SessionIdleTimeout))
+}
+
+// PasswordChanged is the result of ChangePassword: the session that goes
+// on with a new token, and how many other sessions ended.
+type PasswordChanged struct {
+	*NewSession
+	Ended int
+}
+
+// ChangePassword changes the signed-in user's password. The current
+// password is checked as a sign-in checks it (with the same throttle, per
+// account and per network); the new one follows the rules of sign-up
+// (PasswordProblem) and must differ from it. Every other session of the
+// user ends, and this one goes on with a new token (token is the
+// cookie's, replaced), in one transaction; each organisation of the user
+// gets a user.password_changed audit event. Returns EINVALID (with the
+// field: current_password or new_password), EUNAUTHORIZED (the current
+// password is wrong), ERATELIMIT (a *ThrottledError).
+func (s *Service) ChangePassword(ctx context.Context, st *snapglyph.Session, token, current, next string, c Client) (*PasswordChanged, error) {
+	field := func(name, msg string) error {
+		return &snapglyph.Error{Kind: snapglyph.EINVALID, Message: msg, Fields: []snapglyph.FieldError{{Field: name, Message: msg}}}
+	}
+	if current == "" {
+		return nil, field("current_password", "enter your current password")
+	}
+	if len(current) > MaxPasswordBytes {
+		return nil, field("current_password", "the current password is not right")
+	}
+	if msg := PasswordProblem(next); msg != "" {
+		return nil, field("new_password", msg)
+	}
+	if next == current {
+		return nil, field("new_password", "the new password is the current one; choose another")
+	}
+	user, err := s.verifyPassword(ctx, st.Email, current, c.IP)
+	if snapglyph.ErrorCode(err) == "signin_failed" {
+		msg := strings.Replace(snapglyph.ErrorMessage(err), "The email or password is not right.", "The current password is not right.", 1)
+		return nil, &snapglyph.Error{Kind: snapglyph.EUNAUTHORIZED, Code: "password_wrong", Message: msg,
+			Fields: []snapglyph.FieldError{{Field: "current_password", Message: msg}}}
+	} else if err != nil {
+		return nil, err
+	}
+	if user.ID != st.UserID {
+		return nil, snapglyph.Errorf(snapglyph.EUNAUTHORIZED, "your session has ended; please sign in again")
+	}
+	hash, err := hashPassword(ctx, next)
+	if err != nil {
+		return nil, err
+	}
+	now := s.db.Now().UTC()
+	tok := newToken(sessionTokenBytes)
+	ns := &snapglyph.Session{ID: tokenDigest(tok), UserID: st.UserID, OrgID: st.OrgID, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: st.ExpiresAt, IP: c.IP, UserAgent: truncateUA(c.UserAgent)}
+	_, ended, err := s.db.SetPassword(ctx, st.UserID, hash, tokenDigest(token), ns, "user.password_changed", st.Actor(c.IP))
+	if err != nil {
+		return nil, err
+	}
+	full, err := s.db.Session(ctx, ns.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordChanged{NewSession: &NewSession{Session: full, Token: tok}, Ended: ended}, nil
+}
+
+// SetPassword sets the password of the account with the email: the
+// operator's reset of a forgotten password. Every session of the user
+// ends, the account's sign-in throttle is cleared, and each organisation
+// of the user gets a user.password_reset audit event. It returns the user
+// and how many sessions ended. The operator's only. Returns EINVALID,
+// EFORBIDDEN, ENOTFOUND.
+func (s *Service) SetPassword(ctx context.Context, actor snapglyph.Actor, email, password string) (*snapglyph.User, int, error) {
+	if actor.UserID != "" {
+		return nil, 0, snapglyph.Errorf(snapglyph.EFORBIDDEN, "only the operator sets a password; change yours on your profile page")
+	}
+	addr, err := normalizeEmail(email)
+	if err != nil {
+		return nil, 0, err
+	}
+	if msg := PasswordProblem(password); msg != "" {
+		return nil, 0, snapglyph.Codef(snapglyph.EINVALID, "weak_password", "%s", msg)
+	}
+	user, _, err := s.userByEmail(ctx, email)
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+		return nil, 0, snapglyph.Errorf(snapglyph.ENOTFOUND, "no account has the email %s", addr)
+	} else if err != nil {
+		return nil, 0, err
+	}
+	hash, err := hashPassword(ctx, password)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, ended, err := s.db.SetPassword(ctx, user.ID, hash, "", nil, "user.password_reset", actor)
+	if err != nil {
+		return nil, 0, err
+	}
+	account, _ := throttleKeys(emailKey(user.Email), "")
+	if err := s.db.ClearAttempts(ctx, account); err != nil {
+		return nil, 0, err
+	}
+	return user, ended, nil
 }

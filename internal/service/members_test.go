@@ -70,7 +70,7 @@ func TestChangeRoleRules(t *testing.T) {
 			{"ErrNotAMember", tm.owner, tm.other, "admin", snapglyph.ENOTFOUND},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				_, err := svc.ChangeRole(ctx, as(c.actor), tm.org.ID, c.target.ID, c.role)
+				_, _, err := svc.ChangeRole(ctx, as(c.actor), tm.org.ID, c.target.ID, c.role)
 				if got := snapglyph.ErrorKind(err); got != c.want {
 					t.Errorf("got %q (%v), want %q", got, err, c.want)
 				}
@@ -187,10 +187,13 @@ func TestInvitationFlow(t *testing.T) {
 		if _, exists, _ := svc.Invitation(ctx, inv2.Token); !exists {
 			t.Error("the invitation page does not know the email has an account")
 		}
-		if _, err := svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Name: "Mallory", Password: "mallory's password"}, web); snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
+		if _, err := svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Existing: true, Password: "mallory's password"}, web); snapglyph.ErrorKind(err) != snapglyph.EUNAUTHORIZED {
 			t.Errorf("take over an existing account: %v, want EUNAUTHORIZED", err)
 		}
-		ns, err = svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Password: testPassword}, web)
+		if _, err := svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Name: "Mallory", Password: "mallory's password"}, web); snapglyph.ErrorCode(err) != "account_exists" {
+			t.Errorf("a new account for an existing email: %v, want account_exists", err)
+		}
+		ns, err = svc.AcceptInvitation(ctx, inv2.Token, service.Accept{Existing: true, Password: testPassword}, web)
 		if err != nil || ns.OrgID != org.ID || ns.Role != snapglyph.RoleMember {
 			t.Fatalf("existing account joins: %+v %v", ns, err)
 		}

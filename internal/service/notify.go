@@ -9,10 +9,12 @@ import (
 
 // Notices returns the signed-in person's notices in the organisation,
 // newest first: at most limit with an id below before (0: from the
-// newest). Anyone who is a member has notices (only Owners and Admins are
-// told of events today). Returns ENOTFOUND.
+// newest). Every kind of notice is for Owners and Admins (API keys,
+// invitations, webhooks, plan and usage), so the role is checked when
+// they are read: a person made a Member no longer sees those told to them
+// as an Admin (they come back with the role). Returns ENOTFOUND.
 func (s *Service) Notices(ctx context.Context, actor snapglyph.Actor, orgID string, before int64, limit int) ([]*snapglyph.Notice, error) {
-	if _, err := s.member(ctx, actor, orgID); err != nil {
+	if role, err := s.member(ctx, actor, orgID); err != nil || !seesNotices(role) {
 		return nil, err
 	}
 	if limit <= 0 || limit > 200 {
@@ -24,7 +26,7 @@ func (s *Service) Notices(ctx context.Context, actor snapglyph.Actor, orgID stri
 // UnreadNotices counts the person's unread notices in the organisation
 // (the bell's number). Returns ENOTFOUND.
 func (s *Service) UnreadNotices(ctx context.Context, actor snapglyph.Actor, orgID string) (int, error) {
-	if _, err := s.member(ctx, actor, orgID); err != nil {
+	if role, err := s.member(ctx, actor, orgID); err != nil || !seesNotices(role) {
 		return 0, err
 	}
 	return s.db.UnreadNotices(ctx, actor.UserID, orgID)
@@ -33,8 +35,10 @@ func (s *Service) UnreadNotices(ctx context.Context, actor snapglyph.Actor, orgI
 // ReadNotice marks one of the person's notices read and returns it (its
 // Link is where to go). Returns ENOTFOUND, also for someone else's.
 func (s *Service) ReadNotice(ctx context.Context, actor snapglyph.Actor, orgID string, id int64) (*snapglyph.Notice, error) {
-	if _, err := s.member(ctx, actor, orgID); err != nil {
+	if role, err := s.member(ctx, actor, orgID); err != nil {
 		return nil, err
+	} else if !seesNotices(role) {
+		return nil, snapglyph.Errorf(snapglyph.ENOTFOUND, "no such notice")
 	}
 	return s.db.ReadNotice(ctx, actor.UserID, orgID, id)
 }
@@ -42,10 +46,16 @@ func (s *Service) ReadNotice(ctx context.Context, actor snapglyph.Actor, orgID s
 // ReadAllNotices marks every notice of the person in the organisation
 // read and returns how many were unread. Returns ENOTFOUND.
 func (s *Service) ReadAllNotices(ctx context.Context, actor snapglyph.Actor, orgID string) (int64, error) {
-	if _, err := s.member(ctx, actor, orgID); err != nil {
+	if role, err := s.member(ctx, actor, orgID); err != nil || !seesNotices(role) {
 		return 0, err
 	}
 	return s.db.ReadAllNotices(ctx, actor.UserID, orgID)
+}
+
+// seesNotices reports whether a role is told of events: the Owner and
+// Admins (the notifier's recipients).
+func seesNotices(r snapglyph.Role) bool {
+	return r == snapglyph.RoleOwner || r == snapglyph.RoleAdmin
 }
 
 // member checks that a signed-in actor belongs to the organisation.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -21,14 +22,46 @@ const (
 	argonKeyLen  = 32
 )
 
-// MinPasswordLen is the shortest password accepted.
-const MinPasswordLen = 10
+// MinPasswordLen is the shortest password accepted, MaxPasswordBytes the
+// longest, and MinPasswordChars how many different characters it needs.
+const (
+	MinPasswordLen   = 10
+	MaxPasswordBytes = 1024
+	MinPasswordChars = 4
+)
+
+// PasswordProblem says why a new password is refused, or "" if it is
+// not: it must be text (valid UTF-8, no NUL: what a browser can send),
+// have MinPasswordLen characters and at most MaxPasswordBytes bytes, not
+// be only white space, and have MinPasswordChars different characters
+// (so one character repeated, "abababab…" or "1212121212" are refused).
+// The rules are the same wherever a password is set: sign-up, an
+// invitation, a change, the operator's commands.
+func PasswordProblem(password string) string {
+	if !utf8.ValidString(password) || strings.IndexByte(password, 0) >= 0 {
+		return "a password must be text: no NUL character, and valid UTF-8"
+	}
+	if utf8.RuneCountInString(password) < MinPasswordLen || len(password) > MaxPasswordBytes {
+		return fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)
+	}
+	if strings.TrimFunc(password, unicode.IsSpace) == "" {
+		return "a password cannot be only spaces"
+	}
+	seen := map[rune]bool{}
+	for _, r := range password {
+		seen[r] = true
+	}
+	if len(seen) < MinPasswordChars {
+		return fmt.Sprintf("a password needs at least %d different characters; one or two characters repeated are guessed at once", MinPasswordChars)
+	}
+	return ""
+}
 
 // HashPassword returns the argon2id hash of password in the PHC string
-// format. Returns EINVALID for a password too short or too long.
+// format. Returns EINVALID for a password PasswordProblem refuses.
 func HashPassword(password string) (string, error) {
-	if n := utf8.RuneCountInString(password); n < MinPasswordLen || len(password) > 1024 {
-		return "", snapglyph.Errorf(snapglyph.EINVALID, "a password needs at least %d characters", MinPasswordLen)
+	if msg := PasswordProblem(password); msg != "" {
+		return "", snapglyph.Codef(snapglyph.EINVALID, "weak_password", "%s", msg)
 	}
 	salt := make([]byte, 16)
 	rand.Read(salt)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 )
@@ -169,16 +171,26 @@ func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *sn
 	return org, owner, nil
 }
 
+// normalizeEmail returns the one spelling of an email address that is
+// stored and looked up (emailKey), and EINVALID if it is not one.
 func normalizeEmail(s string) (string, error) {
 	if msg := snapglyph.TextProblem(s); msg != "" {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "the email address %s", msg)
 	}
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = emailKey(s)
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || len(s) > 254 {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "%q is not an email address", s)
 	}
 	return s, nil
+}
+
+// emailKey is an email address as stored and looked up: trimmed, in
+// Unicode's composed form (NFC) and lower case, so that "josé" typed with
+// a composed é or with e and a combining accent, in any case, is one
+// address. (Lower-casing can undo composition, hence NFC again.)
+func emailKey(s string) string {
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(strings.TrimSpace(s))))
 }
 
 // SetPlan changes an organisation's plan. Only the operator (and, later,

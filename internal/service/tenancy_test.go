@@ -112,7 +112,7 @@ func TestActorBoundToOrg(t *testing.T) {
 			{"Invite", func(a snapglyph.Actor) error { _, err := svc.Invite(ctx, a, orgB.ID, "y@b.test", "admin"); return err }},
 			{"CancelInvitation", func(a snapglyph.Actor) error { _, err := svc.CancelInvitation(ctx, a, orgB.ID, inv.ID); return err }},
 			{"ChangeRole", func(a snapglyph.Actor) error {
-				_, err := svc.ChangeRole(ctx, a, orgB.ID, memberB.ID, "admin")
+				_, _, err := svc.ChangeRole(ctx, a, orgB.ID, memberB.ID, "admin")
 				return err
 			}},
 			{"RemoveMember", func(a snapglyph.Actor) error { _, err := svc.RemoveMember(ctx, a, orgB.ID, memberB.ID); return err }},

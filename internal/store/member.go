@@ -112,9 +112,12 @@ func (tx *Tx) lockOrg(ctx context.Context, orgID string) error {
 }
 
 // SetMemberRole changes a member's role to Admin or Member and writes the
-// audit event, and returns the member's email. The Owner's row is never changed here (ownership is not
-// transferred this way). Returns ENOTFOUND, ECONFLICT for the Owner or a
-// member who has the role already.
+// audit event, and returns the member's email. The Owner's row is never
+// changed here (see TransferOwnership). A member made a Member loses the
+// pending invitations they created: they are cancelled in the same
+// transaction (each audited), since a Member may not invite. Returns
+// ENOTFOUND, ECONFLICT for the Owner or a member who has the role
+// already.
 func (d *DB) SetMemberRole(ctx context.Context, orgID, userID string, role snapglyph.Role, actor snapglyph.Actor) (email string, err error) {
 	if role != snapglyph.RoleAdmin && role != snapglyph.RoleMember {
 		return "", snapglyph.Errorf(snapglyph.EINVALID, "a role can be changed to Admin or Member only")
@@ -131,8 +134,18 @@ func (d *DB) SetMemberRole(ctx context.Context, orgID, userID string, role snapg
 		case old == role:
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "%s is already %s", email, snapglyph.RoleName(role))
 		}
-		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ? AND role <> 'owner'`, string(role), orgID, userID); err != nil {
+		res, err := tx.Exec(ctx, `UPDATE memberships SET role = ? WHERE org_id = ? AND user_id = ? AND role = ?`, string(role), orgID, userID, string(old))
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			// Made the Owner, or changed, since it was read.
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "the role of %s changed meanwhile; reload the page", email)
+		}
+		if role == snapglyph.RoleMember {
+			if err := tx.cancelInvitationsBy(ctx, orgID, userID, email+" is now a Member", actor); err != nil {
+				return err
+			}
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: orgID, Action: "member.role_changed", TargetID: userID,
 			TargetName: fmt.Sprintf("%s: %s → %s", email, snapglyph.RoleName(old), snapglyph.RoleName(role))}, actor)
@@ -144,8 +157,9 @@ func (d *DB) SetMemberRole(ctx context.Context, orgID, userID string, role snapg
 }
 
 // RemoveMember takes a user out of an organisation, ends the user's
-// sessions in it, and writes the audit event, in one transaction. The
-// user's account stays. Returns ENOTFOUND, and ECONFLICT for the Owner.
+// sessions in it, cancels the pending invitations the user created (each
+// audited), and writes the audit event, in one transaction. The user's
+// account stays. Returns ENOTFOUND, and ECONFLICT for the Owner.
 func (d *DB) RemoveMember(ctx context.Context, orgID, userID string, actor snapglyph.Actor) (email string, err error) {
 	err = d.tx(ctx, func(tx *Tx) error {
 		var role snapglyph.Role
@@ -156,10 +170,17 @@ func (d *DB) RemoveMember(ctx context.Context, orgID, userID string, actor snapg
 		if role == snapglyph.RoleOwner {
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the Owner cannot be removed from the organisation")
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM memberships WHERE org_id = ? AND user_id = ? AND role <> 'owner'`, orgID, userID); err != nil {
+		res, err := tx.Exec(ctx, `DELETE FROM memberships WHERE org_id = ? AND user_id = ? AND role <> 'owner'`, orgID, userID)
+		if err != nil {
 			return err
 		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "%s was made the Owner meanwhile and cannot be removed", email)
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE org_id = ? AND user_id = ?`, orgID, userID); err != nil {
+			return err
+		}
+		if err := tx.cancelInvitationsBy(ctx, orgID, userID, email+" was removed", actor); err != nil {
 			return err
 		}
 		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: orgID, Action: "member.removed", TargetID: userID, TargetName: email}, actor)
@@ -168,6 +189,95 @@ func (d *DB) RemoveMember(ctx context.Context, orgID, userID string, actor snapg
 		return "", fmt.Errorf("store: remove member: %w", err)
 	}
 	return email, nil
+}
+
+// cancelInvitationsBy cancels the organisation's pending invitations
+// that the user created, in tx, each with an invitation.cancelled audit
+// event whose detail is why.
+func (tx *Tx) cancelInvitationsBy(ctx context.Context, orgID, userID, why string, actor snapglyph.Actor) error {
+	by := snapglyph.Actor{UserID: userID}.String()
+	rows, err := tx.Query(ctx, `SELECT id, email FROM invitations WHERE org_id = ? AND created_by = ? AND accepted_at = 0 AND cancelled_at = 0 AND expires_at > ? ORDER BY id`,
+		orgID, by, ms(tx.now))
+	if err != nil {
+		return err
+	}
+	type pending struct{ id, email string }
+	var cancel []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.id, &p.email); err != nil {
+			rows.Close()
+			return err
+		}
+		cancel = append(cancel, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range cancel {
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET cancelled_at = ? WHERE id = ? AND accepted_at = 0 AND cancelled_at = 0`, ms(tx.now), p.id); err != nil {
+			return err
+		}
+		if err := tx.audit(ctx, &snapglyph.AuditEvent{OrgID: orgID, Action: "invitation.cancelled", TargetID: p.id, TargetName: p.email,
+			Detail: "created by " + why}, actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TransferOwnership makes a member the organisation's Owner and the
+// Owner an Admin, and writes the audit event, in one transaction that
+// holds the organisation row's lock, so there is one Owner at all times,
+// also when transfers race (and migration 026's index says so to the
+// database). A person (actor.UserID set) must be the Owner when the
+// transaction runs; with adminOnly the new Owner must be an Admin (the
+// dashboard's rule; the operator may choose any member). It returns the
+// emails of the old and the new Owner. Returns ENOTFOUND (no such
+// organisation or member), EFORBIDDEN (the actor is not the Owner), and
+// ECONFLICT (already the Owner, or not an Admin).
+func (d *DB) TransferOwnership(ctx context.Context, orgID, userID string, adminOnly bool, actor snapglyph.Actor) (from, to string, err error) {
+	err = d.tx(ctx, func(tx *Tx) error {
+		if err := tx.lockOrg(ctx, orgID); err != nil {
+			return err
+		}
+		var ownerID string
+		err := tx.QueryRow(ctx, `SELECT m.user_id, u.email FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ? AND m.role = 'owner'`, orgID).
+			Scan(&ownerID, &from)
+		if err != nil {
+			return notFound(err, "the organisation has no Owner")
+		}
+		if actor.UserID != "" && actor.UserID != ownerID {
+			return snapglyph.Codef(snapglyph.EFORBIDDEN, "permission_denied", "only the Owner can transfer ownership")
+		}
+		var role snapglyph.Role
+		to, role, err = tx.member(ctx, orgID, userID)
+		if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+			return snapglyph.Errorf(snapglyph.ENOTFOUND, "that person is not a member of the organisation")
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case role == snapglyph.RoleOwner:
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "%s is already the Owner", to)
+		case adminOnly && role != snapglyph.RoleAdmin:
+			return snapglyph.Codef(snapglyph.ECONFLICT, "not_admin", "ownership can only be transferred to an Admin; make %s an Admin first", to)
+		}
+		// The old Owner first, so that no moment has two Owners.
+		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = 'admin' WHERE org_id = ? AND user_id = ? AND role = 'owner'`, orgID, ownerID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = 'owner' WHERE org_id = ? AND user_id = ? AND role = ?`, orgID, userID, string(role)); err != nil {
+			return err
+		}
+		return tx.audit(ctx, &snapglyph.AuditEvent{OrgID: orgID, Action: "org.owner_transferred", TargetID: userID,
+			TargetName: fmt.Sprintf("%s → %s", from, to), Detail: from + " is now an Admin"}, actor)
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("store: transfer ownership: %w", err)
+	}
+	return from, to, nil
 }
 
 const invitationColumns = `i.id, i.org_id, o.name, i.email, i.role, i.created_at, i.created_by, i.created_by_label, i.expires_at, i.accepted_at, i.cancelled_at`

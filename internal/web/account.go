@@ -51,6 +51,15 @@ func (a *app) readForm(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// setRetryAfter sets Retry-After for an attempt refused by a throttle (a
+// *service.ThrottledError), in whole seconds.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var te *service.ThrottledError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+	}
+}
+
 type signinPage struct {
 	base
 	Email string
@@ -176,32 +185,36 @@ func (a *app) handleSignout(w http.ResponseWriter, r *http.Request) {
 	redirectWith(w, r, "/signin", "success", "You have signed out.")
 }
 
+// invitePage is an invitation's page. Whoever is not signed in as the
+// invitee sees the same page whether or not the invited email has an
+// account (the inviter holds the link too and could probe addresses with
+// it): sign in to accept, or create the account.
 type invitePage struct {
 	base
-	Token   string
-	Inv     *snapglyph.Invitation
-	Exists  bool // the invited email has an account: sign in to accept
-	Mine    bool // signed in as the invited email: one click
-	Other   bool // signed in as someone else
-	Name    string
-	Errors  map[string]string
-	Error   string
-	Expires time.Time
+	Token    string
+	Inv      *snapglyph.Invitation
+	Mine     bool // signed in as the invited email: one click
+	Other    bool // signed in as someone else
+	Existing bool // the sign-in form was the one sent (its errors show there)
+	Name     string
+	Errors   map[string]string
+	Error    string
+	Expires  time.Time
 }
 
 func (a *app) handleInvite(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	inv, exists, err := a.svc.Invitation(r.Context(), token)
+	inv, _, err := a.svc.Invitation(r.Context(), token)
 	if err != nil {
 		a.invitationError(w, r, err)
 		return
 	}
 	b, _ := a.newBase(w, r, "Join "+inv.OrgName, "")
-	a.render(w, r, http.StatusOK, "invite.html", a.invitePage(b, token, inv, exists))
+	a.render(w, r, http.StatusOK, "invite.html", a.invitePage(b, token, inv))
 }
 
-func (a *app) invitePage(b base, token string, inv *snapglyph.Invitation, exists bool) *invitePage {
-	p := &invitePage{base: b, Token: token, Inv: inv, Exists: exists, Errors: map[string]string{}}
+func (a *app) invitePage(b base, token string, inv *snapglyph.Invitation) *invitePage {
+	p := &invitePage{base: b, Token: token, Inv: inv, Errors: map[string]string{}}
 	if b.User != nil {
 		p.Mine = b.User.Email == inv.Email
 		p.Other = !p.Mine
@@ -229,26 +242,27 @@ func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 	if !a.readForm(w, r) {
 		return
 	}
-	in := service.Accept{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password")}
+	in := service.Accept{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password"), Existing: r.PostForm.Get("account") == "existing"}
 	if s := sessionFrom(r.Context()); s != nil {
 		in.Session, in.Token = s.Session, s.Token
 	}
 	ns, err := a.svc.AcceptInvitation(r.Context(), token, in, client(r))
 	if err != nil {
-		inv, exists, ierr := a.svc.Invitation(r.Context(), token)
+		inv, _, ierr := a.svc.Invitation(r.Context(), token)
 		if ierr != nil {
 			a.invitationError(w, r, ierr)
 			return
 		}
 		switch snapglyph.ErrorKind(err) {
 		case snapglyph.EINVALID, snapglyph.EUNAUTHORIZED, snapglyph.ERATELIMIT, snapglyph.ECONFLICT, snapglyph.EFORBIDDEN:
-			var te *service.ThrottledError
-			if errors.As(err, &te) {
-				w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
-			}
+			setRetryAfter(w, err)
 			b := base{Title: "Join " + inv.OrgName, User: sessionFrom(r.Context()), Signup: a.signup}
-			p := a.invitePage(b, token, inv, exists)
+			p := a.invitePage(b, token, inv)
+			p.Existing = in.Existing
 			p.Name, p.Errors, p.Error = in.Name, fieldErrors(err), sentence(snapglyph.ErrorMessage(err))
+			if snapglyph.ErrorCode(err) == "account_exists" {
+				p.Error = "An account with this email already exists. Sign in with it below to accept the invitation."
+			}
 			if len(p.Errors) > 0 {
 				p.Error = ""
 			}
@@ -265,4 +279,61 @@ func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirectWith(w, r, "/qr-codes", "success", "Welcome to "+org.Name+"! You joined as "+snapglyph.RoleName(ns.Role)+".")
+}
+
+// handlePasswordChange changes the signed-in person's password: the
+// current one is checked as a sign-in checks it, every other session
+// ends, and this one goes on with a new token.
+func (a *app) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	s := sessionFrom(r.Context())
+	ch, err := a.svc.ChangePassword(r.Context(), s.Session, s.Token, r.PostForm.Get("current_password"), r.PostForm.Get("new_password"), client(r))
+	if err != nil {
+		switch snapglyph.ErrorKind(err) {
+		case snapglyph.EINVALID, snapglyph.EUNAUTHORIZED, snapglyph.ERATELIMIT:
+			setRetryAfter(w, err)
+			p, perr := a.profileData(w, r)
+			if perr != nil {
+				a.fail(w, r, perr)
+				return
+			}
+			p.Password.Errors = fieldErrors(err)
+			if len(p.Password.Errors) == 0 {
+				p.Password.Error = sentence(snapglyph.ErrorMessage(err))
+			}
+			// 401 would read as "sign in"; the person is signed in and
+			// typed a wrong current password: the form is refused.
+			status := statusOf(err)
+			if status == http.StatusUnauthorized {
+				status = http.StatusUnprocessableEntity
+			}
+			a.render(w, r, status, "profile.html", p)
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	a.setSessionCookie(w, r, ch.NewSession)
+	msg := "Your password is changed."
+	if ch.Ended > 0 {
+		msg += " You were signed out of " + snapglyph.Plural(int64(ch.Ended), "other session") + "."
+	}
+	redirectWith(w, r, "/settings/profile", "success", msg)
+}
+
+// handleSignOutOthers ends every session of the signed-in person but this
+// one ("sign out everywhere else").
+func (a *app) handleSignOutOthers(w http.ResponseWriter, r *http.Request) {
+	n, err := a.svc.SignOutOthers(r.Context(), sessionFrom(r.Context()).Session)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	msg := "You were signed out of " + snapglyph.Plural(int64(n), "other session") + "; this one goes on."
+	if n == 0 {
+		msg = "You were signed in nowhere else; this session goes on."
+	}
+	redirectWith(w, r, "/settings/profile#session", "success", msg)
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // companyPage is the Company page: members, pending invitations, seats.
-// At most one of Invite, Link and Remove is set: the open dialog.
+// At most one of Invite, Link, Remove and Transfer is set: the open
+// dialog.
 type companyPage struct {
 	base
 	Members     []*memberRow
@@ -19,6 +20,7 @@ type companyPage struct {
 	Invite      *inviteForm
 	Link        *inviteLink
 	Remove      *memberRow
+	Transfer    *memberRow
 	LeakAction  string // "paused" or "revoked": what happens to a key found in public
 }
 
@@ -27,9 +29,10 @@ func (p *companyPage) SeatsFull() bool { return p.SeatLimit >= 0 && p.SeatsTaken
 
 type memberRow struct {
 	*snapglyph.Member
-	You       bool
-	CanChange bool // the role select is shown
-	CanRemove bool
+	You         bool
+	CanChange   bool // the role select is shown
+	CanRemove   bool
+	CanTransfer bool // Make Owner is shown: the Owner sees it on Admins
 }
 
 type inviteForm struct {
@@ -61,6 +64,7 @@ func (a *app) companyPage(w http.ResponseWriter, r *http.Request) (*companyPage,
 		row := &memberRow{Member: m, You: m.ID == b.User.UserID}
 		row.CanChange = m.Role != snapglyph.RoleOwner
 		row.CanRemove = m.Role != snapglyph.RoleOwner
+		row.CanTransfer = b.User.Role == snapglyph.RoleOwner && m.Role == snapglyph.RoleAdmin
 		p.Members = append(p.Members, row)
 	}
 	if p.Invitations, err = a.svc.Invitations(ctx, act, b.Org.ID); err != nil {
@@ -120,7 +124,8 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 	ni, err := a.svc.Invite(r.Context(), actor(r), s.OrgID, email, role)
 	if err != nil {
 		switch snapglyph.ErrorKind(err) {
-		case snapglyph.EINVALID, snapglyph.ECONFLICT:
+		case snapglyph.EINVALID, snapglyph.ECONFLICT, snapglyph.ERATELIMIT:
+			setRetryAfter(w, err)
 			p, perr := a.companyPage(w, r)
 			if perr != nil {
 				a.fail(w, r, perr)
@@ -155,20 +160,53 @@ func (a *app) handleRoleChange(w http.ResponseWriter, r *http.Request) {
 	if !a.readForm(w, r) {
 		return
 	}
-	role := r.PostForm.Get("role")
-	email, err := a.svc.ChangeRole(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"), role)
+	email, role, err := a.svc.ChangeRole(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"), r.PostForm.Get("role"))
 	if err != nil {
 		a.companyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/company", "success", email+" is now "+article(role)+" "+snapglyph.RoleName(snapglyph.Role(role))+".")
+	redirectWith(w, r, "/settings/company", "success", email+" is now "+article(role)+" "+snapglyph.RoleName(role)+".")
 }
 
-func article(role string) string {
-	if role == "admin" {
+// article is the indefinite article of a role's name.
+func article(role snapglyph.Role) string {
+	if role == snapglyph.RoleAdmin || role == snapglyph.RoleOwner {
 		return "an"
 	}
 	return "a"
+}
+
+// handleTransferConfirm draws the confirmation of an ownership transfer
+// over the Company page: the Owner's, to an Admin.
+func (a *app) handleTransferConfirm(w http.ResponseWriter, r *http.Request) {
+	p, err := a.companyPage(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, m := range p.Members {
+		if m.ID == r.PathValue("id") && m.CanTransfer {
+			p.Transfer = m
+		}
+	}
+	if p.Transfer == nil {
+		a.renderError(w, r, http.StatusNotFound, "Admin not found", "There is no such Admin; ownership can only be transferred to an Admin of the organisation.")
+		return
+	}
+	a.render(w, r, http.StatusOK, "company.html", p)
+}
+
+// handleTransfer makes an Admin the Owner; the Owner becomes an Admin.
+func (a *app) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	_, to, err := a.svc.TransferOwnership(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"))
+	if err != nil {
+		a.companyActionError(w, r, err)
+		return
+	}
+	redirectWith(w, r, "/settings/company", "success", to+" is now the Owner, and you are an Admin.")
 }
 
 func (a *app) handleRemoveConfirm(w http.ResponseWriter, r *http.Request) {

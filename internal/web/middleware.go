@@ -170,7 +170,9 @@ func (a *app) loadSession(next http.Handler) http.Handler {
 func (a *app) signedIn(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sessionFrom(r.Context()) == nil {
-			next := r.URL.Path
+			// The path with its query (a filtered list stays filtered);
+			// safeNext checks it again when it comes back.
+			next := safeNext(r.URL.RequestURI())
 			if r.Method != http.MethodGet {
 				next = ""
 			}

@@ -207,27 +207,45 @@ func (a *app) handleAudit(w http.ResponseWriter, r *http.Request) {
 
 type profilePage struct {
 	base
-	Memberships []*snapglyph.Membership
-	Mail        *mailPrefs
+	Memberships   []*snapglyph.Membership
+	Mail          *mailPrefs
+	OtherSessions int // the person's live sessions besides this one
+	Password      *passwordForm
+}
+
+// passwordForm is the state of the profile's password change form after
+// a refused change: its errors (by field) and a message for the form.
+type passwordForm struct {
+	Errors map[string]string
+	Error  string
+}
+
+// profileData gathers the profile page.
+func (a *app) profileData(w http.ResponseWriter, r *http.Request) (*profilePage, error) {
+	b, err := a.newBase(w, r, "Profile", "profile")
+	if err != nil {
+		return nil, err
+	}
+	p := &profilePage{base: b, Password: &passwordForm{Errors: map[string]string{}}}
+	if p.Memberships, err = a.svc.Memberships(r.Context(), b.User.UserID); err != nil {
+		return nil, err
+	}
+	if p.Mail, err = a.mailPrefs(r); err != nil {
+		return nil, err
+	}
+	if p.OtherSessions, err = a.svc.OtherSessions(r.Context(), b.User.Session); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (a *app) handleProfile(w http.ResponseWriter, r *http.Request) {
-	b, err := a.newBase(w, r, "Profile", "profile")
+	p, err := a.profileData(w, r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	ms, err := a.svc.Memberships(r.Context(), b.User.UserID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	mail, err := a.mailPrefs(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.render(w, r, http.StatusOK, "profile.html", &profilePage{base: b, Memberships: ms, Mail: mail})
+	a.render(w, r, http.StatusOK, "profile.html", p)
 }
 
 // handleSwitchOrg moves the session to another of the user's

@@ -388,12 +388,18 @@ func TestInvitations(t *testing.T) {
 			link := owner.invite(otherOwner, "member")
 			g := e.browser()
 			p := g.get(link)
-			expectContains(t, p, "You already have a SnapGlyph account", "Sign in and join")
-			expectNotContains(t, p, `name="name"`)
-			// A new-account form cannot take over the existing account.
-			p = g.post(link, url.Values{"name": {"Mallory"}, "password": {"not the password"}})
+			// The page is the one a new address gets (review 5 #3): it
+			// does not say whether the email has an account.
+			expectContains(t, p, "Sign in and join", "Create account and join")
+			expectNotContains(t, p, "You already have a SnapGlyph account")
+			// Neither form takes over the existing account.
+			p = g.post(link, url.Values{"account": {"existing"}, "password": {"not the password"}})
 			expectStatus(t, p, http.StatusUnauthorized)
-			p = g.post(link, url.Values{"password": {password}})
+			expectContains(t, p, "The email or password is not right")
+			p = g.post(link, url.Values{"account": {"new"}, "name": {"Mallory"}, "password": {"not the password"}})
+			expectStatus(t, p, http.StatusConflict)
+			expectContains(t, p, "An account with this email already exists. Sign in with it below")
+			p = g.post(link, url.Values{"account": {"existing"}, "password": {password}})
 			expectStatus(t, p, http.StatusSeeOther)
 			p = g.follow(p)
 			expectContains(t, p, "Welcome to Acme! You joined as Member.")
@@ -507,7 +513,7 @@ func TestMembers(t *testing.T) {
 		// The Owner cannot stop being Owner; a Member changes nothing.
 		p = role(owner, ownerID, "admin")
 		expectStatus(t, p, http.StatusForbidden)
-		expectContains(t, p, "You are the Owner and stay the Owner")
+		expectContains(t, p, "You are the Owner; to hand over, make an Admin the Owner")
 		expectStatus(t, role(member, adminID, "member"), http.StatusForbidden)
 		if r, _ := db.Role(ctx, org.ID, adminID); r != snapglyph.RoleAdmin {
 			t.Errorf("a Member changed a role: %s", r)

@@ -158,6 +158,8 @@ func (a *app) routes() http.Handler {
 	mux.Handle("POST /settings/company/members/{id}/role", user(a.handleRoleChange))
 	mux.Handle("GET /settings/company/members/{id}/remove", team(a.handleRemoveConfirm))
 	mux.Handle("POST /settings/company/members/{id}/remove", user(a.handleRemove))
+	mux.Handle("GET /settings/company/members/{id}/owner", owner(a.handleTransferConfirm))
+	mux.Handle("POST /settings/company/members/{id}/owner", user(a.handleTransfer))
 
 	mux.Handle("GET /settings/webhooks", team(a.handleWebhooks))
 	mux.Handle("POST /settings/webhooks", user(a.handleWebhookCreate))
@@ -176,6 +178,8 @@ func (a *app) routes() http.Handler {
 	a.logRoutes(mux, team)
 	mux.Handle("GET /settings/profile", user(a.handleProfile))
 	mux.Handle("POST /settings/profile/mail", user(a.handleMailPrefs))
+	mux.Handle("POST /settings/profile/password", user(a.handlePasswordChange))
+	mux.Handle("POST /settings/profile/sessions/end", user(a.handleSignOutOthers))
 	mux.Handle("POST /settings/company/leaks", user(a.handleLeakAction))
 	mux.Handle("GET /notices", user(a.handleNotices))
 	mux.Handle("POST /notices/{id}/read", user(a.handleNoticeRead))
