@@ -733,13 +733,13 @@ type DesignInputErrorCorrection string
 //
 // Examples: {"body":"Hello,\nplease send the catalogue.","subject":"Order 1042","to":"orders@example.com"}
 type EmailContent struct {
-	// Body The message, prefilled. Line breaks and tabs allowed, no other control characters; at most 2953 bytes of UTF-8.
+	// Body The message, prefilled. Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
 	//
 	// Examples: Hello,
 	// please send the catalogue.
 	Body *string `json:"body,omitempty"`
 
-	// Subject The subject, prefilled. One line, no control characters; at most 2953 bytes of UTF-8.
+	// Subject The subject, prefilled. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 2953 bytes of UTF-8.
 	//
 	// Examples: Order 1042
 	Subject *string `json:"subject,omitempty"`
@@ -1824,7 +1824,7 @@ type QRType string
 //
 // Examples: {"message":"STOP","number":"+1 555 123 4567"}
 type SmsContent struct {
-	// Message The message, prefilled. Line breaks and tabs allowed, no other control characters; at most 2953 bytes of UTF-8.
+	// Message The message, prefilled. Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
 	//
 	// Examples: STOP
 	Message *string `json:"message,omitempty"`
@@ -1839,7 +1839,7 @@ type SmsContent struct {
 //
 // Examples: {"text":"Table 12: ask for the set menu."}
 type TextContent struct {
-	// Text Not blank (something other than white space). Line breaks and tabs allowed, no other control characters; at most 2953 bytes of UTF-8.
+	// Text Not blank (something other than white space). Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
 	//
 	// Examples: Table 12: ask for the set menu.
 	Text string `json:"text"`
@@ -1849,7 +1849,7 @@ type TextContent struct {
 //
 // Examples: {"url":"https://example.com/p/1"}
 type UrlContent struct {
-	// Url An absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
+	// Url An absolute `http` or `https` URL, without white space (Unicode's too, such as U+00A0), control characters or invisible characters (format characters such as U+200B or U+202E, Hangul fillers; those beyond the Basic Multilingual Plane are refused by the server though the pattern cannot list them): a phone's browser refuses such a URL or opens another than the one shown. At most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
 	//
 	// Examples: https://example.com/p/1
 	Url string `json:"url"`
@@ -1884,27 +1884,27 @@ type Usage struct {
 //
 // Examples: {"city":"London","country":"United Kingdom","postalCode":"SW1A 1AA","street":"12 Example Road"}
 type VcardAddress struct {
-	// City City or locality. One line, no control characters; at most 256 bytes of UTF-8.
+	// City City or locality. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: London
 	City *string `json:"city,omitempty"`
 
-	// Country Country. One line, no control characters; at most 256 bytes of UTF-8.
+	// Country Country. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: United Kingdom
 	Country *string `json:"country,omitempty"`
 
-	// PostalCode Postal code. One line, no control characters; at most 256 bytes of UTF-8.
+	// PostalCode Postal code. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: SW1A 1AA
 	PostalCode *string `json:"postalCode,omitempty"`
 
-	// Region State, province or region. One line, no control characters; at most 256 bytes of UTF-8.
+	// Region State, province or region. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: Greater London
 	Region *string `json:"region,omitempty"`
 
-	// Street Street and number. Line breaks and tabs allowed, no other control characters; at most 256 bytes of UTF-8.
+	// Street Street and number. Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 256 bytes of UTF-8.
 	//
 	// Examples: 12 Example Road
 	Street *string `json:"street,omitempty"`
@@ -1922,17 +1922,17 @@ type VcardContent struct {
 	// Examples: ["ada@example.com"]
 	Emails *[]string `json:"emails,omitempty"`
 
-	// FirstName Given name. One line, no control characters; at most 256 bytes of UTF-8.
+	// FirstName Given name. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: Ada
 	FirstName *string `json:"firstName,omitempty"`
 
-	// LastName Family name. One line, no control characters; at most 256 bytes of UTF-8.
+	// LastName Family name. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: Lovelace
 	LastName *string `json:"lastName,omitempty"`
 
-	// Organization Company or organisation. One line, no control characters; at most 256 bytes of UTF-8.
+	// Organization Company or organisation. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: Analytical Engines Ltd
 	Organization *string `json:"organization,omitempty"`
@@ -1942,7 +1942,7 @@ type VcardContent struct {
 	// Examples: ["+44 20 7946 0958"]
 	Phones *[]string `json:"phones,omitempty"`
 
-	// Title Job title. One line, no control characters; at most 256 bytes of UTF-8.
+	// Title Job title. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
 	//
 	// Examples: Engineer
 	Title *string `json:"title,omitempty"`
@@ -1970,7 +1970,7 @@ type WifiContent struct {
 	// Examples: WPA
 	Security *WifiContentSecurity `json:"security,omitempty"`
 
-	// Ssid The network's name: one line, no control characters, 1 to 32 bytes of UTF-8.
+	// Ssid The network's name: one line, no control characters (C0, C1) or line separators (U+2028, U+2029), 1 to 32 bytes of UTF-8.
 	//
 	// Examples: Cafe Guest
 	Ssid string `json:"ssid"`

@@ -9,7 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // FieldError is one invalid input field, named by its JSON path as the API
@@ -210,12 +213,13 @@ func (p *parser) strList(o *object, name string, maxN int, check func(string) (s
 
 // --- text checks ---
 
-// hasControl reports C0 controls and DEL; multiline allows CR, LF and TAB.
+// hasControl reports control characters (C0, DEL and C1) and the line
+// and paragraph separators U+2028 and U+2029, which readers take for line
+// breaks; multiline allows those, CR, LF and TAB.
 func hasControl(s string, multiline bool) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f {
-			if multiline && (c == '\n' || c == '\r' || c == '\t') {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == 0x2028 || r == 0x2029 {
+			if multiline && (r == '\n' || r == '\r' || r == '\t' || r == 0x2028 || r == 0x2029) {
 				continue
 			}
 			return true
@@ -263,8 +267,8 @@ func checkURL(s string) string {
 		return "must be at most " + strconv.Itoa(MaxURLLen) + " bytes"
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
-			return "must not contain spaces or control characters"
+		if r <= ' ' || r == 0x7f || r == utf8.RuneError || unicode.IsSpace(r) || snapglyph.Hidden(r) {
+			return "must not contain spaces, control characters or invisible characters (such as U+200B or U+202E)"
 		}
 	}
 	u, err := url.Parse(s)

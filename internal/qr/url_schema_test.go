@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
 // urlSchema is what the API document asks of one URL field: a string that
@@ -103,6 +105,11 @@ func serverRefusesMore(s string) string {
 	if len(s) > MaxURLLen {
 		return "the limit is 2048 bytes of UTF-8, and maxLength counts characters"
 	}
+	for _, r := range s {
+		if r > 0xffff && snapglyph.Hidden(r) {
+			return "invisible characters beyond the Basic Multilingual Plane (tag characters), which a pattern read as UTF-16 cannot list"
+		}
+	}
 	return ""
 }
 
@@ -177,7 +184,7 @@ func urlCorpus() []string {
 	for c := 0; c < 0x100; c++ {
 		chars = append(chars, string([]byte{byte(c)}))
 	}
-	chars = append(chars, "é", "\u00a0", "\u0085", "\u2028", "\ufffd", "\ufeff", "🎉", "%", "%2", "%41", "%25", "%C3%A9", "%FF")
+	chars = append(chars, "é", "\u00a0", "\u0085", "\u2028", "\ufffd", "\ufeff", "\u200b", "\u202e", "\u3164", "\u00ad", "\U000E0041", "🎉", "%", "%2", "%41", "%25", "%C3%A9", "%FF")
 	for _, c := range chars {
 		corpus = append(corpus,
 			"http://a"+c+"b/", "http://"+c+"/", "http://"+c, "http://a"+c, // host

@@ -396,6 +396,15 @@ func createCases(logo string) []exampleCase {
 		invalid("wifi SSID empty", qrBody("wifi", `{"ssid":"","security":"none"}`)),
 		invalid("wifi SSID of 33", qrBody("wifi", `{"ssid":`+q(strings.Repeat("s", 33))+`,"security":"none"}`)),
 		invalid("wifi SSID on two lines", qrBody("wifi", `{"ssid":"a\nb","security":"none"}`)),
+		invalid("wifi SSID with a C1 control", qrBody("wifi", `{"ssid":"Net\u009b[31m","security":"none"}`)),
+		invalid("text of a C1 control alone", text("\u0090")),
+		valid("text with a line separator", text("a\u2028b")),
+		invalid("vcard first name with a next-line control", vcard(`{"firstName":"A\u0085B"}`)),
+		invalid("url with a zero-width space in the host", url("https://pay\u200bpal.com/")),
+		invalid("url with a no-break space in the host", url("https://ex\u00a0ample.com/")),
+		invalid("url with a right-to-left override", url("https://exa\u202eelpm.com/")),
+		invalid("url with a no-break space in the path", url("https://example.com/a\u00a0b")),
+		invalid("vcard website with an ideographic space", vcard(`{"firstName":"A","website":"https://ex\u3000ample.com/"}`)),
 		invalid("wifi without SSID", qrBody("wifi", `{"security":"none"}`)),
 
 		// vcard
