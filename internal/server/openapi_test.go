@@ -485,8 +485,10 @@ func createCases(logo string) []exampleCase {
 		// What the server accepts beyond the document. It answers these
 		// in the canonical form the document gives, so what it sends back
 		// passes the QR code schema.
-		{name: "design colours in lower case and empty", body: design(`{"foreground":"","errorCorrection":"h"}`),
-			server: true, why: "the server fills in defaults and capitals; the document asks for the canonical form"},
+		{name: "design colours in lower case", body: design(`{"foreground":"#1a237e","errorCorrection":"h"}`),
+			server: true, why: "the server fills in capitals; the document asks for the canonical form"},
+		invalid("design with an empty foreground", design(`{"foreground":""}`)),
+		invalid("design with an empty error correction", design(`{"errorCorrection":""}`)),
 		{name: "null design on create", body: `{"name":"A","type":"text","content":{"text":"x"},"design":null}`},
 		{name: "null margin on create", body: design(`{"margin":null}`)},
 		{name: "null name on create", body: `{"name":null,"type":"text","content":{"text":"x"}}`},
@@ -507,6 +509,7 @@ func patchCases(logo string) []exampleCase {
 		valid("add a logo", `{"design":{"errorCorrection":"H","logo":"`+logo+`"}}`),
 		{name: "remove the logo", body: `{"design":{"logo":null,"errorCorrection":"M"}}`, schema: true, server: true, base: logoBase},
 		invalid("empty name", `{"name":""}`),
+		invalid("empty error correction and colour", `{"design":{"errorCorrection":"","foreground":""}}`),
 		invalid("unknown type", `{"type":"link","content":{"url":"https://example.com"}}`),
 		invalid("content of another type than sent", `{"type":"text","content":{"url":"https://example.com"}}`),
 		invalid("bad content, type kept", `{"content":{"url":"ftp://example.com"}}`),

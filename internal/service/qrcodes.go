@@ -514,6 +514,20 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snap
 // decodeDesign applies a partial design object over d. Unknown fields and
 // wrong types are reported by their path.
 func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
+	// An empty colour or level would be read as its default: on a change,
+	// {"errorCorrection": ""} reset a Q code to M without a word.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		var errs []snapglyph.FieldError
+		for _, name := range []string{"foreground", "background", "errorCorrection"} {
+			if string(bytes.TrimSpace(fields[name])) == `""` {
+				errs = append(errs, snapglyph.FieldError{Field: "design." + name, Message: "must not be empty: leave it out to keep it (on a create: for its default)"})
+			}
+		}
+		if errs != nil {
+			return errs
+		}
+	}
 	decode := func(raw []byte) error {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
