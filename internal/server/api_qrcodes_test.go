@@ -179,6 +179,7 @@ func TestQRCodeValidation(t *testing.T) {
 			{"byte-order mark", "application/json", "\ufeff" + `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_json", nil},
 			{"wrong content type", "text/plain", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"too large", "application/json", `{"name":"` + strings.Repeat("x", 600<<10) + `"}`, 413, "request_too_large", nil},
+			{"too long for L", "application/json", `{"name":"x","type":"email","content":{"to":"a@example.com","body":"` + strings.Repeat("é", 900) + `"},"design":{"errorCorrection":"L"}}`, 422, "content_too_long", []string{"content"}},
 			{"too long for H", "application/json", `{"name":"x","type":"text","content":{"text":"` + strings.Repeat("a", 1500) + `"},"design":{"errorCorrection":"H"}}`, 422, "content_too_long", []string{"content"}},
 		}
 		for _, tt := range tests {
@@ -205,7 +206,10 @@ func TestQRCodeValidation(t *testing.T) {
 				if want := map[string]string{"byte-order mark": "byte-order mark", "body in UTF-16 by its charset": `charset "UTF-16"`}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
 					t.Errorf("detail %q does not say %s", p["detail"], want)
 				}
-				if tt.code == "content_too_long" && !strings.Contains(p["detail"].(string), "at most 1273") {
+				if tt.name == "too long for L" && strings.Contains(p["detail"].(string), "lower level") {
+					t.Errorf("detail %q offers a level lower than L", p["detail"])
+				}
+				if tt.name == "too long for H" && !strings.Contains(p["detail"].(string), "at most 1273") {
 					t.Errorf("detail %q does not give the maximum", p["detail"])
 				}
 			})

@@ -575,8 +575,12 @@ func checkFits(payload, level string) error {
 	_, err := qr.Encode(payload, level)
 	var tl *qr.TooLongError
 	if errors.As(err, &tl) {
+		fix := "shorten it or choose a lower level (L holds the most)"
+		if tl.Level == "L" {
+			fix = "shorten it (L is the lowest level, which holds the most)"
+		}
 		return &snapglyph.Error{Kind: snapglyph.EUNPROCESSABL, Code: "content_too_long",
-			Message: fmt.Sprintf("the content needs %d bytes, but a QR code with error correction %s holds at most %d; shorten it or choose a lower level (L holds the most)", tl.Got, tl.Level, tl.Max),
+			Message: fmt.Sprintf("the content needs %d bytes, but a QR code with error correction %s holds at most %d; %s", tl.Got, tl.Level, tl.Max, fix),
 			Fields:  []snapglyph.FieldError{{Field: "content", Message: fmt.Sprintf("at most %d bytes at error correction %s", tl.Max, tl.Level)}}}
 	}
 	return err
