@@ -179,18 +179,32 @@ func article(role snapglyph.Role) string {
 // handleTransferConfirm draws the confirmation of an ownership transfer
 // over the Company page: the Owner's, to an Admin.
 func (a *app) handleTransferConfirm(w http.ResponseWriter, r *http.Request) {
+	a.confirmMember(w, r, func(p *companyPage, m *memberRow) bool {
+		if m.CanTransfer {
+			p.Transfer = m
+		}
+		return m.CanTransfer
+	}, "Admin not found", "There is no such Admin; ownership can only be transferred to an Admin of the organisation.")
+}
+
+// confirmMember draws a confirmation about the member the path names over
+// the Company page: choose puts the member on the page if the action
+// applies to them, and reports whether it does; otherwise 404 with the
+// title and detail.
+func (a *app) confirmMember(w http.ResponseWriter, r *http.Request, choose func(*companyPage, *memberRow) bool, title, detail string) {
 	p, err := a.companyPage(w, r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	chosen := false
 	for _, m := range p.Members {
-		if m.ID == r.PathValue("id") && m.CanTransfer {
-			p.Transfer = m
+		if m.ID == r.PathValue("id") && choose(p, m) {
+			chosen = true
 		}
 	}
-	if p.Transfer == nil {
-		a.renderError(w, r, http.StatusNotFound, "Admin not found", "There is no such Admin; ownership can only be transferred to an Admin of the organisation.")
+	if !chosen {
+		a.renderError(w, r, http.StatusNotFound, title, detail)
 		return
 	}
 	a.render(w, r, http.StatusOK, "company.html", p)
@@ -210,21 +224,12 @@ func (a *app) handleTransfer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleRemoveConfirm(w http.ResponseWriter, r *http.Request) {
-	p, err := a.companyPage(w, r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	for _, m := range p.Members {
-		if m.ID == r.PathValue("id") && m.CanRemove {
+	a.confirmMember(w, r, func(p *companyPage, m *memberRow) bool {
+		if m.CanRemove {
 			p.Remove = m
 		}
-	}
-	if p.Remove == nil {
-		a.renderError(w, r, http.StatusNotFound, "Member not found", "There is no such member to remove; the Owner cannot be removed.")
-		return
-	}
-	a.render(w, r, http.StatusOK, "company.html", p)
+		return m.CanRemove
+	}, "Member not found", "There is no such member to remove; the Owner cannot be removed.")
 }
 
 func (a *app) handleRemove(w http.ResponseWriter, r *http.Request) {
