@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,16 +131,8 @@ func (e *env) org(ctx context.Context, args []string) error {
 		}
 		var password string
 		if *pwStdin {
-			// Read no more than a password can be (the service refuses
-			// one over 1,024 bytes): standard input may be anything.
-			line, err := bufio.NewReader(io.LimitReader(e.stdin, 64<<10)).ReadString('\n')
-			if err != nil && line == "" {
-				return snapglyph.Errorf(snapglyph.EINVALID, "--password-stdin: no password on standard input")
-			}
-			password = strings.TrimRight(line, "\r\n")
-			if password == "" {
-				// Not "no password": the operator asked for one.
-				return snapglyph.Errorf(snapglyph.EINVALID, "--password-stdin: the first line of standard input is empty")
+			if password, err = e.readPassword(); err != nil {
+				return err
 			}
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
