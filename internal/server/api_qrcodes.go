@@ -577,13 +577,19 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 // credits and Retry-After, and the call refunded, for a GET and a HEAD
 // alike.
 func (s *Server) refuseImageCredits(w http.ResponseWriter, p *principal, credits meterState, format string, cost int64) error {
+	s.refundCall(w, p)
+	return s.creditsRefusal(w, p.org, p.now, credits, format, cost)
+}
+
+// creditsRefusal is the 429 of an image the organisation has too few
+// credits for, with the credits' headers and Retry-After.
+func (s *Server) creditsRefusal(w http.ResponseWriter, org *snapglyph.Org, now time.Time, credits meterState, format string, cost int64) error {
 	if credits.Remaining <= 0 { // none left, not just too few for this image
-		s.recorder.RecordRefusal(p.org.ID, credits.Period, snapglyph.ImageCredits, p.now)
+		s.recorder.RecordRefusal(org.ID, credits.Period, snapglyph.ImageCredits, now)
 	}
 	h := w.Header()
 	setCreditHeaders(h, credits)
-	s.refundCall(w, p)
-	h.Set("Retry-After", strconv.FormatInt(retryAfter(p.now, credits.ResetsAt), 10))
+	h.Set("Retry-After", strconv.FormatInt(retryAfter(now, credits.ResetsAt), 10))
 	return snapglyph.Codef(snapglyph.ERATELIMIT, "image_credit_limit_reached",
 		"this %s image costs %s and the organisation has %d of its %d left this month; SVG costs 1 credit, JSON none; the allowance renews on %s",
 		strings.ToUpper(format), snapglyph.Plural(cost, "credit"), credits.Remaining, credits.Limit, credits.ResetsAt.Format("2006-01-02 15:04 UTC"))

@@ -145,6 +145,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 			}
 		}
 		s.verifyCount("valid")
+		if cost, format := imageCost(r); cost > 0 && !s.creditsFor(w, r, org, now, cost, format) {
+			return
+		}
 		calls, credits, ok, err := s.meter.ChargeCall(ctx, org)
 		if err != nil {
 			s.writeError(w, r, unavailable(err))
@@ -187,6 +190,48 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
+}
+
+// imageCost is what an image request costs in credits (SVG 1, PNG 10)
+// and its format; 0 for any other request (the handler refuses a bad
+// format) and for a conditional one.
+func imageCost(r *http.Request) (int64, string) {
+	if r.Pattern != "GET /api/v1/qr-codes/{id}" || r.Header.Get("If-None-Match") != "" {
+		// A conditional request may be answered 304, which costs no
+		// credit: the handler decides.
+		return 0, ""
+	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "svg":
+		return svgCredits, f
+	case "png":
+		return pngCredits, f
+	}
+	return 0, ""
+}
+
+// creditsFor answers an image request the organisation has too few
+// credits for before its API call is taken: taken first and given back
+// after the credit check, the call was held meanwhile, and with a few
+// calls left other requests were refused api_call_limit_reached (with a
+// Retry-After of the rest of the month) while the allowance held them.
+// The image handler checks again when it charges the credits. It
+// reports whether the request may go on.
+func (s *Server) creditsFor(w http.ResponseWriter, r *http.Request, org *snapglyph.Org, now time.Time, cost int64, format string) bool {
+	credits, ok, err := s.meter.Probe(r.Context(), org, snapglyph.ImageCredits, cost)
+	if err == nil && !ok {
+		var calls meterState
+		if calls, _, err = s.meter.Probe(r.Context(), org, snapglyph.APICalls, 1); err == nil {
+			setLimitHeaders(w.Header(), calls, now)
+			s.writeError(w, r, s.creditsRefusal(w, org, now, credits, format, cost))
+			return false
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, unavailable(err))
+		return false
+	}
+	return true
 }
 
 // authenticate verifies the request's key without charging anything or

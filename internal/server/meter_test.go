@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -270,4 +271,71 @@ func TestCallChargedAcrossMidnight(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestImagesShortOfCreditsHoldNoCalls: image requests the organisation
+// has too few credits for are refused for their credits, and take no
+// API call meanwhile. They used to take the call first and give it back
+// after the credit check: with a few calls left, requests arriving in
+// between were refused api_call_limit_reached, with a Retry-After of the
+// rest of the month, while the allowance still held their calls.
+func TestImagesShortOfCreditsHoldNoCalls(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	h := newHarness(t, db, node.Config{})
+	ctx := context.Background()
+	q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"text","content":{"text":"x"}}`), 201)
+	png := "/api/v1/qr-codes/" + q["id"].(string) + "?format=png"
+	first := h.get(png, h.key)
+	io.Copy(io.Discard, first.Body)
+	first.Body.Close()
+	etag := first.Header.Get("ETag")
+	if first.StatusCode != 200 || etag == "" {
+		t.Fatalf("the first PNG: %d, ETag %q", first.StatusCode, etag)
+	}
+	for round := range 3 {
+		// 5 calls left each round; a PNG costs 10 credits of 5.
+		calls, credits := int64(7+5*round), int64(5)
+		if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &calls, &credits); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		got := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 45 {
+			path := png
+			if i%9 == 4 {
+				path = "/api/v1/usage" // 5 of them
+			}
+			wg.Go(func() {
+				resp := h.get(path, h.key)
+				var p struct{ Code string }
+				json.NewDecoder(resp.Body).Decode(&p)
+				resp.Body.Close()
+				mu.Lock()
+				got[strconv.Itoa(resp.StatusCode)+" "+p.Code]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if got["200 "] != 5 || got["429 image_credit_limit_reached"] != 40 {
+			t.Fatalf("round %d: answers %v, want 5 × 200 (the usage reads) and 40 × 429 image_credit_limit_reached", round, got)
+		}
+	}
+	// A client that has the image is still told it has not changed: a
+	// 304 costs a call and no credit.
+	calls := int64(100)
+	if err := h.cli.SetLimits(ctx, snapglyph.Operator, h.org.ID, &calls, nil); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", h.srv.URL+png, nil)
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	req.Header.Set("If-None-Match", etag)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 304 {
+		t.Errorf("a conditional GET of the image with no credits left: %d, want 304", resp.StatusCode)
+	}
 }
