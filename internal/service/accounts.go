@@ -528,7 +528,7 @@ func (s *Service) ChangePassword(ctx context.Context, st *snapglyph.Session, tok
 	tok := newToken(sessionTokenBytes)
 	ns := &snapglyph.Session{ID: tokenDigest(tok), UserID: st.UserID, OrgID: st.OrgID, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: st.ExpiresAt, IP: c.IP, UserAgent: truncateUA(c.UserAgent)}
-	_, ended, err := s.db.SetPassword(ctx, st.UserID, hash, tokenDigest(token), ns, "user.password_changed", st.Actor(c.IP))
+	_, ended, err := s.db.SetPassword(ctx, st.UserID, hash, tokenDigest(token), ns, s.db.Now().Add(-SessionIdleTimeout), "user.password_changed", st.Actor(c.IP))
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +566,7 @@ func (s *Service) SetPassword(ctx context.Context, actor snapglyph.Actor, email,
 	if err != nil {
 		return nil, 0, err
 	}
-	_, ended, err := s.db.SetPassword(ctx, user.ID, hash, "", nil, "user.password_reset", actor)
+	_, ended, err := s.db.SetPassword(ctx, user.ID, hash, "", nil, s.db.Now().Add(-SessionIdleTimeout), "user.password_reset", actor)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -79,6 +79,15 @@ func TestChangePassword(t *testing.T) {
 			t.Fatal("a refused change ended sessions")
 		}
 
+		// A session past its end, not yet pruned: ended too, not counted.
+		stale := signIn(t, svc, tm.owner.Email, "192.0.2.9")
+		q := `UPDATE sessions SET expires_at = 1 WHERE id = ?`
+		if db.Dialect == "postgres" {
+			q = `UPDATE sessions SET expires_at = 1 WHERE id = $1`
+		}
+		if _, err := db.SQL().ExecContext(ctx, q, stale.Session.ID); err != nil {
+			t.Fatal(err)
+		}
 		ch, err := svc.ChangePassword(ctx, here.Session, here.Token, testPassword, "a new long password", web)
 		if err != nil {
 			t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // action (user.password_changed, or user.password_reset by the
 // operator). It returns the user's email and how many other sessions
 // ended. Returns ENOTFOUND.
-func (d *DB) SetPassword(ctx context.Context, userID, hash, replace string, start *snapglyph.Session, action string, actor snapglyph.Actor) (email string, ended int, err error) {
+func (d *DB) SetPassword(ctx context.Context, userID, hash, replace string, start *snapglyph.Session, idleSince time.Time, action string, actor snapglyph.Actor) (email string, ended int, err error) {
 	err = d.tx(ctx, func(tx *Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = ?`, userID).Scan(&email); err != nil {
 			return notFound(err, "no such user")
@@ -24,7 +24,7 @@ func (d *DB) SetPassword(ctx context.Context, userID, hash, replace string, star
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID); err != nil {
 			return err
 		}
-		if ended, err = tx.endSessions(ctx, userID, replace); err != nil {
+		if ended, err = tx.endSessions(ctx, userID, replace, idleSince); err != nil {
 			return err
 		}
 		if replace != "" {
@@ -65,11 +65,8 @@ func (d *DB) SetPassword(ctx context.Context, userID, hash, replace string, star
 func (d *DB) EndOtherSessions(ctx context.Context, userID, keep string, idleSince time.Time) (int, error) {
 	var n int
 	err := d.tx(ctx, func(tx *Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND id <> ? AND expires_at > ? AND last_seen_at > ?`,
-			userID, keep, ms(tx.now), ms(idleSince)).Scan(&n); err != nil {
-			return err
-		}
-		_, err := tx.endSessions(ctx, userID, keep)
+		var err error
+		n, err = tx.endSessions(ctx, userID, keep, idleSince)
 		return err
 	})
 	if err != nil {
@@ -90,14 +87,19 @@ func (d *DB) OtherSessions(ctx context.Context, userID, keep string, idleSince t
 }
 
 // endSessions deletes the user's sessions but keep, in tx, and returns
-// how many it deleted.
-func (tx *Tx) endSessions(ctx context.Context, userID, keep string) (int, error) {
-	res, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, keep)
-	if err != nil {
+// how many of them were live (not past their absolute end, used since
+// idleSince): expired ones not yet pruned are deleted too, uncounted, so
+// "signed out of N sessions" counts what the person could have used.
+func (tx *Tx) endSessions(ctx context.Context, userID, keep string, idleSince time.Time) (int, error) {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE user_id = ? AND id <> ? AND expires_at > ? AND last_seen_at > ?`,
+		userID, keep, ms(tx.now), ms(idleSince)).Scan(&n); err != nil {
 		return 0, err
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, keep); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // userOrgs returns the ids of the organisations the user belongs to, in
