@@ -2,9 +2,7 @@ package notify_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,24 +64,14 @@ type lockingSink struct {
 
 func (lockingSink) Name() string { return store.SinkNotify }
 func (s lockingSink) Deliver(ctx context.Context, d *store.Delivery) error {
-	other, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(5000)")
+	release, err := testdb.LockSQLite(ctx, s.path)
 	if err != nil {
 		return err
 	}
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := conn.ExecContext(ctx, `BEGIN EXCLUSIVE`); err != nil {
-		return err
-	}
-	go func() {
-		time.Sleep(s.hold)
-		conn.ExecContext(context.Background(), `ROLLBACK`)
-		conn.Close()
-		other.Close()
+	time.AfterFunc(s.hold, func() {
+		release()
 		close(s.released)
-	}()
+	})
 	return s.err
 }
 
@@ -95,15 +83,7 @@ func (s lockingSink) Deliver(ctx context.Context, d *store.Delivery) error {
 func TestOutcomeWrittenAfterOutage(t *testing.T) {
 	for _, failed := range []bool{false, true} {
 		ctx := context.Background()
-		path := filepath.Join(t.TempDir(), "outage.db")
-		db, err := store.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(50)&_txlock=immediate")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		db, path := testdb.OpenImpatient(t)
 		clock := testdb.NewClock(time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC))
 		db.Now = clock.Now
 		org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Acme", Plan: snapglyph.PlanPro}

@@ -130,3 +130,44 @@ func (s *Buffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// OpenImpatient returns a new migrated SQLite database whose connections
+// wait only 50 ms for another writer (the store's own wait is 10 s), with
+// its file's path: a test that holds the file with LockSQLite sees the
+// database as away at once.
+func OpenImpatient(tb testing.TB) (*store.DB, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "impatient.db")
+	db, err := store.Open("file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(50)&_txlock=immediate")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return db, path
+}
+
+// LockSQLite holds the SQLite file at path with an exclusive transaction
+// of another connection, as a backup or a second process would, until
+// release is called.
+func LockSQLite(ctx context.Context, path string) (release func(), err error) {
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := other.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, `BEGIN EXCLUSIVE`)
+	}
+	if err != nil {
+		other.Close()
+		return nil, err
+	}
+	return func() {
+		conn.ExecContext(context.Background(), `ROLLBACK`)
+		conn.Close()
+		other.Close()
+	}, nil
+}
