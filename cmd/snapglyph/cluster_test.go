@@ -791,3 +791,112 @@ func TestClusterDatabaseOutage(t *testing.T) {
 }
 
 func mustOrgOf(t *testing.T, c *cluster, k *service.NewKey) string { return k.OrgID }
+
+// TestClusterConcurrentPauses: an Admin pausing forty keys at once (a
+// leak of a whole deployment's keys) while every node serves all of them.
+// Each pause returns only once every node has applied it, so no request
+// that begins after a pause returned may be accepted with that key, on
+// any node — even though the forty changes commit in another order than
+// the one they were started in. Five rounds of forty (before changes were
+// numbered in commit order, about one round in six let a request through).
+func TestClusterConcurrentPauses(t *testing.T) {
+	needPostgres(t)
+	const keys = 40
+	c := newCluster(t, 3, "", nil)
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		org, first := c.org(1<<40, 1<<40)
+		ks := []*service.NewKey{first}
+		for i := 1; i < keys; i++ {
+			k, err := c.svc.CreateKey(ctx, snapglyph.Operator, org.ID, fmt.Sprintf("Deploy-%02d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks = append(ks, k)
+		}
+		for _, n := range c.nodes {
+			for _, k := range ks {
+				if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 200 {
+					t.Fatalf("round %d: warm-up got %d", round, st)
+				}
+			}
+		}
+		// returned[i] is when key i's pause returned (UnixNano), 0 before.
+		returned := make([]atomic.Int64, keys)
+		var violations atomic.Int64
+		var requests atomic.Int64
+		var firstViolation atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for ni, n := range c.nodes {
+			for p := 0; p < 3; p++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := (ni*3 + p) * 7; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						k := i % keys
+						began := time.Now().UnixNano()
+						st, _ := c.get(n, "/api/v1/usage", ks[k].Secret)
+						requests.Add(1)
+						if r := returned[k].Load(); st == 200 && r != 0 && began > r {
+							if violations.Add(1) == 1 {
+								firstViolation.Store(fmt.Sprintf("node %d accepted key %d %v after its pause returned", ni, k, time.Duration(began-r)))
+							}
+						}
+					}
+				}()
+			}
+		}
+		// Let the pollers run, then pause all forty at once.
+		time.Sleep(100 * time.Millisecond)
+		gate := make(chan struct{})
+		var pauses sync.WaitGroup
+		errs := make(chan error, keys)
+		for i, k := range ks {
+			pauses.Add(1)
+			go func() {
+				defer pauses.Done()
+				<-gate
+				if _, err := c.svc.PauseKey(ctx, snapglyph.Operator, k.ID); err != nil {
+					errs <- err
+					return
+				}
+				returned[i].Store(time.Now().UnixNano())
+				// The Admin's own check right after the pause returned,
+				// on every node.
+				for ni, n := range c.nodes {
+					if st, _ := c.get(n, "/api/v1/usage", k.Secret); st == 200 {
+						if violations.Add(1) == 1 {
+							firstViolation.Store(fmt.Sprintf("node %d accepted key %d right after its pause returned", ni, i))
+						}
+					}
+				}
+			}()
+		}
+		close(gate)
+		pauses.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: pause: %v", round, err)
+		}
+		time.Sleep(300 * time.Millisecond) // requests after the last pause returned
+		close(stop)
+		wg.Wait()
+		if v := violations.Load(); v > 0 {
+			t.Fatalf("round %d: %d of %d requests that began after their key's pause returned were accepted; first: %v", round, v, requests.Load(), firstViolation.Load())
+		}
+		for ni, n := range c.nodes {
+			for i, k := range ks {
+				if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 401 {
+					t.Fatalf("round %d: node %d answers %d for paused key %d", round, ni, st, i)
+				}
+			}
+		}
+		t.Logf("round %d: %d requests on 3 nodes while %d keys were paused at once; none accepted after its pause returned", round, requests.Load(), keys)
+	}
+}
