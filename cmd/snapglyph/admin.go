@@ -27,7 +27,10 @@ func (e *env) printJSON(v any) error {
 }
 
 func needArgs(pos []string, n int, usage string) error {
-	if len(pos) != n {
+	switch {
+	case len(pos) > n:
+		return snapglyph.Errorf(snapglyph.EINVALID, "unexpected argument %s; usage: snapglyph %s", quoteValue(pos[n]), usage)
+	case len(pos) < n:
 		return snapglyph.Errorf(snapglyph.EINVALID, "usage: snapglyph %s", usage)
 	}
 	return nil

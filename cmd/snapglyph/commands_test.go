@@ -122,7 +122,7 @@ func TestCLIBadInput(t *testing.T) {
 			{[]string{"key", "list", "--org", "org_missing"}, "", "no organisation"},
 			{[]string{"key", "list", "--org", org, "extra"}, "", "usage: snapglyph key list"},
 			{[]string{"key", "list", "--org", "\xff"}, "", `no organisation has the id "\xff"`},
-			{[]string{"key", "list", "--org", org, "--all=maybe"}, "", "invalid boolean value"},
+			{[]string{"key", "list", "--org", org, "--all=maybe"}, "", `--all="maybe": not a boolean`},
 			{[]string{"org", "create", "--name", "\x1b[31mRed", "--owner-email", "r@red.test"}, "", "the organisation name may not contain control characters"},
 			{[]string{"org", "create", "--name", "Ac\u200bme", "--owner-email", "r@red.test"}, "", "the organisation name may not contain invisible characters (U+200B)"},
 			{[]string{"org", "set-plan", org, "gold"}, "", "unknown plan"},

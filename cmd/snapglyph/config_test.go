@@ -182,3 +182,42 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagMistakes: a flag written wrongly is refused with one line that
+// names it, before anything starts — "--request-log false" used to start
+// a node with the request log on, the "false" read as an ignored
+// argument — and -h still lists every flag.
+func TestFlagMistakes(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--request-log", "false"}, `--request-log takes its value after an equals sign: write --request-log=false`},
+		{[]string{"serve", "--addr", "127.0.0.1:0", "--log-requests", "0"}, `write --log-requests=0`},
+		{[]string{"serve", "--addr", "127.0.0.1:0", "left-over"}, `unexpected argument "left-over"; usage: snapglyph serve`},
+		{[]string{"migrate", "garbage"}, `unexpected argument "garbage"; usage: snapglyph migrate`},
+		{[]string{"serve", "--flush-interval", "abc"}, `--flush-interval="abc": invalid duration (examples: 500ms, 1s, 2m)`},
+		{[]string{"serve", "-flush-interval=1 s"}, `--flush-interval="1 s": invalid duration`},
+		{[]string{"serve", "--log-requests=yes"}, `--log-requests="yes": not a boolean`},
+		{[]string{"serve", "--cache-size", "x\xff"}, `--cache-size="x\xff": not a whole number`},
+		{[]string{"serve", "--nope"}, `flag provided but not defined: -nope (snapglyph serve --help lists the flags)`},
+		{[]string{"key", "list", "--org", "org_x", "--limit", "ten"}, `flag provided but not defined: -limit`},
+		{[]string{"org", "list", "garbage"}, `unexpected argument "garbage"; usage: snapglyph org list`},
+	}
+	for _, tc := range tests {
+		status, stdout, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": db.DSN}, "", tc.args...)
+		if status != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("snapglyph %q: exit %d, stdout %q, stderr %q; want exit 1 and one line with %q", tc.args, status, stdout, stderr, tc.want)
+		}
+	}
+	// Nothing was started or changed: the database has no organisation.
+	if out, _ := cli(t, db.DSN, 0, "org", "list", "--json"); strings.TrimSpace(out) != "" {
+		t.Errorf("org list after the mistakes: %q", out)
+	}
+	// A value given with "=" or a boolean alone is fine, and -h lists the flags.
+	status, _, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": db.DSN}, "", "serve", "--request-log=false", "--webhook-allow-insecure-local", "-h")
+	if status != 0 || !strings.Contains(stderr, "Usage of serve:") || !strings.Contains(stderr, "-request-log-retention") {
+		t.Errorf("serve -h: exit %d, %q", status, stderr)
+	}
+}

@@ -180,13 +180,16 @@ type flags struct {
 	getenv func(string) string
 	env    []string          // flags that have a variable, in definition order
 	origin map[string]string // how a flag set from its variable is named in messages
+	help   io.Writer         // where -h lists the flags
 }
 
 // flagSet returns an empty flags for the command.
 func (e *env) flagSet(name string) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return &flags{FlagSet: fs, getenv: e.getenv, origin: map[string]string{}}
+	// The flags are listed for -h only, by parse: a mistake gets its
+	// one-line error, not the flag package's echo and a screen of usage.
+	fs.SetOutput(io.Discard)
+	return &flags{FlagSet: fs, getenv: e.getenv, origin: map[string]string{}, help: e.stderr}
 }
 
 // envVar is the environment variable of a flag.
@@ -247,13 +250,20 @@ func (fs *flags) name(flagName string) string {
 // naming the variable and the value, even when the command line
 // overrides it: a setting is never silently ignored.
 func parse(fs *flags, args []string) ([]string, error) {
+	if err := checkArgs(fs, args); err != nil {
+		return nil, err
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(fs.help, "Usage of %s:\n", fs.Name())
+				fs.SetOutput(fs.help)
+				fs.PrintDefaults()
+				fs.SetOutput(io.Discard)
 				return nil, err
 			}
-			return nil, snapglyph.Errorf(snapglyph.EINVALID, "%v", err)
+			return nil, snapglyph.Errorf(snapglyph.EINVALID, "%v (snapglyph %s --help lists the flags)", err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -283,6 +293,60 @@ func parse(fs *flags, args []string) ([]string, error) {
 		fs.origin[name] = shown
 	}
 	return pos, nil
+}
+
+// checkArgs refuses, before the flag package sees them, a flag value
+// that is not of the flag's type (in the same words as a bad variable,
+// without the whole usage after it) and a boolean flag followed by a
+// separate "true" or "false": the flag package reads "--request-log
+// false" as the flag alone (true) and a positional "false".
+func checkArgs(fs *flags, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // the flag package names it
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			if !hasValue {
+				if i+1 < len(args) {
+					if _, err := strconv.ParseBool(args[i+1]); err == nil {
+						return snapglyph.Errorf(snapglyph.EINVALID, "--%s takes its value after an equals sign: write --%s=%s (a separate %s would be read as an argument)",
+							name, name, quoteArg(args[i+1]), quoteArg(args[i+1]))
+					}
+				}
+				continue
+			}
+		} else if !hasValue {
+			if i+1 >= len(args) {
+				continue // the flag package says the value is missing
+			}
+			i++
+			value = args[i]
+		}
+		if err := checkValue(f, value); err != nil {
+			return snapglyph.Errorf(snapglyph.EINVALID, "--%s=%s: %v", name, quoteValue(value), err)
+		}
+	}
+	return nil
+}
+
+// quoteArg is v as a user would type it back: bare when it is a plain
+// word, quoted otherwise.
+func quoteArg(v string) string {
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return quoteValue(v)
+		}
+	}
+	return v
 }
 
 // checkValue reports why v is not a valid value for the flag, in the

@@ -49,7 +49,11 @@ func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
 func (e *env) migrate(ctx context.Context, args []string) error {
 	fs := e.flagSet("migrate")
 	dsn := e.dbFlag(fs)
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needArgs(pos, 0, "migrate [--db DB]"); err != nil {
 		return err
 	}
 	db, err := e.openDB(ctx, *dsn)
@@ -87,7 +91,11 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	mailFrom := fs.envString("mail-from", "", `sender of mail, e.g. "SnapGlyph <noreply@example.com>" (with --smtp-url)`)
 	scanKeys := fs.envString("secret-scanning-keys", "", "GitHub's secret-scanning public keys: a file or an https URL (https://api.github.com/meta/public_keys/secret_scanning); turns on POST /secret-scanning/github")
 	webhookInsecure := fs.envBool("webhook-allow-insecure-local", false, "permit webhook endpoints on http:// and loopback addresses (local development and tests; other private addresses stay refused)")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needArgs(pos, 0, "serve [flags] (see snapglyph serve --help)"); err != nil {
 		return err
 	}
 	// The SMTP URL may hold a password: messages name where it came

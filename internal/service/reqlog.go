@@ -195,6 +195,10 @@ func (s *Service) logRange(ctx context.Context, orgID string, q LogQuery, now ti
 			return err
 		}
 		if !t.After(f.From) {
+			if q.From == "" { // the start is the longest retention's
+				return invalidField("to", "the range ends (%s) before the oldest request the log keeps: it keeps entries for at most %d days, from %s",
+					t.UTC().Format(time.RFC3339), longest, f.From.UTC().Format(time.RFC3339))
+			}
 			return invalidField("to", "the range ends (%s) before it starts (%s)", t.Format(time.RFC3339), f.From.Format(time.RFC3339))
 		}
 		if t.Before(latest) {

@@ -98,6 +98,9 @@ func TestLogRangeEndsAtNow(t *testing.T) {
 			field, word string
 		}{
 			{service.LogQuery{From: "2026-12-01", To: "2026-11-01"}, "to", "before it starts"},
+			// No start given: the end is before anything kept (the message
+			// named the default start, a time the user never gave).
+			{service.LogQuery{To: "100d"}, "to", "before the oldest request the log keeps: it keeps entries for at most 90 days"},
 			{service.LogQuery{From: "9999-01-01", To: "9999-12-31"}, "from", "after now"},
 			{service.LogQuery{From: "2027-01-01"}, "from", "after now"},
 		} {
