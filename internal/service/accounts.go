@@ -477,6 +477,80 @@ func (s *Service) SignOutOthers(ctx context.Context, st *snapglyph.Session) (int
 	return s.db.EndOtherSessions(ctx, st.UserID, st.ID, s.db.Now().Add(-SessionIdleTimeout))
 }
 
+// SessionListLimit is how many sessions the profile page lists at most;
+// "sign out everywhere else" ends them all.
+const SessionListLimit = 100
+
+// Sessions lists the signed-in person's live sessions in every
+// organisation they belong to: st first (marked Current), then the others,
+// the most recently used first; at most SessionListLimit in all. Each is
+// named by its SessionRef, never by its id.
+func (s *Service) Sessions(ctx context.Context, st *snapglyph.Session) ([]*snapglyph.LiveSession, error) {
+	list, err := s.db.LiveSessions(ctx, st.UserID, s.db.Now().Add(-SessionIdleTimeout), SessionListLimit)
+	if err != nil {
+		return nil, err
+	}
+	ref := snapglyph.SessionRef(st.ID)
+	out := make([]*snapglyph.LiveSession, 1, len(list)+1)
+	for _, l := range list {
+		if l.Ref == ref {
+			l.Current = true
+			out[0] = l
+			continue
+		}
+		out = append(out, l)
+	}
+	if out[0] == nil {
+		// Beyond the limit (a hundred others used within the minute
+		// since this one was last recorded): this one still comes first.
+		org, err := s.db.Org(ctx, st.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		out[0] = &snapglyph.LiveSession{Ref: ref, OrgID: st.OrgID, OrgName: org.Name, CreatedAt: st.CreatedAt, LastSeenAt: st.LastSeenAt,
+			ExpiresAt: st.ExpiresAt, IP: st.IP, UserAgent: st.UserAgent, Current: true}
+		out = out[:min(len(out), SessionListLimit)]
+	}
+	return out, nil
+}
+
+// EndSession ends one of the signed-in person's other sessions, in any of
+// their organisations, named by its SessionRef (from Sessions), and
+// returns it as it was. Returns EINVALID if ref names st itself (signing
+// out ends that one), and ENOTFOUND if the person has no live session
+// with that reference: another person's session is never found, nor one
+// that has already ended or expired.
+func (s *Service) EndSession(ctx context.Context, st *snapglyph.Session, ref string) (*snapglyph.LiveSession, error) {
+	if ref == snapglyph.SessionRef(st.ID) {
+		return nil, snapglyph.Codef(snapglyph.EINVALID, "current_session", "that is the session you are using; use Sign out to end it")
+	}
+	gone := snapglyph.Codef(snapglyph.ENOTFOUND, "no_session", "that session was not found: it has already ended (signed out or expired), or it is not one of yours")
+	if !validRef(ref) {
+		return nil, gone
+	}
+	ended, err := s.db.EndSessionByRef(ctx, st.UserID, ref, s.db.Now().Add(-SessionIdleTimeout))
+	if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+		return nil, gone
+	} else if err != nil {
+		return nil, err
+	}
+	return ended, nil
+}
+
+// validRef reports whether s has the form of a SessionRef (32 lower-case
+// hex digits), before any database work.
+func validRef(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // PasswordChanged is the result of ChangePassword: the session that goes
 // on with a new token, and how many other sessions ended.
 type PasswordChanged struct {

@@ -73,6 +73,82 @@ func (d *DB) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// liveSessions selects a user's live sessions (not past their absolute
+// end at ?, used since ?) in the organisations they still belong to, the
+// most recently used first.
+const liveSessions = `SELECT s.id, s.org_id, o.name, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent
+	FROM sessions s
+	JOIN orgs o ON o.id = s.org_id
+	JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id
+	WHERE s.user_id = ? AND s.expires_at > ? AND s.last_seen_at > ?
+	ORDER BY s.last_seen_at DESC, s.created_at DESC, s.id`
+
+// LiveSessions lists the user's live sessions (not past their absolute
+// end, used since idleSince) in every organisation they belong to, the
+// most recently used first, at most limit of them. Each is named by its
+// SessionRef; the ids stay here.
+func (d *DB) LiveSessions(ctx context.Context, userID string, idleSince time.Time, limit int) ([]*snapglyph.LiveSession, error) {
+	rows, err := d.query(ctx, liveSessions+` LIMIT ?`, userID, ms(d.now()), ms(idleSince), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: live sessions: %w", formatError(err))
+	}
+	_, out, err := scanLiveSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: live sessions: %w", formatError(err))
+	}
+	return out, nil
+}
+
+// EndSessionByRef ends the user's live session (not past its absolute
+// end, used since idleSince) whose SessionRef is ref, and returns it as
+// it was. Returns ENOTFOUND if the user has no such session: another
+// user's session is never found, nor one already ended or expired.
+func (d *DB) EndSessionByRef(ctx context.Context, userID, ref string, idleSince time.Time) (*snapglyph.LiveSession, error) {
+	var ended *snapglyph.LiveSession
+	err := d.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.Query(ctx, liveSessions, userID, ms(tx.now), ms(idleSince))
+		if err != nil {
+			return err
+		}
+		ids, live, err := scanLiveSessions(rows)
+		if err != nil {
+			return err
+		}
+		for i, s := range live {
+			if s.Ref != ref {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = ? AND user_id = ?`, ids[i], userID); err != nil {
+				return err
+			}
+			ended = s
+			return nil
+		}
+		return snapglyph.Errorf(snapglyph.ENOTFOUND, "no such session")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: end session: %w", err)
+	}
+	return ended, nil
+}
+
+// scanLiveSessions reads the rows of liveSessions and closes them.
+func scanLiveSessions(rows *sql.Rows) (ids []string, out []*snapglyph.LiveSession, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var s snapglyph.LiveSession
+		var created, seen, expires int64
+		if err := rows.Scan(&id, &s.OrgID, &s.OrgName, &created, &seen, &expires, &s.IP, &s.UserAgent); err != nil {
+			return nil, nil, err
+		}
+		s.Ref = snapglyph.SessionRef(id)
+		s.CreatedAt, s.LastSeenAt, s.ExpiresAt = fromMS(created), fromMS(seen), fromMS(expires)
+		ids, out = append(ids, id), append(out, &s)
+	}
+	return ids, out, rows.Err()
+}
+
 // SessionCount returns how many sessions a user has in an organisation,
 // expired or not; for tests and the profile page.
 func (d *DB) SessionCount(ctx context.Context, userID, orgID string) (int, error) {

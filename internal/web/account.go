@@ -324,8 +324,17 @@ func (a *app) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSignOutOthers ends every session of the signed-in person but this
-// one ("sign out everywhere else").
+// one ("sign out everywhere else"), or, when the form names one of the
+// person's sessions (its reference, from the profile's list), that one
+// session.
 func (a *app) handleSignOutOthers(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
+	if r.PostForm.Has("session") {
+		a.endSession(w, r, r.PostForm.Get("session"))
+		return
+	}
 	n, err := a.svc.SignOutOthers(r.Context(), sessionFrom(r.Context()).Session)
 	if err != nil {
 		a.fail(w, r, err)
@@ -336,4 +345,28 @@ func (a *app) handleSignOutOthers(w http.ResponseWriter, r *http.Request) {
 		msg = "You were signed in nowhere else; this session goes on."
 	}
 	redirectWith(w, r, "/settings/profile#session", "success", msg)
+}
+
+// endSession ends one other session of the signed-in person, named by
+// its reference, and says which it was. One that is not the person's, or
+// has already ended, is refused with a message and nothing changes.
+func (a *app) endSession(w http.ResponseWriter, r *http.Request, ref string) {
+	ended, err := a.svc.EndSession(r.Context(), sessionFrom(r.Context()).Session, ref)
+	if err != nil {
+		switch snapglyph.ErrorKind(err) {
+		case snapglyph.EINVALID, snapglyph.ENOTFOUND:
+			redirectWith(w, r, "/settings/profile#sessions", "error", sentence(snapglyph.ErrorMessage(err)))
+		default:
+			a.fail(w, r, err)
+		}
+		return
+	}
+	// The flash holds at most 500 bytes: the organisation's name and the
+	// address are shortened (the device is one of a few fixed words).
+	msg := "You signed out the session on " + ended.Device() + " in " + snapglyph.Shorten(ended.OrgName, 60)
+	if ended.IP != "" {
+		msg += " from " + snapglyph.Shorten(ended.IP, 45)
+	}
+	msg += ", last seen " + ended.LastSeenAt.UTC().Format("2 Jan 2006, 15:04 UTC") + ". It has ended; this session goes on."
+	redirectWith(w, r, "/settings/profile#sessions", "success", msg)
 }

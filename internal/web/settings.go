@@ -209,7 +209,8 @@ type profilePage struct {
 	base
 	Memberships   []*snapglyph.Membership
 	Mail          *mailPrefs
-	OtherSessions int // the person's live sessions besides this one
+	OtherSessions int                      // the person's live sessions besides this one
+	Sessions      []*snapglyph.LiveSession // this one first, then the others (at most service.SessionListLimit)
 	Password      *passwordForm
 }
 
@@ -234,6 +235,9 @@ func (a *app) profileData(w http.ResponseWriter, r *http.Request) (*profilePage,
 		return nil, err
 	}
 	if p.OtherSessions, err = a.svc.OtherSessions(r.Context(), b.User.Session); err != nil {
+		return nil, err
+	}
+	if p.Sessions, err = a.svc.Sessions(r.Context(), b.User.Session); err != nil {
 		return nil, err
 	}
 	return p, nil
