@@ -30,6 +30,35 @@ func testLogo(w, h int) *image.NRGBA {
 	return img
 }
 
+// darkLogos are logos whose dark pixels reach the image's edges, so that only
+// the pad separates them from the modules and alignment patterns around the
+// cleared area: a solid dark square, a dark disc on a dark square, and a dark
+// frame around a light inside.
+func darkLogos() map[string]*image.NRGBA {
+	const n = 256
+	out := map[string]*image.NRGBA{}
+	for _, name := range []string{"dark-square", "disc-on-dark", "dark-frame"} {
+		img := image.NewNRGBA(image.Rect(0, 0, n, n))
+		for y := 0; y < n; y++ {
+			for x := 0; x < n; x++ {
+				dx, dy := float64(x)+0.5-n/2, float64(y)+0.5-n/2
+				inDisc := dx*dx+dy*dy <= n*n/5
+				edge := min(x, y, n-1-x, n-1-y) < n/10
+				c := color.NRGBA{0x10, 0x10, 0x10, 0xFF}
+				switch {
+				case name == "disc-on-dark" && !inDisc:
+					c = color.NRGBA{0x20, 0x20, 0x50, 0xFF}
+				case name == "dark-frame" && !edge:
+					c = color.NRGBA{0xF0, 0xF0, 0xF0, 0xFF}
+				}
+				img.SetNRGBA(x, y, c)
+			}
+		}
+		out[name] = img
+	}
+	return out
+}
+
 func testLogoPNG(tb testing.TB, w, h int) []byte {
 	tb.Helper()
 	var b bytes.Buffer

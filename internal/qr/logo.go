@@ -11,8 +11,11 @@ import (
 // code is still read because error correction H repairs up to ecc/2 wrong
 // codewords per Reed-Solomon block. The logo area is therefore sized by the
 // damage it does, not only by its share of the area (see placeLogo); the
-// limits were checked with zbarimg on versions 1-40, three kinds of logo and
-// image sizes from 200 to 2000 pixels (TestRoundTrip keeps a sample of it).
+// limits were checked with zbarimg, jsQR and ZXing-C++ on versions 1-40,
+// logos light at their edges and logos dark up to them (a dark square, a
+// disc on a dark square, dark frames, a JPEG with a black background) and
+// image sizes from 64 to 2000 pixels, those under 3 pixels a module enlarged
+// to 3 (TestRoundTrip and TestRoundTripDarkLogos keep a sample of it).
 const (
 	// logoMaxCover is the largest share of the symbol's area (quiet zone
 	// excluded) that the logo and its pad may hide.

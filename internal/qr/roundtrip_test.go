@@ -189,3 +189,69 @@ func enlarge(t *testing.T, img image.Image, k int) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestRoundTripDarkLogos decodes codes whose logo is dark up to its edges
+// (see darkLogos) at 512 px, on versions of every alignment-pattern layout
+// a logo is drawn on, among them 35-40, where the cleared area reaches the
+// alignment patterns beside it and the logo spans about a quarter of the
+// symbol. TestRoundTrip's logo is light at its edges and, with a logo, its
+// payloads are drawn only at versions 5, 6, 14, 15, 38 and 40.
+func TestRoundTripDarkLogos(t *testing.T) {
+	requireTools(t, "zbarimg")
+	dir := t.TempDir()
+	logos := darkLogos()
+	text := strings.Repeat("https://example.com/catalogue/item-0123456789?ref=print&lang=en ", 20)
+	for _, v := range []int{14, 21, 28, 35, 36, 37, 38, 39, 40} {
+		// The longest prefix of text that Encode puts at version v.
+		lo, hi := 1, len(text)
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if m, err := Encode(text[:mid], "H"); err == nil && m.Version() <= v {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		payload := text[:lo]
+		m, err := Encode(payload, "H")
+		if err != nil || m.Version() != v {
+			t.Fatalf("version %d: %d bytes give version %d (%v)", v, lo, m.Version(), err)
+		}
+		for li, name := range []string{"dark-square", "disc-on-dark", "dark-frame"} {
+			t.Run(fmt.Sprintf("v%d/%s", v, name), func(t *testing.T) {
+				t.Parallel()
+				var lb bytes.Buffer
+				if err := png.Encode(&lb, logos[name]); err != nil {
+					t.Fatal(err)
+				}
+				d := designs[(v+li)%len(designs)]
+				d.ErrorCorrection = "H"
+				d.Logo = lb.Bytes()
+				var buf bytes.Buffer
+				if err := PNG(&buf, m, d, 512); err != nil {
+					t.Fatal(err)
+				}
+				data := buf.Bytes()
+				// As in TestRoundTrip: zbar needs about 3 pixels per module.
+				if scale := PixelSize(m, d, 512) / (m.Size + 2*d.Margin); scale < 3 {
+					img, err := png.Decode(bytes.NewReader(data))
+					if err != nil {
+						t.Fatal(err)
+					}
+					data = enlarge(t, img, (3+scale-1)/scale)
+				}
+				file := filepath.Join(dir, fmt.Sprintf("v%d-%s.png", v, name))
+				if err := os.WriteFile(file, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				got, err := zbarDecode(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != payload {
+					t.Fatalf("decoded %q, want %q", got, payload)
+				}
+			})
+		}
+	}
+}
