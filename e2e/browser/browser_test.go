@@ -240,7 +240,7 @@ func TestBrowser(t *testing.T) {
 			break
 		}
 	}
-	if f := strings.Join(strings.Fields(flagged), " "); !strings.Contains(f, "Production-WebApp") || !strings.Contains(f, "401") || !strings.Contains(f, "key not active") {
+	if f := strings.Join(strings.Fields(flagged), " "); !strings.Contains(f, "Production-WebApp") || !strings.Contains(f, "401") || !strings.Contains(f, "key paused") {
 		t.Errorf("the first suspicious request on the Logs page reads %q, want the key's 401 while paused", f)
 	}
 	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr[id^='req-']").length`)); n != 3 {

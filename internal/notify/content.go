@@ -53,7 +53,15 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 		if p := ev.Str("newKeyPrefix"); p != "" {
 			body += fmt.Sprintf(": its replacement is %s...", p)
 		}
-		if t := ev.Time("overlapEndsAt"); !t.IsZero() {
+		// The old key's status when it was rolled (keyStatus): a paused
+		// key stays paused through the overlap, refused as before.
+		paused := ev.Str("keyStatus") == string(snapglyph.KeyPaused)
+		switch t := ev.Time("overlapEndsAt"); {
+		case paused && !t.IsZero():
+			body += fmt.Sprintf(". The old key stays paused: requests with it are still refused (401 api_key_paused), and it is retired for good on %s", when(t))
+		case paused:
+			body += ". The old key stays paused: requests with it are still refused (401 api_key_paused)"
+		case !t.IsZero():
 			body += fmt.Sprintf("; the old key works until %s", when(t))
 		}
 		return Content{"API key " + ev.Str("keyName") + " rolled", body + ". Put the new key where the old one is used.", keyLink}

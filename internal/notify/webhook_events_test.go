@@ -116,7 +116,7 @@ var docFields = map[string][]string{
 	snapglyph.EventKeyPaused:      {"keyId", "keyName", "keyPrefix", "actor", "actorId"},
 	snapglyph.EventKeyResumed:     {"keyId", "keyName", "keyPrefix", "actor", "actorId"},
 	snapglyph.EventKeyRevoked:     {"keyId", "keyName", "keyPrefix", "actor", "actorId"},
-	snapglyph.EventKeyRolled:      {"keyId", "keyName", "keyPrefix", "actor", "actorId", "newKeyId", "newKeyPrefix", "overlapEndsAt"},
+	snapglyph.EventKeyRolled:      {"keyId", "keyName", "keyPrefix", "actor", "actorId", "newKeyId", "newKeyPrefix", "overlapEndsAt", "keyStatus"},
 	snapglyph.EventKeyExpired:     {"keyId", "keyName", "keyPrefix", "expiresAt"},
 	snapglyph.EventKeyLeaked:      {"keyId", "keyName", "keyPrefix", "url", "source", "action", "status", "reason", "actor", "actorId"},
 	snapglyph.EventUsageThreshold: {"counter", "percent", "used", "limit", "period", "resetsAt"},
@@ -328,7 +328,7 @@ func TestEveryEventReachesAnEndpoint(t *testing.T) {
 					t.Errorf("api_key.paused with a reason and an end lacks %v: %v", m, data)
 				}
 			case snapglyph.EventKeyRolled:
-				if data["keyId"] != web.ID || data["newKeyId"] != rolled.ID || data["newKeyPrefix"] != rolled.Prefix {
+				if data["keyId"] != web.ID || data["newKeyId"] != rolled.ID || data["newKeyPrefix"] != rolled.Prefix || data["keyStatus"] != "active" {
 					t.Errorf("api_key.rolled data %v, want %s replaced by %s (%s)", data, web.ID, rolled.ID, rolled.Prefix)
 				}
 			case snapglyph.EventKeyRevoked:

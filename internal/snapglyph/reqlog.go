@@ -85,6 +85,31 @@ func (f RequestLogFlags) Reasons() []string {
 	return out
 }
 
+// InactiveKeyReason names the refusal of a key no longer in use, from
+// its problem code: "key paused", "key revoked", "key expired"; "" for
+// any other code.
+func InactiveKeyReason(code string) string {
+	switch code {
+	case "api_key_paused":
+		return "key paused"
+	case "api_key_revoked":
+		return "key revoked"
+	case "api_key_expired":
+		return "key expired"
+	}
+	return ""
+}
+
+// Reasons names the entry's suspicious signs for a person, most serious
+// first, saying how the key was not active where its code tells.
+func (e *RequestLogEntry) Reasons() []string {
+	out := e.Flags.Reasons()
+	if r := InactiveKeyReason(e.Code); r != "" && e.Flags&FlagInactiveKey != 0 {
+		out[0] = r
+	}
+	return out
+}
+
 // Has reports whether f has every flag of g.
 func (f RequestLogFlags) Has(g RequestLogFlags) bool { return f&g == g }
 

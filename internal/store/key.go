@@ -391,7 +391,10 @@ func (d *DB) RollKey(ctx context.Context, oldID string, plan RollPlan, actor sna
 		tx.recordChange(snapglyph.ChangeKeyCreated, nk.ID)
 		tx.recordChange(snapglyph.ChangeKey, old.ID)
 		works := "stops working at once"
-		if ends.After(tx.now) {
+		switch {
+		case old.Status == snapglyph.KeyPaused && ends.After(tx.now):
+			works = "stays paused and is retired at " + snapglyph.FormatTime(ends)
+		case ends.After(tx.now):
 			works = "keeps working until " + snapglyph.FormatTime(ends)
 		}
 		if err := tx.audit(ctx, &snapglyph.AuditEvent{OrgID: old.OrgID, Action: "key.rolled", TargetID: old.ID, TargetName: old.Name,

@@ -87,6 +87,9 @@ func (tx *Tx) emitAudited(ctx context.Context, e *snapglyph.AuditEvent) error {
 			}
 		case snapglyph.EventKeyRolled:
 			data["newKeyId"], data["newKeyPrefix"] = k.ReplacedBy, k.ReplacedByPrefix
+			// A paused key stays paused through the overlap: the notice
+			// must not say it works.
+			data["keyStatus"] = string(k.Status)
 			if !k.OverlapEndsAt.IsZero() {
 				data["overlapEndsAt"] = k.OverlapEndsAt.UTC().Format(time.RFC3339)
 			}

@@ -109,11 +109,20 @@ func TestReflowRules(t *testing.T) {
 	for _, want := range []string{
 		"dialog code { white-space: normal; overflow-wrap: anywhere; }",
 		".org-name { margin: 0; padding: 3px 8px; font-size: 0.8rem; max-width: 100%; white-space: normal;",
-		".table.keys .key-access { overflow-wrap: normal; }",
-		".table.chart-table tr > [data-label]::before",
 	} {
 		if !strings.Contains(phone, want) {
 			t.Errorf("the phone layout lacks %q", want)
+		}
+	}
+	// Tables are one card per row wherever the sidebar leaves them too
+	// little room (up to 1180 px), phones included.
+	narrow := cssBlock(t, css, "@media (max-width: 1180px) {")
+	for _, want := range []string{
+		".table.keys .key-access { overflow-wrap: normal; }",
+		".table.chart-table tr > [data-label]::before",
+	} {
+		if !strings.Contains(narrow, want) {
+			t.Errorf("the narrow table layout lacks %q", want)
 		}
 	}
 	// The webhook events are 24 px apart at least (WCAG 2.2 2.5.8).

@@ -26,9 +26,15 @@ type apiPage struct {
 	Usage      *usageCard
 	// Keys are the rows of the table. A key rolled to a new one that
 	// still works is shown under the new key (its Old), not on its own.
-	Keys   []*keyRow
-	Create *createForm
-	Reveal *service.NewKey
+	Keys []*keyRow
+	// Revoked are the revoked keys, newest revocation first: the list
+	// keeps them, collapsed, so their pages and requests stay in reach.
+	Revoked []*keyRow
+	// JustRevoked is the key revoked by the action that led here: the
+	// page offers the next steps (a replacement, its requests).
+	JustRevoked *keyRow
+	Create      *createForm
+	Reveal      *service.NewKey
 	// Rolled is set when Reveal (or Shown) is a rolled key: the old key
 	// it replaced.
 	Rolled *keyRow
@@ -83,6 +89,9 @@ type keyRow struct {
 	// Old is the key this one replaced, while it still works: the list
 	// shows the two together, each with its last use.
 	Old *keyRow
+	// Refused is what the request log holds of the key's refused
+	// requests; nil when it holds none (or the log is off).
+	Refused *refusals
 }
 
 func newKeyRow(k *snapglyph.APIKey, now time.Time, rec *usage.Recorder) *keyRow {
@@ -112,8 +121,29 @@ func (k *keyRow) Expired() bool { return k.StateAt(k.now) == snapglyph.StateExpi
 // Revoked reports whether the key is revoked.
 func (k *keyRow) Revoked() bool { return k.Status == snapglyph.KeyRevoked }
 
-// InOverlap reports whether the key was rolled and still works.
-func (k *keyRow) InOverlap() bool { return k.ReplacedBy != "" && !k.IsExpired(k.now) && !k.Revoked() }
+// Rolled reports whether the key was rolled and its overlap has not
+// ended: it is shown beside the key that replaced it. It may be paused.
+func (k *keyRow) Rolled() bool { return k.ReplacedBy != "" && !k.IsExpired(k.now) && !k.Revoked() }
+
+// InOverlap reports whether the key was rolled and still works: a paused
+// key stays paused (refused) through the overlap.
+func (k *keyRow) InOverlap() bool { return k.Rolled() && k.Active() }
+
+// StatusWord is the key's state in one word, as the pill shows it.
+func (k *keyRow) StatusWord() string {
+	switch k.StateAt(k.now) {
+	case snapglyph.StateRevoked:
+		return "Revoked"
+	case snapglyph.StateExpired:
+		return "Expired"
+	case snapglyph.StatePaused:
+		return "Paused"
+	}
+	if k.InOverlap() {
+		return "Replaced"
+	}
+	return "Active"
+}
 
 // Expires says when the key expires: "Never", "Expires in 12 days",
 // "Expired".
@@ -144,6 +174,117 @@ func (k *keyRow) EndsIn() string { return snapglyph.TimeUntil(k.now, k.EndsAt())
 func (k *keyRow) IPList() string {
 	return strings.ReplaceAll(snapglyph.FormatAllowedIPs(k.AllowedIPs), ",", ", ")
 }
+
+// refusals are a key's refused requests as the request log holds them:
+// the newest, and for a key that no longer works how many since it
+// stopped.
+type refusals struct {
+	Last *snapglyph.RequestLogEntry
+	// Since is when the key stopped working (zero for a working key,
+	// whose refusals are a permission's or an address's), and SinceWhat
+	// how: "paused", "revoked" or "expired".
+	Since     time.Time
+	SinceWhat string
+	Count     int64 // refused since then; 0 for a working key
+	Link      string
+}
+
+// Why says why the newest refusal was refused: "key paused",
+// "address not allowed".
+func (f *refusals) Why() string { return refusalReason(f.Last) }
+
+// refusalReason names why the request log's entry was refused.
+func refusalReason(e *snapglyph.RequestLogEntry) string {
+	if r := snapglyph.InactiveKeyReason(e.Code); r != "" {
+		return r
+	}
+	switch e.Code {
+	case "ip_not_allowed":
+		return "address not allowed"
+	case "insufficient_scope":
+		return "outside its permissions"
+	case "api_not_in_plan":
+		return "plan without API access"
+	case "":
+		return strconv.Itoa(e.Status)
+	}
+	return e.Code
+}
+
+// refusalWindow is how far back a working key's refusals are looked for.
+const refusalWindow = "7d"
+
+// keyRefusals reads a key's refused requests from the request log: the
+// newest (401 or 403) since the key stopped working, or within
+// refusalWindow for a working key, and how many since it stopped. Each
+// read is the key's entries in a range, through the key's index, newest
+// first and at most one. Nothing is said when the log holds nothing
+// (the log may be off) or cannot be read.
+func (a *app) keyRefusals(r *http.Request, orgID string, k *keyRow) *refusals {
+	ctx, act := r.Context(), actor(r)
+	f := &refusals{}
+	switch {
+	case k.Revoked():
+		f.Since, f.SinceWhat = k.RevokedAt, "revoked"
+	case k.Expired():
+		f.Since, f.SinceWhat = k.EndsAt(), "expired"
+	case k.Paused():
+		f.Since, f.SinceWhat = k.PausedAt, "paused"
+	}
+	from := refusalWindow
+	statuses := []string{"401", "403"}
+	if !f.Since.IsZero() {
+		// From the moment it stopped, every request with it is a 401.
+		from, statuses = f.Since.UTC().Format(time.RFC3339Nano), []string{"401"}
+	}
+	failed := func(err error) bool {
+		if err != nil && snapglyph.ErrorKind(err) != snapglyph.EFORBIDDEN {
+			a.log.Warn("dashboard: reading a key's refused requests", "key", k.ID, "err", err)
+		}
+		return err != nil
+	}
+	for _, st := range statuses {
+		q := service.LogQuery{Key: k.ID, Status: st, From: from, Limit: 1}
+		es, _, err := a.svc.RequestLog(ctx, act, orgID, q)
+		if snapglyph.ErrorKind(err) == snapglyph.EINVALID && from != refusalWindow {
+			// It stopped before the oldest entry kept: everything kept.
+			from, q.From = "", ""
+			es, _, err = a.svc.RequestLog(ctx, act, orgID, q)
+		}
+		if failed(err) {
+			return nil
+		}
+		if len(es) == 1 && (f.Last == nil || es[0].At.After(f.Last.At)) {
+			f.Last = &es[0]
+		}
+	}
+	if f.Last == nil {
+		return nil
+	}
+	status := strconv.Itoa(f.Last.Status)
+	if !f.Since.IsZero() {
+		c, err := a.svc.RequestLogChart(ctx, act, orgID, service.LogQuery{Key: k.ID, Status: "401", From: from})
+		if failed(err) {
+			return nil
+		}
+		for _, b := range c.Buckets {
+			f.Count += b.Total()
+		}
+	}
+	f.Link = logForm{Range: "all", Status: status}.Link("/settings/logs", "key", k.ID)
+	return f
+}
+
+// scopeLabels say what each permission allows, for people.
+var scopeLabels = map[string]string{
+	"qr_codes:read":  "Read QR codes",
+	"qr_codes:write": "Create, change and delete QR codes",
+	"images:read":    "Download QR-code images",
+	"usage:read":     "Read usage",
+}
+
+// ScopeLabel is a permission in words: "Read QR codes".
+func (keyOptions) ScopeLabel(s string) string { return scopeLabels[s] }
 
 type createForm struct {
 	Name    string
@@ -276,11 +417,19 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	// not flushed yet; read both between two flushes, or a flush that
 	// commits in between hides the use from both.
 	readKeys := func() error {
-		keys, err := a.svc.Keys(r.Context(), actor(r), b.Org.ID, false)
+		keys, err := a.svc.Keys(r.Context(), actor(r), b.Org.ID, true)
 		if err != nil {
 			return err
 		}
-		p.Keys = keyRows(keys, now, a.rec)
+		var live []*snapglyph.APIKey
+		for _, k := range keys {
+			if k.Status == snapglyph.KeyRevoked {
+				p.Revoked = append(p.Revoked, newKeyRow(k, now, a.rec))
+			} else {
+				live = append(live, k)
+			}
+		}
+		p.Keys = keyRows(live, now, a.rec)
 		return nil
 	}
 	if a.rec != nil {
@@ -290,6 +439,31 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	}
 	if err != nil {
 		return nil, err
+	}
+	slices.SortStableFunc(p.Revoked, func(x, y *keyRow) int { return y.RevokedAt.Compare(x.RevokedAt) })
+	// Refused attempts of the keys that no longer work: whether a
+	// leaked key is still tried. The newest revoked ones only, so the
+	// page's reads stay few.
+	const revokedRefusals = 10
+	for _, row := range p.Keys {
+		for _, k := range []*keyRow{row, row.Old} {
+			if k != nil && (k.Paused() || k.Expired()) {
+				k.Refused = a.keyRefusals(r, b.Org.ID, k)
+			}
+		}
+	}
+	for i, k := range p.Revoked {
+		if i == revokedRefusals {
+			break
+		}
+		k.Refused = a.keyRefusals(r, b.Org.ID, k)
+	}
+	if id := r.URL.Query().Get("revoked"); id != "" {
+		for _, k := range p.Revoked {
+			if k.ID == id {
+				p.JustRevoked = k
+			}
+		}
 	}
 	if p.HasAPI {
 		period, resets := snapglyph.Period(now)
@@ -325,7 +499,7 @@ func keyRows(keys []*snapglyph.APIKey, now time.Time, rec *usage.Recorder) []*ke
 	var rows []*keyRow
 	for _, k := range keys {
 		row := byID[k.ID]
-		if nk := byID[k.ReplacedBy]; nk != nil && row.InOverlap() && nk.Old == nil {
+		if nk := byID[k.ReplacedBy]; nk != nil && row.Rolled() && nk.Old == nil {
 			nk.Old = row
 			continue
 		}
@@ -597,7 +771,7 @@ func (a *app) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
 		a.keyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/api", "success", k.Name+" is revoked. Applications still using it now receive 401 Unauthorized.")
+	redirectWith(w, r, "/settings/api?revoked="+url.QueryEscape(k.ID), "success", k.Name+" is revoked. Applications still using it now receive 401 Unauthorized.")
 }
 
 // keyActionError answers a refused pause, resume, revoke or end of

@@ -84,11 +84,24 @@ func (a *app) keyPageData(w http.ResponseWriter, r *http.Request, id string) (*k
 	}
 	for _, d := range snapglyph.RollOverlaps {
 		label := "Now: the old key stops at once"
+		if d == 0 && p.Key.Paused() {
+			label = "Now: the old key is retired at once"
+		}
 		if d > 0 {
 			label = snapglyph.FormatDuration(d)
 		}
-		p.Overlaps = append(p.Overlaps, overlapChoice{Value: d.String(), Label: label, Selected: d == 24*time.Hour})
+		if d > 0 && p.Key.Paused() {
+			label = "In " + snapglyph.FormatDuration(d) + " (it stays paused until then)"
+		}
+		// A paused key (often one that leaked) is retired at once unless
+		// someone chooses otherwise.
+		def := 24 * time.Hour
+		if p.Key.Paused() {
+			def = 0
+		}
+		p.Overlaps = append(p.Overlaps, overlapChoice{Value: d.String(), Label: label, Selected: d == def})
 	}
+	p.Key.Refused = a.keyRefusals(r, b.Org.ID, p.Key)
 	return p, nil
 }
 

@@ -149,7 +149,7 @@ func TestKeyListLifecycle(t *testing.T) {
 		if r := row("Gone"); !strings.Contains(r, "Expired") || strings.Contains(r, `aria-label="Pause Gone"`) || strings.Contains(r, `aria-label="Re-enable Gone"`) {
 			t.Errorf("Gone: %s", r)
 		}
-		if r := row("Paused"); !strings.Contains(r, `<span class="pill pill-off">Paused</span> <span class="status-note">by alice@acme.test: “suspicious traffic” · until 16 Nov 2026, 14:00 UTC`) || strings.Contains(r, "Inactive") {
+		if r := row("Paused"); !strings.Contains(r, `Paused</span> <span class="status-note">by alice@acme.test: “suspicious traffic” · until 16 Nov 2026, 14:00 UTC`) || strings.Contains(r, "Inactive") {
 			t.Errorf("Paused: %s", r)
 		}
 		// The roll: the new key's row, then the old key's, both named

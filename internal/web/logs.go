@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -156,7 +157,7 @@ func (r logRow) DurationMS() string {
 }
 
 // Reasons are the entry's suspicious signs in words.
-func (r logRow) Reasons() []string { return r.Flags.Reasons() }
+func (r logRow) Reasons() []string { return r.RequestLogEntry.Reasons() }
 
 const logPageSize = 50
 
@@ -260,11 +261,18 @@ func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
 // logEntryPage is the page of one request.
 type logEntryPage struct {
 	base
-	Entry   logRow
-	Key     *snapglyph.APIKey // nil if the key is gone
-	Back    string
-	KeyLogs string
-	IPLogs  string
+	Entry logRow
+	Key   *snapglyph.APIKey // nil if the key is gone
+	// KeyState is the key's state now: "active", "paused", "revoked",
+	// "expired".
+	KeyState string
+	// RefusedAs is how the key was not active when the request was
+	// refused, as recorded: "paused", "revoked", "expired"; "" if the
+	// entry does not say.
+	RefusedAs string
+	Back      string
+	KeyLogs   string
+	IPLogs    string
 	// BurstRefusals is how many refusals in a minute make a burst.
 	BurstRefusals int
 }
@@ -291,7 +299,11 @@ func (a *app) handleLogEntry(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		if k.ID == e.KeyID {
 			p.Key, p.Entry.KeyName = k, k.Name
+			p.KeyState = string(k.StateAt(a.now()))
 		}
+	}
+	if r := snapglyph.InactiveKeyReason(e.Code); r != "" {
+		p.RefusedAs = strings.TrimPrefix(r, "key ")
 	}
 	all := logForm{Range: "all"}
 	p.KeyLogs = all.Link("/settings/logs", "key", e.KeyID)

@@ -102,7 +102,7 @@ func TestLogsPage(t *testing.T) {
 
 		p := b.get("/settings/logs")
 		expectStatus(t, p, http.StatusOK)
-		expectContains(t, p, `aria-current="page"><svg class="icon"`, "<span>Logs</span>", "Suspicious activity", "key not active", "api_key_paused",
+		expectContains(t, p, `aria-current="page"><svg class="icon"`, "<span>Logs</span>", "Suspicious activity", "key paused", "api_key_paused",
 			`<title id="chart-title">Requests per hour by status class`)
 		if got, want := strings.Join(rows(p), ","), ids(reqs, nil); got != want {
 			t.Fatalf("the list shows %s, want %s (newest first)", got, want)
@@ -157,7 +157,7 @@ func TestLogsPage(t *testing.T) {
 		expectStatus(t, ep, http.StatusOK)
 		expectContains(t, ep, "GET /api/v1/qr-codes/{id}", "qr_nope", "not_found", "Production-WebApp", "127.0.0.1", "=HYPERLINK", reqs[3].id,
 			`href="/settings/logs?ip=127.0.0.1&amp;range=all"`, `href="/settings/logs?key=`+id1+`&amp;range=all"`)
-		expectContains(t, b.get("/settings/logs/"+paused), "The key was used while it was not active")
+		expectContains(t, b.get("/settings/logs/"+paused), "used while it was paused")
 		// Each key's page links to its requests, a revoked key's too (what
 		// a person reads after a leak).
 		expectStatus(t, b.post("/settings/api/keys/"+id2+"/revoke", nil), http.StatusSeeOther)

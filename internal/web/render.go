@@ -307,12 +307,18 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // sentence capitalises a service message and ends it with a full stop.
+// A message that starts with an email address or a number
+// ("owner@acme.test is already a member") keeps its first word as
+// written.
 func sentence(s string) string {
 	if s == "" {
 		return s
 	}
+	first, _, _ := strings.Cut(s, " ")
 	r, n := utf8.DecodeRuneInString(s)
-	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.Contains(first, "@") && !unicode.IsDigit(r) {
+		s = string(unicode.ToUpper(r)) + s[n:]
+	}
 	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "!") {
 		s += "."
 	}

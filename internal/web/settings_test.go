@@ -241,7 +241,7 @@ func TestPauseResumeRevoke(t *testing.T) {
 		expectContains(t, p, `aria-label="Pause Production-WebApp"`, `aria-label="Revoke Production-WebApp"`)
 
 		p = b.follow(b.post("/settings/api/keys/"+id+"/pause", nil))
-		expectContains(t, p, "Production-WebApp is paused", "until you re-enable it", `aria-label="Re-enable Production-WebApp"`, `<span class="pill pill-off">Paused</span>`, "until re-enabled")
+		expectContains(t, p, "Production-WebApp is paused", "until you re-enable it", `aria-label="Re-enable Production-WebApp"`, `<span class="pill pill-paused">`, `Paused</span>`, "until re-enabled")
 		expectNotContains(t, p, "Inactive")
 		expectAPI(t, e, secret, http.StatusUnauthorized, "api_key_paused")
 		// Pausing twice is a conflict, said on the page.

@@ -19,14 +19,13 @@ type webhooksPage struct {
 	HasWebhooks bool
 	Webhooks    []*snapglyph.Webhook
 	Events      []string
-	// The form, redrawn with what was sent and why it was refused.
-	URL    string
-	Chosen map[string]bool
-	Error  string
-	// ErrorField is the field Error is about: "events" (none chosen, or
-	// one unknown) or "url".
-	ErrorField string
-	Nonce      string // the form's one-time value: sent twice, it adds one endpoint
+	// The form, redrawn with what was sent and every reason it was
+	// refused, each with its field: the URL's and the events' together.
+	URL         string
+	Chosen      map[string]bool
+	URLError    string
+	EventsError string
+	Nonce       string // the form's one-time value: sent twice, it adds one endpoint
 	// One endpoint: its page.
 	Webhook  *snapglyph.Webhook
 	Attempts []*snapglyph.WebhookAttempt
@@ -94,12 +93,16 @@ func (a *app) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, perr)
 		return
 	}
-	p.URL, p.Error = snapglyph.Storable(url, snapglyph.MaxWebhookURL), sentence(snapglyph.ErrorMessage(err))
-	// The service checks the events first: if they fail on their own,
-	// the error is theirs, and the URL is not marked invalid.
-	p.ErrorField = "url"
+	p.URL = snapglyph.Storable(url, snapglyph.MaxWebhookURL)
+	// The service stops at the first problem, the events before the URL:
+	// when the events are wrong the URL is checked too (as the service
+	// would: its form, then its host), so one round trip reports both.
+	p.URLError = sentence(snapglyph.ErrorMessage(err))
 	if _, everr := snapglyph.ParseWebhookEvents(events); everr != nil {
-		p.ErrorField = "events"
+		p.EventsError, p.URLError = p.URLError, ""
+		if uerr := a.svc.Webhooks.CheckURL(r.Context(), url); uerr != nil && snapglyph.ErrorKind(uerr) == snapglyph.EINVALID {
+			p.URLError = sentence(snapglyph.ErrorMessage(uerr))
+		}
 	}
 	if len(nonce) <= 64 { // readForm refused any value that is not text
 		p.Nonce = nonce // the same form, sent again once corrected

@@ -39,6 +39,12 @@
     });
   });
 
+  // Filters folded away for a phone are open on a wide screen (the
+  // server opens them itself when a filter is set).
+  if (window.matchMedia && window.matchMedia("(min-width: 821px)").matches) {
+    document.querySelectorAll("details[data-open-wide]").forEach(function (d) { d.open = true; });
+  }
+
   document.querySelectorAll("input[data-select]").forEach(function (field) {
     field.addEventListener("focus", function () { field.select(); });
   });
@@ -54,6 +60,20 @@
     var invalid = document.querySelector('main [aria-invalid="true"]');
     if (invalid) { invalid.focus(); return; }
     var flash = document.getElementById("flash");
+    // A confirmation of something done further down the page (the
+    // address's fragment names its section: #sessions, #mail) is moved
+    // into that section, to be seen beside what it is about.
+    var at = null;
+    try { at = document.getElementById(decodeURIComponent(window.location.hash.slice(1))); } catch (e) { at = null; }
+    if (flash && at && at.matches("main section") && !at.contains(flash)) {
+      var head = at.querySelector(":scope > .card-head, :scope > h2");
+      if (head) head.insertAdjacentElement("afterend", flash); else at.insertBefore(flash, at.firstChild);
+      // The browser's own move to the fragment, once the page has
+      // loaded, takes focus back to the page: focus the message again.
+      window.addEventListener("load", function () {
+        setTimeout(function () { if (document.activeElement === document.body) flash.focus(); }, 0);
+      });
+    }
     if (flash) { flash.focus(); return; }
     // Back from a dialog (Cancel, Escape, Done): the address's fragment
     // names the control that opened it (#create-key, #revoke-…) or the
