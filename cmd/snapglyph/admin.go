@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // printJSON writes v as one JSON line.
@@ -36,12 +40,32 @@ func needArgs(pos []string, n int, usage string) error {
 	return nil
 }
 
+// withService runs fn with the service on an existing database
+// (openExisting).
 func (e *env) withService(ctx context.Context, dsn string, fn func(*service.Service) error) error {
+	db, err := e.openExisting(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(service.New(db))
+}
+
+// withNewService is withService for org create, the first command on a
+// new machine: a SQLite file that does not exist is made, and standard
+// error says so (a mistyped --db shows at once).
+func (e *env) withNewService(ctx context.Context, dsn string, fn func(*service.Service) error) error {
+	file := store.SQLitePath(dsn)
+	_, err := os.Stat(file)
+	made := file != "" && errors.Is(err, fs.ErrNotExist)
 	db, err := e.openDB(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if made {
+		fmt.Fprintf(e.stderr, "made a new database at %s\n", quoteValue(file))
+	}
 	return fn(service.New(db))
 }
 
@@ -134,11 +158,11 @@ func (e *env) org(ctx context.Context, args []string) error {
 		}
 		var password string
 		if *pwStdin {
-			if password, err = e.readPassword(); err != nil {
+			if password, err = e.readPassword("org create --name NAME --owner-email EMAIL --password-stdin"); err != nil {
 				return err
 			}
 		}
-		return e.withService(ctx, *dsn, func(svc *service.Service) error {
+		return e.withNewService(ctx, *dsn, func(svc *service.Service) error {
 			org, owner, err := svc.CreateOrg(ctx, service.NewOrg{Name: *name, OwnerEmail: *email, Plan: *plan, Password: password})
 			if err != nil {
 				return err
@@ -162,7 +186,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 2, "org set-plan ORG_ID starter|trial|pro|max"); err != nil {
+		if err := needArgs(pos, 2, "org set-plan ORG_ID starter|trial|pro|max [--json]"); err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
@@ -178,6 +202,14 @@ func (e *env) org(ctx context.Context, args []string) error {
 			}
 			plan, _ := snapglyph.ParsePlan(pos[1]) // the name as stored (" MAX " is max)
 			e.warnUnconfirmed(unc)
+			org, err := svc.Subscription(ctx, snapglyph.Operator, pos[0])
+			if err != nil {
+				return err
+			}
+			limits := toOrgLimitsJSON(org)
+			if limits.Warning = overrideWarning(org); limits.Warning != "" {
+				fmt.Fprintf(e.stderr, "warning: %s\n", limits.Warning)
+			}
 			var closed *snapglyph.PlanRequest
 			for _, p := range pending {
 				if p.OrgID == pos[0] {
@@ -185,7 +217,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 				}
 			}
 			if *asJSON {
-				out := orgChangeJSON{ID: pos[0], Plan: string(plan), UnconfirmedNodes: unc.list()}
+				out := orgChangeJSON{ID: pos[0], Plan: string(plan), orgLimitsJSON: limits, UnconfirmedNodes: unc.list()}
 				if closed != nil {
 					out.ClosedRequest = closed.ID
 				}
@@ -348,20 +380,44 @@ func (e *env) org(ctx context.Context, args []string) error {
 		fs := e.flagSet("org set-limits")
 		dsn := e.dbFlag(fs)
 		asJSON := fs.Bool("json", false, "print the result as one JSON line")
-		calls := fs.String("api-calls", "", "monthly API calls")
-		credits := fs.String("image-credits", "", "monthly image credits")
+		calls := fs.String("api-calls", "", "monthly API calls: a number (at most 10^12), or plan for the plan's limit again")
+		credits := fs.String("image-credits", "", "monthly image credits: a number (at most 10^12), or plan for the plan's limit again")
 		pos, err := parse(fs, args[1:])
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 1, "org set-limits ORG_ID [--api-calls N] [--image-credits N]"); err != nil {
+		if err := needArgs(pos, 1, "org set-limits ORG_ID [--api-calls N|plan] [--image-credits N|plan] [--json]"); err != nil {
 			return err
 		}
-		c, err := optInt("--api-calls", *calls)
+		// A limit is a number up to 10^12 (a JSON number above 2^53 loses
+		// precision in JavaScript), or "plan": the operator's value
+		// removed, so that the plan's limit applies again, also after a
+		// plan change.
+		const maxLimit = 1_000_000_000_000
+		limitFlag := func(name, s string) (*int64, error) {
+			if s == "plan" {
+				v := service.PlanLimit
+				return &v, nil
+			}
+			if s == "" {
+				return nil, nil
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			switch {
+			case err != nil:
+				return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s is a whole number from 0 to %d, or plan for the plan's limit; not %s", name, maxLimit, quoteValue(s))
+			case n < 0:
+				return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: a limit cannot be negative (got %d); plan returns to the plan's limit", name, n)
+			case n > maxLimit:
+				return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: a limit is at most %d (10^12; JSON numbers above 2^53 lose precision in JavaScript), not %d", name, maxLimit, n)
+			}
+			return &n, nil
+		}
+		c, err := limitFlag("--api-calls", *calls)
 		if err != nil {
 			return err
 		}
-		ic, err := optInt("--image-credits", *credits)
+		ic, err := limitFlag("--image-credits", *credits)
 		if err != nil {
 			return err
 		}
@@ -371,10 +427,14 @@ func (e *env) org(ctx context.Context, args []string) error {
 				return err
 			}
 			e.warnUnconfirmed(unc)
-			if *asJSON {
-				return e.printJSON(orgChangeJSON{ID: pos[0], UnconfirmedNodes: unc.list()})
+			org, err := svc.Subscription(ctx, snapglyph.Operator, pos[0])
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(e.stdout, "limits of organisation %s updated\n", pos[0])
+			if *asJSON {
+				return e.printJSON(orgChangeJSON{ID: pos[0], Plan: string(org.Plan), orgLimitsJSON: toOrgLimitsJSON(org), UnconfirmedNodes: unc.list()})
+			}
+			fmt.Fprintf(e.stdout, "limits of organisation %s: %s\n", pos[0], limitsLine(org))
 			return nil
 		})
 	}
@@ -466,6 +526,61 @@ func optInt(name, s string) (*int64, error) {
 	return &n, nil
 }
 
+// orgLimitsJSON is an organisation's limits after set-plan or
+// set-limits: the limits that apply, and those set by the operator (org
+// set-limits), which keep the plan's from applying.
+type orgLimitsJSON struct {
+	APICallsLimit     int64            `json:"apiCallsLimit"`
+	ImageCreditsLimit int64            `json:"imageCreditsLimit"`
+	OperatorLimits    map[string]int64 `json:"operatorLimits"`
+	// Warning says that operator limits keep the new plan's from
+	// applying (set-plan).
+	Warning string `json:"warning,omitempty"`
+}
+
+func toOrgLimitsJSON(o *snapglyph.Org) *orgLimitsJSON {
+	out := &orgLimitsJSON{APICallsLimit: o.APICallLimit(), ImageCreditsLimit: o.ImageCreditLimit(), OperatorLimits: map[string]int64{}}
+	if o.APICallsLimit != nil {
+		out.OperatorLimits["apiCalls"] = *o.APICallsLimit
+	}
+	if o.ImageCreditsLimit != nil {
+		out.OperatorLimits["imageCredits"] = *o.ImageCreditsLimit
+	}
+	return out
+}
+
+// limitsLine is an organisation's limits and where each comes from.
+func limitsLine(o *snapglyph.Org) string {
+	from := func(set *int64) string {
+		if set != nil {
+			return "set by the operator"
+		}
+		return "the " + string(o.Plan) + " plan's"
+	}
+	return fmt.Sprintf("%d API calls (%s), %d image credits (%s) a month",
+		o.APICallLimit(), from(o.APICallsLimit), o.ImageCreditLimit(), from(o.ImageCreditsLimit))
+}
+
+// overrideWarning says which operator limits keep the plan's from
+// applying, and how to remove them; "" when none does.
+func overrideWarning(o *snapglyph.Org) string {
+	plan := o.Plan.Limits()
+	var kept, flags []string
+	if o.APICallsLimit != nil {
+		kept = append(kept, fmt.Sprintf("%d API calls (the plan has %d)", *o.APICallsLimit, plan.APICalls))
+		flags = append(flags, "--api-calls plan")
+	}
+	if o.ImageCreditsLimit != nil {
+		kept = append(kept, fmt.Sprintf("%d image credits (the plan has %d)", *o.ImageCreditsLimit, plan.ImageCredits))
+		flags = append(flags, "--image-credits plan")
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the limits set with org set-limits stay, not the %s plan's: %s; for the plan's: snapglyph org set-limits %s %s",
+		o.Plan, strings.Join(kept, ", "), o.ID, strings.Join(flags, " "))
+}
+
 func toOrgJSON(o *snapglyph.Org) orgJSON {
 	return orgJSON{ID: o.ID, Name: o.Name, Plan: string(o.Plan), TrialEndsAt: timeJSON(o.TrialEndsAt),
 		APICallsLimit: o.APICallLimit(), ImageCreditsLimit: o.ImageCreditLimit(), CreatedAt: o.CreatedAt}
@@ -531,8 +646,9 @@ type keyRollJSON struct {
 
 // orgChangeJSON is the result of org set-plan and set-limits.
 type orgChangeJSON struct {
-	ID               string   `json:"id"`
-	Plan             string   `json:"plan,omitempty"`
+	ID   string `json:"id"`
+	Plan string `json:"plan,omitempty"`
+	*orgLimitsJSON
 	UnconfirmedNodes []string `json:"unconfirmedNodes"`
 	// ClosedRequest is the Owner's pending plan request that set-plan
 	// closed (approved or superseded).

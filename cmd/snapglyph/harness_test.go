@@ -86,8 +86,37 @@ type testServer struct {
 // logging JSON without request lines, with extra flags.
 func serveDB(t testing.TB, dsn string, extra ...string) *testServer {
 	t.Helper()
-	args := append([]string{"--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra...)
+	args := withDefaults([]string{"--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra)
 	return serveIn(t, map[string]string{"SNAPGLYPH_DB": dsn}, args...)
+}
+
+// withDefaults is defaults then extra, without the defaults whose flag
+// extra gives (a flag given twice is refused).
+func withDefaults(defaults, extra []string) []string {
+	name := func(a string) string { n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); return n }
+	given := map[string]bool{}
+	for _, a := range extra {
+		if strings.HasPrefix(a, "-") {
+			given[name(a)] = true
+		}
+	}
+	var out []string
+	for i := 0; i < len(defaults); i++ {
+		a := defaults[i]
+		takesValue := !strings.Contains(a, "=")
+		if given[name(a)] {
+			if takesValue {
+				i++
+			}
+			continue
+		}
+		out = append(out, a)
+		if takesValue && i+1 < len(defaults) {
+			i++
+			out = append(out, defaults[i])
+		}
+	}
+	return append(out, extra...)
 }
 
 // serveIn starts serve with exactly env and args and returns once it

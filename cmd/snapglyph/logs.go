@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -70,7 +71,7 @@ func (e *env) logs(ctx context.Context, args []string) error {
 			return err
 		})
 		if err != nil {
-			return err
+			return logsFlagError(err)
 		}
 		if n == 0 && !*asJSON {
 			fmt.Fprintln(e.stderr, "no requests match")
@@ -88,4 +89,23 @@ func quoteOdd(s string) string {
 		}
 	}
 	return s
+}
+
+// logsFlags are the flags of logs by the name the service gives the
+// field in its errors (the Logs page's query parameters).
+var logsFlags = map[string]string{"from": "--since", "to": "--until", "key": "--key", "status": "--status",
+	"code": "--code", "endpoint": "--endpoint", "ip": "--ip", "limit": "--limit"}
+
+// logsFlagError names the flag a refused filter came from: the service
+// names its field ("from \"abc\" is not a time").
+func logsFlagError(err error) error {
+	var e *snapglyph.Error
+	if !errors.As(err, &e) || e.Kind != snapglyph.EINVALID || len(e.Fields) == 0 {
+		return err
+	}
+	flag, ok := logsFlags[e.Fields[0].Field]
+	if !ok {
+		return err
+	}
+	return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", flag, e.Message)
 }

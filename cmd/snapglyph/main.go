@@ -4,7 +4,7 @@
 //	snapglyph migrate [--db …]
 //	snapglyph org create --name NAME --owner-email EMAIL [--plan starter|trial|pro|max] [--password-stdin] [--json]
 //	snapglyph org set-plan ORG_ID PLAN [--json]
-//	snapglyph org set-limits ORG_ID [--api-calls N] [--image-credits N] [--json]
+//	snapglyph org set-limits ORG_ID [--api-calls N|plan] [--image-credits N|plan] [--json]
 //	snapglyph org set-owner ORG_ID EMAIL [--json]
 //	snapglyph user set-password EMAIL --password-stdin [--json]
 //	snapglyph key create --org ORG_ID --name NAME [--json]
@@ -27,10 +27,13 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -65,12 +68,46 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 // error." alone would leave them nothing to act on. Passwords in a
 // database URL are masked. A message that quotes a huge value from the
 // command line ("no API key has the id …") is cut to a readable length.
+//
+// Whatever the message, an API key in it is cut to its prefix (a key
+// pasted where a plan, a duration or a command goes is quoted back, and
+// standard error often ends in a CI log), it is one line (a PostgreSQL
+// connection error lists each address tried on a line of its own), and
+// control characters are escaped (an unknown flag's name is echoed as
+// typed, and an escape sequence would act on the terminal).
 func errorText(err error) string {
+	msg := err.Error()
 	var e *snapglyph.Error
 	if errors.As(err, &e) && e.Kind != snapglyph.EINTERNAL && e.Kind != snapglyph.EUNAVAILABLE {
-		return cutText(e.Message)
+		msg = e.Message
 	}
-	return cutText(redactPasswords(err.Error()))
+	return cutText(oneLine(snapglyph.RedactKeys(redactPasswords(msg))))
+}
+
+// oneLine joins s's lines with "; " and escapes the control characters
+// and invalid UTF-8 left, as Go quotes them.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		for i, r := range line {
+			switch {
+			case r == utf8.RuneError && !strings.HasPrefix(line[i:], "\ufffd"):
+				fmt.Fprintf(&b, "\\x%02x", line[i])
+			case unicode.IsControl(r):
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+			default:
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
 }
 
 // maxErrorText is the longest message errorText returns, in bytes.
@@ -160,14 +197,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "webhook":
 		return e.webhook(ctx, args[1:])
 	case "version":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintln(stdout, "usage: snapglyph version")
+			return nil
+		}
+		if len(args) > 1 {
+			return snapglyph.Errorf(snapglyph.EINVALID, "unexpected argument %s; usage: snapglyph version", quoteValue(args[1]))
+		}
 		fmt.Fprintln(stdout, "snapglyph", version)
 		return nil
 	case "help", "-h", "--help":
+		if len(args) > 1 && !isHelp(args[1]) {
+			// "help key" is "key -h".
+			return run(ctx, append(slices.Clone(args[1:]), "-h"), e.getenv, e.stdin, stdout, stderr)
+		}
 		fmt.Fprintln(stdout, usageText)
 		return nil
 	}
-	fmt.Fprintln(stderr, usageText)
-	return snapglyph.Errorf(snapglyph.EINVALID, "unknown command %q", args[0])
+	return snapglyph.Errorf(snapglyph.EINVALID, "unknown command %q; snapglyph help lists the commands", args[0])
 }
 
 var version = "dev"
@@ -295,12 +342,13 @@ func parse(fs *flags, args []string) ([]string, error) {
 	return pos, nil
 }
 
-// checkArgs refuses, before the flag package sees them, a flag value
-// that is not of the flag's type (in the same words as a bad variable,
+// checkArgs refuses, before the flag package sees them, a flag given
+// twice, a flag value that is not of the flag's type (in the same words as a bad variable,
 // without the whole usage after it) and a boolean flag followed by a
 // separate "true" or "false": the flag package reads "--request-log
 // false" as the flag alone (true) and a positional "false".
 func checkArgs(fs *flags, args []string) error {
+	seen := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -314,6 +362,12 @@ func checkArgs(fs *flags, args []string) error {
 		if f == nil {
 			continue // the flag package names it
 		}
+		// The flag package keeps the last of a repeated flag: "--org A
+		// --org B" would act on B without a word.
+		if seen[f.Name] {
+			return snapglyph.Errorf(snapglyph.EINVALID, "--%s is given twice; give it once", f.Name)
+		}
+		seen[f.Name] = true
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			if !hasValue {
 				if i+1 < len(args) {

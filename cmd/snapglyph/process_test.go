@@ -109,7 +109,7 @@ type serverProcess struct {
 // extra environment variables and flags, and returns once it listens.
 func startProcess(t testing.TB, dsn string, env []string, extra ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra...)
+	args := append([]string{"serve"}, withDefaults([]string{"--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests=false"}, extra)...)
 	cmd := command(t, append([]string{"SNAPGLYPH_DB=" + dsn}, env...), args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

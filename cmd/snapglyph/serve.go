@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +36,8 @@ func (e *env) logger(format, name string) (*slog.Logger, error) {
 	return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s must be text or json", name)
 }
 
+// openDB opens the database and brings its schema up to date. A SQLite
+// file that does not exist is made (serve, migrate); see openExisting.
 func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
 	db, err := store.Open(dsn)
 	if err != nil {
@@ -44,6 +48,24 @@ func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openExisting is openDB for the commands that read or change what a
+// running service holds: a SQLite file that does not exist is refused,
+// not made — a mistyped --db (or the default ./snapglyph.db in another
+// directory) made an empty database, in which "key revoke" found no
+// such key while the key stayed live.
+func (e *env) openExisting(ctx context.Context, dsn string) (*store.DB, error) {
+	if err := store.CheckDSN(dsn); err != nil {
+		return nil, err
+	}
+	if file := store.SQLitePath(dsn); file != "" && dsn != "" {
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database at %s (no such file): give the file the service uses with --db or SNAPGLYPH_DB; snapglyph migrate --db %s makes a new one",
+				quoteValue(file), quoteArg(file))
+		}
+	}
+	return e.openDB(ctx, dsn)
 }
 
 func (e *env) migrate(ctx context.Context, args []string) error {

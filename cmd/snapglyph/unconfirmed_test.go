@@ -56,7 +56,7 @@ func TestCLIReportsUnconfirmedChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut = cli(t, db.DSN, 0, "org", "set-limits", org.ID, "--api-calls", "5000")
-	if !strings.Contains(out, "updated") || !strings.Contains(errOut, "node_stuck") {
+	if !strings.Contains(out, "limits of organisation "+org.ID+": 5000 API calls") || !strings.Contains(errOut, "node_stuck") {
 		t.Fatalf("stdout %q, stderr %q", out, errOut)
 	}
 

@@ -16,19 +16,19 @@ const webhookUsage = "usage: snapglyph webhook create|list|delete …"
 // webhookJSON is an endpoint as the CLI prints it; Secret only when it
 // was just made.
 type webhookJSON struct {
-	ID             string   `json:"id"`
-	OrgID          string   `json:"orgId"`
-	URL            string   `json:"url"`
-	Events         []string `json:"events"`
-	Enabled        bool     `json:"enabled"`
-	DisabledReason string   `json:"disabledReason,omitempty"`
-	CreatedAt      string   `json:"createdAt"`
-	Secret         string   `json:"secret,omitempty"`
+	ID             string    `json:"id"`
+	OrgID          string    `json:"orgId"`
+	URL            string    `json:"url"`
+	Events         []string  `json:"events"`
+	Enabled        bool      `json:"enabled"`
+	DisabledReason string    `json:"disabledReason,omitempty"`
+	CreatedAt      time.Time `json:"createdAt"`
+	Secret         string    `json:"secret,omitempty"`
 }
 
 func toWebhookJSON(w *snapglyph.Webhook) webhookJSON {
 	return webhookJSON{ID: w.ID, OrgID: w.OrgID, URL: w.URL, Events: w.Events, Enabled: w.Enabled(),
-		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt.Format(time.RFC3339)}
+		DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt.UTC()}
 }
 
 func (e *env) webhook(ctx context.Context, args []string) error {

@@ -41,7 +41,10 @@ func PasswordProblem(password string) string {
 	if !utf8.ValidString(password) || strings.IndexByte(password, 0) >= 0 {
 		return "a password must be text: no NUL character, and valid UTF-8"
 	}
-	if utf8.RuneCountInString(password) < MinPasswordLen || len(password) > MaxPasswordBytes {
+	if len(password) > MaxPasswordBytes {
+		return fmt.Sprintf("a password has at most %d bytes; this one has %d", MaxPasswordBytes, len(password))
+	}
+	if utf8.RuneCountInString(password) < MinPasswordLen {
 		return fmt.Sprintf("a password needs at least %d characters", MinPasswordLen)
 	}
 	if strings.TrimFunc(password, unicode.IsSpace) == "" {

@@ -136,7 +136,11 @@ type NewOrg struct {
 	Password   string // optional: the Owner's dashboard password
 }
 
-// CreateOrg creates an organisation and its Owner. Returns EINVALID.
+// CreateOrg creates an organisation and its Owner. An Owner email that
+// has an account makes that account the Owner, with its own password: a
+// Password given for it is refused (ECONFLICT, code account_exists) and
+// nothing is created, as sign-up and invitations refuse to set the
+// password of an existing account. Returns EINVALID, ECONFLICT.
 func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *snapglyph.User, error) {
 	name, err := snapglyph.NormalizeOrgName(in.Name)
 	if err != nil {
@@ -165,7 +169,10 @@ func (s *Service) CreateOrg(ctx context.Context, in NewOrg) (*snapglyph.Org, *sn
 		org.TrialEndsAt = s.db.Now().Add(snapglyph.TrialLength).UTC()
 	}
 	owner, err := s.db.CreateOrg(ctx, org, email, hash)
-	if err != nil {
+	if snapglyph.ErrorCode(err) == "account_exists" {
+		return nil, nil, snapglyph.Codef(snapglyph.ECONFLICT, "account_exists",
+			"an account with the email %s already exists and keeps its own password, so nothing was created: leave out --password-stdin to make that account the Owner of the new organisation (snapglyph user set-password %s --password-stdin changes its password and ends its sessions)", email, email)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	return org, owner, nil
@@ -212,15 +219,29 @@ func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, pla
 	return nil
 }
 
-// SetLimits overrides an organisation's monthly limits (nil: unchanged).
-// Returns EINVALID for negative values, EFORBIDDEN, ENOTFOUND.
+// PlanLimit, given to SetLimits as a limit, removes the operator's value:
+// the organisation's plan sets that limit again.
+const PlanLimit = store.PlanLimit
+
+// MaxLimit is the largest limit SetLimits accepts: every client reads it
+// exactly (JSON numbers above 2^53 lose precision in JavaScript). The
+// operator's command takes at most 10^12, a round number below it.
+const MaxLimit = 1<<53 - 1
+
+// SetLimits overrides an organisation's monthly limits (nil: unchanged;
+// PlanLimit: the plan's again). Returns EINVALID for negative values and
+// values above MaxLimit, EFORBIDDEN, ENOTFOUND.
 func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID string, apiCalls, imageCredits *int64) error {
 	if apiCalls == nil && imageCredits == nil {
-		return snapglyph.Errorf(snapglyph.EINVALID, "give --api-calls, --image-credits or both")
+		return snapglyph.Errorf(snapglyph.EINVALID, "give --api-calls, --image-credits or both (a number, or plan for the plan's limit)")
 	}
 	for _, v := range []*int64{apiCalls, imageCredits} {
-		if v != nil && *v < 0 {
+		switch {
+		case v == nil || *v == PlanLimit:
+		case *v < 0:
 			return snapglyph.Errorf(snapglyph.EINVALID, "a limit cannot be negative (got %d)", *v)
+		case *v > MaxLimit:
+			return snapglyph.Errorf(snapglyph.EINVALID, "a limit is at most %d (2^53 - 1; JSON numbers above it lose precision in JavaScript), not %d", int64(MaxLimit), *v)
 		}
 	}
 	if actor.UserID != "" {

@@ -230,14 +230,23 @@ func NormalizeKeyName(name string) (string, error) {
 // letter in one spelling (NFC: é, not e and a combining accent), so it
 // reads back as it was typed on any system. It also says what in the
 // name is not allowed ("" if nothing): text that is not UTF-8 or holds
-// a NUL, and the control and invisible characters HiddenText names. The caller checks
+// a NUL, the control and invisible characters HiddenText names, and an
+// API key (one whose checksum holds, with or without its prefix). The caller checks
 // the length, which differs by kind of name.
 func NormalizeName(name string) (normalized, problem string) {
 	if msg := TextProblem(name); msg != "" {
 		return name, msg
 	}
 	name = norm.NFC.String(strings.Join(strings.Fields(name), " "))
-	return name, HiddenText(name)
+	if msg := HiddenText(name); msg != "" {
+		return name, msg
+	}
+	// A key pasted into a name would be kept in clear and shown to
+	// everyone who sees the name.
+	if i, _ := bareKey(name); i >= 0 {
+		return name, "may not hold an API key: names are shown to every member, in notices and in the audit log"
+	}
+	return name, ""
 }
 
 // HiddenText says what in name cannot be seen ("" if nothing): a control

@@ -124,6 +124,7 @@ func TestNormalizeOrgName(t *testing.T) {
 }
 
 func TestNormalizeKeyName(t *testing.T) {
+	key := GenerateKey()
 	tests := []struct{ in, want, err string }{
 		{"  Production-WebApp ", "Production-WebApp", ""},
 		{"", "", "required"},
@@ -141,6 +142,11 @@ func TestNormalizeKeyName(t *testing.T) {
 		{"\u3164", "", "U+3164"},             // a Hangul filler shows as nothing
 		{"A-Pro\u034fd", "", "invisible"},
 		{"\u2800", "", "invisible"},
+		// A key pasted as a name would be shown to everyone.
+		{key, "", "may not hold an API key"},
+		{"Prod " + key[len(KeyPrefix):], "", "may not hold an API key"},
+		{"qr_live_prod", "qr_live_prod", ""},     // no key: no checksum to hold
+		{key[:len(key)-1], key[:len(key)-1], ""}, // one character short
 	}
 	for _, tt := range tests {
 		got, err := NormalizeKeyName(tt.in)

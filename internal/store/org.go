@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -11,28 +12,31 @@ import (
 
 // CreateOrg creates an organisation and its Owner. A new user is created
 // for the owner's email unless one exists; passwordHash may be empty (no
-// password yet). Returns EINVALID for a bad name or email.
+// password yet). An existing account keeps its own password: a
+// passwordHash for it is refused with ECONFLICT (code account_exists) and
+// nothing is created. Returns EINVALID for a bad name or email.
 func (d *DB) CreateOrg(ctx context.Context, org *snapglyph.Org, ownerEmail, passwordHash string) (*snapglyph.User, error) {
 	var owner *snapglyph.User
 	err := d.tx(ctx, func(tx *Tx) error {
 		org.CreatedAt = tx.now
-		if _, err := tx.Exec(ctx, `INSERT INTO orgs (id, name, plan, trial_ends_at, created_at) VALUES (?, ?, ?, ?, ?)`,
-			org.ID, org.Name, string(org.Plan), ms(org.TrialEndsAt), ms(org.CreatedAt)); err != nil {
-			return err
-		}
 		u, err := tx.userByEmail(ctx, ownerEmail)
 		if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 			u = &snapglyph.User{ID: snapglyph.NewID("usr"), Email: ownerEmail, CreatedAt: tx.now}
 			if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
 				u.ID, u.Email, passwordHash, ms(u.CreatedAt)); err != nil {
+				if isUniqueViolation(err) && passwordHash != "" {
+					return errAccountExists(ownerEmail)
+				}
 				return err
 			}
 		} else if err != nil {
 			return err
 		} else if passwordHash != "" {
-			if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, u.ID); err != nil {
-				return err
-			}
+			return errAccountExists(u.Email)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO orgs (id, name, plan, trial_ends_at, created_at) VALUES (?, ?, ?, ?, ?)`,
+			org.ID, org.Name, string(org.Plan), ms(org.TrialEndsAt), ms(org.CreatedAt)); err != nil {
+			return err
 		}
 		owner = u
 		_, err = tx.Exec(ctx, `INSERT INTO memberships (org_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)`,
@@ -43,6 +47,12 @@ func (d *DB) CreateOrg(ctx context.Context, org *snapglyph.Org, ownerEmail, pass
 		return nil, fmt.Errorf("store: create org: %w", err)
 	}
 	return owner, nil
+}
+
+// errAccountExists is CreateOrg's refusal of a password for an account
+// that exists, as sign-up and invitations refuse one (account_exists).
+func errAccountExists(email string) error {
+	return snapglyph.Codef(snapglyph.ECONFLICT, "account_exists", "an account with the email %s already exists; it keeps its own password", email)
 }
 
 func (tx *Tx) userByEmail(ctx context.Context, email string) (*snapglyph.User, error) {
@@ -145,28 +155,46 @@ func (d *DB) SetPlan(ctx context.Context, id string, plan snapglyph.Plan, actor 
 	})
 }
 
+// PlanLimit, given to SetLimits as a limit, stores none (NULL): the
+// organisation's plan sets that limit. It is no limit anyone computes,
+// so a negative result stays an error.
+const PlanLimit int64 = math.MinInt64
+
 // SetLimits overrides an organisation's monthly limits; a nil value leaves
-// that limit as it is. Returns ENOTFOUND.
+// that limit as it is, PlanLimit returns it to the plan's. Returns
+// ENOTFOUND.
 func (d *DB) SetLimits(ctx context.Context, id string, apiCalls, imageCredits *int64, actor snapglyph.Actor) error {
 	detail := fmt.Sprintf("apiCalls=%s imageCredits=%s", fmtLimit(apiCalls), fmtLimit(imageCredits))
 	return d.updateOrg(ctx, id, actor, "org.limits_changed", detail, func(tx *Tx) (sql.Result, error) {
-		return tx.Exec(ctx, `UPDATE orgs SET api_calls_limit = COALESCE(?, api_calls_limit), image_credits_limit = COALESCE(?, image_credits_limit) WHERE id = ?`,
-			nullInt(apiCalls), nullInt(imageCredits), id)
+		set, args := []string{}, []any{}
+		for _, l := range []struct {
+			column string
+			v      *int64
+		}{{"api_calls_limit", apiCalls}, {"image_credits_limit", imageCredits}} {
+			if l.v != nil {
+				set, args = append(set, l.column+" = ?"), append(args, limitValue(*l.v))
+			}
+		}
+		if len(set) == 0 {
+			set = append(set, "id = id") // nothing to change: still find the row
+		}
+		return tx.Exec(ctx, `UPDATE orgs SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, id)...)
 	})
 }
 
 func fmtLimit(v *int64) string {
-	if v == nil {
+	switch {
+	case v == nil:
 		return "unchanged"
+	case *v == PlanLimit:
+		return "plan"
 	}
 	return fmt.Sprint(*v)
 }
 
-func nullInt(v *int64) sql.NullInt64 {
-	if v == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: *v, Valid: true}
+// limitValue is a limit as stored: NULL for PlanLimit.
+func limitValue(v int64) sql.NullInt64 {
+	return sql.NullInt64{Int64: v, Valid: v != PlanLimit}
 }
 
 // updateOrg runs an update of one organisation row, records the change for

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -57,6 +58,9 @@ func (d *DB) Statements() int64 { return d.statements.Load() }
 func Open(dsn string) (*DB, error) {
 	if dsn == "" {
 		return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database given")
+	}
+	if err := CheckDSN(dsn); err != nil {
+		return nil, err
 	}
 	d := &DB{dsn: dsn, Now: time.Now}
 	var err error
@@ -122,6 +126,30 @@ func (d *DB) connect(ctx context.Context) error {
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+}
+
+// CheckDSN refuses a database name Open would misread: a libpq
+// "host=… dbname=…" string would otherwise name a SQLite file, its
+// password in the file's name. The message does not repeat it.
+func CheckDSN(dsn string) error {
+	if !IsPostgres(dsn) && keywordDSN.MatchString(dsn) {
+		return snapglyph.Errorf(snapglyph.EINVALID,
+			"the database looks like a PostgreSQL keyword=value connection string; give PostgreSQL as a URL: postgres://user:password@host:5432/dbname")
+	}
+	return nil
+}
+
+// keywordDSN matches a libpq keyword=value connection string: a known
+// keyword, an equals sign, and another keyword after a space.
+var keywordDSN = regexp.MustCompile(`^\s*(host|hostaddr|port|dbname|user|password|sslmode)\s*=\S*\s+\w+\s*=`)
+
+// SQLitePath is the file a database that is not PostgreSQL names; "" for
+// PostgreSQL.
+func SQLitePath(dsn string) string {
+	if IsPostgres(dsn) {
+		return ""
+	}
+	return sqlitePath(dsn)
 }
 
 // sqlitePath is the file a SQLite DSN names.
@@ -300,7 +328,9 @@ func (d *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return formatError(err)
 	}
-	tx := &Tx{tx: stx, db: d, now: d.now()}
+	// The transaction's time as it is stored (milliseconds): what a
+	// change returns is then what a later read gives.
+	tx := &Tx{tx: stx, db: d, now: fromMS(ms(d.now()))}
 	if err := fn(tx); err != nil {
 		stx.Rollback()
 		return formatError(err)

@@ -34,7 +34,7 @@ func TestPasswordChange(t *testing.T) {
 			{"ErrShort", password, "short", "at least 10 characters"},
 			{"ErrSpaces", password, "            ", "cannot be only spaces"},
 			{"ErrRepeated", password, "zzzzzzzzzzzz", "4 different characters"},
-			{"ErrHuge", password, strings.Repeat("abcd", 1000), "at least 10 characters"},
+			{"ErrHuge", password, strings.Repeat("abcd", 1000), "A password has at most 1024 bytes; this one has 4000"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				p := change(c.current, c.next)
