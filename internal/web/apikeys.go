@@ -442,12 +442,16 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 	}
 	slices.SortStableFunc(p.Revoked, func(x, y *keyRow) int { return y.RevokedAt.Compare(x.RevokedAt) })
 	// Refused attempts of the keys that no longer work: whether a
-	// leaked key is still tried. The newest revoked ones only, so the
-	// page's reads stay few.
+	// leaked key is still tried. The first 25 paused or expired keys and
+	// the 10 newest revoked ones only, so the page's reads stay few (each
+	// key's page says it for any key).
 	const revokedRefusals = 10
+	stopped := 0 // paused and expired keys read: at most stoppedRefusals
+	const stoppedRefusals = 25
 	for _, row := range p.Keys {
 		for _, k := range []*keyRow{row, row.Old} {
-			if k != nil && (k.Paused() || k.Expired()) {
+			if k != nil && (k.Paused() || k.Expired()) && stopped < stoppedRefusals {
+				stopped++
 				k.Refused = a.keyRefusals(r, b.Org.ID, k)
 			}
 		}

@@ -214,6 +214,18 @@ type profilePage struct {
 	Password      *passwordForm
 }
 
+// GetsNotices reports whether the person is an Owner or Admin somewhere:
+// notifications go to those roles only, so a person who is a Member in
+// every organisation gets none, by mail or on the page.
+func (p *profilePage) GetsNotices() bool {
+	for _, m := range p.Memberships {
+		if m.Role.CanManageKeys() {
+			return true
+		}
+	}
+	return false
+}
+
 // passwordForm is the state of the profile's password change form after
 // a refused change: its errors (by field) and a message for the form.
 type passwordForm struct {
@@ -265,5 +277,13 @@ func (a *app) handleSwitchOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.setSessionCookie(w, r, ns)
-	redirectWith(w, r, "/qr-codes", "success", "Switched organisation.")
+	msg := "Switched organisation."
+	if ms, err := a.svc.Memberships(r.Context(), ns.UserID); err == nil {
+		for _, m := range ms {
+			if m.OrgID == ns.OrgID {
+				msg = "You are now in " + snapglyph.Shorten(m.OrgName, 100) + " as " + snapglyph.RoleName(m.Role) + "."
+			}
+		}
+	}
+	redirectWith(w, r, "/qr-codes", "success", msg)
 }

@@ -617,7 +617,7 @@ func TestProfileAndSwitch(t *testing.T) {
 	expectContains(t, p, "Your organisations", "Session ends at the latest", "Current")
 	token := b.cookie("snapglyph_session").Value
 	p = b.follow(b.post("/settings/profile/org", url.Values{"org": {first.ID}}))
-	expectContains(t, p, "Switched organisation", "Acme")
+	expectContains(t, p, "You are now in Acme as Owner.")
 	if b.cookie("snapglyph_session").Value == token {
 		t.Error("switching organisation kept the session token")
 	}
