@@ -139,6 +139,9 @@ type logsPage struct {
 	CSV       string
 	NDJSON    string
 	KeyName   string // the key filtered on
+	// NoAPI is set when the organisation's plan has no API access now
+	// (Starter, an ended trial): nothing is logged, and the page says why.
+	NoAPI bool
 }
 
 // logRow is an entry as the list shows it.
@@ -169,7 +172,7 @@ func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, act, org := r.Context(), actor(r), b.Org.ID
 	f := readLogForm(r)
-	p := &logsPage{base: b, Form: f, Errors: map[string]string{}}
+	p := &logsPage{base: b, Form: f, Errors: map[string]string{}, NoAPI: !b.Org.HasAPI(a.svc.Now())}
 	keys, err := a.svc.Keys(ctx, act, org, true)
 	if err != nil {
 		a.fail(w, r, err)

@@ -22,3 +22,18 @@ func TestProfileSaysWhoGetsNotices(t *testing.T) {
 	a.signIn(e.member(org, snapglyph.RoleAdmin))
 	expectNotContains(t, a.get("/settings/profile"), note)
 }
+
+// TestStarterLogsSayWhy: the Logs page of an organisation without API
+// access says why it is empty (it showed every filter and "No requests
+// match these filters."), and the Owner is pointed to Subscription.
+func TestStarterLogsSayWhy(t *testing.T) {
+	e := newEnv(t, testdb.Open(t, "sqlite"))
+	_, owner := e.org(snapglyph.PlanStarter)
+	b := e.browser()
+	b.signIn(owner)
+	expectContains(t, b.get("/settings/logs"), "The Starter plan does not include API access, so no request is logged", `href="/settings/subscription"`)
+	_, proOwner := e.org(snapglyph.PlanPro)
+	p := e.browser()
+	p.signIn(proOwner)
+	expectContains(t, p.get("/settings/logs"), "No requests match these filters.")
+}
