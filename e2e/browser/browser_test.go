@@ -128,9 +128,11 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string, width, heig
 		vp = chromedp.EmulateViewport(width, height)
 	}
 	do(t, ctx, vp)
-	// The page has laid out and painted at the new size once two
-	// animation frames have passed (rather than sleeping and hoping).
-	run(t, ctx, chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
+	// From the top of the page (a full-page picture of a scrolled page
+	// shows the sticky sidebar where the scroll left it), once the page
+	// has laid out and painted at the new size: two animation frames
+	// later (rather than sleeping and hoping).
+	run(t, ctx, chromedp.Evaluate[bool](`new Promise(r => { window.scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(() => r(true))); })`, chromedp.EvalAwaitPromise))
 	png := run(t, ctx, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
