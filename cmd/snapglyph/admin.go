@@ -4,11 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
-	"github.com/snapglyph/snapglyph/internal/store"
 )
 
 // printJSON writes v as one JSON line.
@@ -55,15 +51,13 @@ func (e *env) withService(ctx context.Context, dsn string, fn func(*service.Serv
 // new machine: a SQLite file that does not exist is made, and standard
 // error says so (a mistyped --db shows at once).
 func (e *env) withNewService(ctx context.Context, dsn string, fn func(*service.Service) error) error {
-	file := store.SQLitePath(dsn)
-	_, err := os.Stat(file)
-	made := file != "" && errors.Is(err, fs.ErrNotExist)
+	file := missingSQLite(dsn)
 	db, err := e.openDB(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if made {
+	if file != "" {
 		fmt.Fprintf(e.stderr, "made a new database at %s\n", quoteValue(file))
 	}
 	return fn(service.New(db))
@@ -513,17 +507,6 @@ type planRequestJSON struct {
 func toPlanRequestJSON(p *snapglyph.PlanRequest) planRequestJSON {
 	return planRequestJSON{ID: p.ID, OrgID: p.OrgID, OrgName: p.OrgName, From: string(p.From), Plan: string(p.Plan), RequestedBy: p.ByLabel,
 		RequestedAt: p.CreatedAt, Status: string(p.Status), ClosedAt: timeJSON(p.ClosedAt), ClosedBy: p.ClosedBy, Note: p.Note}
-}
-
-func optInt(name, s string) (*int64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s must be a whole number, not %q", name, s)
-	}
-	return &n, nil
 }
 
 // orgLimitsJSON is an organisation's limits after set-plan or

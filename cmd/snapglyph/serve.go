@@ -59,13 +59,24 @@ func (e *env) openExisting(ctx context.Context, dsn string) (*store.DB, error) {
 	if err := store.CheckDSN(dsn); err != nil {
 		return nil, err
 	}
-	if file := store.SQLitePath(dsn); file != "" && dsn != "" {
-		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-			return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database at %s (no such file): give the file the service uses with --db or SNAPGLYPH_DB; snapglyph migrate --db %s makes a new one",
-				quoteValue(file), quoteArg(file))
-		}
+	if file := missingSQLite(dsn); file != "" {
+		return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database at %s (no such file): give the file the service uses with --db or SNAPGLYPH_DB; snapglyph migrate --db %s makes a new one",
+			quoteValue(file), quoteArg(file))
 	}
 	return e.openDB(ctx, dsn)
+}
+
+// missingSQLite returns the SQLite file dsn names if it does not exist
+// (opening it would make it), and "" otherwise or for PostgreSQL.
+func missingSQLite(dsn string) string {
+	file := store.SQLitePath(dsn)
+	if file == "" {
+		return ""
+	}
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return file
+	}
+	return ""
 }
 
 func (e *env) migrate(ctx context.Context, args []string) error {

@@ -85,17 +85,26 @@ func (f RequestLogFlags) Reasons() []string {
 	return out
 }
 
-// InactiveKeyReason names the refusal of a key no longer in use, from
-// its problem code: "key paused", "key revoked", "key expired"; "" for
-// any other code.
-func InactiveKeyReason(code string) string {
+// InactiveKeyState is how a refused key was not in use, from the
+// problem code: "paused", "revoked", "expired"; "" for any other code.
+func InactiveKeyState(code string) string {
 	switch code {
 	case "api_key_paused":
-		return "key paused"
+		return "paused"
 	case "api_key_revoked":
-		return "key revoked"
+		return "revoked"
 	case "api_key_expired":
-		return "key expired"
+		return "expired"
+	}
+	return ""
+}
+
+// InactiveKeyReason names the refusal of a key no longer in use for a
+// person: "key paused", "key revoked", "key expired"; "" for any other
+// code.
+func InactiveKeyReason(code string) string {
+	if s := InactiveKeyState(code); s != "" {
+		return "key " + s
 	}
 	return ""
 }

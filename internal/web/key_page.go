@@ -82,22 +82,24 @@ func (a *app) keyPageData(w http.ResponseWriter, r *http.Request, id string) (*k
 	for _, s := range act.Key.Scopes.Names() {
 		p.Restrict.Scopes[s] = true
 	}
+	// A paused key (often one that leaked) stays paused through an
+	// overlap, and is retired at once unless someone chooses otherwise.
+	paused := p.Key.Paused()
+	def := 24 * time.Hour
+	if paused {
+		def = 0
+	}
 	for _, d := range snapglyph.RollOverlaps {
-		label := "Now: the old key stops at once"
-		if d == 0 && p.Key.Paused() {
+		var label string
+		switch {
+		case d == 0 && paused:
 			label = "Now: the old key is retired at once"
-		}
-		if d > 0 {
-			label = snapglyph.FormatDuration(d)
-		}
-		if d > 0 && p.Key.Paused() {
+		case d == 0:
+			label = "Now: the old key stops at once"
+		case paused:
 			label = "In " + snapglyph.FormatDuration(d) + " (it stays paused until then)"
-		}
-		// A paused key (often one that leaked) is retired at once unless
-		// someone chooses otherwise.
-		def := 24 * time.Hour
-		if p.Key.Paused() {
-			def = 0
+		default:
+			label = snapglyph.FormatDuration(d)
 		}
 		p.Overlaps = append(p.Overlaps, overlapChoice{Value: d.String(), Label: label, Selected: d == def})
 	}

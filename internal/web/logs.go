@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -305,9 +304,7 @@ func (a *app) handleLogEntry(w http.ResponseWriter, r *http.Request) {
 			p.KeyState = string(k.StateAt(a.now()))
 		}
 	}
-	if r := snapglyph.InactiveKeyReason(e.Code); r != "" {
-		p.RefusedAs = strings.TrimPrefix(r, "key ")
-	}
+	p.RefusedAs = snapglyph.InactiveKeyState(e.Code)
 	all := logForm{Range: "all"}
 	p.KeyLogs = all.Link("/settings/logs", "key", e.KeyID)
 	p.IPLogs = all.Link("/settings/logs", "ip", e.IP)
