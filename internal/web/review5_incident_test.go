@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -200,5 +201,52 @@ func TestFullMeterLinksToPlan(t *testing.T) {
 		p := admin.get("/settings/api")
 		expectContains(t, p, "Limit reached")
 		expectNotContains(t, p, `<a href="/settings/subscription">Change plan</a>`)
+	})
+}
+
+// TestRefusedCountAtScale: the count of refused attempts a paused key's
+// row and page show is the number of requests the client had refused,
+// counted by the test, over a day and a half of traffic: 150 accepted
+// before the pause, then 600 refused three minutes apart (30 hours, so
+// across many of the chart's hourly buckets and a day boundary), while
+// another paused key of the organisation is refused 90 times, which must
+// not count.
+func TestRefusedCountAtScale(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newEnv(t, db)
+		org, email := e.org(snapglyph.PlanMax)
+		b := e.browser()
+		b.signIn(email)
+		secret := b.createKey("Production-WebApp")
+		other := b.createKey("Billing-Worker")
+		id := keyID(t, b.get("/settings/api").Body, "Production-WebApp")
+		otherID := keyID(t, b.get("/settings/api").Body, "Billing-Worker")
+		for range 150 {
+			e.advance(time.Second)
+			expectAPI(t, e, secret, http.StatusOK, "")
+		}
+		for _, k := range []string{id, otherID} {
+			expectStatus(t, b.post("/settings/api/keys/"+k+"/pause", url.Values{"return": {"key"}}), http.StatusSeeOther)
+		}
+		refused := 0
+		for i := range 600 {
+			e.advance(3 * time.Minute)
+			expectAPI(t, e, secret, http.StatusUnauthorized, "api_key_paused")
+			refused++
+			if i%20 == 0 { // 30 times 3
+				for range 3 {
+					expectAPI(t, e, other, http.StatusUnauthorized, "api_key_paused")
+				}
+			}
+		}
+		e.waitLogged(org.ID, 150+refused+90)
+		b.signIn(email) // 30 hours later: the session has ended
+		want := fmt.Sprintf("%d refused since", refused)
+		row := keyRowHTML(t, b.get("/settings/api").Body, id)
+		if !strings.Contains(row, want+" paused") {
+			t.Errorf("the paused key's row does not say %q:\n%s", want+" paused", row)
+		}
+		expectContains(t, b.get("/settings/api/keys/"+id), want+" it was paused")
+		expectContains(t, b.get("/settings/api/keys/"+otherID), "90 refused since it was paused")
 	})
 }
