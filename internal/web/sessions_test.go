@@ -115,6 +115,15 @@ func TestProfileSessions(t *testing.T) {
 				p := here.follow(here.post("/settings/profile/sessions/end", url.Values{"session": {v}}))
 				expectContains(t, p, "That session was not found")
 			}
+			// Hostile values: refused as the form's other text is (NUL,
+			// invalid UTF-8) or not found (a huge one), never a 500, and
+			// no session ends.
+			for _, v := range []string{ref[:31] + "\x00", strings.Repeat("\xff", 32), strings.Repeat("a", 100<<10)} {
+				p := here.post("/settings/profile/sessions/end", url.Values{"session": {v}})
+				if p.StatusCode >= 500 || p.StatusCode == http.StatusOK {
+					t.Errorf("session=%.40q: status %d", v, p.StatusCode)
+				}
+			}
 			expectStatus(t, chrome.get("/qr-codes"), http.StatusOK)
 		})
 		t.Run("OK", func(t *testing.T) {
