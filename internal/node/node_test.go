@@ -153,7 +153,8 @@ func dropListener(t *testing.T, db *testdb.DB, app string) int {
 }
 
 // TestLimitChangeUnderLoad is the reported crash: the operator changes one
-// organisation's limits again and again while another organisation sends
+// organisation's limits again and again (to new figures and back to its
+// plan's) while another organisation sends
 // API traffic with a large allowance (so leases ahead of need are in
 // flight all the time), and on PostgreSQL the listener is cut and comes
 // back in the middle. The node must answer every request, and once it has
@@ -194,8 +195,17 @@ func TestLimitChangeUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				limit := 40000 + i
-				if err := op.SetLimits(ctx, snapglyph.Operator, b.ID, &limit, nil); err != nil {
+				// Every other change returns the calls to the plan's
+				// limit (org set-limits --api-calls plan), and every
+				// third the image credits.
+				limit, credits := 40000+i, 10000+i
+				if i%2 == 1 {
+					limit = service.PlanLimit
+				}
+				if i%3 == 2 {
+					credits = service.PlanLimit
+				}
+				if err := op.SetLimits(ctx, snapglyph.Operator, b.ID, &limit, &credits); err != nil {
 					t.Error(err)
 					return
 				}
