@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,81 @@ func TestSessions(t *testing.T) {
 				t.Errorf("after: %+v %v", after, err)
 			}
 		})
+	})
+}
+
+// TestSessionsAtTheLimit: a person with more live sessions than the
+// profile lists (a script that signs in on every run, say) sees this
+// session first even when it is the least recently used, then the most
+// recently used others, SessionListLimit in all and none twice; "sign out
+// everywhere else" counts and ends every other one, listed or not.
+func TestSessionsAtTheLimit(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock(t0)
+		db.Now = clock.Now
+		svc := service.New(db.DB)
+		org := &snapglyph.Org{ID: snapglyph.NewID("org"), Name: "Globex", Plan: snapglyph.PlanPro}
+		me, err := db.CreateOrg(ctx, org, "me@globex.test", cheapHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		here, err := svc.SignIn(ctx, me.Email, testPassword, service.Client{IP: "203.0.113.5", UserAgent: "curl/8.5.0"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 249 others, each used a second after the one before, all after
+		// this session was last seen.
+		const others = 249
+		for i := range others {
+			at := t0.Add(time.Duration(i+1) * time.Second)
+			s := &snapglyph.Session{ID: fmt.Sprintf("%064x", i+1), UserID: me.ID, OrgID: org.ID, CreatedAt: at,
+				LastSeenAt: at, ExpiresAt: at.Add(24 * time.Hour), IP: fmt.Sprintf("192.0.2.%d", i%250), UserAgent: fmt.Sprintf("script/%d", i)}
+			if err := db.CreateSession(ctx, s, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Set(t0.Add(time.Hour))
+		list, err := svc.Sessions(ctx, here.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != service.SessionListLimit {
+			t.Fatalf("listed %d sessions, want %d", len(list), service.SessionListLimit)
+		}
+		if !list[0].Current || list[0].Ref != snapglyph.SessionRef(here.Session.ID) {
+			t.Fatalf("first listed %+v, want this session", list[0])
+		}
+		seen := map[string]bool{}
+		for i, l := range list {
+			if seen[l.Ref] {
+				t.Fatalf("row %d repeats a session", i)
+			}
+			seen[l.Ref] = true
+			if i == 0 {
+				continue
+			}
+			// The others newest first: script/248, script/247, …
+			if want := fmt.Sprintf("script/%d", others-i); l.UserAgent != want || l.Current {
+				t.Fatalf("row %d: %s (current %v), want %s", i, l.UserAgent, l.Current, want)
+			}
+		}
+		if n, err := svc.OtherSessions(ctx, here.Session); err != nil || n != others {
+			t.Fatalf("other sessions: %d, %v; want %d (listed or not)", n, err, others)
+		}
+		// The oldest other session, not listed, can still be ended by its
+		// reference.
+		if _, err := svc.EndSession(ctx, here.Session, snapglyph.SessionRef(fmt.Sprintf("%064x", 1))); err != nil {
+			t.Fatalf("ending an unlisted session: %v", err)
+		}
+		if n, err := svc.SignOutOthers(ctx, here.Session); err != nil || n != others-1 {
+			t.Fatalf("signed out %d, %v; want %d", n, err, others-1)
+		}
+		if list, err := svc.Sessions(ctx, here.Session); err != nil || len(list) != 1 || !list[0].Current {
+			t.Fatalf("after signing out everywhere else: %d listed, %v", len(list), err)
+		}
+		if !sessionLive(svc, here.Token) {
+			t.Error("this session ended")
+		}
 	})
 }
