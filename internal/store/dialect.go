@@ -93,8 +93,10 @@ func isUnavailable(err error) bool {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		// Class 08: connection exception; 57P01..03: admin shutdown,
-		// crash shutdown, cannot connect now.
-		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P")
+		// crash shutdown, cannot connect now; class 53: insufficient
+		// resources, e.g. 53300 no connection slot left (max_connections
+		// or the role's limit) — a retry succeeds once one is free.
+		return strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P") || strings.HasPrefix(pg.Code, "53")
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true
