@@ -383,11 +383,10 @@ func (e *env) org(ctx context.Context, args []string) error {
 		if err := needArgs(pos, 1, "org set-limits ORG_ID [--api-calls N|plan] [--image-credits N|plan] [--json]"); err != nil {
 			return err
 		}
-		// A limit is a number up to 10^12 (a JSON number above 2^53 loses
-		// precision in JavaScript), or "plan": the operator's value
-		// removed, so that the plan's limit applies again, also after a
-		// plan change.
-		const maxLimit = 1_000_000_000_000
+		// A limit is a number up to service.MaxLimit, or "plan": the
+		// operator's value removed, so that the plan's limit applies
+		// again, also after a plan change.
+		const maxLimit = service.MaxLimit
 		limitFlag := func(name, s string) (*int64, error) {
 			if s == "plan" {
 				v := service.PlanLimit

@@ -220,7 +220,7 @@ func revocationRounds(tb testing.TB, c *cluster, rounds int) revocationFigures {
 	var f revocationFigures
 	var reqMu sync.Mutex
 	for round := 0; round < rounds; round++ {
-		_, k := c.org(1<<40, 1<<40)
+		_, k := c.org(1e12, 1e12)
 		for _, n := range c.nodes {
 			if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 200 {
 				tb.Fatalf("round %d: warm-up got %d", round, st)
@@ -334,7 +334,7 @@ func TestClusterListenerCut(t *testing.T) {
 	ctx := context.Background()
 	for round := 0; round < 20; round++ {
 		c.waitReady(0)
-		_, k := c.org(1<<40, 1<<40)
+		_, k := c.org(1e12, 1e12)
 		for _, n := range c.nodes {
 			if st, _ := c.get(n, "/api/v1/usage", k.Secret); st != 200 {
 				t.Fatalf("warm-up got %d", st)
@@ -396,7 +396,7 @@ func TestClusterExactLimits(t *testing.T) {
 	}
 	setClock("2026-11-30T22:00:00Z")
 	c := newCluster(t, 3, "", []string{"SNAPGLYPH_FAKE_TIME_FILE=" + clock})
-	org, k := c.org(500, 1<<40)
+	org, k := c.org(500, 1e12)
 	if got := c.spread(750, "/api/v1/usage", k.Secret); got[200] != 500 || got[429] != 250 {
 		for i, n := range c.nodes {
 			t.Logf("node %d: %s", i, n.logs)
@@ -404,7 +404,7 @@ func TestClusterExactLimits(t *testing.T) {
 		t.Fatalf("API calls: %v, want exactly 500 × 200 and 250 × 429", got)
 	}
 
-	calls, credits := int64(1<<40), int64(500)
+	calls, credits := int64(1e12), int64(500)
 	ctx := context.Background()
 	if err := c.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, &credits); err != nil {
 		t.Fatal(err)
@@ -523,7 +523,7 @@ func TestClusterNothingLost(t *testing.T) {
 
 func nothingLost(t *testing.T, c *cluster) {
 	ctx := context.Background()
-	org, k := c.org(1<<40, 1<<40)
+	org, k := c.org(1e12, 1e12)
 	stop := make(chan struct{})
 	load, wait := c.load(k.Secret, stop, 12)
 	halt := sync.OnceFunc(func() { close(stop); wait() })
@@ -562,7 +562,7 @@ func nothingLost(t *testing.T, c *cluster) {
 	for i := range c.nodes {
 		c.replace(i, c.start(i))
 	}
-	org2, k2 := c.org(300, 1<<40)
+	org2, k2 := c.org(300, 1e12)
 	stop = make(chan struct{})
 	load, wait = c.load(k2.Secret, stop, 12)
 	halt = sync.OnceFunc(func() { close(stop); wait() })
@@ -687,7 +687,7 @@ func TestClusterDatabaseOutage(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		c.nodes = append(c.nodes, c.start(i))
 	}
-	_, k := c.org(1<<40, 1<<40)
+	_, k := c.org(1e12, 1e12)
 
 	var mu sync.Mutex
 	var created []string
@@ -805,7 +805,7 @@ func TestClusterConcurrentPauses(t *testing.T) {
 	c := newCluster(t, 3, "", nil)
 	ctx := context.Background()
 	for round := 0; round < 5; round++ {
-		org, first := c.org(1<<40, 1<<40)
+		org, first := c.org(1e12, 1e12)
 		ks := []*service.NewKey{first}
 		for i := 1; i < keys; i++ {
 			k, err := c.svc.CreateKey(ctx, snapglyph.Operator, org.ID, fmt.Sprintf("Deploy-%02d", i))

@@ -373,7 +373,7 @@ func TestServeLeaseBlock(t *testing.T) {
 			{"25", nil, 25},
 			{"25", []string{"--lease-block=1"}, 1},
 		} {
-			org, k := orgWithKey(t, db, 1<<40)
+			org, k := orgWithKey(t, db, 1e12)
 			srv := serveIn(t, map[string]string{"SNAPGLYPH_DB": db.DSN, "SNAPGLYPH_LEASE_BLOCK": tt.env},
 				append([]string{"--addr", "127.0.0.1:0", "--log-format", "json"}, tt.args...)...)
 			if st, _, body := get(t, srv.url+"/api/v1/usage", "Authorization", "Bearer "+k.Secret); st != 200 {

@@ -27,7 +27,7 @@ func BenchmarkChargeCall(b *testing.B) {
 			if withSpent {
 				m.Spent = NewSpent(st, rec)
 			}
-			org := orgWith("org_bench", 1<<40, 1<<40)
+			org := orgWith("org_bench", 1e12, 1e12)
 			period, _ := snapglyph.Period(m.Now())
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -230,7 +230,7 @@ func BenchmarkRequestLog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		big := int64(1 << 40)
+		big := int64(1e12)
 		n.Service.SetLimits(ctx, snapglyph.Operator, org.ID, &big, &big)
 		k, err := n.Service.CreateKey(ctx, snapglyph.Operator, org.ID, "Bench")
 		if err != nil {

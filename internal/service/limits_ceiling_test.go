@@ -11,7 +11,7 @@ import (
 
 // TestSetLimitsPlanAndCeiling (review 4 #7): PlanLimit returns a limit to
 // the plan's (stored as none), -1 stays an error, and a limit a
-// JavaScript client cannot read exactly (above 2^53 - 1) is refused.
+// limit above MaxLimit (10^12, which every JSON client reads exactly) is refused.
 func TestSetLimitsPlanAndCeiling(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()

@@ -223,10 +223,11 @@ func (s *Service) SetPlan(ctx context.Context, actor snapglyph.Actor, orgID, pla
 // the organisation's plan sets that limit again.
 const PlanLimit = store.PlanLimit
 
-// MaxLimit is the largest limit SetLimits accepts: every client reads it
-// exactly (JSON numbers above 2^53 lose precision in JavaScript). The
-// operator's command takes at most 10^12, a round number below it.
-const MaxLimit = 1<<53 - 1
+// MaxLimit is the largest limit SetLimits accepts, for every caller (the
+// operator's command checks its flags against it too): a round number
+// that every client reads exactly (JSON numbers above 2^53 lose
+// precision in JavaScript).
+const MaxLimit = 1_000_000_000_000
 
 // SetLimits overrides an organisation's monthly limits (nil: unchanged;
 // PlanLimit: the plan's again). Returns EINVALID for negative values and
@@ -241,7 +242,7 @@ func (s *Service) SetLimits(ctx context.Context, actor snapglyph.Actor, orgID st
 		case *v < 0:
 			return snapglyph.Errorf(snapglyph.EINVALID, "a limit cannot be negative (got %d)", *v)
 		case *v > MaxLimit:
-			return snapglyph.Errorf(snapglyph.EINVALID, "a limit is at most %d (2^53 - 1; JSON numbers above it lose precision in JavaScript), not %d", int64(MaxLimit), *v)
+			return snapglyph.Errorf(snapglyph.EINVALID, "a limit is at most %d (10^12), not %d", int64(MaxLimit), *v)
 		}
 	}
 	if actor.UserID != "" {
