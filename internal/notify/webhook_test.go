@@ -522,7 +522,7 @@ func TestWebhookSSRF(t *testing.T) {
 				t.Errorf("%s: %v, want EINVALID", u, err)
 			}
 		}
-		if _, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, "https://rebind.example.com/x", []string{"qr.created"}); !strings.Contains(fmt.Sprint(err), `"rebind.example.com" resolves to 127.0.0.1 is a loopback address`) {
+		if _, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, "https://rebind.example.com/x", []string{"qr.created"}); !strings.Contains(fmt.Sprint(err), `"rebind.example.com" resolves to 127.0.0.1, which is a loopback address; webhooks go only to public addresses`) {
 			t.Errorf("a name resolving to loopback: %v", err)
 		}
 		// A name that resolved to a public address when it was made and

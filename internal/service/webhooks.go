@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -59,9 +58,8 @@ func (p WebhookPolicy) CheckURL(ctx context.Context, raw string) error {
 		return snapglyph.Errorf(snapglyph.EINVALID, "the endpoint's host %q cannot be resolved (%s); webhooks need a publicly reachable URL", host, msg)
 	}
 	for _, a := range addrs {
-		if err := snapglyph.CheckWebhookAddr(a, p.AllowInsecureLocal); err != nil {
-			return snapglyph.Codef(snapglyph.EINVALID, "webhook_address_refused", "the endpoint's host %q resolves to %s", host,
-				strings.TrimPrefix(snapglyph.ErrorMessage(err), "the endpoint's address "))
+		if err := snapglyph.CheckWebhookHostAddr(host, a, p.AllowInsecureLocal); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -216,6 +216,18 @@ var specialPrefixes = func() []netip.Prefix {
 // (code webhook_address_refused).
 func CheckWebhookAddr(ip netip.Addr, allowLoopback bool) error {
 	ip = ip.Unmap().WithZone("")
+	return checkWebhookAddr(ip, allowLoopback, "the endpoint's address "+ip.String()+" is")
+}
+
+// CheckWebhookHostAddr is CheckWebhookAddr for an address the endpoint's
+// host resolves to: the error names the host and the address.
+func CheckWebhookHostAddr(host string, ip netip.Addr, allowLoopback bool) error {
+	ip = ip.Unmap().WithZone("")
+	return checkWebhookAddr(ip, allowLoopback, fmt.Sprintf("the endpoint's host %q resolves to %s, which is", host, ip))
+}
+
+// checkWebhookAddr refuses ip with "<subject> <what it is>; …".
+func checkWebhookAddr(ip netip.Addr, allowLoopback bool, subject string) error {
 	what := ""
 	switch {
 	case !ip.IsValid():
@@ -246,7 +258,7 @@ func CheckWebhookAddr(ip netip.Addr, allowLoopback bool) error {
 	if what == "" {
 		return nil
 	}
-	msg := fmt.Sprintf("the endpoint's address %s is %s; webhooks go only to public addresses", ip, what)
+	msg := subject + " " + what + "; webhooks go only to public addresses"
 	if ip.IsLoopback() {
 		msg += " (serve --webhook-allow-insecure-local permits loopback, for local development)"
 	}

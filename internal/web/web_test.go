@@ -112,9 +112,19 @@ func TestSignUpSignInSignOut(t *testing.T) {
 			t.Errorf("after sign-in: Location %q, want the page asked for", loc)
 		}
 		t.Run("ErrOpenRedirect", func(t *testing.T) {
-			p := e.browser().post("/signin", url.Values{"email": {"ada@engines.test"}, "password": {password}, "next": {"//evil.example/x"}})
-			if loc := p.Header.Get("Location"); loc != "/qr-codes" {
-				t.Errorf("next=//evil.example: Location %q", loc)
+			// Each leads a browser to another site, as typed or once the
+			// redirect has cleaned its path (/./\x → /\x, which browsers
+			// read as //x).
+			for _, next := range []string{"//evil.example/x", "/\\evil.example", "/./\\evil.example", "/x/../\\evil.example",
+				"/.\\/evil.example", "/qr-codes/..\\..\\evil.example", "https://evil.example/", "/\t/evil.example", "javascript:alert(1)"} {
+				p := e.browser().post("/signin", url.Values{"email": {"ada@engines.test"}, "password": {password}, "next": {next}})
+				if loc := p.Header.Get("Location"); loc != "/qr-codes" {
+					t.Errorf("sign-in with next=%q: Location %q", next, loc)
+				}
+				p = b.get("/signin?next=" + url.QueryEscape(next)) // signed in already
+				if loc := p.Header.Get("Location"); loc != "/qr-codes" {
+					t.Errorf("signed in, /signin?next=%q: Location %q", next, loc)
+				}
 			}
 		})
 	})
