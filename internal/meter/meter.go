@@ -612,15 +612,34 @@ func (m *Meter) Release(ctx context.Context) error {
 
 // Close stops leasing ahead of need, waits for the leases in flight and
 // returns every unspent lease: call it on a graceful stop, after the last
-// request. A request that still comes leases only what it needs; a second
-// Close returns that too.
+// request. A return that fails (the database is away: a restart, a
+// failover) is tried again every CloseRetry until ctx ends, as the final
+// usage flush is; only then are the units left reserved, and the error
+// says how many. A request that still comes leases only what it needs; a
+// second Close returns that too.
 func (m *Meter) Close(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
 	m.prefetches.Wait()
-	return m.Release(ctx)
+	for {
+		err := m.Release(ctx)
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(closeRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
+
+// closeRetry is how long Close waits before it tries again to return the
+// leases it could not.
+const closeRetry = 200 * time.Millisecond
 
 // fetching reports whether a lease ahead of need is in flight for the
 // organisation (for tests).

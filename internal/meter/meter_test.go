@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -761,5 +762,53 @@ func TestChargeWhileForgetWaits(t *testing.T) {
 	}
 	if r := st.get(org.ID, mustPeriod(m), snapglyph.APICalls); r != charged {
 		t.Errorf("%d reserved after Close, %d charged", r, charged)
+	}
+}
+
+// TestCloseOutlastsOutage (operator review): a graceful stop while the
+// database is away for a moment (a restart) keeps trying to return the
+// unspent leases until it is back, within the stop's deadline; it gave
+// up after one try, and the units stayed reserved by nobody — thousands
+// of calls the organisation could no longer use that month. Past the
+// deadline Close reports the failure.
+func TestCloseOutlastsOutage(t *testing.T) {
+	st := &flakyStore{memStore: newMemStore()}
+	m := New(st)
+	org := orgWith("org_o", 100000, 1000)
+	period, _ := snapglyph.Period(m.Now())
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	m.prefetches.Wait()
+	if got := st.get(org.ID, period, snapglyph.APICalls); got <= 100 {
+		t.Fatalf("%d reserved: the test needs an unspent lease", got)
+	}
+	st.down.Store(true)
+	time.AfterFunc(700*time.Millisecond, func() { st.down.Store(false) })
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.Close(cctx); err != nil {
+		t.Fatalf("Close with the database back after 0.7 s: %v", err)
+	}
+	if got := st.get(org.ID, period, snapglyph.APICalls); got != 100 {
+		t.Errorf("%d reserved after Close, 100 spent: %d units stranded", got, got-100)
+	}
+
+	// The database stays away past the deadline: the error says so.
+	m = New(st)
+	for i := 0; i < 10; i++ {
+		if _, ok, err := m.Charge(ctx, org, snapglyph.APICalls, 1); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	m.prefetches.Wait()
+	st.down.Store(true)
+	cctx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := m.Close(cctx); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Close past its deadline: %v, want the failed return", err)
 	}
 }

@@ -462,16 +462,22 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 
 // Close ends the background work after the last request: running tasks
 // finish (each is bounded by its timeout), unspent leases go back to the
-// database, then the loops stop and buffered usage is flushed. Failures
-// are logged and counted.
+// database (tried again for up to releaseTimeout while it is away), then
+// the loops stop and buffered usage is flushed. Failures are logged and
+// counted.
 func (n *Node) Close() {
 	n.taskMu.Lock()
 	n.closing = true
 	n.taskMu.Unlock()
 	n.tasks.Wait()
+	// The leases are returned, trying again while the database is away
+	// (a restart), for at most releaseTimeout; the flushes below get
+	// their own time.
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	defer cancel()
 	n.check("close", n.Meter.Close(ctx))
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
 	// Flush before cancelling the loops: a flush cancelled in the middle
 	// of its commit may have been saved and yet be put back and saved
 	// again. This one waits for a running flush, then writes the rest;

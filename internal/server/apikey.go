@@ -159,10 +159,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		if !ok {
 			s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.APICalls, now)
 			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
-			// Used can pass the limit when the limit was lowered since.
 			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
-				"the organisation has reached its limit of %d API calls this month (%d used); the allowance renews on %s",
-				calls.Limit, max(calls.Used, calls.Limit), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
+				"the organisation has reached its limit of %d API calls this month (%s); the allowance renews on %s",
+				calls.Limit, usedWords(calls), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
 			return
 		}
 		period := calls.Period
@@ -380,6 +379,19 @@ const (
 	hCreditsLimit     = "X-Image-Credits-Limit"
 	hCreditsRemaining = "X-Image-Credits-Remaining"
 )
+
+// usedWords says what was used of an allowance that refused a request.
+// The units used can be fewer than the limit: the rest is reserved by
+// this service's nodes (leases being spent, or left by a node that
+// stopped without handing them back), and saying "limit used" would not
+// match the usage the dashboard and /usage report. They can be more when
+// the limit was lowered since.
+func usedWords(c meterState) string {
+	if c.Used >= c.Limit {
+		return strconv.FormatInt(c.Used, 10) + " used"
+	}
+	return strconv.FormatInt(c.Used, 10) + " used, the rest reserved"
+}
 
 // setLimitHeaders writes the API-call allowance: the X-RateLimit-* fields
 // existing clients read, and the IETF RateLimit-Policy and RateLimit fields

@@ -214,8 +214,9 @@ func TestSpentAllowanceTold(t *testing.T) {
 		refused := func() {
 			t.Helper()
 			p := expectProblem(t, h.get("/api/v1/usage", h.key), http.StatusTooManyRequests, "api_call_limit_reached")
-			if d, _ := p["detail"].(string); !strings.Contains(d, "limit of 10000 API calls") {
-				t.Errorf("detail %q", d)
+			// The use the dashboard and /usage report, not the limit.
+			if d, _ := p["detail"].(string); !strings.Contains(d, "limit of 10000 API calls this month (9466 used, the rest reserved)") {
+				t.Errorf("detail %q, want the limit and the 9466 used", d)
 			}
 		}
 		refused()
