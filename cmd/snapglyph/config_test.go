@@ -25,19 +25,19 @@ func TestBadVariableRefused(t *testing.T) {
 	}{
 		{"SNAPGLYPH_FLUSH_INTERVAL", "abc", `SNAPGLYPH_FLUSH_INTERVAL="abc": invalid duration`},
 		{"SNAPGLYPH_FLUSH_INTERVAL", "10", `SNAPGLYPH_FLUSH_INTERVAL="10": invalid duration`},
-		{"SNAPGLYPH_FLUSH_INTERVAL", "-1s", `SNAPGLYPH_FLUSH_INTERVAL="-1s" must be positive`},
+		{"SNAPGLYPH_FLUSH_INTERVAL", "-1s", `SNAPGLYPH_FLUSH_INTERVAL="-1s": must be positive`},
 		{"SNAPGLYPH_CACHE_SIZE", "lots", `SNAPGLYPH_CACHE_SIZE="lots": not a whole number`},
-		{"SNAPGLYPH_CACHE_SIZE", "0", `SNAPGLYPH_CACHE_SIZE="0" must be positive`},
+		{"SNAPGLYPH_CACHE_SIZE", "0", `SNAPGLYPH_CACHE_SIZE="0": must be positive`},
 		{"SNAPGLYPH_CACHE_SIZE", "99999999999999999999", `SNAPGLYPH_CACHE_SIZE="99999999999999999999": out of range`},
 		{"SNAPGLYPH_CACHE_SIZE", huge, `SNAPGLYPH_CACHE_SIZE="\xff\x00999`},
 		{"SNAPGLYPH_LEASE_BLOCK", "1e3", `SNAPGLYPH_LEASE_BLOCK="1e3": not a whole number`},
-		{"SNAPGLYPH_LEASE_BLOCK", "-5", `SNAPGLYPH_LEASE_BLOCK="-5" must be positive`},
+		{"SNAPGLYPH_LEASE_BLOCK", "-5", `SNAPGLYPH_LEASE_BLOCK="-5": must be positive`},
 		{"SNAPGLYPH_LOG_REQUESTS", "yes", `SNAPGLYPH_LOG_REQUESTS="yes": not a boolean`},
 		{"SNAPGLYPH_LOG_REQUESTS", "on", `SNAPGLYPH_LOG_REQUESTS="on": not a boolean`},
-		{"SNAPGLYPH_LOG_FORMAT", "xml", `SNAPGLYPH_LOG_FORMAT="xml" must be text or json`},
-		{"SNAPGLYPH_SIGNUP", "maybe", `SNAPGLYPH_SIGNUP="maybe" must be open or closed`},
-		{"SNAPGLYPH_PLAN_CHANGES", "auto", `SNAPGLYPH_PLAN_CHANGES="auto" must be operator or self-serve`},
-		{"SNAPGLYPH_PUBLIC_URL", "ftp://qr.example.com", `SNAPGLYPH_PUBLIC_URL="ftp://qr.example.com" must be an http or https URL`},
+		{"SNAPGLYPH_LOG_FORMAT", "xml", `SNAPGLYPH_LOG_FORMAT="xml": must be text or json`},
+		{"SNAPGLYPH_SIGNUP", "maybe", `SNAPGLYPH_SIGNUP="maybe": must be open or closed`},
+		{"SNAPGLYPH_PLAN_CHANGES", "auto", `SNAPGLYPH_PLAN_CHANGES="auto": must be operator or self-serve`},
+		{"SNAPGLYPH_PUBLIC_URL", "ftp://qr.example.com", `SNAPGLYPH_PUBLIC_URL="ftp://qr.example.com": must be an http or https URL`},
 		{"SNAPGLYPH_TRUSTED_PROXIES", "not-an-address", `SNAPGLYPH_TRUSTED_PROXIES="not-an-address": `},
 	}
 	for _, tt := range tests {
@@ -71,13 +71,41 @@ func TestBadVariableRefused(t *testing.T) {
 
 // TestBadVariableRefusedWhenOverridden: a bad variable is refused even
 // when the command line gives the flag, so a broken setting never lingers
-// unnoticed.
+// unnoticed: a value of the wrong type, and one of the right type that
+// serve would refuse (operator review: those were ignored).
 func TestBadVariableRefusedWhenOverridden(t *testing.T) {
-	env := map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_CACHE_SIZE": "lots"}
+	for _, tt := range []struct{ variable, value, flag, want string }{
+		{"SNAPGLYPH_CACHE_SIZE", "lots", "--cache-size=10", `SNAPGLYPH_CACHE_SIZE="lots": not a whole number`},
+		{"SNAPGLYPH_FLUSH_INTERVAL", "0", "--flush-interval=1s", `SNAPGLYPH_FLUSH_INTERVAL="0": must be positive`},
+		{"SNAPGLYPH_AUTH_FAILURE_LIMIT", "-1", "--auth-failure-limit=0", `SNAPGLYPH_AUTH_FAILURE_LIMIT="-1": must be 0 (no limit) or positive`},
+		{"SNAPGLYPH_SIGNUP", "maybe", "--signup=open", `SNAPGLYPH_SIGNUP="maybe": must be open or closed`},
+		{"SNAPGLYPH_LOG_FORMAT", "xml", "--log-format=text", `SNAPGLYPH_LOG_FORMAT="xml": must be text or json`},
+		{"SNAPGLYPH_REQUEST_LOG_RETENTION", "gold=1d", "--request-log-retention=pro=30d", `SNAPGLYPH_REQUEST_LOG_RETENTION="gold=1d": `},
+		{"SNAPGLYPH_PUBLIC_URL", "ftp://x", "--public-url=https://a.example", `SNAPGLYPH_PUBLIC_URL="ftp://x": must be an http or https URL`},
+		{"SNAPGLYPH_ADDR", "bogus", "--addr=127.0.0.1:0", `SNAPGLYPH_ADDR="bogus": must be host:port`},
+		{"SNAPGLYPH_METRICS_ADDR", "bogus", "--metrics-addr=127.0.0.1:0", `SNAPGLYPH_METRICS_ADDR="bogus": must be host:port`},
+		{"SNAPGLYPH_TRUSTED_PROXIES", "nowhere", "--trusted-proxies=10.0.0.0/8", `SNAPGLYPH_TRUSTED_PROXIES="nowhere": `},
+	} {
+		path := filepath.Join(t.TempDir(), "x.db")
+		env := map[string]string{"SNAPGLYPH_DB": path, tt.variable: tt.value}
+		var out testdb.Buffer
+		args := []string{"serve", tt.flag}
+		if !strings.HasPrefix(tt.flag, "--addr=") {
+			args = append(args, "--addr=127.0.0.1:0")
+		}
+		err := run(context.Background(), args, mapEnv(env), strings.NewReader(""), &out, &out)
+		if !strings.HasPrefix(errorText(err), tt.want) {
+			t.Errorf("%s=%s with %s: %v, want %q…", tt.variable, tt.value, tt.flag, err, tt.want)
+		}
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Errorf("%s: the refused command created the database", tt.variable)
+		}
+	}
+	// Alone, an address variable that cannot be listened on is named.
 	var out testdb.Buffer
-	err := run(context.Background(), []string{"serve", "--cache-size", "10"}, mapEnv(env), strings.NewReader(""), &out, &out)
-	if !strings.HasPrefix(errorText(err), `SNAPGLYPH_CACHE_SIZE="lots": not a whole number`) {
-		t.Errorf("got %v", err)
+	err := run(context.Background(), []string{"serve"}, mapEnv(map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_ADDR": "127.0.0.1:99999"}), strings.NewReader(""), &out, &out)
+	if !strings.HasPrefix(errorText(err), `SNAPGLYPH_ADDR="127.0.0.1:99999": cannot listen there: `) {
+		t.Errorf("SNAPGLYPH_ADDR=127.0.0.1:99999: %v", err)
 	}
 }
 

@@ -198,8 +198,8 @@ func TestServeRequestLogFlags(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"SNAPGLYPH_REQUEST_LOG": "maybe"}, nil, `SNAPGLYPH_REQUEST_LOG="maybe": not a boolean`},
-		{map[string]string{"SNAPGLYPH_REQUEST_LOG_BUFFER": "0"}, nil, `SNAPGLYPH_REQUEST_LOG_BUFFER="0" must be positive`},
-		{nil, []string{"--request-log-interval", "-1s"}, `--request-log-interval="-1s" must be positive`},
+		{map[string]string{"SNAPGLYPH_REQUEST_LOG_BUFFER": "0"}, nil, `SNAPGLYPH_REQUEST_LOG_BUFFER="0": must be positive`},
+		{nil, []string{"--request-log-interval", "-1s"}, `--request-log-interval="-1s": must be positive`},
 		{map[string]string{"SNAPGLYPH_REQUEST_LOG_RETENTION": "gold=9d"}, nil, `SNAPGLYPH_REQUEST_LOG_RETENTION="gold=9d": unknown plan "gold"`},
 		{nil, []string{"--request-log-retention", "max=9000d"}, `the retention of max must be 1 to 3650 days`},
 		{nil, []string{"--request-log-retention", "max"}, `"max" is not plan=days`},

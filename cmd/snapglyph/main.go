@@ -228,6 +228,7 @@ type flags struct {
 	env    []string          // flags that have a variable, in definition order
 	origin map[string]string // how a flag set from its variable is named in messages
 	help   io.Writer         // where -h lists the flags
+	checks map[string]func(string) error
 }
 
 // flagSet returns an empty flags for the command.
@@ -236,8 +237,13 @@ func (e *env) flagSet(name string) *flags {
 	// The flags are listed for -h only, by parse: a mistake gets its
 	// one-line error, not the flag package's echo and a screen of usage.
 	fs.SetOutput(io.Discard)
-	return &flags{FlagSet: fs, getenv: e.getenv, origin: map[string]string{}, help: e.stderr}
+	return &flags{FlagSet: fs, getenv: e.getenv, origin: map[string]string{}, help: e.stderr, checks: map[string]func(string) error{}}
 }
+
+// must adds a check of a flag's value beyond its type ("must be
+// positive"). parse runs it on the command line's value and on the
+// variable's, also when the command line overrides the variable.
+func (fs *flags) must(name string, check func(v string) error) { fs.checks[name] = check }
 
 // envVar is the environment variable of a flag.
 func envVar(flagName string) string {
@@ -320,7 +326,18 @@ func parse(fs *flags, args []string) ([]string, error) {
 		args = args[1:]
 	}
 	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		given[f.Name] = true
+		if check := fs.checks[f.Name]; check != nil && err == nil {
+			if cerr := check(f.Value.String()); cerr != nil {
+				err = snapglyph.Errorf(snapglyph.EINVALID, "--%s=%s: %v", f.Name, quoteValue(f.Value.String()), cerr)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range fs.env {
 		variable := envVar(name)
 		v := fs.getenv(variable)
@@ -330,6 +347,11 @@ func parse(fs *flags, args []string) ([]string, error) {
 		shown := fmt.Sprintf("%s=%s", variable, quoteValue(v))
 		if err := checkValue(fs.Lookup(name), v); err != nil {
 			return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", shown, err)
+		}
+		if check := fs.checks[name]; check != nil {
+			if err := check(v); err != nil {
+				return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", shown, err)
+			}
 		}
 		if given[name] {
 			continue

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,6 +126,35 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	mailFrom := fs.envString("mail-from", "", `sender of mail, e.g. "SnapGlyph <noreply@example.com>" (with --smtp-url)`)
 	scanKeys := fs.envString("secret-scanning-keys", "", "GitHub's secret-scanning public keys: a file or an https URL (https://api.github.com/meta/public_keys/secret_scanning); turns on POST /secret-scanning/github")
 	webhookInsecure := fs.envBool("webhook-allow-insecure-local", false, "permit webhook endpoints on http:// and loopback addresses (local development and tests; other private addresses stay refused)")
+	for _, name := range []string{"flush-interval", "cache-size", "lease-block", "request-log-buffer", "request-log-interval"} {
+		fs.must(name, positive)
+	}
+	fs.must("auth-failure-limit", func(v string) error {
+		if positive(v) != nil && v != "0" {
+			return errors.New("must be 0 (no limit) or positive")
+		}
+		return nil
+	})
+	fs.must("addr", hostPort)
+	fs.must("metrics-addr", optional(hostPort))
+	fs.must("debug-addr", optional(hostPort))
+	fs.must("log-format", oneOf("text", "json"))
+	fs.must("signup", oneOf("open", "closed"))
+	fs.must("plan-changes", oneOf(string(service.PlanChangesOperator), string(service.PlanChangesSelfServe)))
+	fs.must("request-log-retention", func(v string) error {
+		_, err := snapglyph.ParseLogRetention(v)
+		return plainError(err)
+	})
+	fs.must("public-url", optional(func(v string) error {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("must be an http or https URL")
+		}
+		return nil
+	}))
+	fs.must("trusted-proxies", func(v string) error {
+		_, err := server.ParseTrustedProxies(v)
+		return err
+	})
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -155,36 +186,14 @@ func (e *env) serve(ctx context.Context, args []string) error {
 			return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", fs.name("secret-scanning-keys"), snapglyph.ErrorMessage(err))
 		}
 	}
-	switch {
-	case *flush <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("flush-interval"))
-	case *cacheSize <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("cache-size"))
-	case *maxBlock <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("lease-block"))
-	case *authFailures < 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be 0 (no limit) or positive", fs.name("auth-failure-limit"))
-	case *signup != "open" && *signup != "closed":
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be open or closed", fs.name("signup"))
-	case *planChanges != string(service.PlanChangesOperator) && *planChanges != string(service.PlanChangesSelfServe):
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be operator or self-serve", fs.name("plan-changes"))
-	case *requestLogBuffer <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("request-log-buffer"))
-	case *requestLogInterval <= 0:
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s must be positive", fs.name("request-log-interval"))
-	}
+	// The values were checked by parse (fs.must above).
 	retention, err := snapglyph.ParseLogRetention(*requestLogRetention)
 	if err != nil {
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s: %s", fs.name("request-log-retention"), snapglyph.ErrorMessage(err))
-	}
-	if *publicURL != "" {
-		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return snapglyph.Errorf(snapglyph.EINVALID, "%s must be an http or https URL", fs.name("public-url"))
-		}
+		return err
 	}
 	proxies, err := server.ParseTrustedProxies(*trusted)
 	if err != nil {
-		return snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", fs.name("trusted-proxies"), err)
+		return err
 	}
 	log, err := e.logger(*logFormat, fs.name("log-format"))
 	if err != nil {
@@ -214,18 +223,18 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	// Every address is taken before the node is built, so one that
 	// cannot be had stops serve with nothing left running (the listeners
 	// taken so far are closed on return).
-	ln, err := listen(*addr)
+	ln, err := listen(fs.name("addr"), *addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	// The separate listeners: /metrics, the profiler.
 	var sideLn [2]net.Listener
-	for i, a := range []string{*metricsAddr, *debugAddr} {
-		if a == "" {
+	for i, side := range []struct{ flag, addr string }{{"metrics-addr", *metricsAddr}, {"debug-addr", *debugAddr}} {
+		if side.addr == "" {
 			continue
 		}
-		if sideLn[i], err = listen(a); err != nil {
+		if sideLn[i], err = listen(fs.name(side.flag), side.addr); err != nil {
 			return err
 		}
 		defer sideLn[i].Close()
@@ -301,11 +310,60 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	return err
 }
 
-// listen opens a TCP listener on addr, with an error the operator can act on.
-func listen(addr string) (net.Listener, error) {
+// listen opens a TCP listener on addr, with an error the operator can act
+// on that names the setting (name: fs.name of the flag).
+func listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, snapglyph.Errorf(snapglyph.EINVALID, "cannot listen on %s: %v", addr, err)
+		return nil, snapglyph.Errorf(snapglyph.EINVALID, "%s: cannot listen there: %v", name, err)
 	}
 	return ln, nil
+}
+
+// The checks of serve's settings beyond their types (flags.must).
+
+func positive(v string) error {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return nil
+	}
+	if n, err := strconv.ParseInt(v, 0, strconv.IntSize); err == nil && n > 0 {
+		return nil
+	}
+	return errors.New("must be positive")
+}
+
+func oneOf(choices ...string) func(string) error {
+	return func(v string) error {
+		if slices.Contains(choices, v) {
+			return nil
+		}
+		return fmt.Errorf("must be %s", strings.Join(choices, " or "))
+	}
+}
+
+// hostPort checks an address to listen on: host:port, the host may be
+// empty (every interface) and the port 0 (any free one).
+func hostPort(v string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return errors.New("must be host:port, e.g. 127.0.0.1:8080")
+	}
+	return nil
+}
+
+// optional lets the empty value (the setting off) pass check.
+func optional(check func(string) error) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+// plainError is err's message for users, without its kind.
+func plainError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(snapglyph.ErrorMessage(err))
 }

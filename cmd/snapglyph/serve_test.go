@@ -142,8 +142,8 @@ func TestServeAddr(t *testing.T) {
 		public, side := freeAddr(t), freeAddr(t)
 		args := mk(public, side)
 		status, stdout, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": db.DSN}, "", append([]string{"serve", "--log-format", "json"}, args...)...)
-		bad := args[len(args)-1]
-		if status != 1 || stdout != "" || !strings.HasSuffix(stderr, "snapglyph: cannot listen on "+bad+": "+listenError(t, bad)+"\n") {
+		flagName, bad := args[len(args)-2], args[len(args)-1]
+		if status != 1 || stdout != "" || !strings.HasSuffix(stderr, "snapglyph: "+flagName+"=\""+bad+"\": cannot listen there: "+listenError(t, bad)+"\n") {
 			t.Errorf("%v: status %d, stderr %q", args, status, stderr)
 		}
 		for _, a := range []string{public, side} {
