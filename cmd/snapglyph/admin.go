@@ -559,8 +559,13 @@ func overrideWarning(o *snapglyph.Org) string {
 	if len(kept) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the limits set with org set-limits stay, not the %s plan's: %s; for the plan's: snapglyph org set-limits %s %s",
+	w := fmt.Sprintf("the limits set with org set-limits stay, not the %s plan's: %s; for the plan's: snapglyph org set-limits %s %s",
 		o.Plan, strings.Join(kept, ", "), o.ID, strings.Join(flags, " "))
+	if !plan.API {
+		// The limits stay stored, but no key works on this plan.
+		w += fmt.Sprintf(" (they apply again after an upgrade: the %s plan has no API access, so every key is refused with 403 api_not_in_plan meanwhile)", o.Plan)
+	}
+	return w
 }
 
 func toOrgJSON(o *snapglyph.Org) orgJSON {

@@ -162,6 +162,13 @@ func TestOrgLimitsBackToPlan(t *testing.T) {
 		if v := decode(t, out); v["apiCallsLimit"] != 1000.0 || !strings.Contains(fmt.Sprint(v["warning"]), "--api-calls plan") || !strings.Contains(errOut, "warning:") {
 			t.Errorf("set-plan --json printed %s and %q", out, errOut)
 		}
+		// On Starter the limits stay stored, but no key works: the warning
+		// says so (it told of 1000 calls that "stay").
+		_, errOut = cli(t, db.DSN, 0, "org", "set-plan", org, "starter")
+		if !strings.Contains(errOut, "the starter plan has no API access, so every key is refused with 403 api_not_in_plan") {
+			t.Errorf("set-plan starter warned %q", errOut)
+		}
+		cli(t, db.DSN, 0, "org", "set-plan", org, "max")
 
 		// Back to the plan's.
 		out, _ = cli(t, db.DSN, 0, "org", "set-limits", org, "--api-calls", "plan", "--image-credits", "5", "--json")
