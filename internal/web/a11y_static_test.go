@@ -130,14 +130,20 @@ func TestReflowRules(t *testing.T) {
 		t.Error("the webhook events' boxes are not spaced")
 	}
 	// Chart labels are never stretched: an SVG drawn with
-	// preserveAspectRatio="none" holds no text.
-	logs := readStatic(t, "templates/logs.html")
-	for _, m := range regexp.MustCompile(`(?s)<svg[^>]*preserveAspectRatio="none"[^>]*>(.*?)</svg>`).FindAllStringSubmatch(logs, -1) {
+	// preserveAspectRatio="none" holds no text. The Logs page and a
+	// key's page draw their charts with layout.html's "chart-plot".
+	charts := readStatic(t, "templates/layout.html")
+	for _, m := range regexp.MustCompile(`(?s)<svg[^>]*preserveAspectRatio="none"[^>]*>(.*?)</svg>`).FindAllStringSubmatch(charts, -1) {
 		if strings.Contains(m[1], "<text") {
 			t.Errorf("a stretched SVG holds text: %s", m[1])
 		}
 	}
-	if !strings.Contains(logs, `x="{{$.Chart.Percent .X}}%"`) {
+	for _, page := range []string{"templates/logs.html", "templates/key.html"} {
+		if strings.Contains(readStatic(t, page), "<svg") {
+			t.Errorf("%s draws an SVG of its own rather than the template chart-plot", page)
+		}
+	}
+	if !strings.Contains(charts, `x="{{$.Percent .X}}%"`) {
 		t.Error("the time axis's labels are not placed in percent outside the stretched SVG")
 	}
 }

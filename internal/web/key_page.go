@@ -1,11 +1,8 @@
 package web
 
 import (
-	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +21,8 @@ type keyPage struct {
 	Replaces   *keyRow
 	ReplacedBy *keyRow
 	CreatedBy  string // who created it, as the audit log names them
-	Chart      template.HTML
+	// The month by day: calls and credits, one chart each.
+	CallsChart, CreditsChart *chartView
 	// The forms, as sent when they come back with an error.
 	RenameName, RenameError string
 	PauseReason, PauseUntil string
@@ -77,7 +75,7 @@ func (a *app) keyPageData(w http.ResponseWriter, r *http.Request, id string) (*k
 			p.CreatedBy = e.ActorLabel
 		}
 	}
-	p.Chart = usageChart(act.Days)
+	p.CallsChart, p.CreditsChart = usageCharts(act.Days)
 	p.Restrict = keyOptions{Restricted: !act.Key.Scopes.Full(), Scopes: map[string]bool{}, AllowedIPs: p.Key.IPList(), Errors: map[string]string{}}
 	for _, s := range act.Key.Scopes.Names() {
 		p.Restrict.Scopes[s] = true
@@ -265,72 +263,55 @@ func (a *app) handleKeyRoll(w http.ResponseWriter, r *http.Request) {
 	a.redirectToReveal(w, r, rk.NewKey, rk.Old.ID)
 }
 
-// usageChart draws a month's calls and image credits per day as an SVG
-// bar chart: two bars a day on one scale each (calls on the left axis,
-// credits on the right), labelled every few days, each bar with a
-// <title> for its exact figures. It is drawn here, from numbers only, so
-// no script or chart library is needed and nothing a client sent reaches
-// the markup.
-func usageChart(days []service.DayCounts) template.HTML {
-	const (
-		width, height          = 720, 220
-		left, right, top, foot = 48, 48, 12, 28
-	)
-	plotW, plotH := float64(width-left-right), float64(height-top-foot)
-	var maxCalls, maxCredits int64
-	for _, d := range days {
-		maxCalls, maxCredits = max(maxCalls, d.APICalls), max(maxCredits, d.ImageCredits)
-	}
-	callsTop, creditsTop := niceCeil(maxCalls), niceCeil(maxCredits)
-	n := max(len(days), 1)
-	slot := plotW / float64(n)
-	bar := max(slot*0.36, 1)
-	var b strings.Builder
-	var totalCalls, totalCredits int64
-	for _, d := range days {
-		totalCalls += d.APICalls
-		totalCredits += d.ImageCredits
-	}
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">`, width, height)
-	fmt.Fprintf(&b, `<title id="chart-title">API calls (%s in all) and image credits (%s in all) per day this month</title>`, snapglyph.FormatCount(totalCalls), snapglyph.FormatCount(totalCredits))
-	// Grid and axes: 0, half and top of each scale.
-	for i, frac := range []float64{0, 0.5, 1} {
-		y := float64(top) + plotH*(1-frac)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e7eb"/>`, left, y, width-right, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" font-size="11" fill="#4f46e5">%s</text>`, left-6, y+4, snapglyph.FormatCount(callsTop*int64(i)/2))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="11" fill="#b45309">%s</text>`, width-right+6, y+4, snapglyph.FormatCount(creditsTop*int64(i)/2))
-	}
-	every := 1
-	if n > 16 {
-		every = 5
-	} else if n > 8 {
-		every = 2
-	}
+// usageCharts draws a month's API calls and image credits per day as two
+// bar charts, one scale each (two scales on one chart read as one), with
+// the day and month along the time axis and each bar's exact figure in
+// its title. They are drawn here, from numbers only, so no script or
+// chart library is needed and nothing a client sent reaches the markup.
+func usageCharts(days []service.DayCounts) (calls, credits *chartView) {
+	labels := make([]string, len(days))
 	for i, d := range days {
-		x := float64(left) + slot*float64(i) + (slot-2*bar)/2
-		label := d.Day.Format("2 Jan")
-		hc := plotH * float64(d.APICalls) / float64(callsTop)
-		hi := plotH * float64(d.ImageCredits) / float64(creditsTop)
-		fmt.Fprintf(&b, `<rect class="bar-calls" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4f46e5"><title>%s: %s API calls</title></rect>`,
-			x, float64(top)+plotH-hc, bar, hc, label, snapglyph.FormatCount(d.APICalls))
-		fmt.Fprintf(&b, `<rect class="bar-credits" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#d97706"><title>%s: %s image credits</title></rect>`,
-			x+bar, float64(top)+plotH-hi, bar, hi, label, snapglyph.FormatCount(d.ImageCredits))
-		if i%every == 0 || i == len(days)-1 {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="11" fill="#6b7280">%s</text>`, x+bar, height-8, strconv.Itoa(d.Day.Day()))
-		}
+		labels[i] = d.Day.UTC().Format("2 Jan")
 	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
+	span := "this month"
+	if len(days) > 0 {
+		span = labels[0] + " to " + days[len(days)-1].Day.UTC().Format("2 Jan 2006")
+	}
+	chart := func(id, class, one, many string, count func(service.DayCounts) int64) *chartView {
+		v := &chartView{ID: id, Noun: many, Width: chartW, Height: chartH, Unit: "day", Range: span,
+			Title: strings.ToUpper(many[:1]) + many[1:] + " per day, " + span}
+		bars := make([][]stackPart, len(days))
+		var total int64
+		for i, d := range days {
+			bars[i] = []stackPart{{Class: class, N: count(d)}}
+			total += count(d)
+		}
+		noun := many
+		if total == 1 {
+			noun = one
+		}
+		v.Desc = snapglyph.FormatCount(total) + " " + noun + " in all" + busiest(days, count) + "."
+		v.place(labels, bars)
+		return v
+	}
+	calls = chart("calls-chart", "bar-calls", "API call", "API calls", func(d service.DayCounts) int64 { return d.APICalls })
+	credits = chart("credits-chart", "bar-credits", "image credit", "image credits", func(d service.DayCounts) int64 { return d.ImageCredits })
+	return calls, credits
 }
 
-// niceCeil rounds a chart's top up to 2, 4 or 10 times a power of ten
-// (at least 2), so the axis's middle label is a whole number too.
-func niceCeil(v int64) int64 {
-	for p := int64(1); ; p *= 10 {
-		for _, m := range []int64{2, 4, 10} {
-			if m*p >= v {
-				return m * p
-			}
+// busiest names the day with the most of a count (the first, on a tie),
+// for a chart's description: ", most on 15 Nov (12)"; nothing when every
+// day has none.
+func busiest(days []service.DayCounts, count func(service.DayCounts) int64) string {
+	var top service.DayCounts
+	var most int64
+	for _, d := range days {
+		if n := count(d); n > most {
+			top, most = d, n
 		}
 	}
+	if most == 0 {
+		return ""
+	}
+	return ", most on " + top.Day.UTC().Format("2 Jan") + " (" + snapglyph.FormatCount(most) + ")"
 }

@@ -16,6 +16,56 @@ import (
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
+// TestCreateKeyDateOnlyOnADate: the date beside Expiration counts only
+// with "On a date…". A form that sends one with "Never" or a preset (a
+// browser without JavaScript sends the hidden field; app.js disables it)
+// makes the key the choice says, even when that date is past or not a
+// date, and a form sent back for another field keeps the choice.
+func TestCreateKeyDateOnlyOnADate(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newEnv(t, db)
+		org, email := e.org(snapglyph.PlanPro)
+		b := e.browser()
+		b.signIn(email)
+		for _, tc := range []struct {
+			name, expires, on string
+			want              time.Time // zero: never
+		}{
+			{"Never-Dated", "never", "2027-06-30", time.Time{}},
+			{"Never-Past", "never", "2020-01-01", time.Time{}},
+			{"Never-Garbage", "never", "not a date", time.Time{}},
+			{"Thirty-Dated", "30", "2027-06-30", start.Add(30 * 24 * time.Hour)},
+			{"Dated", "date", "2027-06-30", time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)},
+		} {
+			b.reveal(b.post("/settings/api/keys", url.Values{"name": {tc.name}, "expires": {tc.expires}, "expires_on": {tc.on}, "access": {"full"}}))
+			keys, err := db.Keys(context.Background(), org.ID, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *snapglyph.APIKey
+			for _, k := range keys {
+				if k.Name == tc.name {
+					got = k
+				}
+			}
+			if got == nil {
+				t.Fatalf("%s (expires=%s, expires_on=%q): no key made", tc.name, tc.expires, tc.on)
+			}
+			if !got.ExpiresAt.Equal(tc.want) {
+				t.Errorf("%s (expires=%s, expires_on=%q): expires %v, want %v", tc.name, tc.expires, tc.on, got.ExpiresAt, tc.want)
+			}
+		}
+		// Sent back for its name, the form keeps "Never" and does not
+		// mark the expiry wrong.
+		p := b.post("/settings/api/keys", url.Values{"name": {""}, "expires": {"never"}, "expires_on": {"2020-01-01"}})
+		expectStatus(t, p, http.StatusUnprocessableEntity)
+		expectContains(t, p, `<option value="never" selected>Never</option>`)
+		if strings.Contains(p.Body, `id="expires-error"`) {
+			t.Errorf("a date sent with Never is an error:\n%s", snippet(p.Body))
+		}
+	})
+}
+
 // TestCreateKeyWithOptions: the create dialog's expiry, permissions and
 // allowlist take effect; each wrong field comes back named, with 422, and
 // creates nothing; a name another active key holds is a 409 that says so.
@@ -237,8 +287,33 @@ func TestKeyPage(t *testing.T) {
 		if !regexp.MustCompile(`<tr><th scope="row" data-label="IP address"><code>127\.0\.0\.1</code></th><td data-label="First seen"><time [^>]+>15 Nov 2026, 12:00 UTC</time></td><td data-label="Last seen"><time [^>]+>17 Nov 2026, 12:00 UTC</time></td><td data-label="Calls">` + strconv.FormatInt(calls, 10) + `</td></tr>`).MatchString(p.Body) {
 			t.Errorf("the addresses' cells are not labelled:\n%s", snippet(p.Body))
 		}
-		if n := strings.Count(p.Body, `class="bar-calls"`); n != 17 {
+		if n := len(regexp.MustCompile(`<title>\d+ Nov: \d+ API calls</title>`).FindAllString(p.Body, -1)); n != 17 {
 			t.Errorf("%d days drawn, want 17 (1 to 17 November)", n)
+		}
+		// Calls and credits are two charts, each on its own scale (the
+		// tallest bar is the top of its axis), titled and described, and
+		// their time axis names the month.
+		expectContains(t, p,
+			`<svg class="chart" role="img" aria-labelledby="calls-chart-title calls-chart-desc">`,
+			`<title id="calls-chart-title">API calls per day, 1 Nov to 17 Nov 2026</title>`,
+			`<desc id="calls-chart-desc">7 API calls in all, most on 15 Nov (5).</desc>`,
+			`<svg class="chart" role="img" aria-labelledby="credits-chart-title credits-chart-desc">`,
+			`<title id="credits-chart-title">Image credits per day, 1 Nov to 17 Nov 2026</title>`,
+			`<desc id="credits-chart-desc">1 image credit in all, most on 15 Nov (1).</desc>`,
+			`<span class="y-tick y-max" aria-hidden="true">5</span>`, `<span class="y-tick y-max" aria-hidden="true">1</span>`)
+		if n := strings.Count(p.Body, `<svg class="chart"`); n != 2 {
+			t.Errorf("%d charts on the key's page, want 2 (calls, credits)", n)
+		}
+		ticks := regexp.MustCompile(`<text class="tick[^"]*"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(p.Body, -1)
+		var labels []string
+		for _, m := range ticks {
+			labels = append(labels, m[1])
+		}
+		if got, want := strings.Join(labels, ","), "1 Nov,6 Nov,12 Nov,17 Nov,1 Nov,6 Nov,12 Nov,17 Nov"; got != want {
+			t.Errorf("the time axes read %s, want %s", got, want)
+		}
+		if !strings.Contains(p.Body, `<rect class="bar-credits"`) || strings.Count(p.Body, `<rect class="bar-calls"`) != 2 {
+			t.Errorf("the bars are not drawn by series (2 days of calls, 1 of credits):\n%s", snippet(p.Body))
 		}
 
 		// Rename: a taken name is a 409 by the field; a free one renames.

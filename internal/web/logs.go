@@ -411,10 +411,15 @@ func (a *app) handleLogExport(format string) http.HandlerFunc {
 	}
 }
 
-// chartView is the chart as the template draws it: an SVG of bars stacked
-// by status class, and the same numbers as a table.
+// chartView is a bar chart as the template "chart-plot" draws it: an SVG
+// of bars, stacked by class, on one count axis. The Logs page's stacks
+// requests by status class (and shows the same numbers as a table); a
+// key's page draws its calls and its credits per day as two charts.
 type chartView struct {
+	ID      string // prefix of the title's and description's ids: "chart"
 	Title   string
+	Desc    string // the totals, in words
+	Noun    string // what a bar counts, in its title: "requests"
 	Width   int
 	Height  int
 	Max     int64
@@ -465,10 +470,9 @@ func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &chartView{Width: chartW, Height: chartH, PerHour: c.Bucket == time.Hour}
+	v := &chartView{ID: "chart", Noun: "requests", Width: chartW, Height: chartH, PerHour: c.Bucket == time.Hour}
 	var totals [5]int64
 	for _, b := range c.Buckets {
-		v.Max = max(v.Max, b.Total())
 		for i, n := range b.ByClass {
 			totals[i] += n
 		}
@@ -489,9 +493,46 @@ func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
 	}
 	v.Range = fmt.Sprintf("%s to %s UTC", c.From.UTC().Format("2 Jan 2006 15:04"), c.To.UTC().Format("2 Jan 2006 15:04"))
 	v.Title = fmt.Sprintf("Requests per %s by status class, %s", v.Unit, v.Range)
-	n := len(c.Buckets)
+	v.Desc = snapglyph.FormatCount(v.Total) + " requests in all"
+	for _, t := range v.Totals {
+		v.Desc += ", " + t.Label + " " + snapglyph.FormatCount(t.N)
+	}
+	v.Desc += "."
+	labels := make([]string, len(c.Buckets))
+	stacks := make([][]stackPart, len(c.Buckets))
+	for i, b := range c.Buckets {
+		labels[i] = b.Start.UTC().Format(layout)
+		for cls, n := range b.ByClass {
+			stacks[i] = append(stacks[i], stackPart{Class: "c" + strconv.Itoa(cls+1), N: n})
+		}
+	}
+	v.place(labels, stacks)
+	for i, b := range c.Buckets {
+		v.Bars[i].ByClass = b.ByClass
+	}
+	return v, nil
+}
+
+// stackPart is one class's count in a bar.
+type stackPart struct {
+	Class string
+	N     int64
+}
+
+// place lays out one bar per label, stacking its parts bottom up on one
+// scale whose top is the tallest bar (Max), and four of the labels
+// along the time axis: the first, two between and the last.
+func (v *chartView) place(labels []string, stacks [][]stackPart) {
+	for _, parts := range stacks {
+		var total int64
+		for _, p := range parts {
+			total += p.N
+		}
+		v.Max = max(v.Max, total)
+	}
+	n := len(labels)
 	if n == 0 {
-		return v, nil
+		return
 	}
 	plotW := float64(chartW - chartLeft)
 	plotH := float64(chartH - chartTop - chartBot)
@@ -500,20 +541,20 @@ func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
 	if v.Max > 0 {
 		scale = plotH / float64(v.Max)
 	}
-	for i, b := range c.Buckets {
-		bar := chartBar{Label: b.Start.UTC().Format(layout), X: chartLeft + float64(i)*bw + bw*0.1, W: bw * 0.8, Total: b.Total(), ByClass: b.ByClass}
+	for i, label := range labels {
+		bar := chartBar{Label: label, X: chartLeft + float64(i)*bw + bw*0.1, W: bw * 0.8}
 		y := float64(chartH - chartBot)
-		for cls := 0; cls < 5; cls++ {
-			if b.ByClass[cls] == 0 {
+		for _, p := range stacks[i] {
+			bar.Total += p.N
+			if p.N == 0 {
 				continue
 			}
-			h := float64(b.ByClass[cls]) * scale
+			h := float64(p.N) * scale
 			y -= h
-			bar.Segments = append(bar.Segments, chartSegment{Class: "c" + strconv.Itoa(cls+1), Y: y, H: h})
+			bar.Segments = append(bar.Segments, chartSegment{Class: p.Class, Y: y, H: h})
 		}
 		v.Bars = append(v.Bars, bar)
 	}
-	// Four labels along the time axis.
 	for _, i := range []int{0, n / 3, 2 * n / 3, n - 1} {
 		if len(v.Ticks) > 0 && v.Ticks[len(v.Ticks)-1].Label == v.Bars[i].Label {
 			continue
@@ -524,7 +565,6 @@ func (a *app) chart(r *http.Request, q service.LogQuery) (*chartView, error) {
 	if last := &v.Ticks[len(v.Ticks)-1]; len(v.Ticks) > 1 {
 		last.Anchor, last.X = "end", v.Bars[n-1].X+v.Bars[n-1].W
 	}
-	return v, nil
 }
 
 // Bottom is the y of the time axis.

@@ -40,9 +40,24 @@
   });
 
   // Filters folded away for a phone are open on a wide screen (the
-  // server opens them itself when a filter is set).
+  // server opens them itself when a filter is set). So is the sidebar's
+  // menu in a browser that hides a closed one's content whatever the
+  // stylesheet says (no ::details-content).
   if (window.matchMedia && window.matchMedia("(min-width: 821px)").matches) {
     document.querySelectorAll("details[data-open-wide]").forEach(function (d) { d.open = true; });
+    var menu = document.querySelector("details.nav-menu");
+    if (menu && !(window.CSS && CSS.supports && CSS.supports("selector(::details-content)"))) menu.open = true;
+  }
+
+  // The create-key dialog's expiry date counts with "On a date…" only:
+  // otherwise the stylesheet hides it and this disables it, so it is
+  // neither focused nor sent (the server ignores it then anyway).
+  var expires = document.getElementById("key-expires");
+  var expiresOn = document.getElementById("key-expires-on");
+  if (expires && expiresOn) {
+    var dated = function () { expiresOn.disabled = expires.value !== "date"; };
+    expires.addEventListener("change", dated);
+    dated();
   }
 
   document.querySelectorAll("input[data-select]").forEach(function (field) {
