@@ -62,10 +62,14 @@ func (e DesignErrorCorrection) Valid() bool {
 
 // Defines values for DesignInputErrorCorrection.
 const (
-	DesignInputErrorCorrectionH DesignInputErrorCorrection = "H"
-	DesignInputErrorCorrectionL DesignInputErrorCorrection = "L"
-	DesignInputErrorCorrectionM DesignInputErrorCorrection = "M"
-	DesignInputErrorCorrectionQ DesignInputErrorCorrection = "Q"
+	DesignInputErrorCorrectionH  DesignInputErrorCorrection = "H"
+	DesignInputErrorCorrectionH1 DesignInputErrorCorrection = "h"
+	DesignInputErrorCorrectionL  DesignInputErrorCorrection = "L"
+	DesignInputErrorCorrectionL1 DesignInputErrorCorrection = "l"
+	DesignInputErrorCorrectionM  DesignInputErrorCorrection = "M"
+	DesignInputErrorCorrectionM1 DesignInputErrorCorrection = "m"
+	DesignInputErrorCorrectionQ  DesignInputErrorCorrection = "Q"
+	DesignInputErrorCorrectionQ1 DesignInputErrorCorrection = "q"
 )
 
 // Valid indicates whether the value is a known member of the DesignInputErrorCorrection enum.
@@ -73,11 +77,19 @@ func (e DesignInputErrorCorrection) Valid() bool {
 	switch e {
 	case DesignInputErrorCorrectionH:
 		return true
+	case DesignInputErrorCorrectionH1:
+		return true
 	case DesignInputErrorCorrectionL:
+		return true
+	case DesignInputErrorCorrectionL1:
 		return true
 	case DesignInputErrorCorrectionM:
 		return true
+	case DesignInputErrorCorrectionM1:
+		return true
 	case DesignInputErrorCorrectionQ:
+		return true
+	case DesignInputErrorCorrectionQ1:
 		return true
 	default:
 		return false
@@ -624,7 +636,7 @@ func (e GetQRCodeParamsDownload) Valid() bool {
 	}
 }
 
-// AnyContent The content of any type, for a change of content that keeps the QR code's type (the server checks it against that type). Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
+// AnyContent The content of any type, for a change of content that keeps the QR code's type: merged into the stored content, and the result checked against that type. Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
 //
 // Examples: {"url":"https://example.com/p/2"}
 type AnyContent struct {
@@ -703,7 +715,7 @@ type DesignInput struct {
 	// Examples: #FFFFFF
 	Background *string `json:"background,omitempty"`
 
-	// ErrorCorrection How much of the code can be damaged and still read: L 7 %, M 15 %, Q 25 %, H 30 %. Higher levels hold less content. A logo needs H.
+	// ErrorCorrection How much of the code can be damaged and still read: L 7 %, M 15 %, Q 25 %, H 30 %. Higher levels hold less content. A logo needs H. Either case (`q` is `Q`); stored and answered in upper case.
 	//
 	// Examples: M
 	ErrorCorrection *DesignInputErrorCorrection `json:"errorCorrection,omitempty"`
@@ -718,13 +730,13 @@ type DesignInput struct {
 	// Examples: null
 	Logo *[]byte `json:"logo,omitempty"`
 
-	// Margin The quiet zone around the code, in modules (4 is what scanners expect; 0 is taken literally). A whole number: `4`, not `4.0`.
+	// Margin The quiet zone around the code, in modules (4 is what scanners expect; 0 is taken literally). A JSON integer literal: `4`, not `4.0`, `4e0` or `1e-400`, which are refused (400 on `design.margin`) rather than rounded, though JSON Schema's `integer` would take some of them; `-0` is 0.
 	//
 	// Examples: 4
 	Margin *int `json:"margin,omitempty"`
 }
 
-// DesignInputErrorCorrection How much of the code can be damaged and still read: L 7 %, M 15 %, Q 25 %, H 30 %. Higher levels hold less content. A logo needs H.
+// DesignInputErrorCorrection How much of the code can be damaged and still read: L 7 %, M 15 %, Q 25 %, H 30 %. Higher levels hold less content. A logo needs H. Either case (`q` is `Q`); stored and answered in upper case.
 //
 // Examples: M
 type DesignInputErrorCorrection string
@@ -1397,14 +1409,14 @@ type QRCodeText struct {
 // Examples: text
 type QRCodeTextType string
 
-// QRCodeUpdate Only the fields given change; the result is checked as a whole, as on create. Without `type` the type stays. No field may be `null` (leave it out to keep it); a change to nothing writes nothing.
+// QRCodeUpdate Only the fields given change; the result is checked as a whole, as on create. Without `type` the type stays. `content` is merged into the stored content while the type stays; a new type needs its complete content. No field may be `null` but the design's `logo` and a content field, which are removed (leave a field out to keep it); a change to nothing writes nothing.
 //
 // Examples: {"name":"Spring menu"}
 type QRCodeUpdate struct {
 	union json.RawMessage
 }
 
-// QRCodeUpdateEmail A change that makes (or keeps) the QR code one of type `email`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateEmail A change that makes (or keeps) the QR code one of type `email`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"body":"Hello,\nplease send the catalogue.","subject":"Order 1042","to":"orders@example.com"},"type":"email"}
 type QRCodeUpdateEmail struct {
@@ -1434,11 +1446,11 @@ type QRCodeUpdateEmail struct {
 // Examples: email
 type QRCodeUpdateEmailType string
 
-// QRCodeUpdateKeepType A change that keeps the type: `content`, if sent, must be valid for the QR code's current type (400 on `content` otherwise).
+// QRCodeUpdateKeepType A change that keeps the type: `content`, if sent, is merged into the stored content (fields sent replace, `null` removes one, fields left out are kept; arrays are replaced whole) and the result must be valid for the QR code's current type (400 naming the field otherwise). The content schemas describe complete content, which is always accepted; the server also takes only the fields to change.
 //
 // Examples: {"content":{"url":"https://example.com/p/2"}}, {"name":"Spring menu"}
 type QRCodeUpdateKeepType struct {
-	// Content The content of any type, for a change of content that keeps the QR code's type (the server checks it against that type). Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
+	// Content The content of any type, for a change of content that keeps the QR code's type: merged into the stored content, and the result checked against that type. Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
 	//
 	// Examples: {"url":"https://example.com/p/2"}
 	Content *AnyContent `json:"content,omitempty"`
@@ -1454,7 +1466,7 @@ type QRCodeUpdateKeepType struct {
 	Name *QRCodeName `json:"name,omitempty"`
 }
 
-// QRCodeUpdatePhone A change that makes (or keeps) the QR code one of type `phone`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdatePhone A change that makes (or keeps) the QR code one of type `phone`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"number":"+1 555 123 4567"},"type":"phone"}
 type QRCodeUpdatePhone struct {
@@ -1484,7 +1496,7 @@ type QRCodeUpdatePhone struct {
 // Examples: phone
 type QRCodeUpdatePhoneType string
 
-// QRCodeUpdateSms A change that makes (or keeps) the QR code one of type `sms`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateSms A change that makes (or keeps) the QR code one of type `sms`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"message":"STOP","number":"+1 555 123 4567"},"type":"sms"}
 type QRCodeUpdateSms struct {
@@ -1514,7 +1526,7 @@ type QRCodeUpdateSms struct {
 // Examples: sms
 type QRCodeUpdateSmsType string
 
-// QRCodeUpdateText A change that makes (or keeps) the QR code one of type `text`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateText A change that makes (or keeps) the QR code one of type `text`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"text":"Table 12: ask for the set menu."},"type":"text"}
 type QRCodeUpdateText struct {
@@ -1544,7 +1556,7 @@ type QRCodeUpdateText struct {
 // Examples: text
 type QRCodeUpdateTextType string
 
-// QRCodeUpdateUrl A change that makes (or keeps) the QR code one of type `url`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateUrl A change that makes (or keeps) the QR code one of type `url`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"url":"https://example.com/p/1"},"type":"url"}
 type QRCodeUpdateUrl struct {
@@ -1574,7 +1586,7 @@ type QRCodeUpdateUrl struct {
 // Examples: url
 type QRCodeUpdateUrlType string
 
-// QRCodeUpdateVcard A change that makes (or keeps) the QR code one of type `vcard`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateVcard A change that makes (or keeps) the QR code one of type `vcard`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"address":{"city":"London","country":"United Kingdom","postalCode":"SW1A 1AA","street":"12 Example Road"},"emails":["ada@example.com"],"firstName":"Ada","lastName":"Lovelace","organization":"Analytical Engines Ltd","phones":["+44 20 7946 0958"],"title":"Engineer","website":"https://example.com/ada"},"type":"vcard"}
 type QRCodeUpdateVcard struct {
@@ -1604,7 +1616,7 @@ type QRCodeUpdateVcard struct {
 // Examples: vcard
 type QRCodeUpdateVcardType string
 
-// QRCodeUpdateWifi A change that makes (or keeps) the QR code one of type `wifi`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type and no content, the content stays.
+// QRCodeUpdateWifi A change that makes (or keeps) the QR code one of type `wifi`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
 //
 // Examples: {"content":{"password":"correct horse battery","security":"WPA","ssid":"Cafe Guest"},"type":"wifi"}
 type QRCodeUpdateWifi struct {
@@ -2053,16 +2065,16 @@ type UriTooLong = Problem
 
 // ListQRCodesParams defines parameters for ListQRCodes.
 type ListQRCodesParams struct {
-	// Limit Page size: a whole number from 1 to 100.
+	// Limit Page size: a whole number from 1 to 100. Empty (`limit=`) is the same as leaving it out.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor `nextCursor` of the previous page, as it came (an opaque string); a malformed one is refused (400). A cursor only says where the page starts: it never widens what the key may list.
+	// Cursor `nextCursor` of the previous page, as it came (an opaque string); a malformed one is refused (400). A cursor only says where the page starts: it never widens what the key may list. Empty (`cursor=`) is the same as leaving it out.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 
-	// Type Only QR codes of this type.
+	// Type Only QR codes of this type. Given empty (`type=`) it is refused (400), not read as no filter: leave it out to list every type.
 	Type *QRType `form:"type,omitempty" json:"type,omitempty"`
 
-	// CreatedByKey Only QR codes created with this API key (its id, `key_…`): what a compromised key created.
+	// CreatedByKey Only QR codes created with this API key (its id, `key_…`): what a compromised key created. Given empty (`createdByKey=`) it is refused (400), not read as no filter, so a script whose key id came out empty is not answered every code: leave it out to list the codes of every key.
 	CreatedByKey *string `form:"createdByKey,omitempty" json:"createdByKey,omitempty"`
 }
 
@@ -2077,19 +2089,22 @@ type DeleteQRCodeParams struct {
 	// IfMatch Change (or delete) the code only if it is still as you read it: its ETag from GET, POST or PATCH (`"v3"`), a comma-separated list of ETags, or `*` (any state). Otherwise 412 `precondition_failed` and nothing changes; the check and the write are one step, so two clients cannot both change the version they read. Weak ETags (`W/"…"`) never match.
 	IfMatch *string `json:"If-Match,omitempty"`
 
+	// IfUnmodifiedSince Only without If-Match, which decides alone when sent (RFC 9110 §13.1.4): 412 `precondition_failed` unless the code's last change is strictly before this date (its Last-Modified, which is the end of the second of the change, passes until the next change). An invalid date, or the field given twice, is ignored. Prefer If-Match: the ETag is exact, and a Last-Modified sent within the second of a change fails this condition until the code is read again.
+	IfUnmodifiedSince *string `json:"If-Unmodified-Since,omitempty"`
+
 	// IfNoneMatch Refuse the change (412 `precondition_failed`) if the code's current ETag is listed, or with `*`.
 	IfNoneMatch *string `json:"If-None-Match,omitempty"`
 }
 
 // GetQRCodeParams defines parameters for GetQRCode.
 type GetQRCodeParams struct {
-	// Format What to answer: `json` (the default, no credit), `svg` (1 credit) or `png` (10 credits).
+	// Format What to answer: `json` (the default, no credit), `svg` (1 credit) or `png` (10 credits). Given empty (`format=`) it is refused (400): leave it out for JSON.
 	Format *GetQRCodeParamsFormat `form:"format,omitempty" json:"format,omitempty"`
 
-	// Size PNG only (400 with another format): the image's width and height in pixels, at most; a whole number from 64 to 4096. Every module is the same whole number of pixels, so the image is the largest such square that fits; a code more modules wide than size (quiet zone included, at most 209) comes back one pixel per module, wider than size.
+	// Size PNG only (400 with another format): the image's width and height in pixels, at most; a whole number from 64 to 4096. Every module is the same whole number of pixels, so the image is the largest such square that fits; a code more modules wide than size (quiet zone included, at most 209) comes back one pixel per module, wider than size. Given empty (`size=`) it is refused (400): leave it out for 512.
 	Size *int `form:"size,omitempty" json:"size,omitempty"`
 
-	// Download Images: `1` or `true` adds `Content-Disposition: attachment` with a file name made from the QR code's name. Another value, or `download` without `format=svg` or `format=png`, is refused with 400.
+	// Download Images: `1` or `true` adds `Content-Disposition: attachment` with a file name made from the QR code's name. Another value, or `download` without `format=svg` or `format=png`, is refused with 400. Given empty (`download=`) it is refused (400): leave it out for no attachment.
 	Download *GetQRCodeParamsDownload `form:"download,omitempty" json:"download,omitempty"`
 
 	// IfNoneMatch The ETag of an earlier response for the same format (and size): 304 without a body while it has not changed; an image is then not charged. JSON: the code's ETag (`"v3"`), any of a comma-separated list, or `*`; weak tags (`W/"v3"`) match too.
@@ -2097,6 +2112,12 @@ type GetQRCodeParams struct {
 
 	// IfModifiedSince JSON: the Last-Modified of an earlier response: 304 when the code's last change is strictly before it. Ignored when If-None-Match is sent (the ETag is exact; prefer it).
 	IfModifiedSince *string `json:"If-Modified-Since,omitempty"`
+
+	// IfMatch Answer only if the representation asked for (the JSON, or the image in this format and size) still has one of these ETags (strong comparison), or with `*`: otherwise 412 `precondition_failed`, costing one API call and no credit. Weak ETags never match.
+	IfMatch *string `json:"If-Match,omitempty"`
+
+	// IfUnmodifiedSince Only without If-Match, which decides alone when sent (RFC 9110 §13.1.4): 412 `precondition_failed` unless the code's last change is strictly before this date (its Last-Modified, which is the end of the second of the change, passes until the next change). An invalid date, or the field given twice, is ignored. Prefer If-Match: the ETag is exact, and a Last-Modified sent within the second of a change fails this condition until the code is read again.
+	IfUnmodifiedSince *string `json:"If-Unmodified-Since,omitempty"`
 }
 
 // GetQRCodeParamsFormat defines parameters for GetQRCode.
@@ -2109,6 +2130,9 @@ type GetQRCodeParamsDownload string
 type UpdateQRCodeParams struct {
 	// IfMatch Change (or delete) the code only if it is still as you read it: its ETag from GET, POST or PATCH (`"v3"`), a comma-separated list of ETags, or `*` (any state). Otherwise 412 `precondition_failed` and nothing changes; the check and the write are one step, so two clients cannot both change the version they read. Weak ETags (`W/"…"`) never match.
 	IfMatch *string `json:"If-Match,omitempty"`
+
+	// IfUnmodifiedSince Only without If-Match, which decides alone when sent (RFC 9110 §13.1.4): 412 `precondition_failed` unless the code's last change is strictly before this date (its Last-Modified, which is the end of the second of the change, passes until the next change). An invalid date, or the field given twice, is ignored. Prefer If-Match: the ETag is exact, and a Last-Modified sent within the second of a change fails this condition until the code is read again.
+	IfUnmodifiedSince *string `json:"If-Unmodified-Since,omitempty"`
 
 	// IfNoneMatch Refuse the change (412 `precondition_failed`) if the code's current ETag is listed, or with `*`.
 	IfNoneMatch *string `json:"If-None-Match,omitempty"`
@@ -3293,7 +3317,7 @@ type ClientInterface interface {
 
 	// GetOpenAPI This document
 	//
-	// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes.
+	// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes. It takes no query parameter and no body (400 `invalid_request`, as on every operation).
 	//
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenAPI` operationId).
 	GetOpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3339,7 +3363,7 @@ type ClientInterface interface {
 
 	// UpdateQRCodeWithBody Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3348,7 +3372,7 @@ type ClientInterface interface {
 
 	// UpdateQRCode Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3365,7 +3389,7 @@ type ClientInterface interface {
 
 // GetOpenAPI This document
 //
-// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes.
+// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes. It takes no query parameter and no body (400 `invalid_request`, as on every operation).
 //
 // Corresponds with GET /api/v1/openapi.json (the `GetOpenAPI` operationId).
 func (c *Client) GetOpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3471,7 +3495,7 @@ func (c *Client) GetQRCode(ctx context.Context, id string, params *GetQRCodePara
 
 // UpdateQRCodeWithBody Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3490,7 +3514,7 @@ func (c *Client) UpdateQRCodeWithBody(ctx context.Context, id string, params *Up
 
 // UpdateQRCode Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3740,15 +3764,26 @@ func NewDeleteQRCodeRequest(server string, id string, params *DeleteQRCodeParams
 			req.Header.Set("If-Match", headerParam0)
 		}
 
-		if params.IfNoneMatch != nil {
+		if params.IfUnmodifiedSince != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Unmodified-Since", *params.IfUnmodifiedSince, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("If-None-Match", headerParam1)
+			req.Header.Set("If-Unmodified-Since", headerParam1)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam2)
 		}
 
 	}
@@ -3862,6 +3897,28 @@ func NewGetQRCodeRequest(server string, id string, params *GetQRCodeParams) (*ht
 			req.Header.Set("If-Modified-Since", headerParam1)
 		}
 
+		if params.IfMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam2)
+		}
+
+		if params.IfUnmodifiedSince != nil {
+			var headerParam3 string
+
+			headerParam3, err = runtime.StyleParamWithOptions("simple", false, "If-Unmodified-Since", *params.IfUnmodifiedSince, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Unmodified-Since", headerParam3)
+		}
+
 	}
 
 	return req, nil
@@ -3924,15 +3981,26 @@ func NewUpdateQRCodeRequestWithBody(server string, id string, params *UpdateQRCo
 			req.Header.Set("If-Match", headerParam0)
 		}
 
-		if params.IfNoneMatch != nil {
+		if params.IfUnmodifiedSince != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Unmodified-Since", *params.IfUnmodifiedSince, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("If-None-Match", headerParam1)
+			req.Header.Set("If-Unmodified-Since", headerParam1)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam2)
 		}
 
 	}
@@ -4013,7 +4081,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIWithResponse This document
 	//
-	// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes.
+	// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes. It takes no query parameter and no body (400 `invalid_request`, as on every operation).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4067,7 +4135,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateQRCodeWithBodyWithResponse Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4076,7 +4144,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateQRCodeWithResponse Change a QR code's name, content or design
 	//
-	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+	// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4097,6 +4165,11 @@ type ClientWithResponsesInterface interface {
 type GetOpenAPIResponse200Headers struct {
 	CacheControl *string
 	XRequestId   *string
+}
+
+// GetOpenAPIResponse400Headers the declared response headers of an HTTP 400 response for GetOpenAPI
+type GetOpenAPIResponse400Headers struct {
+	XRequestId *string
 }
 
 // GetOpenAPIResponse405Headers the declared response headers of an HTTP 405 response for GetOpenAPI
@@ -4122,12 +4195,16 @@ type GetOpenAPIResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *map[string]interface{}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON405 the response for an HTTP 405 `application/problem+json` response
 	ApplicationproblemJSON405 *MethodNotAllowed
 	// ApplicationproblemJSON414 the response for an HTTP 414 `application/problem+json` response
 	ApplicationproblemJSON414 *UriTooLong
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOpenAPIResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetOpenAPIResponse400Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetOpenAPIResponse405Headers
 	// Headers414 the parsed response headers for an HTTP 414 response
@@ -4137,6 +4214,11 @@ type GetOpenAPIResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetOpenAPIResponse) GetJSON200() *map[string]interface{} {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetOpenAPIResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON405 returns the response for an HTTP 405 `application/problem+json` response
@@ -5052,6 +5134,30 @@ type GetQRCodeResponse405Headers struct {
 	XRequestId *string
 }
 
+// GetQRCodeResponse409Headers the declared response headers of an HTTP 409 response for GetQRCode
+type GetQRCodeResponse409Headers struct {
+	RateLimit              *string
+	RateLimitPolicy        *string
+	XImageCreditsLimit     *int
+	XImageCreditsRemaining *int
+	XRateLimitLimit        *int
+	XRateLimitRemaining    *int
+	XRateLimitReset        *int
+	XRequestId             *string
+}
+
+// GetQRCodeResponse412Headers the declared response headers of an HTTP 412 response for GetQRCode
+type GetQRCodeResponse412Headers struct {
+	RateLimit              *string
+	RateLimitPolicy        *string
+	XImageCreditsLimit     *int
+	XImageCreditsRemaining *int
+	XRateLimitLimit        *int
+	XRateLimitRemaining    *int
+	XRateLimitReset        *int
+	XRequestId             *string
+}
+
 // GetQRCodeResponse414Headers the declared response headers of an HTTP 414 response for GetQRCode
 type GetQRCodeResponse414Headers struct {
 	RateLimit              *string
@@ -5131,6 +5237,8 @@ type GetQRCodeResponse struct {
 	ApplicationproblemJSON405 *MethodNotAllowed
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON414 the response for an HTTP 414 `application/problem+json` response
 	ApplicationproblemJSON414 *UriTooLong
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -5155,6 +5263,10 @@ type GetQRCodeResponse struct {
 	Headers404 *GetQRCodeResponse404Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetQRCodeResponse405Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *GetQRCodeResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *GetQRCodeResponse412Headers
 	// Headers414 the parsed response headers for an HTTP 414 response
 	Headers414 *GetQRCodeResponse414Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -5200,6 +5312,11 @@ func (r GetQRCodeResponse) GetApplicationproblemJSON405() *MethodNotAllowed {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r GetQRCodeResponse) GetApplicationproblemJSON409() *Problem {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r GetQRCodeResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
 }
 
 // GetApplicationproblemJSON414 returns the response for an HTTP 414 `application/problem+json` response
@@ -5829,7 +5946,7 @@ func (r GetUsageResponse) ContentType() string {
 
 // GetOpenAPIWithResponse This document
 //
-// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes.
+// This OpenAPI 3.1 document, with `servers` set to the service's public URL when it has one. No key needed, not metered; cached for 5 minutes. It takes no query parameter and no body (400 `invalid_request`, as on every operation).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5919,7 +6036,7 @@ func (c *ClientWithResponses) GetQRCodeWithResponse(ctx context.Context, id stri
 
 // UpdateQRCodeWithBodyWithResponse Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5934,7 +6051,7 @@ func (c *ClientWithResponses) UpdateQRCodeWithBodyWithResponse(ctx context.Conte
 
 // UpdateQRCodeWithResponse Change a QR code's name, content or design
 //
-// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. Without `type`, new `content` must be valid for the current type; with a new `type`, `content` of that type is required. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
+// Changes the fields sent and keeps the others; the result is checked as a whole, as on create. While the type stays (no `type`, or the current one), `content` is merged into the stored content as `design` is into the design (RFC 7396): the content fields sent replace the stored ones (an array such as a vCard's `phones` is replaced whole, the `address` object is merged in turn), a content field sent as `null` is removed, and the fields left out are kept; the merged content must be valid for the type, exactly as on create. With a new `type`, `content` of that type is required and complete: nothing of the old content is kept. `design` fields are applied over the current design (`logo: null` removes the logo). No field takes `null` but the design's `logo` and a content field (400 `invalid_request` naming the field): leave a field out to keep it. A change that leaves the code as stored (`{}`, or values it already has) writes nothing and answers the code as it is, with the same ETag and `updatedAt`; `If-Match` is checked all the same. Costs one API call. Permission: `qr_codes:write`; a restricted key without it is refused with 403 `insufficient_scope` and no call is counted.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5983,6 +6100,13 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
 		var dest MethodNotAllowed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6017,6 +6141,16 @@ func ParseGetOpenAPIResponse(rsp *http.Response) (*GetOpenAPIResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetOpenAPIResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 405:
 		var headers GetOpenAPIResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
@@ -8397,6 +8531,13 @@ func ParseGetQRCodeResponse(rsp *http.Response) (*GetQRCodeResponse, error) {
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 414:
 		var dest UriTooLong
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8872,6 +9013,124 @@ func ParseGetQRCodeResponse(rsp *http.Response) (*GetQRCodeResponse, error) {
 			headers.XRequestId = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 409:
+		var headers GetQRCodeResponse409Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Image-Credits-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Image-Credits-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XImageCreditsLimit = &value
+		}
+		if values := rsp.Header.Values("X-Image-Credits-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Image-Credits-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XImageCreditsRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers GetQRCodeResponse412Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Image-Credits-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Image-Credits-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XImageCreditsLimit = &value
+		}
+		if values := rsp.Header.Values("X-Image-Credits-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Image-Credits-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XImageCreditsRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 414:
 		var headers GetQRCodeResponse414Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {

@@ -46,6 +46,33 @@ func MatchFails(r *http.Request, etag string) bool {
 	return !matches(values, etag, strongEqual)
 }
 
+// UnmodifiedSinceFails reports whether r has an If-Unmodified-Since
+// condition that is false for a representation last changed at modified
+// (RFC 9110 §13.1.4), so the request must be refused with 412
+// Precondition Failed. The field counts only without If-Match, which
+// decides alone when sent (§13.2.2); a missing, repeated or invalid date
+// is no condition, and neither is a zero modified. It is false when the
+// change is at or after the date: the mirror of If-Modified-Since (see
+// below): a client holding the end-of-second Last-Modified of the
+// representation as it is passes, and a change since, even within that
+// second, fails it. A Last-Modified sent within the second of the change
+// (its start) fails it too until the representation is read again: a
+// needless 412, never a lost update.
+func UnmodifiedSinceFails(r *http.Request, modified time.Time) bool {
+	if len(fieldLines(r, "If-Match")) > 0 || modified.IsZero() {
+		return false
+	}
+	values := fieldLines(r, "If-Unmodified-Since")
+	if len(values) != 1 {
+		return false
+	}
+	since, err := http.ParseTime(strings.Trim(values[0], " \t"))
+	if err != nil {
+		return false
+	}
+	return !modified.Before(since)
+}
+
 // NotModified answers a GET or HEAD whose If-None-Match lists etag (or
 // is "*") with 304 Not Modified and returns true; otherwise it writes
 // nothing and returns false. Set every header the full response would

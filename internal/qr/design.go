@@ -31,7 +31,7 @@ const (
 type Design struct {
 	Foreground      string `json:"foreground"`      // "#RRGGBB" (hex digits in either case), default "#000000"
 	Background      string `json:"background"`      // "#RRGGBB", default "#FFFFFF"
-	ErrorCorrection string `json:"errorCorrection"` // "L", "M", "Q", "H"; default "M"; "H" required with a logo
+	ErrorCorrection string `json:"errorCorrection"` // "L", "M", "Q", "H" (either case; Normalize makes it upper case); default "M"; "H" required with a logo
 	Margin          int    `json:"margin"`          // quiet zone in modules, 0..16; 0 is taken literally
 	Logo            []byte `json:"logo,omitempty"`  // PNG or JPEG file (base64 in JSON), at most 256 KiB and 2048×2048 px
 }
@@ -111,7 +111,7 @@ func (d *Design) ValidateWith(decode func([]byte) (*Logo, error)) []FieldError {
 		}
 	}
 	if _, _, err := parseLevel(c.ErrorCorrection); err != nil {
-		errs = append(errs, FieldError{"design.errorCorrection", `must be "L", "M", "Q" or "H"`})
+		errs = append(errs, FieldError{"design.errorCorrection", `must be "L", "M", "Q" or "H" (either case)`})
 	} else if len(c.Logo) > 0 && c.ErrorCorrection != "H" {
 		errs = append(errs, FieldError{"design.errorCorrection", `a logo needs error correction "H"`})
 	}

@@ -74,7 +74,7 @@ func TestValidate(t *testing.T) {
 		{"same colour", Design{Foreground: "#123456", Background: "#123456"}, []fe{{"design.foreground", "1.00:1"}}},
 		{"inverted", Design{Foreground: "#FFFFFF", Background: "#000000"}, []fe{{"design.foreground", "darker than the background"}}},
 		{"inverted low contrast", Design{Foreground: "#AAAAAA", Background: "#999999"}, []fe{{"design.foreground", "must be the darker"}}},
-		{"bad level", Design{ErrorCorrection: "X"}, []fe{{"design.errorCorrection", `"L", "M", "Q" or "H"`}}},
+		{"bad level", Design{ErrorCorrection: "X"}, []fe{{"design.errorCorrection", `"L", "M", "Q" or "H" (either case)`}}},
 		{"margin negative", Design{Margin: -1}, []fe{{"design.margin", "between 0 and 16"}}},
 		{"margin too big", Design{Margin: 17}, []fe{{"design.margin", "between 0 and 16"}}},
 		{"logo needs H", Design{ErrorCorrection: "M", Logo: logo}, []fe{{"design.errorCorrection", `a logo needs error correction "H"`}}},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -322,7 +323,11 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	// A change that leaves the code as stored writes nothing: it is
 	// answered as it is, with the same ETag and Last-Modified.
-	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, req.withNulls(body), preconditionOf(r))
+	// content is merged into the stored content, as design is into the
+	// design, while the type stays (service.QRInput.MergeContent).
+	in := req.withNulls(body)
+	in.MergeContent = true
+	q, err := s.svc.UpdateQRCodeIf(r.Context(), creatorOf(p), p.org.ID, id, in, preconditionOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -383,6 +388,12 @@ func (s *Server) handleQRList(w http.ResponseWriter, r *http.Request, p *princip
 	q := r.URL.Query()
 	f := snapglyph.QRFilter{Type: q.Get("type"), CreatedByKey: q.Get("createdByKey"), Cursor: q.Get("cursor"), Limit: defaultPageSize}
 	var bad queryErrors
+	// A filter given empty (type=, createdByKey) is refused, not read as
+	// no filter: a script whose variable came out empty would otherwise
+	// be answered every code of the organisation as the key's work. Only
+	// an empty cursor= or limit= means none, as README says.
+	bad.emptyParam(q, "type", "send one of "+strings.Join(qr.Types, ", ")+", or leave it out to list every type")
+	bad.emptyParam(q, "createdByKey", "send an API key id (key_…), or leave it out to list the codes of every key")
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
@@ -433,6 +444,14 @@ func (e *queryErrors) add(field, msg string) {
 	*e = append(*e, snapglyph.FieldError{Field: field, Message: msg})
 }
 
+// emptyParam refuses the parameter name when the query gives it without
+// a value (name= or name alone); fix says what to send instead.
+func (e *queryErrors) emptyParam(q url.Values, name, fix string) {
+	if v, ok := q[name]; ok && len(v) == 1 && v[0] == "" {
+		e.add(name, "is empty: "+fix)
+	}
+}
+
 func (e queryErrors) err() error {
 	if len(e) == 0 {
 		return nil
@@ -458,6 +477,11 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 	query := r.URL.Query()
 	format := query.Get("format")
 	var bad queryErrors
+	// An empty parameter is refused as any bad value is, not read as its
+	// default (README: only an empty cursor= or limit= means none).
+	bad.emptyParam(query, "format", "send json, svg or png, or leave it out for JSON")
+	bad.emptyParam(query, "size", fmt.Sprintf("send a whole number of pixels from %d to %d, or leave it out for %d", qr.MinSize, qr.MaxSize, qr.DefaultSize))
+	bad.emptyParam(query, "download", "send 1 or true for the image as a file to save, or leave it out")
 	if format != "" && format != "json" && format != "svg" && format != "png" {
 		bad.add("format", "must be json, svg or png")
 	}
@@ -501,6 +525,10 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	if format == "" || format == "json" {
+		if err := readPrecondition(r, qrETag(q), q.UpdatedAt, "GET it without the condition to read it as it is"); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		setValidators(w.Header(), q, p.now)
 		if httpx.NotModifiedSince(w, r, qrETag(q), q.UpdatedAt) {
 			return
@@ -521,6 +549,10 @@ func (s *Server) handleQRGet(w http.ResponseWriter, r *http.Request, p *principa
 // few, and charged none.
 func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal, q *snapglyph.QRCode, format string, size int) {
 	etag, err := s.svc.ImageTag(q, format, size)
+	if err == nil {
+		// Before any credit is asked: a 412 costs its call alone.
+		err = readPrecondition(r, etag, q.UpdatedAt, "no credit was charged: GET it without the condition to receive it")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -613,16 +645,17 @@ func setValidators(h http.Header, q *snapglyph.QRCode, now time.Time) {
 
 // preconditionOf is the condition a PATCH or DELETE puts on the code's
 // current state: If-Match must list its ETag (strong comparison) or be
-// "*", and If-None-Match must not (RFC 9110 §13.1). Nil without either.
+// "*"; without If-Match, If-Unmodified-Since must be after its last
+// change; and If-None-Match must not list its ETag (RFC 9110 §13.1,
+// in the order of §13.2.2). Nil without any of them.
 func preconditionOf(r *http.Request) service.Precondition {
-	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" {
+	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" && r.Header.Get("If-Unmodified-Since") == "" {
 		return nil
 	}
 	return func(q *snapglyph.QRCode) error {
 		tag := qrETag(q)
-		if httpx.MatchFails(r, tag) {
-			return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
-				"If-Match does not list the QR code's current ETag %s: it changed since you read it (or the header is not a list of quoted ETags); nothing was changed: GET it again, then send the change with its new ETag", tag)
+		if err := readPrecondition(r, tag, q.UpdatedAt, "nothing was changed: GET it again, then send the change with its new ETag"); err != nil {
+			return err
 		}
 		if httpx.NoneMatch(r, tag) {
 			return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
@@ -630,4 +663,22 @@ func preconditionOf(r *http.Request) service.Precondition {
 		}
 		return nil
 	}
+}
+
+// readPrecondition is 412 precondition_failed when r's If-Match does not
+// list etag (or is not "*"), or, without If-Match, when its
+// If-Unmodified-Since is not after modified (RFC 9110 §13.1.1, §13.1.4):
+// the representation, tagged etag and last changed at modified, is not
+// the one the client holds. then says what was (not) done and what to do.
+func readPrecondition(r *http.Request, etag string, modified time.Time, then string) error {
+	if httpx.MatchFails(r, etag) {
+		return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
+			"If-Match does not list the current ETag %s: the QR code changed since you read it (or the header is not a list of quoted ETags); %s", etag, then)
+	}
+	if httpx.UnmodifiedSinceFails(r, modified) {
+		return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
+			"If-Unmodified-Since is %s, but the QR code was last changed at %s, not before it; %s",
+			snapglyph.Shorten(r.Header.Get("If-Unmodified-Since"), 40), modified.UTC().Format("2006-01-02 15:04:05.000 UTC"), then)
+	}
+	return nil
 }

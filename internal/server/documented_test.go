@@ -21,7 +21,8 @@ var documentedHeaders = []string{"X-Request-Id", "X-RateLimit-Limit", "X-RateLim
 	"Cache-Control", "Retry-After", "Location", "Idempotent-Replayed", "WWW-Authenticate", "Allow"}
 
 // TestResponsesDocumented drives every route of the API (success and the
-// errors a client can cause: 304, 400, 401, 403, 404, 405, 412, 414, 415) and checks
+// errors a client can cause: 304, 400 (a body or query parameter an
+// operation does not take included), 401, 403, 404, 405, 412, 414, 415) and checks
 // that each status it answers is listed for the operation in
 // openapi.json, with every header the response carries.
 func TestResponsesDocumented(t *testing.T) {
@@ -70,6 +71,11 @@ func TestResponsesDocumented(t *testing.T) {
 				tries = append(tries, try{path: strings.Replace(pattern, "{id}", "qr_doesnotexist", 1), body: tries[0].body},
 					try{path: path, body: tries[0].body, headers: []string{"If-Match", `"v0"`}},
 					try{path: path, body: tries[0].body, headers: []string{"If-None-Match", `*`}})
+			}
+			// A query parameter no operation takes; a body where none is taken.
+			tries = append(tries, try{path: path + "?x=1"})
+			if method != "POST" && method != "PATCH" {
+				tries = append(tries, try{path: path, body: `{}`})
 			}
 			if method == "DELETE" {
 				tries = append(tries[1:], tries[0]) // the delete that works last
@@ -139,6 +145,7 @@ func TestResponsesDocumented(t *testing.T) {
 			"POST /api/v1/qr-codes 415", "GET /api/v1/qr-codes 400", "GET /api/v1/usage 401", "GET /api/v1/usage 414", "DELETE /api/v1/qr-codes/{id} 404",
 			"GET /api/v1/usage 405", "POST /api/v1/qr-codes 405", "GET /api/v1/qr-codes 405", "GET /api/v1/qr-codes/{id} 405",
 			"PATCH /api/v1/qr-codes/{id} 405", "DELETE /api/v1/qr-codes/{id} 405", "GET /api/v1/openapi.json 405",
+			"GET /api/v1/openapi.json 400", "GET /api/v1/usage 400", "DELETE /api/v1/qr-codes/{id} 400", "GET /api/v1/qr-codes/{id} 412",
 			"POST /api/v1/qr-codes 403", "GET /api/v1/qr-codes 403", "GET /api/v1/qr-codes/{id} 403", "PATCH /api/v1/qr-codes/{id} 403", "DELETE /api/v1/qr-codes/{id} 403"} {
 			if !seen[want] {
 				t.Errorf("no try answered %s", want)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +28,18 @@ func (s *Server) checkInput(next apiHandler) apiHandler {
 	}
 }
 
+// checkPublicInput is checkInput for a route that takes no key (the API
+// document): the same refusals, counted nowhere.
+func (s *Server) checkPublicInput(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := requestText(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // requestText checks the request's path values and query parameters with
 // snapglyph.CheckText, then that each query parameter is one the
 // operation takes, given once.
@@ -37,8 +50,55 @@ func requestText(r *http.Request) error {
 	if err := snapglyph.CheckEncoded(r.URL.RawQuery); err != nil {
 		return err
 	}
-	return checkQueryNames(r.Pattern, r.URL.RawQuery)
+	if err := checkQueryNames(r.Pattern, r.URL.RawQuery); err != nil {
+		return err
+	}
+	return checkNoBody(r)
 }
+
+// checkNoBody refuses a request body sent to an operation that takes
+// none (GET, HEAD, DELETE: every operation of the API document without a
+// requestBody): it would be dropped unread, and a client that sent
+// {"period":"2026-10"} to /usage would take this month's figures for the
+// ones it asked for. An empty body (Content-Length: 0, or a chunked body
+// with no data) is no body. A chunked body is read for its first byte
+// only; what follows is left to the server to discard.
+func checkNoBody(r *http.Request) error {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || bodyOperations()[r.Pattern] {
+		return nil
+	}
+	if r.ContentLength < 0 {
+		var b [1]byte
+		if n, _ := io.ReadFull(r.Body, b[:]); n == 0 {
+			return nil
+		}
+	}
+	return snapglyph.Codef(snapglyph.EINVALID, "invalid_request",
+		"this operation takes no request body: send it without one (or with Content-Length: 0); its options are query parameters and headers")
+}
+
+// bodyOperations is the set of operations, as route patterns, that take a
+// request body in the API document.
+var bodyOperations = sync.OnceValue(func() map[string]bool {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		panic("server: the embedded API document: " + err.Error())
+	}
+	out := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method, raw := range ops {
+			var op struct {
+				RequestBody json.RawMessage `json:"requestBody"`
+			}
+			if json.Unmarshal(raw, &op) == nil && op.RequestBody != nil {
+				out[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	return out
+})
 
 // checkQueryNames refuses a query parameter the operation (its route
 // pattern, "GET /api/v1/qr-codes") does not take, one given more than

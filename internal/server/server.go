@@ -162,7 +162,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET", "/api/v1/qr-codes/{id}", s.handleQRGet, nil, qrGetScope},
 		{"PATCH", "/api/v1/qr-codes/{id}", s.handleQRUpdate, nil, needs(snapglyph.ScopeQRWrite)},
 		{"DELETE", "/api/v1/qr-codes/{id}", s.handleQRDelete, nil, needs(snapglyph.ScopeQRWrite)},
-		{"GET", "/api/v1/openapi.json", nil, http.HandlerFunc(s.handleOpenAPI), nil},
+		{"GET", "/api/v1/openapi.json", nil, s.checkPublicInput(http.HandlerFunc(s.handleOpenAPI)), nil},
 	}
 }
 

@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -38,6 +36,14 @@ type QRInput struct {
 	// change cannot empty them, and null could mean "keep" as well as
 	// "reset"; a create takes a value or the field left out.
 	Nulls []string
+	// MergeContent makes a change's Content a patch of the stored content
+	// (the API's PATCH), as Design is of the design: the fields it holds
+	// replace those stored (an object such as a vCard's address is merged
+	// the same way, an array replaced whole), null removes a field, and the
+	// fields it leaves out are kept (mergeContent). It applies only while
+	// the type stays; content for a new type is complete. Without it (the
+	// dashboard, which sends the whole form) Content replaces the content.
+	MergeContent bool
 }
 
 // authorizeQR checks that the creator may work on the organisation's QR
@@ -298,8 +304,13 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 		t := q.Type
 		in.Type = &t
 	}
-	if len(in.Content) == 0 && *in.Type == q.Type {
-		in.Content = q.Content
+	if *in.Type == q.Type {
+		switch {
+		case len(in.Content) == 0:
+			in.Content = q.Content
+		case in.MergeContent:
+			in.Content = mergeContent(q.Content, in.Content)
+		}
 	}
 	applied, err := s.applyQR(q, &d, in)
 	if err != nil {
@@ -310,6 +321,106 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 	}
 	return d, checkFits(q.Payload, d.ErrorCorrection)
 }
+
+// mergeContent applies patch, a content object sent with a change, to
+// the stored content (RFC 7396's JSON merge patch): each field of patch
+// replaces the stored one, an object (a vCard's address) is merged in
+// turn, an array (a vCard's phones) is replaced whole, and null removes
+// the field (the content schemas hold null as absent, so it can only
+// mean that). Fields patch leaves out are kept, in the stored order; new
+// ones follow in the order sent. A patch or stored content that is no
+// object is returned as sent, for qr.Payload to refuse.
+func mergeContent(stored, patch json.RawMessage) json.RawMessage {
+	base, ok := objectMembers(stored)
+	if !ok {
+		return patch
+	}
+	changes, ok := objectMembers(patch)
+	if !ok {
+		return patch
+	}
+	for _, c := range changes {
+		i := slices.IndexFunc(base, func(m member) bool { return m.key == c.key })
+		if isJSONNull(c.value) {
+			if i >= 0 {
+				base = slices.Delete(base, i, i+1)
+			}
+			continue
+		}
+		if _, isObject := objectMembers(c.value); isObject {
+			// Merged over what is stored, or over nothing: its nulls
+			// are removed either way.
+			under := json.RawMessage(`{}`)
+			if i >= 0 {
+				if _, ok := objectMembers(base[i].value); ok {
+					under = base[i].value
+				}
+			}
+			c.value = mergeContent(under, c.value)
+		}
+		if i >= 0 {
+			base[i].value = c.value
+		} else {
+			base = append(base, c)
+		}
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range base {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(m.rawKey)
+		b.WriteByte(':')
+		b.Write(m.value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// member is one field of a JSON object: its key as written (quoted,
+// escapes kept), the key decoded, and its value.
+type member struct {
+	rawKey []byte
+	key    string
+	value  json.RawMessage
+}
+
+// objectMembers returns the fields of a JSON object in their order, and
+// false when raw is no object.
+func objectMembers(raw json.RawMessage) ([]member, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	if _, err := dec.Token(); err != nil {
+		return nil, false
+	}
+	var out []member
+	for dec.More() {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return nil, false
+		}
+		rawKey := bytes.TrimLeft(t[start:dec.InputOffset()], " \t\r\n,")
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		var compact bytes.Buffer
+		json.Compact(&compact, v)
+		out = append(out, member{rawKey: bytes.Clone(rawKey), key: key, value: compact.Bytes()})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+func isJSONNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // nullProblem says why a create (creating) or a change refuses the field
 // sent as null.
@@ -534,39 +645,17 @@ func decodeDesign(d *qr.Design, raw json.RawMessage) []snapglyph.FieldError {
 		return dec.Decode(d)
 	}
 	err := decode(raw)
-	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "margin" {
-		// Only a design refused for its margin is read again.
-		if whole := wholeMargin(raw); whole != nil {
-			err = decode(whole)
-		}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field == "margin" && strings.HasPrefix(te.Value, "number") {
+		// Only an integer literal is read as one: 4.0, 4e0 and 1e-400
+		// are refused, not rounded (1e-400 would be 0 as a float64, and
+		// 3.9999999999999999 would be 4). -0 is an integer literal: 0.
+		return []snapglyph.FieldError{{Field: "design.margin", Message: fmt.Sprintf(
+			"must be a whole number of modules from 0 to %d, written as one: 4, not 4.0 or 4e0", qr.MaxMargin)}}
 	}
 	if err != nil {
 		return []snapglyph.FieldError{{Field: "design" + jsonErrorPath(err), Message: jsonErrorMessage(err)}}
 	}
 	return nil
-}
-
-// wholeMargin writes a margin given as a number with a fraction or an
-// exponent that is a whole number (4.0, 1e1) as that whole number: JSON
-// Schema's integer, which the API document gives the margin, takes them,
-// and encoding/json refuses them for an int. It returns nil when the
-// margin is no such number.
-func wholeMargin(raw json.RawMessage) json.RawMessage {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return nil
-	}
-	m := string(bytes.TrimSpace(fields["margin"]))
-	f, err := strconv.ParseFloat(m, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1e9 {
-		return nil
-	}
-	fields["margin"] = json.RawMessage(strconv.FormatInt(int64(f), 10))
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return nil
-	}
-	return out
 }
 
 // checkFits encodes the payload to make sure it fits in a QR code at the
