@@ -461,22 +461,27 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 }
 
 // Close ends the background work after the last request: running tasks
-// finish (each is bounded by its timeout), unspent leases go back to the
-// database (tried again for up to releaseTimeout while it is away), then
-// the loops stop and buffered usage is flushed. Failures are logged and
-// counted.
+// finish (each is bounded by its timeout); unspent leases go back to the
+// database while buffered usage and request log entries are written
+// (each tried again for up to releaseTimeout while it is away), and the
+// loops stop. Failures are logged and counted.
 func (n *Node) Close() {
 	n.taskMu.Lock()
 	n.closing = true
 	n.taskMu.Unlock()
 	n.tasks.Wait()
-	// The leases are returned, trying again while the database is away
-	// (a restart), for at most releaseTimeout; the flushes below get
-	// their own time.
+	// The leases go back while usage and the request log are written: the
+	// two are independent, and each tries again while the database is
+	// away (a restart) for at most releaseTimeout, at the same time, so a
+	// stop with the database gone takes that long, not twice.
+	leases := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+		defer cancel()
+		leases <- n.Meter.Close(ctx)
+	}()
+	defer func() { n.check("close", <-leases) }()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	n.check("close", n.Meter.Close(ctx))
-	cancel()
-	ctx, cancel = context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	// Flush before cancelling the loops: a flush cancelled in the middle
 	// of its commit may have been saved and yet be put back and saved

@@ -14,6 +14,7 @@ package reqlog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -75,7 +76,11 @@ type Writer struct {
 	drops map[string]map[time.Time]int64
 	kick  chan struct{}
 
-	flushMu sync.Mutex // one write at a time; guards parts, known and unsure
+	// writing holds a token while a write runs: one at a time (it guards
+	// parts, known and unsure), as a lock a caller's deadline can give up
+	// waiting for (a write stuck on a database that hangs must not hold a
+	// graceful stop forever).
+	writing chan struct{}
 	parts   map[snapglyph.LogPartition]bool
 	known   map[snapglyph.KeyIP]bool
 	// unsure: the last write failed, so some of the entries it gave back
@@ -97,7 +102,7 @@ type Writer struct {
 // New returns a writer saving to s with the default settings.
 func New(s Store, log *slog.Logger) *Writer {
 	return &Writer{store: s, log: log, Retention: snapglyph.DefaultLogRetention(), Interval: DefaultInterval,
-		MaxBuffer: DefaultMaxBuffer, BatchSize: DefaultBatchSize, Now: time.Now, kick: make(chan struct{}, 1),
+		MaxBuffer: DefaultMaxBuffer, BatchSize: DefaultBatchSize, Now: time.Now, kick: make(chan struct{}, 1), writing: make(chan struct{}, 1),
 		parts: map[snapglyph.LogPartition]bool{}, known: map[snapglyph.KeyIP]bool{}}
 }
 
@@ -150,8 +155,12 @@ func (w *Writer) Backlog() int {
 // back to the front of the buffer for the next try (newer entries beyond
 // MaxBuffer having been refused by Record), and the error is returned.
 func (w *Writer) Flush(ctx context.Context) error {
-	w.flushMu.Lock()
-	defer w.flushMu.Unlock()
+	select {
+	case w.writing <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("reqlog: waiting for the write in progress: %w", ctx.Err())
+	}
+	defer func() { <-w.writing }()
 	w.mu.Lock()
 	b := w.buf
 	w.buf, w.spare = w.spare[:0], nil
@@ -376,6 +385,10 @@ func (w *Writer) ensurePartitions(ctx context.Context, entries []snapglyph.Reque
 	return nil
 }
 
+// WriteTimeout is how long a periodic write may take before it is given
+// up (its entries go back to the buffer for the next one).
+const WriteTimeout = 10 * time.Second
+
 // Run writes the buffer every Interval (sooner when BatchSize entries
 // wait) until ctx ends, then writes the rest with a fresh deadline. A
 // failed write is given to report and retried after a wait that doubles
@@ -396,12 +409,16 @@ func (w *Writer) Run(ctx context.Context, report func(error)) {
 			}
 		case <-t.C:
 		}
-		if err := w.Flush(ctx); err != nil && ctx.Err() == nil {
+		// Each write has a deadline: a database that hangs (rather than
+		// refusing) fails it, to be tried again.
+		fctx, cancel := context.WithTimeout(ctx, WriteTimeout)
+		if err := w.Flush(fctx); err != nil && ctx.Err() == nil {
 			report(err)
 			failing, wait = true, min(2*wait, maxBackoff)
 		} else {
 			failing, wait = false, w.Interval
 		}
+		cancel()
 		t.Reset(wait)
 	}
 }

@@ -6,6 +6,7 @@ package usage
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,10 @@ type Recorder struct {
 	ips, flushingIPs *ipBuffer
 	// refused are the allowances this node has refused requests for.
 	refused map[refusalKey]*refusal
-	flushMu sync.Mutex // one flush at a time
+	// flushing1 holds a token while a flush runs: one flush at a time, as
+	// a lock a caller's deadline can give up waiting for (a flush stuck
+	// on a database that hangs must not hold a graceful stop forever).
+	flushing1 chan struct{}
 	// epoch is odd while a flush runs and moves at its start and end, so
 	// Used can tell whether the database read raced with a flush.
 	epoch atomic.Uint64
@@ -58,7 +62,8 @@ type Recorder struct {
 
 // New returns a recorder writing to s.
 func New(s Saver, log *slog.Logger) *Recorder {
-	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refused: map[refusalKey]*refusal{}}
+	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refused: map[refusalKey]*refusal{},
+		flushing1: make(chan struct{}, 1)}
 }
 
 func newBatch() *snapglyph.UsageBatch {
@@ -273,8 +278,12 @@ func (r *Recorder) PendingLastUse(keyID string) (snapglyph.LastUse, bool) {
 // buffered (Pending), so nothing is ever reported missing; a batch that
 // did commit is reported twice until that retry, a flush interval later.
 func (r *Recorder) Flush(ctx context.Context) error {
-	r.flushMu.Lock()
-	defer r.flushMu.Unlock()
+	select {
+	case r.flushing1 <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("usage: waiting for the flush in progress: %w", ctx.Err())
+	}
+	defer func() { <-r.flushing1 }()
 	again, err := r.write(ctx)
 	if err == nil && again {
 		_, err = r.write(ctx) // the failed batch is in: now what came since
@@ -283,7 +292,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 }
 
 // write saves the batch of a failed flush if there is one (again), else
-// what is buffered. Its caller holds flushMu.
+// what is buffered. Its caller holds flushing1.
 func (r *Recorder) write(ctx context.Context) (again bool, err error) {
 	r.mu.Lock()
 	b := r.flushing
@@ -344,6 +353,10 @@ func (r *Recorder) Backlog() int {
 	return n
 }
 
+// FlushTimeout is how long a periodic flush may take before it is given
+// up (and its batch written again by the next one).
+const FlushTimeout = 10 * time.Second
+
 // Run flushes every Interval until ctx ends, then flushes once more with a
 // fresh deadline so a graceful stop loses nothing.
 func (r *Recorder) Run(ctx context.Context) {
@@ -352,9 +365,13 @@ func (r *Recorder) Run(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
-			if err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			// Each flush has a deadline: a database that hangs (rather
+			// than refusing) fails it, to be tried again.
+			fctx, cancel := context.WithTimeout(ctx, FlushTimeout)
+			if err := r.Flush(fctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("usage flush failed; will retry", "err", err)
 			}
+			cancel()
 		case <-ctx.Done():
 			r.Close()
 			return
