@@ -101,6 +101,31 @@ func TestBadVariableRefusedWhenOverridden(t *testing.T) {
 			t.Errorf("%s: the refused command created the database", tt.variable)
 		}
 	}
+	// Values the checks must take, as flags and as variables: zero and
+	// positive numbers written as Go reads them, addresses with a name, an
+	// IPv6 host or none. Each gets as far as the listener (a port that
+	// cannot be).
+	for _, tt := range []struct{ variable, value string }{
+		{"SNAPGLYPH_AUTH_FAILURE_LIMIT", "00"}, {"SNAPGLYPH_AUTH_FAILURE_LIMIT", "0x0"}, {"SNAPGLYPH_AUTH_FAILURE_LIMIT", "+0"},
+		{"SNAPGLYPH_CACHE_SIZE", "0x10"}, {"SNAPGLYPH_CACHE_SIZE", "1_000"}, {"SNAPGLYPH_FLUSH_INTERVAL", "1.5s"},
+		{"SNAPGLYPH_METRICS_ADDR", "[::1]:99999"}, {"SNAPGLYPH_METRICS_ADDR", "localhost:99999"}, {"SNAPGLYPH_METRICS_ADDR", ":99999"},
+	} {
+		for _, asFlag := range []bool{false, true} {
+			env := map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db")}
+			args := []string{"serve", "--addr=127.0.0.1:99999"}
+			if asFlag {
+				args = append(args, "--"+strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.variable, "SNAPGLYPH_")), "_", "-")+"="+tt.value)
+			} else {
+				env[tt.variable] = tt.value
+			}
+			var out testdb.Buffer
+			err := run(context.Background(), args, mapEnv(env), strings.NewReader(""), &out, &out)
+			if !strings.HasPrefix(errorText(err), `--addr="127.0.0.1:99999": cannot listen there`) {
+				t.Errorf("%s=%s (as a flag: %v): %v, want it taken", tt.variable, tt.value, asFlag, err)
+			}
+		}
+	}
+
 	// Alone, an address variable that cannot be listened on is named.
 	var out testdb.Buffer
 	err := run(context.Background(), []string{"serve"}, mapEnv(map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_ADDR": "127.0.0.1:99999"}), strings.NewReader(""), &out, &out)

@@ -130,10 +130,10 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		fs.must(name, positive)
 	}
 	fs.must("auth-failure-limit", func(v string) error {
-		if positive(v) != nil && v != "0" {
+		if n, err := strconv.ParseInt(v, 0, strconv.IntSize); err == nil && n < 0 {
 			return errors.New("must be 0 (no limit) or positive")
 		}
-		return nil
+		return nil // a value that is no number is refused for its type
 	})
 	fs.must("addr", hostPort)
 	fs.must("metrics-addr", optional(hostPort))

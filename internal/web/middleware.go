@@ -203,12 +203,13 @@ func (a *app) roles(allowed ...snapglyph.Role) func(http.HandlerFunc) http.Handl
 }
 
 // safeNext returns next if it is a path on this site, and "" otherwise, so
-// the sign-in page cannot be used to redirect elsewhere. A backslash is
-// refused anywhere: browsers read it as a slash, and http.Redirect cleans
-// the path, so "/./\evil.example" would become "/\evil.example", i.e.
-// //evil.example. (The site's own paths hold none.)
+// the sign-in page cannot be used to redirect elsewhere. A backslash in
+// the path is refused: browsers read it as a slash, and http.Redirect
+// cleans the path, so "/./\evil.example" would become "/\evil.example",
+// i.e. //evil.example. (The site's own paths hold none; a query may.)
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	path, _, _ := strings.Cut(next, "?")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(path, "\\") || strings.ContainsAny(next, "\r\n") {
 		return ""
 	}
 	u, err := url.Parse(next)

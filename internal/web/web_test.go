@@ -126,6 +126,11 @@ func TestSignUpSignInSignOut(t *testing.T) {
 					t.Errorf("signed in, /signin?next=%q: Location %q", next, loc)
 				}
 			}
+			// A backslash in a query is no way out: such a next is kept.
+			next := "/logs?ua=C:\\Users"
+			if loc := b.get("/signin?next=" + url.QueryEscape(next)).Header.Get("Location"); loc != next {
+				t.Errorf("signed in, /signin?next=%q: Location %q, want it kept", next, loc)
+			}
 		})
 	})
 }
