@@ -636,10 +636,10 @@ func (e GetQRCodeParamsDownload) Valid() bool {
 	}
 }
 
-// AnyContent The content of any type, for a change of content that keeps the QR code's type: merged into the stored content, and the result checked against that type. Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
+// ContentPatch The content of a change that keeps the QR code's type: the fields to change of the current type's content (see each type's schema), merged into the stored content, and the result checked against that type. The schema cannot know the current type, so this is `anyOf`, not a discriminated union; content of another type than the stored one is refused by the server (400).
 //
 // Examples: {"url":"https://example.com/p/2"}
-type AnyContent struct {
+type ContentPatch struct {
 	union json.RawMessage
 }
 
@@ -762,6 +762,27 @@ type EmailContent struct {
 	To string `json:"to"`
 }
 
+// EmailContentPatch The fields of e-mail content to change, for a PATCH that keeps the type (no `type`): each as in `EmailContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one (one sent as `null` is removed), and a field left out is kept; the result is then checked as `EmailContent` is on create (400 naming the field otherwise). `to` cannot be removed: it takes no `null`.
+//
+// Examples: {"subject":"Spring menu"}, {"body":null}
+type EmailContentPatch struct {
+	// Body The message, prefilled. Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
+	//
+	// Examples: Hello,
+	// please send the catalogue.
+	Body *string `json:"body,omitempty"`
+
+	// Subject The subject, prefilled. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 2953 bytes of UTF-8.
+	//
+	// Examples: Order 1042
+	Subject *string `json:"subject,omitempty"`
+
+	// To The recipient. An e-mail address alone, `name@example.com` (no display name, no angle brackets, no spaces; the domain may be an IP address in brackets); at most 254 bytes.
+	//
+	// Examples: orders@example.com
+	To *string `json:"to,omitempty"`
+}
+
 // Logo A QR code's logo, as stored.
 //
 // Examples: {"bytes":5120,"contentType":"image/png"}
@@ -810,6 +831,16 @@ type PhoneContent struct {
 	//
 	// Examples: +1 555 123 4567
 	Number string `json:"number"`
+}
+
+// PhoneContentPatch The fields of phone content to change, for a PATCH that keeps the type (no `type`): each as in `PhoneContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one, and a field left out is kept; the result is then checked as `PhoneContent` is on create (400 naming the field otherwise). `number` cannot be removed: it takes no `null`.
+//
+// Examples: {"number":"+1 555 765 4321"}
+type PhoneContentPatch struct {
+	// Number A phone number: 3 to 15 digits, optionally a leading `+` (country code), and spaces, dashes, dots or parentheses, which are dropped in the payload.
+	//
+	// Examples: +1 555 123 4567
+	Number *string `json:"number,omitempty"`
 }
 
 // Problem An RFC 9457 problem document: what went wrong, as `application/problem+json`.
@@ -1416,7 +1447,7 @@ type QRCodeUpdate struct {
 	union json.RawMessage
 }
 
-// QRCodeUpdateEmail A change that makes (or keeps) the QR code one of type `email`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateEmail A change that makes (or keeps) the QR code one of type `email`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"body":"Hello,\nplease send the catalogue.","subject":"Order 1042","to":"orders@example.com"},"type":"email"}
 type QRCodeUpdateEmail struct {
@@ -1446,14 +1477,14 @@ type QRCodeUpdateEmail struct {
 // Examples: email
 type QRCodeUpdateEmailType string
 
-// QRCodeUpdateKeepType A change that keeps the type: `content`, if sent, is merged into the stored content (fields sent replace, `null` removes one, fields left out are kept; arrays are replaced whole) and the result must be valid for the QR code's current type (400 naming the field otherwise). The content schemas describe complete content, which is always accepted; the server also takes only the fields to change.
+// QRCodeUpdateKeepType A change that keeps the type: `content`, if sent, is merged into the stored content (fields sent replace, `null` removes one, fields left out are kept; arrays are replaced whole) and the result must be valid for the QR code's current type (400 naming the field otherwise). `content` holds only the fields to change, none required (`ContentPatch`: the `…ContentPatch` schema of the current type); complete content is one such change.
 //
 // Examples: {"content":{"url":"https://example.com/p/2"}}, {"name":"Spring menu"}
 type QRCodeUpdateKeepType struct {
-	// Content The content of any type, for a change of content that keeps the QR code's type: merged into the stored content, and the result checked against that type. Phone and SMS content look alike, so this is `anyOf`, not a discriminated union: send `type` to say which.
+	// Content The content of a change that keeps the QR code's type: the fields to change of the current type's content (see each type's schema), merged into the stored content, and the result checked against that type. The schema cannot know the current type, so this is `anyOf`, not a discriminated union; content of another type than the stored one is refused by the server (400).
 	//
 	// Examples: {"url":"https://example.com/p/2"}
-	Content *AnyContent `json:"content,omitempty"`
+	Content *ContentPatch `json:"content,omitempty"`
 
 	// Design How the QR code looks. Fields left out keep their current value (on create: the default). The server also refuses a foreground that is not darker than the background with a WCAG contrast ratio of at least 3:1 (`invalid_request` on `design.foreground`), which a schema cannot say; and on a change, a design whose logo (new or kept) lacks error correction H. On a change, a field sent as `null` is refused, except `logo`.
 	//
@@ -1466,7 +1497,7 @@ type QRCodeUpdateKeepType struct {
 	Name *QRCodeName `json:"name,omitempty"`
 }
 
-// QRCodeUpdatePhone A change that makes (or keeps) the QR code one of type `phone`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdatePhone A change that makes (or keeps) the QR code one of type `phone`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"number":"+1 555 123 4567"},"type":"phone"}
 type QRCodeUpdatePhone struct {
@@ -1496,7 +1527,7 @@ type QRCodeUpdatePhone struct {
 // Examples: phone
 type QRCodeUpdatePhoneType string
 
-// QRCodeUpdateSms A change that makes (or keeps) the QR code one of type `sms`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateSms A change that makes (or keeps) the QR code one of type `sms`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"message":"STOP","number":"+1 555 123 4567"},"type":"sms"}
 type QRCodeUpdateSms struct {
@@ -1526,7 +1557,7 @@ type QRCodeUpdateSms struct {
 // Examples: sms
 type QRCodeUpdateSmsType string
 
-// QRCodeUpdateText A change that makes (or keeps) the QR code one of type `text`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateText A change that makes (or keeps) the QR code one of type `text`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"text":"Table 12: ask for the set menu."},"type":"text"}
 type QRCodeUpdateText struct {
@@ -1556,7 +1587,7 @@ type QRCodeUpdateText struct {
 // Examples: text
 type QRCodeUpdateTextType string
 
-// QRCodeUpdateUrl A change that makes (or keeps) the QR code one of type `url`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateUrl A change that makes (or keeps) the QR code one of type `url`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"url":"https://example.com/p/1"},"type":"url"}
 type QRCodeUpdateUrl struct {
@@ -1586,7 +1617,7 @@ type QRCodeUpdateUrl struct {
 // Examples: url
 type QRCodeUpdateUrlType string
 
-// QRCodeUpdateVcard A change that makes (or keeps) the QR code one of type `vcard`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateVcard A change that makes (or keeps) the QR code one of type `vcard`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"address":{"city":"London","country":"United Kingdom","postalCode":"SW1A 1AA","street":"12 Example Road"},"emails":["ada@example.com"],"firstName":"Ada","lastName":"Lovelace","organization":"Analytical Engines Ltd","phones":["+44 20 7946 0958"],"title":"Engineer","website":"https://example.com/ada"},"type":"vcard"}
 type QRCodeUpdateVcard struct {
@@ -1616,7 +1647,7 @@ type QRCodeUpdateVcard struct {
 // Examples: vcard
 type QRCodeUpdateVcardType string
 
-// QRCodeUpdateWifi A change that makes (or keeps) the QR code one of type `wifi`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept.
+// QRCodeUpdateWifi A change that makes (or keeps) the QR code one of type `wifi`. `content` is required when the type changes (the server answers 400 on `content` otherwise); with the same type, `content` is merged into the stored content (fields left out are kept, `null` removes one) and no content keeps it. A new type's content is complete: nothing of the old content is kept. The schema asks for complete content whenever `type` is sent, as it cannot know whether the type changes: to send only some fields of the current type's content, leave `type` out (`QRCodeUpdateKeepType`).
 //
 // Examples: {"content":{"password":"correct horse battery","security":"WPA","ssid":"Cafe Guest"},"type":"wifi"}
 type QRCodeUpdateWifi struct {
@@ -1847,6 +1878,21 @@ type SmsContent struct {
 	Number string `json:"number"`
 }
 
+// SmsContentPatch The fields of SMS content to change, for a PATCH that keeps the type (no `type`): each as in `SmsContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one (one sent as `null` is removed), and a field left out is kept; the result is then checked as `SmsContent` is on create (400 naming the field otherwise). `number` cannot be removed: it takes no `null`.
+//
+// Examples: {"message":"START"}
+type SmsContentPatch struct {
+	// Message The message, prefilled. Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
+	//
+	// Examples: STOP
+	Message *string `json:"message,omitempty"`
+
+	// Number The recipient. A phone number: 3 to 15 digits, optionally a leading `+` (country code), and spaces, dashes, dots or parentheses, which are dropped in the payload.
+	//
+	// Examples: +1 555 123 4567
+	Number *string `json:"number,omitempty"`
+}
+
 // TextContent Plain text. The payload is the text exactly as given.
 //
 // Examples: {"text":"Table 12: ask for the set menu."}
@@ -1857,6 +1903,16 @@ type TextContent struct {
 	Text string `json:"text"`
 }
 
+// TextContentPatch The fields of text content to change, for a PATCH that keeps the type (no `type`): each as in `TextContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one, and a field left out is kept; the result is then checked as `TextContent` is on create (400 naming the field otherwise). `text` cannot be removed: it takes no `null`.
+//
+// Examples: {"text":"Table 12: ask for the lunch menu."}
+type TextContentPatch struct {
+	// Text Not blank (something other than white space). Line breaks (U+2028 and U+2029 included) and tabs allowed, no other control characters (C0, C1); at most 2953 bytes of UTF-8.
+	//
+	// Examples: Table 12: ask for the set menu.
+	Text *string `json:"text,omitempty"`
+}
+
 // UrlContent A web address. The payload is the URL exactly as given.
 //
 // Examples: {"url":"https://example.com/p/1"}
@@ -1865,6 +1921,16 @@ type UrlContent struct {
 	//
 	// Examples: https://example.com/p/1
 	Url string `json:"url"`
+}
+
+// UrlContentPatch The fields of URL content to change, for a PATCH that keeps the type (no `type`): each as in `UrlContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one, and a field left out is kept; the result is then checked as `UrlContent` is on create (400 naming the field otherwise). `url` cannot be removed: it takes no `null`.
+//
+// Examples: {"url":"https://example.com/p/2"}
+type UrlContentPatch struct {
+	// Url An absolute `http` or `https` URL, without white space (Unicode's too, such as U+00A0), control characters or invisible characters (format characters such as U+200B or U+202E, Hangul fillers; those beyond the Basic Multilingual Plane are refused by the server though the pattern cannot list them): a phone's browser refuses such a URL or opens another than the one shown. At most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
+	//
+	// Examples: https://example.com/p/1
+	Url *string `json:"url,omitempty"`
 }
 
 // Usage The organisation's usage this month.
@@ -1965,6 +2031,49 @@ type VcardContent struct {
 	Website *string `json:"website,omitempty"`
 }
 
+// VcardContentPatch The fields of vCard content to change, for a PATCH that keeps the type (no `type`): each as in `VcardContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one (one sent as `null` is removed), and a field left out is kept; the result is then checked as `VcardContent` is on create (400 naming the field otherwise). `phones` and `emails` are replaced whole; `address` is merged in turn into the stored address (its fields sent as `null` are removed; `"address": null` removes it). At least one of `firstName`, `lastName` and `organization` must stay not blank in the result.
+//
+// Examples: {"title":"Head of Engineering"}, {"address":{"city":"Cambridge","postalCode":null},"phones":["+44 20 7946 0000"],"website":null}
+type VcardContentPatch struct {
+	// Address The fields of the postal address to change, merged into the stored address (a field sent as `null` is removed), or `null` to remove the address.
+	Address *VcardAddress `json:"address,omitempty"`
+
+	// Emails Up to 5 e-mail addresses.
+	//
+	// Examples: ["ada@example.com"]
+	Emails *[]string `json:"emails,omitempty"`
+
+	// FirstName Given name. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
+	//
+	// Examples: Ada
+	FirstName *string `json:"firstName,omitempty"`
+
+	// LastName Family name. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
+	//
+	// Examples: Lovelace
+	LastName *string `json:"lastName,omitempty"`
+
+	// Organization Company or organisation. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
+	//
+	// Examples: Analytical Engines Ltd
+	Organization *string `json:"organization,omitempty"`
+
+	// Phones Up to 5 phone numbers, each as for `phone` content (written `+` and digits in the card).
+	//
+	// Examples: ["+44 20 7946 0958"]
+	Phones *[]string `json:"phones,omitempty"`
+
+	// Title Job title. One line, no control characters (C0, C1) or line separators (U+2028, U+2029); at most 256 bytes of UTF-8.
+	//
+	// Examples: Engineer
+	Title *string `json:"title,omitempty"`
+
+	// Website A web site: empty, or an absolute `http` or `https` URL, without spaces or control characters, at most 2048 bytes of UTF-8. Percent signs in the host, path and fragment must start a valid escape (`%2F`); a port is at most 5 digits, from 0 to 65535; a host whose last label is a number (digits, or `0x` and hex digits) must be an IPv4 address of four numbers from 0 to 255 without leading zeros (`192.0.2.1`: browsers refuse `256.0.0.1` and open `1.2.3` as 1.2.0.3); an IPv6 host is written in brackets (`http://[2001:db8::1]/`), without a zone.
+	//
+	// Examples: https://example.com/ada
+	Website *string `json:"website,omitempty"`
+}
+
 // WifiContent A Wi-Fi network to join. The payload is `WIFI:T:WPA;S:ssid;P:password;H:true;;` (`T:nopass` and no `P` for `none`; `H:true` only for a hidden network), with `\ ; , : "` escaped by a backslash.
 type WifiContent struct {
 	// Hidden Whether the network hides its name (does not broadcast it). False when absent or null.
@@ -1992,6 +2101,31 @@ type WifiContent struct {
 //
 // Examples: WPA
 type WifiContentSecurity string
+
+// WifiContentPatch The fields of Wi-Fi content to change, for a PATCH that keeps the type (no `type`): each as in `WifiContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one (one sent as `null` is removed, and its default applies), and a field left out is kept; the result is then checked as `WifiContent` is on create (400 naming the field otherwise). `ssid` cannot be removed: it takes no `null`. The password's rule depends on `security`, sent or stored, so it is checked on the result: a new `password` alone must suit the stored security, and `{"security":"none"}` alone is refused while a password is stored (send `"password": null` with it).
+//
+// Examples: {"password":"new horse battery staple"}, {"password":null,"security":"none"}
+type WifiContentPatch struct {
+	// Hidden Whether the network hides its name (does not broadcast it). False when absent or null.
+	//
+	// Examples: false
+	Hidden *bool `json:"hidden,omitempty"`
+
+	// Password The network's key, as the server checks it: for WPA (the default) 8 to 63 printable ASCII characters or 64 hex digits; for WEP 5 or 13 printable ASCII characters or 10 or 26 hex digits; empty, null or absent for `none`.
+	//
+	// Examples: correct horse battery
+	Password *string `json:"password,omitempty"`
+
+	// Security The kind of key: `WPA` (WPA/WPA2/WPA3 personal), `WEP`, or `none` for an open network. WPA when absent, null or empty.
+	//
+	// Examples: WPA
+	Security *WifiContentSecurity `json:"security,omitempty"`
+
+	// Ssid The network's name: one line, no control characters (C0, C1) or line separators (U+2028, U+2029), 1 to 32 bytes of UTF-8.
+	//
+	// Examples: Cafe Guest
+	Ssid *string `json:"ssid,omitempty"`
+}
 
 // BadRequest An RFC 9457 problem document: what went wrong, as `application/problem+json`.
 //
@@ -2144,22 +2278,22 @@ type CreateQRCodeJSONRequestBody = QRCodeCreate
 // UpdateQRCodeJSONRequestBody defines body for UpdateQRCode for application/json ContentType.
 type UpdateQRCodeJSONRequestBody = QRCodeUpdate
 
-// AsUrlContent returns the union data inside the AnyContent as a UrlContent
-func (t AnyContent) AsUrlContent() (UrlContent, error) {
-	var body UrlContent
+// AsUrlContentPatch returns the union data inside the ContentPatch as a UrlContentPatch
+func (t ContentPatch) AsUrlContentPatch() (UrlContentPatch, error) {
+	var body UrlContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromUrlContent overwrites any union data inside the AnyContent as the provided UrlContent
-func (t *AnyContent) FromUrlContent(v UrlContent) error {
+// FromUrlContentPatch overwrites any union data inside the ContentPatch as the provided UrlContentPatch
+func (t *ContentPatch) FromUrlContentPatch(v UrlContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeUrlContent performs a merge with any union data inside the AnyContent, using the provided UrlContent
-func (t *AnyContent) MergeUrlContent(v UrlContent) error {
+// MergeUrlContentPatch performs a merge with any union data inside the ContentPatch, using the provided UrlContentPatch
+func (t *ContentPatch) MergeUrlContentPatch(v UrlContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2170,22 +2304,22 @@ func (t *AnyContent) MergeUrlContent(v UrlContent) error {
 	return err
 }
 
-// AsTextContent returns the union data inside the AnyContent as a TextContent
-func (t AnyContent) AsTextContent() (TextContent, error) {
-	var body TextContent
+// AsTextContentPatch returns the union data inside the ContentPatch as a TextContentPatch
+func (t ContentPatch) AsTextContentPatch() (TextContentPatch, error) {
+	var body TextContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromTextContent overwrites any union data inside the AnyContent as the provided TextContent
-func (t *AnyContent) FromTextContent(v TextContent) error {
+// FromTextContentPatch overwrites any union data inside the ContentPatch as the provided TextContentPatch
+func (t *ContentPatch) FromTextContentPatch(v TextContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeTextContent performs a merge with any union data inside the AnyContent, using the provided TextContent
-func (t *AnyContent) MergeTextContent(v TextContent) error {
+// MergeTextContentPatch performs a merge with any union data inside the ContentPatch, using the provided TextContentPatch
+func (t *ContentPatch) MergeTextContentPatch(v TextContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2196,22 +2330,22 @@ func (t *AnyContent) MergeTextContent(v TextContent) error {
 	return err
 }
 
-// AsEmailContent returns the union data inside the AnyContent as a EmailContent
-func (t AnyContent) AsEmailContent() (EmailContent, error) {
-	var body EmailContent
+// AsEmailContentPatch returns the union data inside the ContentPatch as a EmailContentPatch
+func (t ContentPatch) AsEmailContentPatch() (EmailContentPatch, error) {
+	var body EmailContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromEmailContent overwrites any union data inside the AnyContent as the provided EmailContent
-func (t *AnyContent) FromEmailContent(v EmailContent) error {
+// FromEmailContentPatch overwrites any union data inside the ContentPatch as the provided EmailContentPatch
+func (t *ContentPatch) FromEmailContentPatch(v EmailContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeEmailContent performs a merge with any union data inside the AnyContent, using the provided EmailContent
-func (t *AnyContent) MergeEmailContent(v EmailContent) error {
+// MergeEmailContentPatch performs a merge with any union data inside the ContentPatch, using the provided EmailContentPatch
+func (t *ContentPatch) MergeEmailContentPatch(v EmailContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2222,22 +2356,22 @@ func (t *AnyContent) MergeEmailContent(v EmailContent) error {
 	return err
 }
 
-// AsPhoneContent returns the union data inside the AnyContent as a PhoneContent
-func (t AnyContent) AsPhoneContent() (PhoneContent, error) {
-	var body PhoneContent
+// AsPhoneContentPatch returns the union data inside the ContentPatch as a PhoneContentPatch
+func (t ContentPatch) AsPhoneContentPatch() (PhoneContentPatch, error) {
+	var body PhoneContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromPhoneContent overwrites any union data inside the AnyContent as the provided PhoneContent
-func (t *AnyContent) FromPhoneContent(v PhoneContent) error {
+// FromPhoneContentPatch overwrites any union data inside the ContentPatch as the provided PhoneContentPatch
+func (t *ContentPatch) FromPhoneContentPatch(v PhoneContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergePhoneContent performs a merge with any union data inside the AnyContent, using the provided PhoneContent
-func (t *AnyContent) MergePhoneContent(v PhoneContent) error {
+// MergePhoneContentPatch performs a merge with any union data inside the ContentPatch, using the provided PhoneContentPatch
+func (t *ContentPatch) MergePhoneContentPatch(v PhoneContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2248,22 +2382,22 @@ func (t *AnyContent) MergePhoneContent(v PhoneContent) error {
 	return err
 }
 
-// AsSmsContent returns the union data inside the AnyContent as a SmsContent
-func (t AnyContent) AsSmsContent() (SmsContent, error) {
-	var body SmsContent
+// AsSmsContentPatch returns the union data inside the ContentPatch as a SmsContentPatch
+func (t ContentPatch) AsSmsContentPatch() (SmsContentPatch, error) {
+	var body SmsContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromSmsContent overwrites any union data inside the AnyContent as the provided SmsContent
-func (t *AnyContent) FromSmsContent(v SmsContent) error {
+// FromSmsContentPatch overwrites any union data inside the ContentPatch as the provided SmsContentPatch
+func (t *ContentPatch) FromSmsContentPatch(v SmsContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeSmsContent performs a merge with any union data inside the AnyContent, using the provided SmsContent
-func (t *AnyContent) MergeSmsContent(v SmsContent) error {
+// MergeSmsContentPatch performs a merge with any union data inside the ContentPatch, using the provided SmsContentPatch
+func (t *ContentPatch) MergeSmsContentPatch(v SmsContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2274,22 +2408,22 @@ func (t *AnyContent) MergeSmsContent(v SmsContent) error {
 	return err
 }
 
-// AsWifiContent returns the union data inside the AnyContent as a WifiContent
-func (t AnyContent) AsWifiContent() (WifiContent, error) {
-	var body WifiContent
+// AsWifiContentPatch returns the union data inside the ContentPatch as a WifiContentPatch
+func (t ContentPatch) AsWifiContentPatch() (WifiContentPatch, error) {
+	var body WifiContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromWifiContent overwrites any union data inside the AnyContent as the provided WifiContent
-func (t *AnyContent) FromWifiContent(v WifiContent) error {
+// FromWifiContentPatch overwrites any union data inside the ContentPatch as the provided WifiContentPatch
+func (t *ContentPatch) FromWifiContentPatch(v WifiContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeWifiContent performs a merge with any union data inside the AnyContent, using the provided WifiContent
-func (t *AnyContent) MergeWifiContent(v WifiContent) error {
+// MergeWifiContentPatch performs a merge with any union data inside the ContentPatch, using the provided WifiContentPatch
+func (t *ContentPatch) MergeWifiContentPatch(v WifiContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2300,22 +2434,22 @@ func (t *AnyContent) MergeWifiContent(v WifiContent) error {
 	return err
 }
 
-// AsVcardContent returns the union data inside the AnyContent as a VcardContent
-func (t AnyContent) AsVcardContent() (VcardContent, error) {
-	var body VcardContent
+// AsVcardContentPatch returns the union data inside the ContentPatch as a VcardContentPatch
+func (t ContentPatch) AsVcardContentPatch() (VcardContentPatch, error) {
+	var body VcardContentPatch
 	err := json.Unmarshal(t.union, &body)
 	return body, err
 }
 
-// FromVcardContent overwrites any union data inside the AnyContent as the provided VcardContent
-func (t *AnyContent) FromVcardContent(v VcardContent) error {
+// FromVcardContentPatch overwrites any union data inside the ContentPatch as the provided VcardContentPatch
+func (t *ContentPatch) FromVcardContentPatch(v VcardContentPatch) error {
 	b, err := json.Marshal(v)
 	t.union = b
 	return err
 }
 
-// MergeVcardContent performs a merge with any union data inside the AnyContent, using the provided VcardContent
-func (t *AnyContent) MergeVcardContent(v VcardContent) error {
+// MergeVcardContentPatch performs a merge with any union data inside the ContentPatch, using the provided VcardContentPatch
+func (t *ContentPatch) MergeVcardContentPatch(v VcardContentPatch) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -2326,12 +2460,12 @@ func (t *AnyContent) MergeVcardContent(v VcardContent) error {
 	return err
 }
 
-func (t AnyContent) MarshalJSON() ([]byte, error) {
+func (t ContentPatch) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
 }
 
-func (t *AnyContent) UnmarshalJSON(b []byte) error {
+func (t *ContentPatch) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }

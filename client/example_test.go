@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -95,4 +96,25 @@ func deleteCode(ctx context.Context, c *client.ClientWithResponses, id string) e
 		return p // a non-nil *Problem only: a nil one in an error is not nil
 	}
 	return nil
+}
+
+// A change of some content fields while the type stays: the body holds
+// only them (a vCard's title here), and the server keeps the others (the
+// names, phones, address). Run by go test: the Output is the body sent.
+func Example_changeContentFields() {
+	title := "Dr"
+	var content client.ContentPatch
+	if err := content.FromVcardContentPatch(client.VcardContentPatch{Title: &title}); err != nil {
+		log.Fatal(err)
+	}
+	var change client.QRCodeUpdate
+	if err := change.FromQRCodeUpdateKeepType(client.QRCodeUpdateKeepType{Content: &content}); err != nil {
+		log.Fatal(err)
+	}
+	body, err := json.Marshal(change)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(body)) // c.UpdateQRCodeWithResponse(ctx, id, nil, change) sends it
+	// Output: {"content":{"title":"Dr"}}
 }

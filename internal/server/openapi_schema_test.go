@@ -112,6 +112,9 @@ var schemaKeywords = map[string]bool{
 	"discriminator": true,
 	"description":   false, "title": false, "examples": false, "default": false, "format": false,
 	"contentEncoding": false, "contentMediaType": false,
+	// For the Go client's generator (client/): a property whose values
+	// are another schema's enum uses that schema's Go type.
+	"x-go-type": false,
 }
 
 // validate returns every way v breaks the schema, each with the JSON path

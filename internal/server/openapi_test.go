@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -503,6 +505,9 @@ func createCases(logo string) []exampleCase {
 
 func patchCases(logo string) []exampleCase {
 	logoBase := `{"name":"Logo","type":"url","content":{"url":"https://example.com/logo"},"design":{"errorCorrection":"H","logo":"` + logo + `"}}`
+	vcardBase := `{"name":"Card","type":"vcard","content":{"firstName":"Ada","lastName":"Lovelace","title":"Engineer",` +
+		`"phones":["+44 20 7946 0958"],"address":{"city":"London","country":"United Kingdom"}}}`
+	wifiBase := `{"name":"Wi-Fi","type":"wifi","content":{"ssid":"Cafe Guest","password":"correct horse battery","hidden":true}}`
 	return []exampleCase{
 		valid("empty change", `{}`),
 		valid("rename", `{"name":"Spring menu"}`),
@@ -532,6 +537,27 @@ func patchCases(logo string) []exampleCase {
 			schema: true, why: "content must be valid for the current type, which the schema cannot know"},
 		{name: "lower the error correction of a code with a logo", body: `{"design":{"errorCorrection":"L"}}`, base: logoBase,
 			schema: true, why: "a logo kept from before needs H, which the schema cannot know"},
+
+		// Content merged while the type stays: only the fields to change.
+		{name: "a vCard's title alone", body: `{"content":{"title":"Dr"}}`, base: vcardBase, schema: true, server: true},
+		{name: "a vCard's address merged, a field removed", body: `{"content":{"title":null,"address":{"city":null,"postalCode":"SW1A 1AA"}}}`,
+			base: vcardBase, schema: true, server: true},
+		{name: "a vCard's phones replaced", body: `{"content":{"phones":["+1 555 123 4567"]}}`, base: vcardBase, schema: true, server: true},
+		{name: "a Wi-Fi's password alone", body: `{"content":{"password":"new horse battery staple"}}`, base: wifiBase, schema: true, server: true},
+		{name: "a Wi-Fi made open", body: `{"content":{"security":"none","password":null}}`, base: wifiBase, schema: true, server: true},
+		valid("the URL alone, type sent", `{"type":"url","content":{"url":"https://example.com/again"}}`),
+		invalid("a required content field removed", `{"content":{"url":null}}`),
+		{name: "a Wi-Fi's ssid removed", body: `{"content":{"ssid":null}}`, base: wifiBase},
+		{name: "a bad vCard field alone", body: `{"content":{"title":"a\nb"}}`, base: vcardBase},
+		{name: "new type, partial content", body: `{"type":"vcard","content":{"title":"Dr"}}`, base: wifiBase},
+		{name: "a vCard's title alone, type sent", body: `{"type":"vcard","content":{"title":"Dr"}}`, base: vcardBase,
+			server: true, why: "with type the schema asks for complete content, as it cannot know whether the type changes; the server merges content for the stored type"},
+		{name: "a Wi-Fi's password too short for its stored WPA", body: `{"content":{"password":"short"}}`, base: wifiBase,
+			schema: true, why: "the password's rule depends on the stored security, which the schema cannot know"},
+		{name: "a Wi-Fi made open, its password kept", body: `{"content":{"security":"none"}}`, base: wifiBase,
+			schema: true, why: "an open network takes no password, and the stored one is kept: the schema cannot know it"},
+		{name: "a vCard's names all removed", body: `{"content":{"firstName":null,"lastName":""}}`, base: vcardBase,
+			schema: true, why: "at least one name must stay, and which are stored the schema cannot know"},
 	}
 }
 
@@ -711,6 +737,38 @@ func TestOpenAPIExamples(t *testing.T) {
 			}
 		}
 
+		// Each content change's examples (UrlContentPatch, …), sent
+		// without a type to a code of theirs made from the type's content
+		// example: the code answered holds the stored content with the
+		// change merged in.
+		patches := 0
+		for _, name := range sortedKeys(schemas) {
+			typ, ok := strings.CutSuffix(name, "ContentPatch")
+			if !ok || typ == "" {
+				continue
+			}
+			stored := asSlice(schemas[typ+"Content"].(map[string]any)["examples"])[0]
+			for _, ex := range asSlice(schemas[name].(map[string]any)["examples"]) {
+				patches++
+				body := `{"content":` + marshal(t, ex) + `}`
+				if errs := d.validate(updateSchema, mustJSON(t, body)); len(errs) > 0 {
+					t.Errorf("the document's example %s (%s) breaks its schema: %v", body, name, errs)
+				}
+				_, v := do("POST", "/api/v1/qr-codes", qrBody(strings.ToLower(typ), marshal(t, stored)), "QRCode")
+				status, v := do("PATCH", "/api/v1/qr-codes/"+v.(map[string]any)["id"].(string), body, "QRCode")
+				if status != 200 {
+					t.Errorf("the document's example %s (%s): %d %v", body, name, status, v)
+					continue
+				}
+				if got, want := v.(map[string]any)["content"], mergePatch(stored, ex); !jsonEqual(got, want) {
+					t.Errorf("%s changed %s into %s; the merge is %s", body, marshal(t, stored), marshal(t, got), marshal(t, want))
+				}
+			}
+		}
+		if patches < 7 {
+			t.Errorf("%d examples of content changes, want one per type at least", patches)
+		}
+
 		// The parameters' examples, on the list and on a code.
 		var query []string
 		listOp := root["paths"].(map[string]any)["/api/v1/qr-codes"].(map[string]any)["get"].(map[string]any)
@@ -792,6 +850,29 @@ func TestOpenAPIExamples(t *testing.T) {
 	})
 }
 
+// mergePatch is patch merged into target as RFC 7396 says, as the server
+// merges a change's content into the stored content: a field of patch
+// replaces target's (an object is merged in turn), null removes it.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, _ := target.(map[string]any)
+	out := make(map[string]any, len(t)+len(p))
+	for k, v := range t {
+		out[k] = v
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = mergePatch(out[k], v)
+		}
+	}
+	return out
+}
+
 // checkCase: a case where the document and the server differ says why.
 func checkCase(t *testing.T, c exampleCase) {
 	t.Helper()
@@ -806,6 +887,50 @@ func marshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestOpenAPIContentPatches: each type's content change (UrlContentPatch,
+// …, for a PATCH that keeps the type) takes exactly the fields of its
+// content schema (UrlContent, …) under the same rules, none of them
+// required, and ContentPatch, the content of such a change, is any of
+// them, one per type.
+func TestOpenAPIContentPatches(t *testing.T) {
+	d := loadOpenAPI(t)
+	schemas := d.root.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+	var refs []any
+	types := asSlice(schemas["QRType"].(map[string]any)["enum"])
+	for _, v := range types {
+		typ := strings.ToUpper(v.(string)[:1]) + v.(string)[1:]
+		name := typ + "ContentPatch"
+		refs = append(refs, map[string]any{"$ref": "#/components/schemas/" + name})
+		patch, ok := schemas[name].(map[string]any)
+		if !ok {
+			t.Errorf("no schema %s for a change of %s content", name, v)
+			continue
+		}
+		full := schemas[typ+"Content"].(map[string]any)
+		if patch["required"] != nil || patch["additionalProperties"] != false {
+			t.Errorf("%s: required %v, additionalProperties %v; want none and false", name, patch["required"], patch["additionalProperties"])
+		}
+		pp, fp := patch["properties"].(map[string]any), full["properties"].(map[string]any)
+		if !slices.Equal(sortedKeys(pp), sortedKeys(fp)) {
+			t.Errorf("%s has the fields %v, %sContent %v", name, sortedKeys(pp), typ, sortedKeys(fp))
+			continue
+		}
+		for _, k := range sortedKeys(fp) {
+			// The same rules; descriptions may say more of a change.
+			p, f := maps.Clone(pp[k].(map[string]any)), maps.Clone(fp[k].(map[string]any))
+			delete(p, "description")
+			delete(f, "description")
+			delete(p, "x-go-type")
+			if !jsonEqual(p, f) {
+				t.Errorf("%s.%s is %s; %sContent.%s is %s", name, k, marshal(t, p), typ, k, marshal(t, f))
+			}
+		}
+	}
+	if got := asSlice(schemas["ContentPatch"].(map[string]any)["anyOf"]); !jsonEqual(got, refs) {
+		t.Errorf("ContentPatch is any of %s; want %s, one per type", marshal(t, got), marshal(t, refs))
+	}
 }
 
 // A query string (or an Idempotency-Key) and whether the document and
