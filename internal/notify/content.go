@@ -90,18 +90,22 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 		}
 		renews := ev.Time("resetsAt")
 		used, limit := ev.Int("used"), ev.Int("limit")
+		more := " The Max plan has more."
+		if org.Plan == snapglyph.PlanMax {
+			more = "" // there is no bigger plan to point to
+		}
 		if ev.Int("percent") >= 100 {
 			if used < limit {
 				// Refused with less recorded: the rest of the allowance
 				// is in requests not yet recorded, or was held by a
 				// server that stopped without handing it back.
 				return Content{"All " + what + " of this month spent",
-					fmt.Sprintf("%s has no %s left this month: %s of its %s are recorded as used and the rest is taken; more are refused (429) until they renew on %s. The Max plan has more.",
-						org.Name, what, snapglyph.FormatCount(used), snapglyph.FormatCount(limit), when(renews)), "/settings/api"}
+					fmt.Sprintf("%s has no %s left this month: %s of its %s are recorded as used and the rest is taken; more are refused (429) until they renew on %s.%s",
+						org.Name, what, snapglyph.FormatCount(used), snapglyph.FormatCount(limit), when(renews), more), "/settings/api"}
 			}
 			return Content{"All " + what + " of this month used",
-				fmt.Sprintf("%s has used %s of its %s %s this month; more are refused (429) until they renew on %s. The Max plan has more.",
-					org.Name, snapglyph.FormatCount(used), snapglyph.FormatCount(limit), what, when(renews)), "/settings/api"}
+				fmt.Sprintf("%s has used %s of its %s %s this month; more are refused (429) until they renew on %s.%s",
+					org.Name, snapglyph.FormatCount(used), snapglyph.FormatCount(limit), what, when(renews), more), "/settings/api"}
 		}
 		return Content{fmt.Sprintf("%d %% of this month's %s used", ev.Int("percent"), what),
 			fmt.Sprintf("%s has used %s of its %s %s this month. They renew on %s.", org.Name, snapglyph.FormatCount(used), snapglyph.FormatCount(limit), what, when(renews)), "/settings/api"}

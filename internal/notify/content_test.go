@@ -65,4 +65,16 @@ func TestComposeEveryKind(t *testing.T) {
 			t.Errorf("%s: %q (topic %q)", c.kind, text, snapglyph.EventTopic(c.kind))
 		}
 	}
+	// A spent allowance points to the Max plan, but not an organisation
+	// already on it (review 6).
+	for _, plan := range []snapglyph.Plan{snapglyph.PlanPro, snapglyph.PlanMax} {
+		for _, used := range []int64{9466, 10000} {
+			o := &snapglyph.Org{ID: "org_1", Name: "Acme", Plan: plan}
+			ev := &snapglyph.Event{Kind: snapglyph.EventUsageThreshold, OrgID: o.ID,
+				Data: map[string]any{"counter": "apiCalls", "percent": 100, "used": used, "limit": 10000, "resetsAt": at}}
+			if got := notify.Compose(ev, o, "owner").Body; strings.Contains(got, "Max plan") != (plan != snapglyph.PlanMax) {
+				t.Errorf("%s plan, %d used: %q", plan, used, got)
+			}
+		}
+	}
 }

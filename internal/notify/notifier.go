@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -179,7 +180,7 @@ func (n *Notifier) send(ctx context.Context, no *snapglyph.Notice, org *snapglyp
 	if err != nil {
 		return &PermanentError{err}
 	}
-	return n.Mailer.Send(ctx, &Message{To: no.Email, Subject: no.Title + " · " + org.Name, Text: text, HTML: html})
+	return n.Mailer.Send(ctx, &Message{To: no.Email, Subject: no.Title + " · " + org.Name, Text: text, HTML: html, ID: org.ID + " notice " + strconv.FormatInt(no.ID, 10)})
 }
 
 // invitation mails an invitation's link to its invitee, if it is still

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -31,6 +32,11 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// ID names the message for good (a notice's id): its Message-ID is
+	// made from it, so a copy sent again after a lost answer (a sender
+	// that died mid-send) carries the same one and mail systems can drop
+	// it. Empty: a new Message-ID each time.
+	ID string
 }
 
 // Mailer sends mail.
@@ -266,7 +272,12 @@ func (m *SMTP) compose(msg *Message, to *mail.Address) ([]byte, error) {
 		return nil, err
 	}
 	var id [12]byte
-	rand.Read(id[:])
+	if msg.ID != "" {
+		sum := sha256.Sum256([]byte("snapglyph message " + msg.ID))
+		copy(id[:], sum[:])
+	} else {
+		rand.Read(id[:])
+	}
 	domain := m.from.Address[strings.LastIndexByte(m.from.Address, '@')+1:]
 	var b bytes.Buffer
 	for _, h := range [][2]string{

@@ -117,6 +117,28 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 	if p.header.Get("From") != `"SnapGlyph" <noreply@snapglyph.test>` || p.header.Get("To") != "<alice@acme.test>" || p.header.Get("Message-Id") == "" || p.header.Get("Auto-Submitted") != "auto-generated" {
 		t.Errorf("headers %v", p.header)
 	}
+
+	// A message sent twice under one ID (a notice sent again after its
+	// sender died mid-send) has one Message-ID, so mail systems can drop
+	// the copy (review 6); without an ID, or with another, each differs.
+	ids := map[string]bool{}
+	for _, id := range []string{"org_1 notice 7", "org_1 notice 7", "org_1 notice 8", "", ""} {
+		msg.ID = id
+		if err := m.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = srv.Wait(6, 5*time.Second)
+	if len(got) != 6 {
+		t.Fatalf("%d messages", len(got))
+	}
+	for _, g := range got[1:] {
+		ids[parse(t, g).header.Get("Message-Id")] = true
+	}
+	first := parse(t, got[1]).header.Get("Message-Id")
+	if parse(t, got[2]).header.Get("Message-Id") != first || len(ids) != 4 || !strings.HasSuffix(first, "@snapglyph.test>") {
+		t.Errorf("Message-IDs %v: want the two sends of one ID alike, the others apart", ids)
+	}
 }
 
 func TestSMTPImplicitTLS(t *testing.T) {
