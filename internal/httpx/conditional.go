@@ -62,15 +62,8 @@ func UnmodifiedSinceFails(r *http.Request, modified time.Time) bool {
 	if len(fieldLines(r, "If-Match")) > 0 || modified.IsZero() {
 		return false
 	}
-	values := fieldLines(r, "If-Unmodified-Since")
-	if len(values) != 1 {
-		return false
-	}
-	since, err := http.ParseTime(strings.Trim(values[0], " \t"))
-	if err != nil {
-		return false
-	}
-	return !modified.Before(since)
+	since, ok := dateField(r, "If-Unmodified-Since")
+	return ok && !modified.Before(since)
 }
 
 // NotModified answers a GET or HEAD whose If-None-Match lists etag (or
@@ -152,15 +145,19 @@ func NotModifiedSince(w http.ResponseWriter, r *http.Request, etag string, modif
 // date strictly after modified. A missing, repeated or invalid field is
 // no condition (RFC 9110 §13.1.3).
 func unmodifiedSince(r *http.Request, modified time.Time) bool {
-	values := fieldLines(r, "If-Modified-Since")
+	since, ok := dateField(r, "If-Modified-Since")
+	return ok && modified.Before(since)
+}
+
+// dateField returns the date a conditional field holds, and false when
+// it is missing, repeated or no valid HTTP date (then it is no condition).
+func dateField(r *http.Request, name string) (time.Time, bool) {
+	values := fieldLines(r, name)
 	if len(values) != 1 {
-		return false
+		return time.Time{}, false
 	}
-	since, err := http.ParseTime(strings.Trim(values[0], " \t"))
-	if err != nil {
-		return false
-	}
-	return modified.Before(since)
+	t, err := http.ParseTime(strings.Trim(values[0], " \t"))
+	return t, err == nil
 }
 
 // fieldLines returns the lines of a field that hold something: a line
