@@ -102,6 +102,18 @@ var fieldsOf = map[string][]string{
 
 var addressFields = []string{"street", "city", "region", "postalCode", "country"}
 
+// ContentFields returns the fields of a type's content (object ""), or of
+// an object within it ("address", a vCard's); nil for anything else.
+func ContentFields(typ, object string) []string {
+	switch {
+	case object == "":
+		return fieldsOf[typ]
+	case typ == "vcard" && object == "address":
+		return addressFields
+	}
+	return nil
+}
+
 type parser struct{ errs []FieldError }
 
 func (p *parser) fail(field, msg string) { p.errs = append(p.errs, FieldError{field, msg}) }

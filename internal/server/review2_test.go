@@ -58,6 +58,20 @@ func TestPatchMergesContent(t *testing.T) {
 		}
 		// A field of another type is still unknown to this one.
 		expectProblem(t, h.sendH("PATCH", path, `{"content":{"ssid":"Home"}}`), 400, "invalid_request")
+		// So is a misspelt one sent as null, to remove it (review 8: it
+		// was dropped, 200 and nothing removed), also in the address, and
+		// objects deeper than content goes are refused, not merged.
+		for body, field := range map[string]string{
+			`{"content":{"titel":null}}`:                              "content.titel",
+			`{"content":{"Title":null}}`:                              "content.Title",
+			`{"content":{"address":{"floor":null}}}`:                  "content.address.floor",
+			`{"content":{"address":{"city":{"x":{"y":{"z":null}}}}}}`: "content.address.city",
+		} {
+			p := expectProblem(t, h.sendH("PATCH", path, body), 400, "invalid_request")
+			if fields, _ := problemFields(t, p); !slices.Contains(fields, field) {
+				t.Errorf("PATCH %s: errors %v, want %s named", body, fields, field)
+			}
+		}
 		if c := string(readQR(t, h.sendH("GET", path, ""), 200).Content); c != want {
 			t.Fatalf("refused PATCHes changed the content to %s", c)
 		}

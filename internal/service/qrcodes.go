@@ -309,7 +309,7 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 		case len(in.Content) == 0:
 			in.Content = q.Content
 		case in.MergeContent:
-			in.Content = mergeContent(q.Content, in.Content)
+			in.Content = mergeContent(q.Type, q.Content, in.Content)
 		}
 	}
 	applied, err := s.applyQR(q, &d, in)
@@ -323,14 +323,25 @@ func (s *Service) checkChange(q *snapglyph.QRCode, in QRInput) (qr.Design, error
 }
 
 // mergeContent applies patch, a content object sent with a change, to
-// the stored content (RFC 7396's JSON merge patch): each field of patch
-// replaces the stored one, an object (a vCard's address) is merged in
-// turn, an array (a vCard's phones) is replaced whole, and null removes
-// the field (the content schemas hold null as absent, so it can only
-// mean that). Fields patch leaves out are kept, in the stored order; new
-// ones follow in the order sent. A patch or stored content that is no
-// object is returned as sent, for qr.Payload to refuse.
-func mergeContent(stored, patch json.RawMessage) json.RawMessage {
+// the stored content of type typ (RFC 7396's JSON merge patch): each
+// field of patch replaces the stored one, an object (a vCard's address)
+// is merged in turn, an array (a vCard's phones) is replaced whole, and
+// null removes the field (the content schemas hold null as absent, so it
+// can only mean that). Fields patch leaves out are kept, in the stored
+// order; new ones follow in the order sent. A patch or stored content
+// that is no object is returned as sent, for qr.Payload to refuse.
+func mergeContent(typ string, stored, patch json.RawMessage) json.RawMessage {
+	return mergeObject(typ, "", stored, patch)
+}
+
+// mergeObject merges patch into stored, the content's object at path
+// ("" or "address"). A null for a field that is neither stored nor one
+// of the object's fields stays in the result, so qr.Payload refuses it
+// as unknown (a misspelt field sent as null must not read as removed).
+// Only the content's own fields are merged as objects: content is two
+// levels deep, so deeper objects are taken as sent, for qr.Payload to
+// refuse, and the work stays linear in the patch however it nests.
+func mergeObject(typ, path string, stored, patch json.RawMessage) json.RawMessage {
 	base, ok := objectMembers(stored)
 	if !ok {
 		return patch
@@ -339,35 +350,46 @@ func mergeContent(stored, patch json.RawMessage) json.RawMessage {
 	if !ok {
 		return patch
 	}
+	known := qr.ContentFields(typ, path)
+	at := make(map[string]int, len(base)+len(changes))
+	for i, m := range base {
+		at[m.key] = i
+	}
 	for _, c := range changes {
-		i := slices.IndexFunc(base, func(m member) bool { return m.key == c.key })
-		if isJSONNull(c.value) {
-			if i >= 0 {
-				base = slices.Delete(base, i, i+1)
+		i, held := at[c.key]
+		if isJSONNull(c.value) && (held || slices.Contains(known, c.key)) {
+			if held {
+				base[i].value = nil // removed
 			}
 			continue
 		}
-		if _, isObject := objectMembers(c.value); isObject {
-			// Merged over what is stored, or over nothing: its nulls
-			// are removed either way.
-			under := json.RawMessage(`{}`)
-			if i >= 0 {
-				if _, ok := objectMembers(base[i].value); ok {
-					under = base[i].value
+		if path == "" && !isJSONNull(c.value) {
+			if _, isObject := objectMembers(c.value); isObject {
+				// Merged over what is stored, or over nothing: its
+				// nulls are removed either way.
+				under := json.RawMessage(`{}`)
+				if held && base[i].value != nil {
+					if _, ok := objectMembers(base[i].value); ok {
+						under = base[i].value
+					}
 				}
+				c.value = mergeObject(typ, c.key, under, c.value)
 			}
-			c.value = mergeContent(under, c.value)
 		}
-		if i >= 0 {
+		if held {
 			base[i].value = c.value
 		} else {
+			at[c.key] = len(base)
 			base = append(base, c)
 		}
 	}
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, m := range base {
-		if i > 0 {
+	for _, m := range base {
+		if m.value == nil {
+			continue
+		}
+		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
 		b.Write(m.rawKey)

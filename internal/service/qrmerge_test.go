@@ -2,6 +2,8 @@ package service
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -11,31 +13,69 @@ import (
 // replaced whole; a patch that is no object is passed on as sent.
 func TestMergeContent(t *testing.T) {
 	vcard := `{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"phones":["+44 20 7946 0958"],"address":{"city":"London","country":"UK"}}`
-	for _, c := range []struct{ stored, patch, want string }{
-		{vcard, `{"firstName":"Ada","title":"Engineer"}`,
+	for _, c := range []struct{ typ, stored, patch, want string }{
+		{"vcard", vcard, `{"firstName":"Ada","title":"Engineer"}`,
 			`{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"phones":["+44 20 7946 0958"],"address":{"city":"London","country":"UK"},"title":"Engineer"}`},
-		{vcard, `{ "emails" : [ "x@y.z" , "q@r.s" ] }`,
+		{"vcard", vcard, `{ "emails" : [ "x@y.z" , "q@r.s" ] }`,
 			`{"firstName":"Ada","lastName":"Lovelace","emails":["x@y.z","q@r.s"],"phones":["+44 20 7946 0958"],"address":{"city":"London","country":"UK"}}`},
-		{vcard, `{"lastName":null,"phones":null,"nothing":null}`,
-			`{"firstName":"Ada","emails":["a@b.c"],"address":{"city":"London","country":"UK"}}`},
-		{vcard, `{"address":{"city":"Paris","country":null,"street":"1 Rue"}}`,
+		// A null for a field the type has not is kept, for validation to
+		// refuse as unknown; one for a known field not stored is no change.
+		{"vcard", vcard, `{"lastName":null,"phones":null,"title":null,"nothing":null}`,
+			`{"firstName":"Ada","emails":["a@b.c"],"address":{"city":"London","country":"UK"},"nothing":null}`},
+		{"vcard", vcard, `{"address":{"city":null,"floor":null}}`,
+			`{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"phones":["+44 20 7946 0958"],"address":{"country":"UK","floor":null}}`},
+		// Content is two levels deep: a deeper object is taken as sent.
+		{"vcard", vcard, `{"address":{"city":{"a":{"b":null}}}}`,
+			`{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"phones":["+44 20 7946 0958"],"address":{"city":{"a":{"b":null}},"country":"UK"}}`},
+		{"vcard", vcard, `{"address":{"city":"Paris","country":null,"street":"1 Rue"}}`,
 			`{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"phones":["+44 20 7946 0958"],"address":{"city":"Paris","street":"1 Rue"}}`},
-		{`{"firstName":"Ada"}`, `{"address":{"city":"Paris","region":null}}`, `{"firstName":"Ada","address":{"city":"Paris"}}`},
-		{`{"ssid":"Home","password":"correct horse","hidden":true}`, `{"ssid":"Home2","password":"battery staple"}`,
+		{"vcard", `{"firstName":"Ada"}`, `{"address":{"city":"Paris","region":null}}`, `{"firstName":"Ada","address":{"city":"Paris"}}`},
+		{"wifi", `{"ssid":"Home","password":"correct horse","hidden":true}`, `{"ssid":"Home2","password":"battery staple"}`,
 			`{"ssid":"Home2","password":"battery staple","hidden":true}`},
-		{`{"security":"WPA","ssid":"Cafe"}`, `{"ssid":"Cafe","security":"WPA"}`, `{"security":"WPA","ssid":"Cafe"}`},
-		{`{"text":"a"}`, `{}`, `{"text":"a"}`},
-		{`{"text":"a"}`, `{"t\u0065xt":"b"}`, `{"text":"b"}`},
-		{`{"text":"a"}`, `{"te\"xt":"b"}`, `{"text":"a","te\"xt":"b"}`},
-		{`{"text":"a"}`, `"b"`, `"b"`},
-		{`{"text":"a"}`, `["b"]`, `["b"]`},
+		{"wifi", `{"security":"WPA","ssid":"Cafe"}`, `{"ssid":"Cafe","security":"WPA"}`, `{"security":"WPA","ssid":"Cafe"}`},
+		{"text", `{"text":"a"}`, `{}`, `{"text":"a"}`},
+		{"text", `{"text":"a"}`, `{"t\u0065xt":"b"}`, `{"text":"b"}`},
+		{"text", `{"text":"a"}`, `{"te\"xt":"b"}`, `{"text":"a","te\"xt":"b"}`},
+		{"text", `{"text":"a"}`, `"b"`, `"b"`},
+		{"text", `{"text":"a"}`, `["b"]`, `["b"]`},
 	} {
-		got := string(mergeContent(json.RawMessage(c.stored), json.RawMessage(c.patch)))
+		got := string(mergeContent(c.typ, json.RawMessage(c.stored), json.RawMessage(c.patch)))
 		if got != c.want {
 			t.Errorf("merge %s into %s:\n got %s\nwant %s", c.patch, c.stored, got, c.want)
 		}
 		if c.want[0] == '{' && !json.Valid([]byte(got)) {
 			t.Errorf("merge %s: not JSON: %s", c.patch, got)
 		}
+	}
+}
+
+// BenchmarkMergeContent: the merge of hostile patches a 512 KiB body can
+// hold — nested 10,000 levels in the address, and 40,000 misspelt fields
+// sent as null — against an ordinary one. Review 8 measured 27.8 s and
+// 6.5 s for such patches when every level was read again and each field
+// looked up along the whole list; the work is linear now.
+func BenchmarkMergeContent(b *testing.B) {
+	stored := json.RawMessage(`{"firstName":"Ada","lastName":"Lovelace","emails":["a@b.c"],"address":{"city":"London","country":"UK"}}`)
+	deep := `{"address":{"city":` + strings.Repeat(`{"a":`, 10000) + `1` + strings.Repeat(`}`, 10000) + `}}`
+	var wide strings.Builder
+	wide.WriteString(`{`)
+	for i := range 40000 {
+		if i > 0 {
+			wide.WriteString(`,`)
+		}
+		fmt.Fprintf(&wide, `"f%d":null`, i)
+	}
+	wide.WriteString(`}`)
+	for _, c := range []struct{ name, patch string }{
+		{"ordinary", `{"title":"Engineer","address":{"city":"Paris"}}`},
+		{"deep", deep},
+		{"wide", wide.String()},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.patch)))
+			for b.Loop() {
+				mergeContent("vcard", stored, json.RawMessage(c.patch))
+			}
+		})
 	}
 }
