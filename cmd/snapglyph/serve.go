@@ -301,7 +301,9 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		err = httpServer.Shutdown(sctx)
 		cancel()
 	}
-	// Requests are done: give back unspent allowance, then flush usage.
+	// Requests are done: give back unspent allowance and write the
+	// buffered usage and request log (each tried for up to 10 s while
+	// the database is away; see node.Close).
 	n.Close()
 	log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {

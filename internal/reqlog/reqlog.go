@@ -386,8 +386,11 @@ func (w *Writer) ensurePartitions(ctx context.Context, entries []snapglyph.Reque
 }
 
 // WriteTimeout is how long a periodic write may take before it is given
-// up (its entries go back to the buffer for the next one).
-const WriteTimeout = 10 * time.Second
+// up (its entries go back to the buffer for the next one): long enough
+// for a large backlog to a database across a network, and a bound on a
+// connection that hangs. A stop does not wait for it: its own write
+// gives up waiting at its own deadline (Flush).
+const WriteTimeout = 2 * time.Minute
 
 // Run writes the buffer every Interval (sooner when BatchSize entries
 // wait) until ctx ends, then writes the rest with a fresh deadline. A

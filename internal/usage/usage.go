@@ -354,8 +354,11 @@ func (r *Recorder) Backlog() int {
 }
 
 // FlushTimeout is how long a periodic flush may take before it is given
-// up (and its batch written again by the next one).
-const FlushTimeout = 10 * time.Second
+// up (and its batch written again by the next one): long enough for a
+// batch of tens of thousands of rows to a database across a network, and
+// a bound on a connection that hangs. A stop does not wait for it: its
+// own flush gives up waiting at its own deadline (Flush).
+const FlushTimeout = 2 * time.Minute
 
 // Run flushes every Interval until ctx ends, then flushes once more with a
 // fresh deadline so a graceful stop loses nothing.
