@@ -116,18 +116,21 @@ func timeJSON(t time.Time) *time.Time {
 	return &t
 }
 
+// ownerJSON is an organisation's Owner.
+type ownerJSON struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
 type orgJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Plan        string     `json:"plan"`
-	TrialEndsAt *time.Time `json:"trialEndsAt,omitempty"`
-	Owner       *struct {
-		ID    string `json:"id"`
-		Email string `json:"email"`
-	} `json:"owner,omitempty"`
-	APICallsLimit     int64     `json:"apiCallsLimit"`
-	ImageCreditsLimit int64     `json:"imageCreditsLimit"`
-	CreatedAt         time.Time `json:"createdAt"`
+	ID                string     `json:"id"`
+	Name              string     `json:"name"`
+	Plan              string     `json:"plan"`
+	TrialEndsAt       *time.Time `json:"trialEndsAt,omitempty"`
+	Owner             *ownerJSON `json:"owner,omitempty"` // org create and org show
+	APICallsLimit     int64      `json:"apiCallsLimit"`
+	ImageCreditsLimit int64      `json:"imageCreditsLimit"`
+	CreatedAt         time.Time  `json:"createdAt"`
 }
 
 func (e *env) org(ctx context.Context, args []string) error {
@@ -162,10 +165,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 				return err
 			}
 			out := toOrgJSON(org)
-			out.Owner = &struct {
-				ID    string `json:"id"`
-				Email string `json:"email"`
-			}{owner.ID, owner.Email}
+			out.Owner = &ownerJSON{owner.ID, owner.Email}
 			if *asJSON {
 				return e.printJSON(out)
 			}
@@ -307,6 +307,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
 			period, resets := snapglyph.Period(time.Now())
 			var orgs []snapglyph.OrgUsage
+			var owner *ownerJSON // org show's
 			if args[0] == "show" {
 				org, err := svc.Subscription(ctx, snapglyph.Operator, pos[0])
 				if err != nil {
@@ -316,20 +317,31 @@ func (e *env) org(ctx context.Context, args []string) error {
 				if err != nil {
 					return err
 				}
+				members, err := svc.Members(ctx, snapglyph.Operator, org.ID)
+				if err != nil {
+					return err
+				}
+				for _, m := range members {
+					if m.Role == snapglyph.RoleOwner {
+						owner = &ownerJSON{m.ID, m.Email}
+					}
+				}
 				orgs = []snapglyph.OrgUsage{{Org: org, Used: used}}
 			} else if orgs, err = svc.Orgs(ctx, snapglyph.Operator, period); err != nil {
 				return err
 			}
 			if *asJSON {
 				for _, o := range orgs {
-					if err := e.printJSON(orgUsageJSON{toOrgJSON(o.Org), toUsageJSON(o, period, resets)}); err != nil {
+					out := orgUsageJSON{toOrgJSON(o.Org), toUsageJSON(o, period, resets)}
+					out.Owner = owner
+					if err := e.printJSON(out); err != nil {
 						return err
 					}
 				}
 				return nil
 			}
 			if args[0] == "show" {
-				e.printOrg(orgs[0], period, resets)
+				e.printOrg(orgs[0], owner, period, resets)
 				return nil
 			}
 			if len(orgs) == 0 {
@@ -474,13 +486,16 @@ func planLine(o *snapglyph.Org) string {
 }
 
 // printOrg prints one organisation and its usage, as org show does.
-func (e *env) printOrg(o snapglyph.OrgUsage, period string, resets time.Time) {
+func (e *env) printOrg(o snapglyph.OrgUsage, owner *ownerJSON, period string, resets time.Time) {
 	u := toUsageJSON(o, period, resets)
 	limits := "the plan's"
 	if o.Org.APICallsLimit != nil || o.Org.ImageCreditsLimit != nil {
 		limits = "set by the operator (org set-limits)"
 	}
 	fmt.Fprintf(e.stdout, "%s  %s\n", o.Org.ID, o.Org.Name)
+	if owner != nil {
+		fmt.Fprintf(e.stdout, "  owner:          %s (%s)\n", owner.Email, owner.ID)
+	}
 	fmt.Fprintf(e.stdout, "  plan:           %s, limits %s\n", planLine(o.Org), limits)
 	fmt.Fprintf(e.stdout, "  created:        %s\n", o.Org.CreatedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "  API calls:      %d of %d used in %s, %d left\n", u.APICalls.Used, u.APICalls.Limit, period, u.APICalls.Remaining)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/service"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -48,10 +51,25 @@ func TestOrgListAndShow(t *testing.T) {
 		if r, err := time.Parse(time.RFC3339, u["resetsAt"].(string)); err != nil || r.Day() != 1 || !r.After(time.Now()) {
 			t.Errorf("resetsAt %v", u["resetsAt"])
 		}
+		// The Owner, as org create printed it (review 4: show had none).
+		ownerOf := func(id string) map[string]any {
+			ms, err := service.New(db.DB).Members(context.Background(), snapglyph.Operator, id)
+			if err != nil || len(ms) == 0 {
+				t.Fatal(ms, err)
+			}
+			return map[string]any{"id": ms[0].ID, "email": ms[0].Email}
+		}
+		if o, _ := line["owner"].(map[string]any); o == nil || o["id"] != ownerOf(org)["id"] || o["email"] != ownerOf(org)["email"] {
+			t.Errorf("org show --json: owner %v, want %v", line["owner"], ownerOf(org))
+		}
+		beta := decode(t, must(cli(t, db.DSN, 0, "org", "show", other, "--json")))
+		if o, _ := beta["owner"].(map[string]any); o == nil || o["email"] != "b@beta.test" {
+			t.Errorf("org show --json of Beta: owner %v", beta["owner"])
+		}
 
 		text, _ := cli(t, db.DSN, 0, "org", "show", org)
 		if !strings.Contains(text, fmt.Sprintf("%d of 10000 used in %s, %d left", served, mustPeriod(), 10000-served)) ||
-			!strings.Contains(text, "set by the operator") {
+			!strings.Contains(text, "set by the operator") || !strings.Contains(text, "owner:          "+ownerOf(org)["email"].(string)) {
 			t.Errorf("org show:\n%s", text)
 		}
 
