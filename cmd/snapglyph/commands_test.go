@@ -30,6 +30,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"--help"}, 0, "usage: snapglyph <command> [flags]", ""},
 		{[]string{"version"}, 0, "snapglyph dev\n", ""},
 		{[]string{"frobnicate"}, 1, "", "snapglyph: unknown command \"frobnicate\"; snapglyph help lists the commands\n"},
+		{[]string{"--db", "x.db", "org", "list"}, 1, "", "snapglyph: \"--db\" comes before the command: flags go after it (snapglyph org list --db FILE); snapglyph help lists the commands\n"},
 		{[]string{"org"}, 1, "", "snapglyph: usage: snapglyph org create|list|show|set-plan|set-limits|set-owner|requests …\n"},
 		{[]string{"org", "rename"}, 1, "", "snapglyph: unknown org command \"rename\": use create, list, show, set-plan, set-limits, set-owner or requests\n"},
 		{[]string{"user"}, 1, "", "snapglyph: usage: snapglyph user set-password …\n"},

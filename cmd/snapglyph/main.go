@@ -214,6 +214,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, usageText)
 		return nil
 	}
+	if strings.HasPrefix(args[0], "-") {
+		// "snapglyph --db x.db org list": flags belong to a command.
+		return snapglyph.Errorf(snapglyph.EINVALID, "%s comes before the command: flags go after it (snapglyph org list --db FILE); snapglyph help lists the commands",
+			quoteValue(args[0]))
+	}
 	return snapglyph.Errorf(snapglyph.EINVALID, "unknown command %q; snapglyph help lists the commands", args[0])
 }
 
