@@ -62,8 +62,9 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 				out.Secret = w.Secret
 				return e.printJSON(out)
 			}
-			fmt.Fprintf(e.stdout, "Created webhook %s for %s\nEvents: %s\nSigning secret: %s\n", w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
-			fmt.Fprintln(e.stderr, "This is the only time the secret is shown: store it where the receiver verifies signatures.")
+			// Said where the secret is, as for a new key (printNewKey).
+			fmt.Fprintf(e.stdout, "Created webhook %s for %s\nEvents: %s\nSigning secret: %s\n\nThis is the only time the secret is shown: store it where the receiver verifies signatures.\n",
+				w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
 			return nil
 		})
 	case "list":

@@ -46,6 +46,13 @@ func TestWebhookCommands(t *testing.T) {
 		if !strings.HasPrefix(secret, "whsec_") || w["url"] != url || w["enabled"] != true {
 			t.Fatalf("create: %v", w)
 		}
+		// Without --json the secret and the word that it is shown once go
+		// to standard output, as a new key's do.
+		text, errText := cliWith(t, local, "", 0, "webhook", "create", "--org", org, "--url", url+"/2", "--events", "qr.created")
+		if !strings.Contains(text, "Signing secret: whsec_") || !strings.Contains(text, "This is the only time the secret is shown") || errText != "" {
+			t.Errorf("webhook create printed %q and %q", text, errText)
+		}
+		cli(t, db.DSN, 0, "webhook", "delete", strings.Fields(text)[2])
 		out, _ = cli(t, db.DSN, 0, "webhook", "list", "--org", org, "--json")
 		if l := decode(t, out); l["id"] != w["id"] || l["secret"] != nil || strings.Contains(out, secret) {
 			t.Fatalf("list: %s", out)
