@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,6 +102,14 @@ func TestBadVariableRefusedWhenOverridden(t *testing.T) {
 			t.Errorf("%s: the refused command created the database", tt.variable)
 		}
 	}
+	// An address another listener holds: serve fails there, at the
+	// listener, once every check has passed.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().String()
 	// Values the checks must take, as flags and as variables: zero and
 	// positive numbers written as Go reads them, addresses with a name, an
 	// IPv6 host or none. Each gets as far as the listener (a port that
@@ -108,11 +117,11 @@ func TestBadVariableRefusedWhenOverridden(t *testing.T) {
 	for _, tt := range []struct{ variable, value string }{
 		{"SNAPGLYPH_AUTH_FAILURE_LIMIT", "00"}, {"SNAPGLYPH_AUTH_FAILURE_LIMIT", "0x0"}, {"SNAPGLYPH_AUTH_FAILURE_LIMIT", "+0"},
 		{"SNAPGLYPH_CACHE_SIZE", "0x10"}, {"SNAPGLYPH_CACHE_SIZE", "1_000"}, {"SNAPGLYPH_FLUSH_INTERVAL", "1.5s"},
-		{"SNAPGLYPH_METRICS_ADDR", "[::1]:99999"}, {"SNAPGLYPH_METRICS_ADDR", "localhost:99999"}, {"SNAPGLYPH_METRICS_ADDR", ":99999"},
+		{"SNAPGLYPH_METRICS_ADDR", "[::1]:0"}, {"SNAPGLYPH_METRICS_ADDR", "localhost:0"}, {"SNAPGLYPH_METRICS_ADDR", ":http"},
 	} {
 		for _, asFlag := range []bool{false, true} {
 			env := map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db")}
-			args := []string{"serve", "--addr=127.0.0.1:99999"}
+			args := []string{"serve", "--addr=" + taken}
 			if asFlag {
 				args = append(args, "--"+strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.variable, "SNAPGLYPH_")), "_", "-")+"="+tt.value)
 			} else {
@@ -120,7 +129,7 @@ func TestBadVariableRefusedWhenOverridden(t *testing.T) {
 			}
 			var out testdb.Buffer
 			err := run(context.Background(), args, mapEnv(env), strings.NewReader(""), &out, &out)
-			if !strings.HasPrefix(errorText(err), `--addr="127.0.0.1:99999": cannot listen there`) {
+			if !strings.HasPrefix(errorText(err), `--addr="`+taken+`": cannot listen there`) {
 				t.Errorf("%s=%s (as a flag: %v): %v, want it taken", tt.variable, tt.value, asFlag, err)
 			}
 		}
@@ -128,9 +137,18 @@ func TestBadVariableRefusedWhenOverridden(t *testing.T) {
 
 	// Alone, an address variable that cannot be listened on is named.
 	var out testdb.Buffer
-	err := run(context.Background(), []string{"serve"}, mapEnv(map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_ADDR": "127.0.0.1:99999"}), strings.NewReader(""), &out, &out)
-	if !strings.HasPrefix(errorText(err), `SNAPGLYPH_ADDR="127.0.0.1:99999": cannot listen there: `) {
-		t.Errorf("SNAPGLYPH_ADDR=127.0.0.1:99999: %v", err)
+	err = run(context.Background(), []string{"serve"}, mapEnv(map[string]string{"SNAPGLYPH_DB": filepath.Join(t.TempDir(), "x.db"), "SNAPGLYPH_ADDR": taken}), strings.NewReader(""), &out, &out)
+	if !strings.HasPrefix(errorText(err), `SNAPGLYPH_ADDR="`+taken+`": cannot listen there: `) {
+		t.Errorf("SNAPGLYPH_ADDR=%s: %v", taken, err)
+	}
+	// A port out of range is refused before anything is opened.
+	path := filepath.Join(t.TempDir(), "x.db")
+	err = run(context.Background(), []string{"serve", "--metrics-addr", "127.0.0.1:99999"}, mapEnv(map[string]string{"SNAPGLYPH_DB": path}), strings.NewReader(""), &out, &out)
+	if !strings.HasPrefix(errorText(err), `--metrics-addr="127.0.0.1:99999": must be host:port`) {
+		t.Errorf("--metrics-addr 127.0.0.1:99999: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the refused command created the database: %v", err)
 	}
 }
 

@@ -344,10 +344,15 @@ func oneOf(choices ...string) func(string) error {
 }
 
 // hostPort checks an address to listen on: host:port, the host may be
-// empty (every interface) and the port 0 (any free one).
+// empty (every interface) and the port 0 (any free one), a number up to
+// 65535 or a service's name.
 func hostPort(v string) error {
-	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
-		return errors.New("must be host:port, e.g. 127.0.0.1:8080")
+	_, port, err := net.SplitHostPort(v)
+	if err == nil && port != "" {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil || port == "" {
+		return errors.New("must be host:port, e.g. 127.0.0.1:8080, with a port from 0 to 65535")
 	}
 	return nil
 }
