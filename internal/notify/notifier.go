@@ -180,7 +180,16 @@ func (n *Notifier) send(ctx context.Context, no *snapglyph.Notice, org *snapglyp
 	if err != nil {
 		return &PermanentError{err}
 	}
-	return n.Mailer.Send(ctx, &Message{To: no.Email, Subject: no.Title + " · " + org.Name, Text: text, HTML: html, ID: org.ID + " notice " + strconv.FormatInt(no.ID, 10)})
+	return n.Mailer.Send(ctx, &Message{To: no.Email, Subject: no.Title + " · " + org.Name, Text: text, HTML: html, ID: noticeMailID(org.ID, no)})
+}
+
+// noticeMailID names a notice's mail for good (Message.ID): its
+// organisation's random id, its own id and when it was made — a database
+// restored from a backup numbers new notices again from where the backup
+// stood, and their mails must not share a Message-ID (mail systems drop
+// what looks like a copy) with those sent before the restore.
+func noticeMailID(orgID string, no *snapglyph.Notice) string {
+	return orgID + " notice " + strconv.FormatInt(no.ID, 10) + " " + strconv.FormatInt(no.CreatedAt.UnixMilli(), 10)
 }
 
 // invitation mails an invitation's link to its invitee, if it is still
