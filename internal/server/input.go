@@ -64,7 +64,7 @@ func requestText(r *http.Request) error {
 // with no data) is no body. A chunked body is read for its first byte
 // only; what follows is left to the server to discard.
 func checkNoBody(r *http.Request) error {
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || bodyOperations()[r.Pattern] {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody || operations()[r.Pattern].body {
 		return nil
 	}
 	if r.ContentLength < 0 {
@@ -77,29 +77,6 @@ func checkNoBody(r *http.Request) error {
 		"this operation takes no request body: send it without one (or with Content-Length: 0); its options are query parameters and headers")
 }
 
-// bodyOperations is the set of operations, as route patterns, that take a
-// request body in the API document.
-var bodyOperations = sync.OnceValue(func() map[string]bool {
-	var doc struct {
-		Paths map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(openAPI, &doc); err != nil {
-		panic("server: the embedded API document: " + err.Error())
-	}
-	out := map[string]bool{}
-	for path, ops := range doc.Paths {
-		for method, raw := range ops {
-			var op struct {
-				RequestBody json.RawMessage `json:"requestBody"`
-			}
-			if json.Unmarshal(raw, &op) == nil && op.RequestBody != nil {
-				out[strings.ToUpper(method)+" "+path] = true
-			}
-		}
-	}
-	return out
-})
-
 // checkQueryNames refuses a query parameter the operation (its route
 // pattern, "GET /api/v1/qr-codes") does not take, one given more than
 // once, and a pair net/url would drop (a ";" in it, a bad %-escape):
@@ -111,7 +88,8 @@ func checkQueryNames(pattern, rawQuery string) error {
 	if rawQuery == "" {
 		return nil
 	}
-	takes, ok := queryParams()[pattern]
+	op, ok := operations()[pattern]
+	takes := op.query
 	if !ok {
 		return nil // not an operation of the document (TestOpenAPIMatchesRoutes)
 	}
@@ -157,9 +135,16 @@ func checkQueryNames(pattern, rawQuery string) error {
 		Message: "the request has invalid query parameters: " + strings.Join(names, ", "), Fields: fields}
 }
 
-// queryParams maps each operation of the API document, as a route pattern
-// ("GET /api/v1/qr-codes"), to the names of its query parameters.
-var queryParams = sync.OnceValue(func() map[string][]string {
+// operation is what an operation of the API document takes: the names
+// of its query parameters, and whether it has a request body.
+type operation struct {
+	query []string
+	body  bool
+}
+
+// operations maps each operation of the API document, as a route pattern
+// ("GET /api/v1/qr-codes"), to what it takes.
+var operations = sync.OnceValue(func() map[string]operation {
 	type param struct {
 		Ref  string `json:"$ref"`
 		Name string `json:"name"`
@@ -174,7 +159,7 @@ var queryParams = sync.OnceValue(func() map[string][]string {
 	if err := json.Unmarshal(openAPI, &doc); err != nil {
 		panic("server: the embedded API document: " + err.Error())
 	}
-	out := map[string][]string{}
+	out := map[string]operation{}
 	for path, ops := range doc.Paths {
 		var common []param
 		json.Unmarshal(ops["parameters"], &common)
@@ -183,19 +168,20 @@ var queryParams = sync.OnceValue(func() map[string][]string {
 				continue
 			}
 			var op struct {
-				Parameters []param `json:"parameters"`
+				Parameters  []param         `json:"parameters"`
+				RequestBody json.RawMessage `json:"requestBody"`
 			}
 			json.Unmarshal(raw, &op)
-			var names []string
+			takes := operation{body: op.RequestBody != nil}
 			for _, p := range append(common, op.Parameters...) {
 				if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
 					p = doc.Components.Parameters[name]
 				}
 				if p.In == "query" {
-					names = append(names, p.Name)
+					takes.query = append(takes.query, p.Name)
 				}
 			}
-			out[strings.ToUpper(method)+" "+path] = names
+			out[strings.ToUpper(method)+" "+path] = takes
 		}
 	}
 	return out
