@@ -336,7 +336,7 @@ func parse(fs *flags, args []string) ([]string, error) {
 		given[f.Name] = true
 		if check := fs.checks[f.Name]; check != nil && err == nil {
 			if cerr := check(f.Value.String()); cerr != nil {
-				err = snapglyph.Errorf(snapglyph.EINVALID, "--%s=%s: %v", f.Name, quoteValue(f.Value.String()), cerr)
+				err = snapglyph.Errorf(snapglyph.EINVALID, "%s: %v", fs.name(f.Name), cerr)
 			}
 		}
 	})
