@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -202,14 +203,20 @@ func (a *app) roles(allowed ...snapglyph.Role) func(http.HandlerFunc) http.Handl
 	}
 }
 
+// maxNext is the longest next a sign-in carries.
+const maxNext = 2048
+
 // safeNext returns next if it is a path on this site, and "" otherwise, so
 // the sign-in page cannot be used to redirect elsewhere. A backslash in
 // the path is refused: browsers read it as a slash, and http.Redirect
 // cleans the path, so "/./\evil.example" would become "/\evil.example",
 // i.e. //evil.example. (The site's own paths hold none; a query may.)
+// A next that is not UTF-8 or longer than maxNext is no page of the
+// site's either (its own come escaped, and short).
 func safeNext(next string) string {
 	path, _, _ := strings.Cut(next, "?")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(path, "\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(path, "\\") || strings.ContainsAny(next, "\r\n") ||
+		len(next) > maxNext || !utf8.ValidString(next) {
 		return ""
 	}
 	u, err := url.Parse(next)

@@ -126,6 +126,18 @@ func TestSignUpSignInSignOut(t *testing.T) {
 					t.Errorf("signed in, /signin?next=%q: Location %q", next, loc)
 				}
 			}
+			// NUL, bytes that are not UTF-8 and a huge next are refused
+			// with the request (4xx) or dropped: never followed, never a 500.
+			for _, next := range []string{"/qr-codes\x00", "/qr-codes/\xff\xfe", "/qr-codes?q=" + strings.Repeat("x", 100_000)} {
+				for _, p := range []*page{
+					e.browser().post("/signin", url.Values{"email": {"ada@engines.test"}, "password": {password}, "next": {next}}),
+					b.get("/signin?next=" + url.QueryEscape(next)),
+				} {
+					if loc := p.Header.Get("Location"); p.StatusCode >= 500 || (loc != "" && loc != "/qr-codes") || (loc == "" && p.StatusCode/100 != 4) {
+						t.Errorf("next=%.40q: %d, Location %q", next, p.StatusCode, loc)
+					}
+				}
+			}
 			// A backslash in a query is no way out: such a next is kept.
 			next := "/logs?ua=C:\\Users"
 			if loc := b.get("/signin?next=" + url.QueryEscape(next)).Header.Get("Location"); loc != next {
