@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +75,10 @@ type Meter struct {
 	Leases atomic.Uint64
 	// PrefetchErrors counts failed leases ahead of need (the request
 	// that needs the units leases them itself); ReturnErrors counts
-	// unspent units that could not be given back (lost for the month);
+	// unspent leases that could not be given back and are lost for the
+	// month (those Close gave up on, a lease that landed after its
+	// account was dropped, a refund); a return that fails while the node
+	// runs keeps its lease for later and is not counted;
 	// StrandedLeases counts failed leases the meter had no room left to
 	// settle (if the database committed one, its units are lost for the
 	// month).
@@ -529,14 +534,14 @@ func (m *Meter) poolLocked(ctx context.Context, a *account, org *snapglyph.Org, 
 // returnLease gives the pool's unspent lease back. On failure (the
 // database is away) the lease stays with the pool: still reserved in the
 // database, it can be spent or returned later, so an outage costs the
-// customer nothing; the error is counted in ReturnErrors and returned.
+// customer nothing; the error is returned. It is counted in ReturnErrors
+// only if Close gives up on it.
 func (m *Meter) returnLease(ctx context.Context, orgID, period string, c snapglyph.Counter, p *pool) error {
 	if p.lease <= 0 {
 		return nil
 	}
 	n := p.lease
 	if err := m.store.ReturnLease(ctx, orgID, period, c, n); err != nil {
-		m.ReturnErrors.Add(1)
 		return fmt.Errorf("meter: return %d %s of %s: %w", n, c, orgID, err)
 	}
 	p.lease = 0
@@ -631,10 +636,29 @@ func (m *Meter) Close(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			m.ReturnErrors.Add(m.heldLeases())
 			return err
 		case <-t.C:
 		}
 	}
+}
+
+// heldLeases counts the pools that still hold unspent units.
+func (m *Meter) heldLeases() uint64 {
+	m.mu.Lock()
+	accounts := slices.Collect(maps.Values(m.accounts))
+	m.mu.Unlock()
+	var n uint64
+	for _, a := range accounts {
+		a.mu.Lock()
+		for i := range a.pools {
+			if a.pools[i].lease > 0 {
+				n++
+			}
+		}
+		a.mu.Unlock()
+	}
+	return n
 }
 
 // closeRetry is how long Close waits before it tries again to return the

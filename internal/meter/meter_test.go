@@ -393,6 +393,9 @@ func TestReleaseDuringOutageKeepsLeases(t *testing.T) {
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if n := m.ReturnErrors.Load(); n != 0 {
+		t.Errorf("ReturnErrors = %d after every lease went back: the metric says leases were lost", n)
+	}
 }
 
 // lostAnswers is a store whose leases sometimes fail: every third after
@@ -796,6 +799,9 @@ func TestCloseOutlastsOutage(t *testing.T) {
 	if got := st.get(org.ID, period, snapglyph.APICalls); got != 100 {
 		t.Errorf("%d reserved after Close, 100 spent: %d units stranded", got, got-100)
 	}
+	if n := m.ReturnErrors.Load(); n != 0 {
+		t.Errorf("ReturnErrors = %d after Close gave every lease back: retries are not losses", n)
+	}
 
 	// The database stays away past the deadline: the error says so.
 	m = New(st)
@@ -810,5 +816,9 @@ func TestCloseOutlastsOutage(t *testing.T) {
 	defer cancel()
 	if err := m.Close(cctx); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Close past its deadline: %v, want the failed return", err)
+	}
+	// One lease (the API calls') is lost, however often it was tried.
+	if n := m.ReturnErrors.Load(); n != 1 {
+		t.Errorf("ReturnErrors = %d after Close gave up on one lease, want 1", n)
 	}
 }
