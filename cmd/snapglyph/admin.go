@@ -436,8 +436,14 @@ func (e *env) org(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			limits := toOrgLimitsJSON(org)
+			if !org.Plan.Limits().API {
+				// Stored all the same, for after an upgrade.
+				limits.Warning = fmt.Sprintf("the %s plan has no API access: these limits apply after an upgrade (snapglyph org set-plan %s pro|max); meanwhile every key is refused with 403 api_not_in_plan", org.Plan, org.ID)
+				fmt.Fprintf(e.stderr, "warning: %s\n", limits.Warning)
+			}
 			if *asJSON {
-				return e.printJSON(orgChangeJSON{ID: pos[0], Plan: string(org.Plan), orgLimitsJSON: toOrgLimitsJSON(org), UnconfirmedNodes: unc.list()})
+				return e.printJSON(orgChangeJSON{ID: pos[0], Plan: string(org.Plan), orgLimitsJSON: limits, UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "limits of organisation %s: %s\n", pos[0], limitsLine(org))
 			return nil
@@ -531,7 +537,8 @@ type orgLimitsJSON struct {
 	ImageCreditsLimit int64            `json:"imageCreditsLimit"`
 	OperatorLimits    map[string]int64 `json:"operatorLimits"`
 	// Warning says that operator limits keep the new plan's from
-	// applying (set-plan).
+	// applying (set-plan), or that the plan has no API access for the
+	// limits to apply to (set-limits on Starter).
 	Warning string `json:"warning,omitempty"`
 }
 

@@ -168,6 +168,12 @@ func TestOrgLimitsBackToPlan(t *testing.T) {
 		if !strings.Contains(errOut, "the starter plan has no API access, so every key is refused with 403 api_not_in_plan") {
 			t.Errorf("set-plan starter warned %q", errOut)
 		}
+		// set-limits on Starter stores them for later and says so.
+		out, errOut = cli(t, db.DSN, 0, "org", "set-limits", org, "--image-credits", "7", "--json")
+		if v := decode(t, out); v["imageCreditsLimit"] != 7.0 || !strings.Contains(fmt.Sprint(v["warning"]), "no API access") ||
+			!strings.Contains(errOut, "warning: the starter plan has no API access: these limits apply after an upgrade (snapglyph org set-plan "+org+" pro|max); meanwhile every key is refused with 403 api_not_in_plan") {
+			t.Errorf("set-limits on starter printed %s and %q", out, errOut)
+		}
 		cli(t, db.DSN, 0, "org", "set-plan", org, "max")
 
 		// Back to the plan's.
