@@ -437,9 +437,13 @@ func (e *env) org(ctx context.Context, args []string) error {
 				return err
 			}
 			limits := toOrgLimitsJSON(org)
-			if !org.Plan.Limits().API {
+			if now := svc.Now(); !org.HasAPI(now) {
 				// Stored all the same, for after an upgrade.
-				limits.Warning = fmt.Sprintf("the %s plan has no API access: these limits apply after an upgrade (snapglyph org set-plan %s pro|max); meanwhile every key is refused with 403 api_not_in_plan", org.Plan, org.ID)
+				plan := "the " + string(org.Plan) + " plan has"
+				if org.TrialEnded(now) {
+					plan = "an ended trial has"
+				}
+				limits.Warning = fmt.Sprintf("%s no API access: these limits apply after an upgrade (snapglyph org set-plan %s pro|max); meanwhile every key is refused with 403 api_not_in_plan", plan, org.ID)
 				fmt.Fprintf(e.stderr, "warning: %s\n", limits.Warning)
 			}
 			if *asJSON {
