@@ -174,6 +174,16 @@ func TestOrgLimitsBackToPlan(t *testing.T) {
 			!strings.Contains(errOut, "warning: the starter plan has no API access: these limits apply after an upgrade (snapglyph org set-plan "+org+" pro|max); meanwhile every key is refused with 403 api_not_in_plan") {
 			t.Errorf("set-limits on starter printed %s and %q", out, errOut)
 		}
+		// So does a trial that ended (Starter's rules apply, the plan
+		// stays "trial").
+		cli(t, db.DSN, 0, "org", "set-plan", org, "trial")
+		if _, err := db.SQL().ExecContext(ctx, `UPDATE orgs SET trial_ends_at = 1000 WHERE id = '`+org+`'`); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut = cli(t, db.DSN, 0, "org", "set-limits", org, "--image-credits", "7")
+		if !strings.Contains(errOut, "warning: an ended trial has no API access") {
+			t.Errorf("set-limits after the trial ended warned %q", errOut)
+		}
 		cli(t, db.DSN, 0, "org", "set-plan", org, "max")
 
 		// Back to the plan's.
