@@ -527,6 +527,30 @@ func TestDeclaredErrors(t *testing.T) {
 				}
 				proxy.restore()
 				waitFor(t, "the change listener to reconnect", s.Node.Watcher.Ready)
+
+				// Each refused request is the key's in its request log, though
+				// the key could not be read: whoever looks into a leaked key
+				// sees the attempts an outage turned away too.
+				waitFor(t, "the request log to be written", func() bool { return s.Node.RequestLog.Flush(ctx) == nil })
+				entries, _, err := svc.RequestLog(ctx, snapglyph.Operator, org.ID, service.LogQuery{Status: "503", Limit: 500})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]int{}
+				for _, op := range ops {
+					if op.needsKey(pr.doc) {
+						want[op.path]++
+					}
+				}
+				got := map[string]int{}
+				for _, e := range entries {
+					if e.KeyID == k.ID && e.KeyPrefix == k.Prefix && e.Code == "service_unavailable" {
+						got[e.Route]++
+					}
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("503 entries of the key by route %v, want one for each operation that takes a key %v", got, want)
+				}
 			})
 
 			// Every generic status an operation declares was provoked, and

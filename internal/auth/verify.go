@@ -47,6 +47,11 @@ type Verifier struct {
 	// key costs no database read. A key creation anywhere empties it
 	// (ForgetUnknown), which is what lets a new key work at once.
 	unknown map[snapglyph.KeyDigest]struct{}
+	// seen holds the key and organisation last read for each digest,
+	// kept when the cache is emptied: a key's id and organisation never
+	// change, so a request whose key cannot be checked (the database
+	// away) can still be attributed to them in the request log.
+	seen map[snapglyph.KeyDigest]identity
 
 	// gen counts invalidations. A lookup that read the database remembers
 	// gen from before the read and caches its result only if gen has not
@@ -77,6 +82,7 @@ func NewVerifier(store Store, size int) *Verifier {
 		orgs:  make(map[string]*snapglyph.Org),
 
 		unknown: make(map[snapglyph.KeyDigest]struct{}),
+		seen:    make(map[snapglyph.KeyDigest]identity),
 	}
 	v.trusted.Store(true)
 	return v
@@ -159,6 +165,10 @@ func (v *Verifier) load(ctx context.Context, digest snapglyph.KeyDigest, now tim
 		return nil, nil, err
 	}
 	v.mu.Lock()
+	if len(v.seen) >= v.max {
+		dropTenth(v.seen, v.max)
+	}
+	v.seen[digest] = identity{k, o}
 	if v.trusted.Load() && v.gen.Load() == gen {
 		if len(v.keys) >= v.max {
 			v.evictLocked()
@@ -178,19 +188,46 @@ func (v *Verifier) cacheUnknown(digest snapglyph.KeyDigest, gen uint64) {
 	v.mu.Lock()
 	if v.trusted.Load() && v.gen.Load() == gen {
 		if len(v.unknown) >= v.max {
-			// A flood of random keys cannot grow memory: drop about a
-			// tenth, in map order (random).
-			n := v.max/10 + 1
-			for d := range v.unknown {
-				delete(v.unknown, d)
-				if n--; n == 0 {
-					break
-				}
-			}
+			// A flood of random keys cannot grow memory.
+			dropTenth(v.unknown, v.max)
 		}
 		v.unknown[digest] = struct{}{}
 	}
 	v.mu.Unlock()
+}
+
+// dropTenth deletes about a tenth of max entries from m, in map order
+// (random).
+func dropTenth[V any](m map[snapglyph.KeyDigest]V, max int) {
+	n := max/10 + 1
+	for d := range m {
+		delete(m, d)
+		if n--; n == 0 {
+			break
+		}
+	}
+}
+
+// identity is a key and its organisation as last read.
+type identity struct {
+	key *snapglyph.APIKey
+	org *snapglyph.Org
+}
+
+// LastSeen returns the key and organisation last read for a full API key,
+// cached or not, or nils if this node never read them (or forgot them
+// among as many others as the cache holds). They may be out of date (a
+// change since is not applied): use them only to say whose a request was
+// when the key could not be checked, never to let it through.
+func (v *Verifier) LastSeen(key string) (*snapglyph.APIKey, *snapglyph.Org) {
+	if snapglyph.CheckKey(key) != nil {
+		return nil, nil
+	}
+	digest := snapglyph.DigestKey(key)
+	v.mu.RLock()
+	id := v.seen[digest]
+	v.mu.RUnlock()
+	return id.key, id.org
 }
 
 // ForgetUnknown empties the negative cache: a key was created, and its

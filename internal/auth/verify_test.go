@@ -198,3 +198,60 @@ func BenchmarkFresh(b *testing.B) {
 		w.Fresh(ctx)
 	}
 }
+
+// TestLastSeenOutlivesTheCache: once the cache is dropped (the change
+// listener lost) and the database is away, a key cannot be checked, but
+// the node still knows whose it is, so the request log can name it.
+func TestLastSeenOutlivesTheCache(t *testing.T) {
+	db, _, k := setup(t, "sqlite")
+	st := &switchStore{Store: db.DB}
+	v := auth.NewVerifier(st, 0)
+	ctx := context.Background()
+	if key, org := v.LastSeen(k.Secret); key != nil || org != nil {
+		t.Fatalf("LastSeen before any read: %v %v", key, org)
+	}
+	if _, _, err := v.Verify(ctx, k.Secret); err != nil {
+		t.Fatal(err)
+	}
+	v.SetTrusted(false) // the listener is lost: the cache is emptied
+	st.down = true
+	if _, _, err := v.Verify(ctx, k.Secret); snapglyph.ErrorKind(err) != snapglyph.EUNAVAILABLE {
+		t.Fatalf("Verify with the database away: %v", err)
+	}
+	key, org := v.LastSeen(k.Secret)
+	if key == nil || key.ID != k.ID || org == nil || org.ID != k.OrgID {
+		t.Errorf("LastSeen after the cache was dropped: %+v %+v, want key %s of %s", key, org, k.ID, k.OrgID)
+	}
+	v.InvalidateAll()
+	if key, _ := v.LastSeen(k.Secret); key == nil || key.ID != k.ID {
+		t.Errorf("LastSeen after InvalidateAll: %+v", key)
+	}
+	// Hostile or unknown keys name nobody.
+	for _, s := range []string{"", "qr_live_\x00", k.Secret[:len(k.Secret)-1] + "x", snapglyph.GenerateKey()} {
+		if key, org := v.LastSeen(s); key != nil || org != nil {
+			t.Errorf("LastSeen(%q) = %v %v", s, key, org)
+		}
+	}
+}
+
+// switchStore is a database that can be made to go away.
+type switchStore struct {
+	auth.Store
+	down bool
+}
+
+var errAway = snapglyph.Errorf(snapglyph.EUNAVAILABLE, "the database is away")
+
+func (s *switchStore) KeyByDigest(ctx context.Context, d snapglyph.KeyDigest) (*snapglyph.APIKey, error) {
+	if s.down {
+		return nil, errAway
+	}
+	return s.Store.KeyByDigest(ctx, d)
+}
+
+func (s *switchStore) Org(ctx context.Context, id string) (*snapglyph.Org, error) {
+	if s.down {
+		return nil, errAway
+	}
+	return s.Store.Org(ctx, id)
+}

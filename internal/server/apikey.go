@@ -265,6 +265,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *reques
 		return nil, nil, now, false
 	}
 	if err := s.watcher.Fresh(ctx); err != nil {
+		s.attribute(in, raw)
 		s.writeError(w, r, unavailable(err))
 		return nil, nil, now, false
 	}
@@ -291,6 +292,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *reques
 		case "malformed", "unknown":
 			s.authFailed(w, r, outcome, err)
 		default:
+			if key == nil {
+				s.attribute(in, raw) // the database is away
+			}
 			s.verifyCount(outcome)
 			s.writeError(w, r, err)
 		}
@@ -309,6 +313,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *reques
 		}
 	}
 	return key, org, now, true
+}
+
+// attribute notes, for the request log, whose request it was when its key
+// could not be checked (the database away), from what this node last read
+// of the key: whoever looks into a leaked key sees the attempts an outage
+// turned away too. A key this node never read stays unattributed.
+func (s *Server) attribute(in *requestInfo, raw string) {
+	if in == nil {
+		return
+	}
+	if k, o := s.verifier.LastSeen(raw); k != nil && o != nil {
+		in.key, in.org = k, o
+	}
 }
 
 // authFailed answers a failed authentication: 401 with err, or 429 when
