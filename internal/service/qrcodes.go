@@ -577,9 +577,6 @@ func (s *Service) DeleteQRCodeIf(ctx context.Context, by snapglyph.Creator, orgI
 	}
 }
 
-// Design returns the QR code's full design for rendering.
-func Design(q *snapglyph.QRCode) qr.Design { return designOf(q) }
-
 func designOf(q *snapglyph.QRCode) qr.Design {
 	return qr.Design{Foreground: q.Design.Foreground, Background: q.Design.Background,
 		ErrorCorrection: q.Design.ErrorCorrection, Margin: q.Design.Margin, Logo: q.Logo}

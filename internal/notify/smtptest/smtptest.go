@@ -16,7 +16,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"fmt"
 	"math/big"
 	"net"
 	"strings"
@@ -64,7 +63,6 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	failed   int // DATA answered 451 so far
-	conns    int
 	arrived  chan struct{}
 	wg       sync.WaitGroup
 	closed   bool
@@ -102,13 +100,6 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
-// Connections returns how many sessions were opened.
-func (s *Server) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns
-}
-
 // Wait waits until n messages have been accepted, at most timeout, and
 // returns the messages then held.
 func (s *Server) Wait(n int, timeout time.Duration) []Message {
@@ -139,7 +130,6 @@ func (s *Server) accept() {
 			c.Close()
 			return
 		}
-		s.conns++
 		s.open[c] = true
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -341,6 +331,3 @@ func NewCert() (*tls.Config, *x509.CertPool, error) {
 	pool.AddCert(cert)
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}, MinVersion: tls.VersionTLS12}, pool, nil
 }
-
-// String describes the server, for test logs.
-func (s *Server) String() string { return fmt.Sprintf("smtptest at %s", s.Addr) }
