@@ -59,3 +59,24 @@ func TestRecordDaysAndAddresses(t *testing.T) {
 		t.Errorf("calls %d: every call is counted, whatever its address", got.APICalls)
 	}
 }
+
+// TestRecordAcrossMidnight: a request that arrived on the last day of a
+// month and was charged in the next one (it was in flight at midnight)
+// is counted on the new month's first day, as its month total is: the
+// key page's days add up to its month. It was counted on 30 Nov while
+// December's total held it.
+func TestRecordAcrossMidnight(t *testing.T) {
+	r := New(&fakeSaver{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	arrived := time.Date(2026, 11, 30, 23, 59, 59, 999e6, time.UTC)
+	r.Record("org_a", "key_a", "2026-11", snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: arrived})
+	r.Record("org_a", "key_a", "2026-12", snapglyph.Counts{APICalls: 1, ImageCredits: 10}, snapglyph.LastUse{At: arrived})
+	r.Record("org_a", "key_a", "2026-12", snapglyph.Counts{APICalls: 1}, snapglyph.LastUse{At: arrived.Add(time.Millisecond)})
+	for period, day := range map[string]string{"2026-11": "2026-11-30", "2026-12": "2026-12-01"} {
+		if got, month := r.PendingKeyDay("key_a", day), r.Pending("key_a", period); got != month {
+			t.Errorf("%s holds %+v, its month %s %+v: the days do not add up to the month", day, got, period, month)
+		}
+	}
+	if got := r.PendingKeyDay("key_a", "2026-11-30"); got != (snapglyph.Counts{APICalls: 1}) {
+		t.Errorf("30 Nov holds %+v, want the one call charged in November", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,9 +80,14 @@ func newBatch() *snapglyph.UsageBatch {
 
 // Record adds one request's spending and the key's last use: to the
 // period's counters, the key's day (use.At's UTC day) and the key's
-// address (use.IP).
+// address (use.IP). A request charged in a later period than the one it
+// arrived in (it was in flight at midnight on the 1st) is counted on that
+// period's first day, so a key's days add up to its month.
 func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use snapglyph.LastUse) {
 	day := snapglyph.Day(use.At)
+	if !strings.HasPrefix(day, period+"-") {
+		day = period + "-01"
+	}
 	r.mu.Lock()
 	addCounts(r.pending.Orgs, snapglyph.PeriodKey{ID: orgID, Period: period}, c)
 	addCounts(r.pending.Keys, snapglyph.PeriodKey{ID: keyID, Period: period}, c)
