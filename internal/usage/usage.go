@@ -85,7 +85,7 @@ func newBatch() *snapglyph.UsageBatch {
 // period's first day, so a key's days add up to its month.
 func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use snapglyph.LastUse) {
 	day := snapglyph.Day(use.At)
-	if !strings.HasPrefix(day, period+"-") {
+	if !strings.HasPrefix(day, period) { // "2026-11-30", "2026-11"
 		day = period + "-01"
 	}
 	r.mu.Lock()
