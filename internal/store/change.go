@@ -183,7 +183,7 @@ func (d *DB) NewVersioner(ctx context.Context) (*Versioner, error) {
 		v.Close()
 		return nil, err
 	}
-	v.hdr = mapWALHeader(strings.TrimPrefix(strings.SplitN(d.dsn, "?", 2)[0], "file:"))
+	v.hdr = d.mapWALHeader(strings.TrimPrefix(strings.SplitN(d.dsn, "?", 2)[0], "file:"))
 	return v, nil
 }
 

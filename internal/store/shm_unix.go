@@ -25,16 +25,27 @@ type walHeader struct {
 	snap  [6]atomic.Uint64
 }
 
-func mapWALHeader(dbPath string) *walHeader {
-	f, err := os.Open(dbPath + "-shm")
-	if err != nil {
+// mapWALHeader maps the header of the database's -shm file, or returns
+// nil. The file it opens stays open until the database is closed: POSIX
+// record locks belong to the process, and closing any descriptor of a
+// file drops every one of them, SQLite's own lock on the -shm file
+// included; another process (a CLI command beside serve) would then take
+// itself for the file's only user and rebuild the wal-index under this
+// one's connections.
+func (d *DB) mapWALHeader(dbPath string) *walHeader {
+	d.shmMu.Lock()
+	defer d.shmMu.Unlock()
+	if d.shm == nil {
+		f, err := os.Open(dbPath + "-shm")
+		if err != nil {
+			return nil
+		}
+		d.shm = f
+	}
+	if st, err := d.shm.Stat(); err != nil || st.Size() < 4096 {
 		return nil
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || st.Size() < 4096 {
-		return nil
-	}
-	mem, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
+	mem, err := syscall.Mmap(int(d.shm.Fd()), 0, 4096, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return nil
 	}

@@ -45,6 +45,11 @@ type DB struct {
 	logoReads atomic.Int64
 	// statements counts the statements sent through the helpers below.
 	statements atomic.Int64
+
+	// shm is SQLite's -shm file as the versioner opened it to map its
+	// header, kept open until Close (see mapWALHeader).
+	shmMu sync.Mutex
+	shm   *os.File
 }
 
 // Statements returns how many SQL statements this DB has sent through its
@@ -224,8 +229,18 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close closes the database, then the -shm file it mapped, if any: its
+// locks go with the connections.
+func (d *DB) Close() error {
+	err := d.db.Close()
+	d.shmMu.Lock()
+	if d.shm != nil {
+		d.shm.Close()
+		d.shm = nil
+	}
+	d.shmMu.Unlock()
+	return err
+}
 
 // Postgres reports whether the database is PostgreSQL.
 func (d *DB) Postgres() bool { return d.dialect == postgres }
