@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -137,29 +138,24 @@ func (d *DB) ReturnLease(ctx context.Context, orgID, period string, c snapglyph.
 }
 
 // SaveUsage adds a node's buffered counts and last-use data. It first
-// writes the whole batch in one transaction. If that fails for a reason
-// other than an unreachable database, it writes the batch again in one
-// transaction with a savepoint per row: a row the database refuses for its
-// data (it can never be written, see isDataError) is rolled back to its
-// savepoint and reported in dropped, and every other row is saved. Any
-// other failure saves nothing and drops nothing: the caller keeps the
-// whole batch for the next try. Rows are written in a fixed order, so
-// nodes flushing at once do not deadlock.
+// writes the whole batch in one transaction, rows of a kind a chunk at a
+// time (see usageChunks). If that fails for a reason other than an
+// unreachable database, it writes the batch again in one transaction with
+// a savepoint per chunk; a chunk the database refuses for its data is
+// rolled back to its savepoint and written again with a savepoint per row:
+// a row refused for its data (it can never be written, see isDataError) is
+// rolled back to its savepoint and reported in dropped, and every other
+// row is saved. Any other failure saves nothing and drops nothing: the
+// caller keeps the whole batch for the next try. Rows are written in a
+// fixed order, so nodes flushing at once do not deadlock.
 func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []snapglyph.DroppedUsage, err error) {
-	rows := usageRows(b)
+	chunks := usageChunks(usageRows(b))
 	err = d.tx(ctx, func(tx *Tx) error {
 		if saved, err := tx.claimBatch(ctx, b.ID); err != nil || saved {
 			return err
 		}
-		n := 0 // the organisations' rows come first: a few statements for all
-		for n < len(rows) && rows[n].kind == "org" {
-			n++
-		}
-		if err := tx.saveOrgUsage(ctx, rows[:n]); err != nil {
-			return err
-		}
-		for _, row := range rows[n:] {
-			if err := row.save(ctx, tx); err != nil {
+		for _, chunk := range chunks {
+			if err := tx.saveChunk(ctx, chunk); err != nil {
 				return err
 			}
 		}
@@ -176,14 +172,12 @@ func (d *DB) SaveUsage(ctx context.Context, b *snapglyph.UsageBatch) (dropped []
 		if saved, err := tx.claimBatch(ctx, b.ID); err != nil || saved {
 			return err
 		}
-		for _, row := range rows {
-			bad, err := saveIsolated(ctx, tx, row)
+		for _, chunk := range chunks {
+			bad, err := saveChunkIsolated(ctx, tx, chunk)
 			if err != nil {
 				return err
 			}
-			if bad != nil {
-				dropped = append(dropped, row.dropped(bad))
-			}
+			dropped = append(dropped, bad...)
 		}
 		return nil
 	})
@@ -237,13 +231,42 @@ func (d *DB) PruneUsageBatches(ctx context.Context, before time.Time) (int64, er
 	return n + m, nil
 }
 
+// saveChunkIsolated saves a chunk of rows under a savepoint. If the
+// database refuses the chunk for its data, it rolls back to the savepoint
+// and saves the chunk's rows one by one (saveIsolated), returning those
+// refused as dropped; any other error aborts.
+func saveChunkIsolated(ctx context.Context, tx *Tx, rows []usageRow) (dropped []snapglyph.DroppedUsage, err error) {
+	if _, err := tx.Exec(ctx, `SAVEPOINT usage_chunk`); err != nil {
+		return nil, err
+	}
+	if err := tx.saveChunk(ctx, rows); err != nil {
+		if !isDataError(err) {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT usage_chunk`); err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			bad, err := saveIsolated(ctx, tx, row)
+			if err != nil {
+				return nil, err
+			}
+			if bad != nil {
+				dropped = append(dropped, row.dropped(bad))
+			}
+		}
+	}
+	_, err = tx.Exec(ctx, `RELEASE SAVEPOINT usage_chunk`)
+	return dropped, err
+}
+
 // saveIsolated saves one row under a savepoint. A data error rolls back
 // to the savepoint and is returned as bad; any other error aborts.
 func saveIsolated(ctx context.Context, tx *Tx, row usageRow) (bad, err error) {
 	if _, err := tx.Exec(ctx, `SAVEPOINT usage_row`); err != nil {
 		return nil, err
 	}
-	if err := row.save(ctx, tx); err != nil {
+	if err := tx.saveChunk(ctx, []usageRow{row}); err != nil {
 		if !isDataError(err) {
 			return nil, err
 		}
@@ -320,48 +343,147 @@ func sortedKeys(m map[snapglyph.PeriodKey]snapglyph.Counts) []snapglyph.PeriodKe
 	return keys
 }
 
-func (row usageRow) save(ctx context.Context, tx *Tx) error {
-	var err error
-	switch row.kind {
-	case "org":
-		var used snapglyph.Counts
-		err = tx.QueryRow(ctx, `INSERT INTO usage_counters (org_id, period, api_calls_used, image_credits_used) VALUES (?, ?, ?, ?)
-			ON CONFLICT (org_id, period) DO UPDATE SET api_calls_used = usage_counters.api_calls_used + excluded.api_calls_used,
-			image_credits_used = usage_counters.image_credits_used + excluded.image_credits_used
-			RETURNING api_calls_used, image_credits_used`,
-			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits).Scan(&used.APICalls, &used.ImageCredits)
-		if err == nil {
-			// Usage alerts are found here, off the request path.
-			var orgs map[string]*snapglyph.Org
-			if !row.mayAlert() {
-				break // nothing can have been crossed
+// usageChunk is how many rows of a kind one statement of a flush carries
+// at most (at most 5 parameters each: far below SQLite's limit of 32,766
+// and PostgreSQL's of 65,535).
+const usageChunk = orgChunk
+
+// usageChunks cuts a batch's rows (usageRows) into the statements that
+// write them, in order: runs of up to usageChunk rows of one kind, none of
+// which writes a stored row another of the run writes (PostgreSQL refuses
+// an upsert that meets a row twice, and two rows may be stored as one:
+// two addresses that differ only past their 64th byte, or text that
+// differs only in bytes the database gets as U+FFFD). A run shorter than
+// usageChunk is cut into chunks of powers of two, largest first: the
+// statements then come in few sizes, so few texts are kept rewritten
+// (DB.rewritten) and prepared on each PostgreSQL connection (which keeps
+// about 0.8 MB for a prepared 500-row upsert), at the cost of at most
+// ⌊log₂ usageChunk⌋ more statements per run.
+func usageChunks(rows []usageRow) [][]usageRow {
+	var chunks [][]usageRow
+	seen := make(map[[2]string]bool)
+	for len(rows) > 0 {
+		n := 0
+		clear(seen)
+		for n < len(rows) && n < usageChunk && rows[n].kind == rows[0].kind {
+			t := rows[n].target()
+			if seen[t] {
+				break
 			}
-			if orgs, err = tx.orgsByID(ctx, []string{row.key.ID}); err == nil {
-				err = tx.usageCrossed(ctx, orgs[row.key.ID], row.key.Period, used, row.counts, row.refused)
-			}
+			seen[t] = true
+			n++
 		}
-	case "key":
-		_, err = tx.Exec(ctx, `INSERT INTO key_usage (key_id, period, api_calls, image_credits) VALUES (?, ?, ?, ?)
-			ON CONFLICT (key_id, period) DO UPDATE SET api_calls = key_usage.api_calls + excluded.api_calls,
+		for run := rows[:n]; len(run) > 0; {
+			size := len(run)
+			if size < usageChunk {
+				size = 1 << (bits.Len(uint(size)) - 1)
+			}
+			chunks = append(chunks, run[:size])
+			run = run[size:]
+		}
+		rows = rows[n:]
+	}
+	return chunks
+}
+
+// target is the key of the row row writes, as the database stores it
+// (see cleanArgs): an organisation's or key's id and the period, day or
+// address.
+func (row usageRow) target() [2]string {
+	sub := row.key.Period
+	if row.kind == "key_ip" {
+		sub = snapglyph.Storable(row.ip, snapglyph.MaxLastUsedIP)
+	}
+	return [2]string{storedText(row.key.ID), storedText(sub)}
+}
+
+// storedText is s as cleanArgs sends it to the database.
+func storedText(s string) string {
+	if snapglyph.TextProblem(s) == "" {
+		return s
+	}
+	return cleanText(s)
+}
+
+// usageStatements write a chunk of rows of a kind other than "org" (see
+// saveOrgUsage): head, one tuple of placeholders per row (its values are
+// usageRow.appendValues), then tail. A row written alone takes the same
+// statement with one tuple.
+//
+// A key's last use moves only forward: a node's older last use, flushed
+// later, changes nothing. PostgreSQL types a VALUES list's columns from
+// its values: the time, compared with a number, is cast to one.
+var usageStatements = map[string]struct{ head, tuple, tail string }{
+	"key": {
+		`INSERT INTO key_usage (key_id, period, api_calls, image_credits) VALUES `, `(?, ?, ?, ?)`,
+		` ON CONFLICT (key_id, period) DO UPDATE SET api_calls = key_usage.api_calls + excluded.api_calls,
 			image_credits = key_usage.image_credits + excluded.image_credits`,
-			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
-	case "key_day":
-		_, err = tx.Exec(ctx, `INSERT INTO key_usage_days (key_id, day, api_calls, image_credits) VALUES (?, ?, ?, ?)
-			ON CONFLICT (key_id, day) DO UPDATE SET api_calls = key_usage_days.api_calls + excluded.api_calls,
+	},
+	"key_day": {
+		`INSERT INTO key_usage_days (key_id, day, api_calls, image_credits) VALUES `, `(?, ?, ?, ?)`,
+		` ON CONFLICT (key_id, day) DO UPDATE SET api_calls = key_usage_days.api_calls + excluded.api_calls,
 			image_credits = key_usage_days.image_credits + excluded.image_credits`,
-			row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
-	case "key_ip":
-		_, err = tx.Exec(ctx, `INSERT INTO key_ips (key_id, ip, first_seen, last_seen, calls) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (key_id, ip) DO UPDATE SET
+	},
+	"key_ip": {
+		`INSERT INTO key_ips (key_id, ip, first_seen, last_seen, calls) VALUES `, `(?, ?, ?, ?, ?)`,
+		` ON CONFLICT (key_id, ip) DO UPDATE SET
 			first_seen = CASE WHEN excluded.first_seen < key_ips.first_seen THEN excluded.first_seen ELSE key_ips.first_seen END,
 			last_seen = CASE WHEN excluded.last_seen > key_ips.last_seen THEN excluded.last_seen ELSE key_ips.last_seen END,
 			calls = key_ips.calls + excluded.calls`,
-			row.key.ID, snapglyph.Storable(row.ip, snapglyph.MaxLastUsedIP), ms(row.seen.First), ms(row.seen.Last), row.seen.Calls)
-	default:
-		u := row.use
-		_, err = tx.Exec(ctx, `UPDATE api_keys SET last_used_at = ?, last_used_ip = ?, last_used_ua = ? WHERE id = ? AND last_used_at <= ?`,
-			ms(u.At), snapglyph.Storable(u.IP, snapglyph.MaxLastUsedIP), snapglyph.Storable(u.UserAgent, snapglyph.MaxLastUsedUA), row.key.ID, ms(u.At))
+	},
+	"last_use": {
+		`UPDATE api_keys SET last_used_at = v.column2, last_used_ip = v.column3, last_used_ua = v.column4 FROM (VALUES `, `(?, CAST(? AS BIGINT), ?, ?)`,
+		`) AS v WHERE api_keys.id = v.column1 AND api_keys.last_used_at <= v.column2`,
+	},
+}
+
+// appendValues appends the values of row's tuple in its usageStatements.
+func (row usageRow) appendValues(args []any) []any {
+	switch row.kind {
+	case "key", "key_day":
+		return append(args, row.key.ID, row.key.Period, row.counts.APICalls, row.counts.ImageCredits)
+	case "key_ip":
+		return append(args, row.key.ID, snapglyph.Storable(row.ip, snapglyph.MaxLastUsedIP), ms(row.seen.First), ms(row.seen.Last), row.seen.Calls)
 	}
+	u := row.use
+	return append(args, row.key.ID, ms(u.At), snapglyph.Storable(u.IP, snapglyph.MaxLastUsedIP), snapglyph.Storable(u.UserAgent, snapglyph.MaxLastUsedUA))
+}
+
+// saveChunk writes rows of one kind (a chunk of usageChunks, or one row)
+// with one statement; organisations' rows with saveOrgUsage.
+func (tx *Tx) saveChunk(ctx context.Context, rows []usageRow) error {
+	kind := rows[0].kind
+	if kind == "org" {
+		return tx.saveOrgUsage(ctx, rows)
+	}
+	if kind == "last_use" && len(rows) > 1 && tx.db.dialect == postgres {
+		// PostgreSQL updates the keys in whatever order its plan for
+		// the join meets them, which differs between sizes of chunk:
+		// lock them first (as the UPDATE does) in the order every flush
+		// writes in, the ids' bytes, so flushes do not deadlock. SQLite
+		// runs one write transaction at a time.
+		ids := make([]any, len(rows))
+		for i, row := range rows {
+			ids[i] = row.key.ID
+		}
+		if _, err := tx.Exec(ctx, `SELECT id FROM api_keys WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id COLLATE "C" FOR NO KEY UPDATE`, ids...); err != nil {
+			return err
+		}
+	}
+	st := usageStatements[kind]
+	var q strings.Builder
+	q.Grow(len(st.head) + len(rows)*(len(st.tuple)+2) + len(st.tail))
+	q.WriteString(st.head)
+	args := make([]any, 0, len(rows)*strings.Count(st.tuple, "?"))
+	for i, row := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(st.tuple)
+		args = row.appendValues(args)
+	}
+	q.WriteString(st.tail)
+	_, err := tx.Exec(ctx, q.String(), args...)
 	return err
 }
 
@@ -375,11 +497,12 @@ func (row usageRow) mayAlert() bool {
 // carries (4 parameters each, far below either database's limit).
 const orgChunk = 500
 
-// saveOrgUsage adds the organisations' counts of a flush (rows of kind
-// "org", sorted) with one multi-row upsert per orgChunk rows, then reads
-// the organisations whose use grew with one query per orgChunk and looks
-// for crossed thresholds: a flush of N organisations costs 2×⌈N/500⌉
-// statements (plus the events it emits), not 2×N.
+// saveOrgUsage adds organisations' counts of a flush (rows of kind "org",
+// sorted, none stored as one: a chunk of usageChunks) with one multi-row
+// upsert per orgChunk rows, then reads the organisations whose use grew
+// with one query per orgChunk and looks for crossed thresholds: a flush
+// of N organisations costs about 2×⌈N/500⌉ statements (plus the events
+// it emits), not 2×N.
 func (tx *Tx) saveOrgUsage(ctx context.Context, rows []usageRow) error {
 	type pk struct{ id, period string }
 	used := make(map[pk]snapglyph.Counts, len(rows))
@@ -426,7 +549,7 @@ func (tx *Tx) saveOrgUsage(ctx context.Context, rows []usageRow) error {
 		return err
 	}
 	for _, row := range rows {
-		u, ok := used[pk{row.key.ID, row.key.Period}]
+		u, ok := used[pk{storedText(row.key.ID), storedText(row.key.Period)}]
 		if !ok {
 			return fmt.Errorf("store: save usage: no counters returned for organisation %s, %s", row.key.ID, row.key.Period)
 		}
