@@ -131,6 +131,11 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Node
 	n.bg, n.stopBg = context.WithCancel(context.Background())
 	n.BackgroundErrors = metrics.NewCounterVec("snapglyph_background_errors_total",
 		"Failed background work by task: forget (leases given back after a plan or limit change), reclaim_answer, release (leases given back after a reconnect), reclaim, prune, request_log_write, request_log_prune, close, notify (an event's delivery attempt: notices and mail), webhook: (a webhook delivery attempt), notify_periodic (trial and key expiry dates).", "task")
+	// Each fixed task's series is there from the start, at 0, so an alert
+	// on its increase sees the first failure.
+	for _, task := range []string{"forget", "reclaim_answer", "release", "reclaim", "prune", "request_log_write", "request_log_prune", "close", "notify", "notify_periodic"} {
+		n.BackgroundErrors.Add(0, task)
+	}
 	n.Service.Log = log
 	n.Service.Webhooks.AllowInsecureLocal = cfg.WebhookAllowInsecureLocal
 	n.Verifier = auth.NewVerifier(db, cfg.CacheSize)

@@ -260,8 +260,14 @@ func TestLimitChangeUnderLoad(t *testing.T) {
 					c.org, u.Used.APICalls, u.Reserved.APICalls, c.want, metric(t, n, "snapglyph_http_requests_total"), n.logs.String())
 			}
 		}
-		if errs := metric(t, n, "snapglyph_background_errors_total"); errs != "" {
-			t.Errorf("background errors: %s", errs)
+		errs := metric(t, n, "snapglyph_background_errors_total")
+		if !strings.Contains(errs, `task="close"} 0`) {
+			t.Errorf("the background errors' series are not there from the start: %s", errs)
+		}
+		for _, l := range strings.Split(errs, "\n") {
+			if !strings.HasSuffix(l, "} 0") {
+				t.Errorf("background errors: %s", l)
+			}
 		}
 	})
 }

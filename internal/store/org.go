@@ -19,6 +19,7 @@ func (d *DB) CreateOrg(ctx context.Context, org *snapglyph.Org, ownerEmail, pass
 	var owner *snapglyph.User
 	err := d.tx(ctx, func(tx *Tx) error {
 		org.CreatedAt = tx.now
+		org.TrialEndsAt = fromMS(ms(org.TrialEndsAt)) // as stored, and read back
 		u, err := tx.userByEmail(ctx, ownerEmail)
 		if snapglyph.ErrorKind(formatError(err)) == snapglyph.ENOTFOUND {
 			u = &snapglyph.User{ID: snapglyph.NewID("usr"), Email: ownerEmail, CreatedAt: tx.now}
