@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ type apiPage struct {
 	// page offers the next steps (a replacement, its requests).
 	JustRevoked *keyRow
 	Create      *createForm
-	Reveal      *service.NewKey
+	Reveal      *revealView
 	// Rolled is set when Reveal (or Shown) is a rolled key: the old key
 	// it replaced.
 	Rolled *keyRow
@@ -42,6 +43,19 @@ type apiPage struct {
 	// page says which key it was, without its value.
 	Shown  *keyRow
 	Revoke *keyRow
+	// RevokeBack is where the revoke dialog's Cancel and Escape lead:
+	// the page it was opened from (a request in the Logs), or the list's
+	// Revoke button when empty.
+	RevokeBack string
+}
+
+// revealView is a new key shown once: its value, and what it may do, so
+// that the person who made it sees the access they gave it.
+type revealView struct {
+	*keyRow
+	Secret string
+	// Hint suggests a better name when the name is generic.
+	Hint string
 }
 
 type usageCard struct {
@@ -286,6 +300,9 @@ var scopeLabels = map[string]string{
 // ScopeLabel is a permission in words: "Read QR codes".
 func (keyOptions) ScopeLabel(s string) string { return scopeLabels[s] }
 
+// ScopeLabel is a permission in words: "Read QR codes".
+func (*keyRow) ScopeLabel(s string) string { return scopeLabels[s] }
+
 type createForm struct {
 	Name    string
 	Hint    string // the generic-name warning
@@ -348,16 +365,25 @@ func (o keyOptions) Checked(s string) bool { return o.Scopes[s] }
 func readKeyOptions(form url.Values, mayOmitAccess bool) (keyOptions, service.KeySpec) {
 	o := keyOptions{Expires: form.Get("expires"), ExpiresOn: form.Get("expires_on"), Restricted: form.Get("access") == "restricted",
 		AllowedIPs: form.Get("allowed_ips"), Scopes: map[string]bool{}, Errors: map[string]string{}}
+	// The boxes come back ticked as they were sent, whatever is wrong.
+	for _, s := range form["scope"] {
+		o.Scopes[s] = true
+	}
 	var spec service.KeySpec
 	// An unknown access must not quietly make a key with full access, nor
 	// widen a restricted one: only a new key may leave it out (the form's
-	// default, full access).
-	switch access := form["access"]; {
-	case len(access) == 0 && mayOmitAccess && len(form["scope"]) > 0:
+	// default, full access). Nor may permissions ticked beside Full access:
+	// a radio group is one stop for Tab, so a keyboard reaches the boxes
+	// from Full access without passing Restricted, and whoever ticks them
+	// believes the key restricted.
+	switch access, ticked := form["access"], len(form["scope"]) > 0; {
+	case len(access) == 0 && mayOmitAccess && ticked:
 		o.Errors["scopes"] = "Choose Restricted to give the key only the permissions ticked."
 	case len(access) == 0 && mayOmitAccess:
 	case len(access) != 1 || access[0] != "full" && access[0] != "restricted":
 		o.Errors["scopes"] = "Choose Full access or Restricted."
+	case access[0] == "full" && ticked:
+		o.Errors["scopes"] = "Full access is chosen, but permissions are ticked: choose Restricted to give the key only the permissions ticked, or untick them all for full access."
 	}
 	switch o.Expires {
 	case "", "never":
@@ -378,9 +404,6 @@ func readKeyOptions(form url.Values, mayOmitAccess bool) (keyOptions, service.Ke
 		spec.ExpiresIn = time.Duration(days) * 24 * time.Hour
 	}
 	if o.Restricted {
-		for _, s := range form["scope"] {
-			o.Scopes[s] = true
-		}
 		ss, err := snapglyph.ParseScopeList(form["scope"])
 		if err != nil {
 			o.Errors["scopes"] = sentence(snapglyph.ErrorMessage(err))
@@ -663,7 +686,7 @@ func (a *app) handleKeyReveal(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusOK, "apikeys.html", p)
 		return
 	}
-	p.Reveal = &service.NewKey{APIKey: rv.Key, Secret: rv.Secret}
+	p.Reveal = &revealView{keyRow: &keyRow{APIKey: rv.Key, now: now}, Secret: rv.Secret}
 	if hint := snapglyph.KeyNameHint(rv.Key.Name); hint != "" && rv.Old == nil {
 		p.Reveal.Hint = sentence(hint)
 	}
@@ -751,19 +774,80 @@ func (a *app) handleKeyEndOverlap(w http.ResponseWriter, r *http.Request) {
 	redirectWith(w, r, returnTo(r), "success", "The old key "+k.Prefix+"... of "+k.Name+" stopped working now; only "+k.ReplacedByPrefix+"... works.")
 }
 
+// handleKeyRevokeConfirm draws the revoke dialog over the page it was
+// opened from (revokeFrom): the key's own page, or the list. Cancel and
+// Escape lead back there, to the button that opened it; from a request's
+// page in the Logs the dialog is drawn over the list and leads back to
+// the request.
 func (a *app) handleKeyRevokeConfirm(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	from := revokeFrom(r, id)
+	if from == keyPagePath(id) {
+		p, err := a.keyPageData(w, r, id)
+		if err != nil {
+			a.keyNotFound(w, r, err)
+			return
+		}
+		if p.Key.Revoked() {
+			a.renderError(w, r, http.StatusNotFound, "API key not found", "There is no such API key in this organisation; it may have been revoked already.")
+			return
+		}
+		p.Revoke = true
+		a.render(w, r, http.StatusOK, "key.html", p)
+		return
+	}
 	p, err := a.apiPage(w, r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	k := a.findKey(p, r.PathValue("id"))
+	k := a.findKey(p, id)
 	if k == nil {
 		a.renderError(w, r, http.StatusNotFound, "API key not found", "There is no such API key in this organisation; it may have been revoked already.")
 		return
 	}
 	p.Revoke = k
+	if from != "" {
+		p.RevokeBack = from + "#revoke-key"
+	}
 	a.render(w, r, http.StatusOK, "apikeys.html", p)
+}
+
+// keyPagePath is the address of a key's page.
+func keyPagePath(id string) string { return "/settings/api/keys/" + url.PathEscape(id) }
+
+// logEntryID matches what a request's page in the Logs may be named by.
+var logEntryID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// revokeFrom names the page the revoke dialog of key id was opened from,
+// when the dialog should lead back there: the key's own page, or a
+// request's page in the Logs (with its filters). The page says so with
+// "from" (a path on this site), or else the browser with Referer. Any
+// other page, another key's page or another site is the list (""), so
+// nothing sent here leads anywhere else.
+func revokeFrom(r *http.Request, id string) string {
+	from := r.URL.Query().Get("from")
+	if from == "" {
+		ref, err := url.Parse(r.Referer())
+		if err != nil || ref.Host != r.Host {
+			return ""
+		}
+		from = ref.RequestURI()
+	}
+	u, err := url.Parse(from)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	if u.Path == keyPagePath(id) {
+		return u.Path
+	}
+	if entry, ok := strings.CutPrefix(u.Path, "/settings/logs/"); ok && logEntryID.MatchString(entry) {
+		if u.RawQuery != "" {
+			return u.Path + "?" + u.RawQuery
+		}
+		return u.Path
+	}
+	return ""
 }
 
 func (a *app) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
@@ -775,7 +859,10 @@ func (a *app) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
 		a.keyActionError(w, r, err)
 		return
 	}
-	redirectWith(w, r, "/settings/api?revoked="+url.QueryEscape(k.ID), "success", k.Name+" is revoked. Applications still using it now receive 401 Unauthorized.")
+	// The prefix says which key it was: after a roll, two keys share the
+	// name.
+	redirectWith(w, r, "/settings/api?revoked="+url.QueryEscape(k.ID), "success",
+		k.Name+" is revoked: applications still using "+k.Prefix+"... now receive 401 Unauthorized.")
 }
 
 // keyActionError answers a refused pause, resume, revoke or end of

@@ -35,6 +35,14 @@ type memberRow struct {
 	CanTransfer bool // Make Owner is shown: the Owner sees it on Admins
 }
 
+// displayName is the member's name, or their address if they gave none.
+func (m *memberRow) displayName() string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return m.Email
+}
+
 type inviteForm struct {
 	Email string
 	Role  string
@@ -95,6 +103,7 @@ func (a *app) handleInviteNew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Invite = &inviteForm{Role: "member"}
+	p.Title = "Invite Member"
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 
@@ -132,6 +141,7 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Invite = &inviteForm{Email: email, Role: role, Error: sentence(snapglyph.ErrorMessage(err))}
+			p.Title = "Error: Invite Member"
 			a.render(w, r, statusOf(err), "company.html", p)
 		default:
 			a.fail(w, r, err)
@@ -144,6 +154,7 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Link = &inviteLink{URL: a.inviteURL(r, ni.Token), Inv: ni.Invitation, Mailed: a.mailOn}
+	p.Title = "Invitation created"
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 
@@ -182,6 +193,7 @@ func (a *app) handleTransferConfirm(w http.ResponseWriter, r *http.Request) {
 	a.confirmMember(w, r, func(p *companyPage, m *memberRow) bool {
 		if m.CanTransfer {
 			p.Transfer = m
+			p.Title = "Make " + m.displayName() + " the Owner?"
 		}
 		return m.CanTransfer
 	}, "Admin not found", "There is no such Admin; ownership can only be transferred to an Admin of the organisation.")
@@ -227,6 +239,7 @@ func (a *app) handleRemoveConfirm(w http.ResponseWriter, r *http.Request) {
 	a.confirmMember(w, r, func(p *companyPage, m *memberRow) bool {
 		if m.CanRemove {
 			p.Remove = m
+			p.Title = "Remove " + m.displayName() + "?"
 		}
 		return m.CanRemove
 	}, "Member not found", "There is no such member to remove; the Owner cannot be removed.")

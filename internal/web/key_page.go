@@ -12,8 +12,8 @@ import (
 
 // keyPage is a key's own page (/settings/api/keys/{id}): its details and
 // restrictions, this month's usage by day, where it was used from, the
-// QR codes it created, its audit events, and its actions. Roll is the
-// roll dialog drawn open over it.
+// QR codes it created, its audit events, and its actions. Roll and Revoke
+// are the dialogs drawn open over it.
 type keyPage struct {
 	base
 	Key        *keyRow
@@ -30,6 +30,7 @@ type keyPage struct {
 	PauseReasonError        string
 	Roll                    bool
 	Overlaps                []overlapChoice
+	Revoke                  bool
 	// Restrict is the restrictions form: the key's, or as sent.
 	Restrict keyOptions
 }
@@ -173,7 +174,9 @@ func (a *app) handleKeyRename(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleKeyRestrict replaces a key's permissions and IP allowlist; wrong
-// fields come back named, with 422.
+// fields come back named, with 422. A refusal of the change itself (the
+// key has these restrictions already, or is revoked) is said on the key's
+// page, where the form is.
 func (a *app) handleKeyRestrict(w http.ResponseWriter, r *http.Request) {
 	if !a.readForm(w, r) {
 		return
@@ -188,7 +191,7 @@ func (a *app) handleKeyRestrict(w http.ResponseWriter, r *http.Request) {
 			redirectWith(w, r, "/settings/api/keys/"+k.ID, "success", k.Name+" now has "+accessSummary(k)+". Requests are checked against them from the next one on.")
 			return
 		case snapglyph.ErrorKind(err) == snapglyph.ECONFLICT:
-			a.keyActionError(w, r, err)
+			redirectWith(w, r, keyPagePath(id), "error", sentence(snapglyph.ErrorMessage(err)))
 			return
 		case snapglyph.ErrorKind(err) != snapglyph.EINVALID:
 			a.keyNotFound(w, r, err)

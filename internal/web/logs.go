@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -41,12 +42,23 @@ const defaultLogRange = "24h"
 type logForm struct {
 	Key, Status, Code, Endpoint, IP, Range, From, To string
 	Suspicious                                       bool
+	// Sent is set when the address names any filter or a page: the form
+	// was used, or a link to a filtered view or a later page followed.
+	Sent bool
 }
 
+// logParams are the query parameters of the Logs page.
+var logParams = []string{"key", "status", "code", "endpoint", "ip", "range", "from", "to", "suspicious", "cursor"}
+
+// readLogForm reads the filters. From and To without a range mean a
+// custom range; with a range other than custom, query refuses them.
 func readLogForm(r *http.Request) logForm {
 	q := r.URL.Query()
 	f := logForm{Key: q.Get("key"), Status: q.Get("status"), Code: q.Get("code"), Endpoint: q.Get("endpoint"), IP: q.Get("ip"),
 		Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Suspicious: q.Get("suspicious") == "1"}
+	for _, name := range logParams {
+		f.Sent = f.Sent || q.Has(name)
+	}
 	if f.Range == "" {
 		f.Range = defaultLogRange
 		if f.From != "" || f.To != "" {
@@ -54,6 +66,16 @@ func readLogForm(r *http.Request) logForm {
 		}
 	}
 	return f
+}
+
+// rangeLabel names a range the page offers; "" for any other.
+func rangeLabel(id string) string {
+	for _, r := range logRanges {
+		if r.ID == id {
+			return r.Label
+		}
+	}
+	return ""
 }
 
 // values is the form as a query string, empty fields left out.
@@ -91,22 +113,26 @@ func (f logForm) Link(path string, extra ...string) string {
 }
 
 // query is the service's query for the form. An unknown range is
-// refused, naming the field.
+// refused, naming the field; so are From and To with a range other than
+// custom. Those are not taken as a custom range: the range is what the
+// user chose last (without scripts, a page showing a custom range sends
+// its dates along with any range chosen after), and Time says so.
 func (f logForm) query(cursor string, limit int) (service.LogQuery, error) {
 	q := service.LogQuery{Key: f.Key, Status: f.Status, Code: f.Code, Endpoint: f.Endpoint, IP: f.IP, Suspicious: f.Suspicious, Cursor: cursor, Limit: limit}
-	switch f.Range {
-	case "custom":
+	if f.Range == "custom" {
 		q.From, q.To = f.From, f.To
-	case "all":
-	default:
-		known := false
-		for _, r := range logRanges {
-			known = known || r.ID == f.Range
-		}
-		if !known {
-			return q, &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the time range is not one of those offered",
-				Fields: []snapglyph.FieldError{{Field: "range", Message: "is not one of the ranges offered"}}}
-		}
+		return q, nil
+	}
+	label := rangeLabel(f.Range)
+	if label == "" {
+		return q, &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the time range is not one of those offered",
+			Fields: []snapglyph.FieldError{{Field: "range", Message: "is not one of the ranges offered"}}}
+	}
+	if f.From != "" || f.To != "" {
+		return q, &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "From and To are used only with the time range Custom (UTC)",
+			Fields: []snapglyph.FieldError{{Field: "range", Message: label + " does not use From and To: choose Custom (UTC) to list the requests between them"}}}
+	}
+	if f.Range != "all" {
 		q.From = f.Range
 	}
 	return q, nil
@@ -138,6 +164,13 @@ type logsPage struct {
 	CSV       string
 	NDJSON    string
 	KeyName   string // the key filtered on
+	// Heading is the list's heading. After a filter (Announce) it says
+	// how many requests match, and which; the heading then takes focus
+	// (its id is the form's fragment, "results"), so a screen reader
+	// reads the count and the keyboard goes on from the results rather
+	// than from the top of the page.
+	Heading  string
+	Announce bool
 	// NoAPI is set when the organisation's plan has no API access now
 	// (Starter, an ended trial): nothing is logged, and the page says why.
 	NoAPI bool
@@ -244,20 +277,64 @@ func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
 			p.Errors["key"] = p.Error
 		}
 		p.Chart, p.Flagged, p.Entries = nil, nil, nil
+		p.Title = "Error: " + p.Title
+		p.Heading = p.heading()
 		a.render(w, r, http.StatusUnprocessableEntity, "logs.html", p)
 		return
 	}
 	for i := range entries {
 		p.Entries = append(p.Entries, row(&entries[i]))
 	}
+	// Another page lands on its results, as a filter does.
 	if next != "" {
-		p.Older = f.Link("/settings/logs", "cursor", next)
+		p.Older = f.Link("/settings/logs", "cursor", next) + "#results"
 	}
 	if cursor != "" {
-		p.Newest = f.Link("/settings/logs")
+		p.Newest = f.Link("/settings/logs") + "#results"
 	}
+	p.Announce = f.Sent
+	p.Heading = p.heading()
 	p.CSV, p.NDJSON = f.Link("/settings/logs/export.csv"), f.Link("/settings/logs/export.ndjson")
 	a.render(w, r, http.StatusOK, "logs.html", p)
+}
+
+// heading is the list's heading: "Requests of Production-WebApp";
+// announced, the count and the filters in words: "3 requests of
+// Production-WebApp, status 4xx, last 24 hours". The count is the
+// chart's: every request that matches, not only this page's.
+func (p *logsPage) heading() string {
+	f := p.Form
+	what := "request"
+	if f.Suspicious {
+		what = "suspicious request"
+	}
+	if !p.Announce || p.Chart == nil {
+		h := strings.ToUpper(what[:1]) + what[1:] + "s"
+		if p.KeyName != "" {
+			h += " of " + p.KeyName
+		}
+		return h
+	}
+	n := p.Chart.Total
+	if n != 1 {
+		what += "s"
+	}
+	h := snapglyph.FormatCount(n) + " " + what
+	if p.KeyName != "" {
+		h += " of " + p.KeyName
+	}
+	parts := []string{h}
+	for _, kv := range [][2]string{{"status ", f.Status}, {"error code ", f.Code}, {"", f.Endpoint}, {"from ", f.IP}} {
+		if v := strings.TrimSpace(kv[1]); v != "" {
+			parts = append(parts, kv[0]+v)
+		}
+	}
+	if f.Range == "custom" {
+		parts = append(parts, p.Chart.Range)
+	} else {
+		parts = append(parts, strings.ToLower(rangeLabel(f.Range)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // logEntryPage is the page of one request.

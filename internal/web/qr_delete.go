@@ -3,9 +3,16 @@
 
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+)
 
 // handleQRDeleteConfirm draws the code's page with the confirmation open.
+// Cancel leads back to the Delete that opened it, focused: the page's,
+// or with from=list the list's, on the page of the list it was on (its
+// filters and cursor come along; only those, so the way back is always
+// the list).
 func (a *app) handleQRDeleteConfirm(w http.ResponseWriter, r *http.Request) {
 	p, err := a.detailPage(w, r)
 	if err != nil {
@@ -13,6 +20,21 @@ func (a *app) handleQRDeleteConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Delete = true
+	p.Back = "/qr-codes/" + url.PathEscape(p.Code.ID) + "#delete-code"
+	if q := r.URL.Query(); q.Get("from") == "list" {
+		list := url.Values{}
+		for _, k := range []string{"type", "createdByKey", "cursor"} {
+			if v := q.Get(k); v != "" {
+				list.Set(k, v)
+			}
+		}
+		p.Back = "/qr-codes"
+		if len(list) > 0 {
+			p.Back += "?" + list.Encode()
+		}
+		p.Back += "#delete-" + p.Code.ID
+	}
+	p.Title = "Delete " + p.Code.Name + "?"
 	a.render(w, r, http.StatusOK, "qrcodes_detail.html", p)
 }
 

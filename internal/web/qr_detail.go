@@ -12,6 +12,9 @@ type qrDetailPage struct {
 	Code   qrView
 	Sizes  []int
 	Delete bool // the delete confirmation is open
+	// Back is where the confirmation's Cancel (and Escape) lead: the
+	// control that opened it, on the code's page or the list's.
+	Back string
 }
 
 // detailPage builds the page of the code in the path.

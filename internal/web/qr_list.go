@@ -8,10 +8,12 @@
 package web
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/qr"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -33,6 +35,13 @@ type qrListPage struct {
 	Used      int    // QR codes, on a plan that limits them
 	Limit     int    // the plan's QR codes; -1: no limit
 	CanPlan   bool   // the user may change the plan
+	// Heading is the list's heading. After a filter, or on another page
+	// (Announce), it says how many codes are listed, and which; the
+	// heading then takes focus (its id is the fragment of the filter
+	// form and of the page links, "results").
+	Heading  string
+	Announce bool
+	here     url.Values // the list's filters and page, for the delete dialog to come back to
 }
 
 // AtLimit reports whether the plan's QR codes are all used.
@@ -71,15 +80,17 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 	if f.CreatedByKey != "" {
 		filters.Set("createdByKey", f.CreatedByKey)
 	}
+	p.here = maps.Clone(filters)
 	if f.Cursor != "" {
+		p.here.Set("cursor", f.Cursor)
 		p.First = "/qr-codes"
 		if len(filters) > 0 {
-			p.First += "?" + filters.Encode()
+			p.First += "?" + filters.Encode() + "#results"
 		}
 	}
 	if next != "" {
 		filters.Set("cursor", next)
-		p.Next = "/qr-codes?" + filters.Encode()
+		p.Next = "/qr-codes?" + filters.Encode() + "#results"
 	}
 	p.Types = append(p.Types, keyOption{"", "All types", f.Type == ""})
 	for _, t := range qr.Types {
@@ -119,5 +130,52 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	p.Announce = p.Filtered || f.Cursor != ""
+	p.Heading = p.heading(f)
 	a.render(w, r, http.StatusOK, "qrcodes.html", p)
+}
+
+// heading is the list's heading: "All QR codes"; announced, the number
+// listed and the filters in words: "2 QR codes, type Wi-Fi network". The
+// number is the whole filter's on its only page, and this page's when
+// there are more.
+func (p *qrListPage) heading(f snapglyph.QRFilter) string {
+	if !p.Announce {
+		return "All QR codes"
+	}
+	h := strconv.Itoa(len(p.Codes)) + " QR code"
+	if len(p.Codes) != 1 {
+		h += "s"
+	}
+	if p.Next != "" || p.First != "" {
+		h += " on this page"
+	}
+	parts := []string{h}
+	if f.Type != "" {
+		parts = append(parts, "type "+typeLabels[f.Type][1])
+	}
+	if f.CreatedByKey != "" {
+		key := p.KeyLabel
+		for _, k := range p.Keys {
+			if k.Selected && k.ID != "" {
+				key = k.Label
+			}
+		}
+		parts = append(parts, "created by the API key "+key)
+	}
+	h = strings.Join(parts, ", ")
+	if p.Next != "" {
+		h += "; more on the next page"
+	}
+	return h
+}
+
+// DeleteLink is the list's link to delete the code id: the dialog's
+// Cancel comes back to this page of the list, to the code's Delete.
+func (p *qrListPage) DeleteLink(id string) string {
+	v := url.Values{"from": {"list"}}
+	for k, vs := range p.here {
+		v[k] = vs
+	}
+	return "/qr-codes/" + url.PathEscape(id) + "/delete?" + v.Encode()
 }

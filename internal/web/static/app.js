@@ -1,7 +1,8 @@
 // SnapGlyph dashboard: progressive enhancement only. Every action works
 // without this file; it adds copy-to-clipboard buttons, turns the
 // dialogs the server draws open into modal ones (focus stays inside,
-// Escape closes), and gives the QR-code form its live preview.
+// Escape goes back, but never away from a one-time secret), and gives the
+// QR-code form its live preview.
 (function () {
   "use strict";
 
@@ -19,16 +20,22 @@
     }
   }
 
+  // Copy leaves focus on the button: moved to the field, it made a screen
+  // reader read the whole secret out again, ahead of "Copied".
   document.querySelectorAll("[data-copy]").forEach(function (btn) {
     btn.hidden = false;
     btn.addEventListener("click", function () {
       var field = document.getElementById(btn.getAttribute("data-copy"));
       if (!field) return;
-      field.focus();
-      field.select();
+      // The old way copies the selection, which needs the field focused.
+      // Copied, focus goes back to the button; otherwise it stays on the
+      // selected text, for Ctrl+C as the status says.
       var legacy = function () {
+        field.focus();
+        field.select();
         var ok = false;
         try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+        if (ok) btn.focus();
         copied(btn, ok);
       };
       if (navigator.clipboard && window.isSecureContext) {
@@ -60,7 +67,48 @@
     dated();
   }
 
-  document.querySelectorAll("input[data-select]").forEach(function (field) {
+  // The Logs' From and To count with "Custom (UTC)" only: the server
+  // draws them disabled otherwise (out of the tab order, not sent); this
+  // enables them as soon as Custom is chosen, and disables them again for
+  // any other range (also on load: a restored form).
+  var range = document.getElementById("f-range");
+  var rangeFrom = document.getElementById("f-from"), rangeTo = document.getElementById("f-to");
+  if (range && rangeFrom && rangeTo) {
+    var custom = function () { rangeFrom.disabled = rangeTo.disabled = range.value !== "custom"; };
+    range.addEventListener("change", custom);
+    custom();
+  }
+
+  // Permissions (the create dialog, a key's page): "Full access" and
+  // "Restricted to:" are one radio group, one stop for Tab, so a keyboard
+  // goes from "Full access" straight to the boxes. Ticking one chooses
+  // "Restricted to:" (the server refuses boxes ticked beside Full access
+  // anyway). Choosing "Full access" unticks them, and "Restricted to:"
+  // ticks them again, so arrowing through the two loses nothing.
+  document.querySelectorAll('input[name="access"][value="restricted"]').forEach(function (restricted) {
+    var full = restricted.form && restricted.form.querySelector('input[name="access"][value="full"]');
+    if (!full) return;
+    var boxes = [].slice.call(restricted.form.querySelectorAll('input[type="checkbox"][name="scope"]'));
+    var kept = [];
+    boxes.forEach(function (box) {
+      box.addEventListener("change", function () {
+        if (box.checked && !restricted.checked) restricted.checked = true;
+        kept = [];
+      });
+    });
+    full.addEventListener("change", function () {
+      if (!full.checked) return;
+      kept = boxes.filter(function (box) { return box.checked; });
+      kept.forEach(function (box) { box.checked = false; });
+    });
+    restricted.addEventListener("change", function () {
+      if (!restricted.checked) return;
+      if (!boxes.some(function (box) { return box.checked; })) kept.forEach(function (box) { box.checked = true; });
+      kept = [];
+    });
+  });
+
+  document.querySelectorAll("[data-select]").forEach(function (field) {
     field.addEventListener("focus", function () { field.select(); });
   });
 
@@ -113,7 +161,7 @@
   window.addEventListener("pagehide", function () {
     secrets.forEach(function (id) {
       var field = document.getElementById(id);
-      if (field) { field.value = ""; field.setAttribute("value", ""); }
+      if (field) { field.value = ""; field.defaultValue = ""; }
     });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       var status = document.getElementById(btn.getAttribute("data-status"));
@@ -124,17 +172,36 @@
     if (event.persisted && hasSecret()) window.location.reload();
   });
 
+  // Escape in a dialog leads to its data-close (the page behind it, with
+  // focus on what opened it); a dialog without one (a one-time secret)
+  // stays open. Escape is taken on its keydown, before the browser makes a
+  // close request of it: Chrome does not let a page cancel a close request
+  // when there was no user activation since the last one, so one Escape
+  // (two after a Tab) closed a new key's reveal and hid the key for good.
   document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
     if (typeof dialog.showModal !== "function") return;
     var overlay = dialog.parentElement;
+    var to = dialog.getAttribute("data-close");
     dialog.close();
     if (overlay && overlay.classList.contains("overlay")) overlay.classList.add("enhanced");
     dialog.showModal();
-    dialog.addEventListener("cancel", function (event) {
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || event.defaultPrevented || event.isComposing || !dialog.open) return;
       event.preventDefault();
-      var to = dialog.getAttribute("data-close");
       if (to) window.location.assign(to);
     });
+    // Other close requests (a phone's Back) come as cancel.
+    dialog.addEventListener("cancel", function (event) {
+      event.preventDefault();
+      if (to) window.location.assign(to);
+    });
+    // One the page may not refuse closes the dialog: a secret's opens
+    // again.
+    if (!to) {
+      dialog.addEventListener("close", function () {
+        if (!dialog.open) dialog.showModal();
+      });
+    }
   });
 })();
 
@@ -191,6 +258,35 @@
   if (!img || !window.fetch || !window.FormData) return;
   var timer = null, seq = 0, controller = null;
 
+  // What the preview says is shown as it comes, but read out only when
+  // the user is done with a field: on leaving a field they typed in, or
+  // on a change of a list, a box, a colour or the logo (not of the type,
+  // whose new fields are empty yet). Read on every pause in typing, it
+  // said "Password is required." three times while the password was
+  // typed. The shown text is not a live region; a hidden one says it,
+  // once for each new message.
+  status.removeAttribute("role");
+  status.setAttribute("aria-live", "off");
+  var live = document.createElement("p");
+  live.className = "sr-only";
+  live.setAttribute("role", "status");
+  status.parentNode.insertBefore(live, status.nextSibling);
+  var said = "";         // the message read out last
+  var announce = false;  // read out the next answer
+  var busy = false;      // a preview is due or on its way
+  var touched = [];      // the fields typed in
+
+  function typed(el) {
+    return el.tagName === "TEXTAREA" ||
+      el.tagName === "INPUT" && /^(text|url|tel|email|number|password|search)$/.test(el.type);
+  }
+
+  function say(text) {
+    if (text === said) return;
+    said = text;
+    live.textContent = text;
+  }
+
   function show(src) {
     img.src = src;
     img.hidden = false;
@@ -198,12 +294,17 @@
     frame.classList.remove("stale");
     status.textContent = "";
     status.classList.remove("bad");
+    busy = announce = false;
+    say("");
   }
 
   function problem(text) {
     if (!img.hidden) frame.classList.add("stale");
     status.textContent = text;
     status.classList.add("bad");
+    busy = false;
+    if (announce) say(text);
+    announce = false;
   }
 
   function refresh() {
@@ -240,10 +341,24 @@
   }
 
   function later() {
+    busy = true;
     clearTimeout(timer);
     timer = setTimeout(refresh, 300);
   }
-  form.addEventListener("input", later);
-  form.addEventListener("change", later);
+  form.addEventListener("input", function (event) {
+    if (typed(event.target) && touched.indexOf(event.target) < 0) touched.push(event.target);
+    announce = false;
+    later();
+  });
+  form.addEventListener("change", function (event) {
+    var el = event.target;
+    announce = el.name !== "type" && (!typed(el) || touched.indexOf(el) >= 0);
+    later();
+  });
+  form.addEventListener("focusout", function (event) {
+    if (touched.indexOf(event.target) < 0) return;
+    if (busy) announce = true;
+    else if (status.classList.contains("bad")) say(status.textContent);
+  });
   if (form.hasAttribute("data-preview-now")) refresh();
 })();
