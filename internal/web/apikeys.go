@@ -49,6 +49,23 @@ type apiPage struct {
 	RevokeBack string
 }
 
+// revokeDialog is a key's revoke confirmation (layout.html's
+// "revoke-dialog") and where its Cancel and Escape lead.
+type revokeDialog struct {
+	Key  *keyRow
+	Back string
+}
+
+// RevokeDialog is the list's revoke confirmation: back to the page it was
+// opened from, or to the key's Revoke button in the list.
+func (p *apiPage) RevokeDialog() revokeDialog {
+	back := p.RevokeBack
+	if back == "" {
+		back = "/settings/api#revoke-" + p.Revoke.ID
+	}
+	return revokeDialog{Key: p.Revoke, Back: back}
+}
+
 // revealView is a new key shown once: its value, and what it may do, so
 // that the person who made it sees the access they gave it.
 type revealView struct {

@@ -318,3 +318,9 @@ func busiest(days []service.DayCounts, count func(service.DayCounts) int64) stri
 	}
 	return ", most on " + top.Day.UTC().Format("2 Jan") + " (" + snapglyph.FormatCount(most) + ")"
 }
+
+// RevokeDialog is the key page's revoke confirmation, back to its Revoke
+// button.
+func (p *keyPage) RevokeDialog() revokeDialog {
+	return revokeDialog{Key: p.Key, Back: keyPagePath(p.Key.ID) + "#revoke-key"}
+}
