@@ -210,6 +210,24 @@ const fieldInError = `e.getAttribute("aria-invalid") === "true" && (e.getAttribu
 // confirmation is a predicate for focused: the announced confirmation.
 const confirmation = `e.id === "flash" && e.getAttribute("role") === "status" && e.textContent.trim().length > 0`
 
+// axeScript returns axe-core's script named by SNAPGLYPH_AXE, or "" when
+// the variable is not set (the audits are then skipped).
+func axeScript(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv(axeEnv)
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s=%s: %v", axeEnv, path, err)
+	}
+	if !strings.Contains(string(b), "axe") {
+		t.Fatalf("%s=%s is not axe-core's axe.min.js", axeEnv, path)
+	}
+	return string(b)
+}
+
 // TestAccessibility walks every page of the dashboard, signed out and
 // signed in (as Owner and as Member), including the pages a failed form
 // and each dialog draw, and audits each at desktop and phone widths; it
@@ -217,17 +235,7 @@ const confirmation = `e.id === "flash" && e.getAttribute("role") === "status" &&
 // revoke. Without SNAPGLYPH_AXE the axe-core audit is skipped (the rest
 // runs) and the test reports itself skipped.
 func TestAccessibility(t *testing.T) {
-	a := &auditor{t: t}
-	if path := os.Getenv(axeEnv); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s=%s: %v", axeEnv, path, err)
-		}
-		if !strings.Contains(string(b), "axe") {
-			t.Fatalf("%s=%s is not axe-core's axe.min.js", axeEnv, path)
-		}
-		a.axe = string(b)
-	}
+	a := &auditor{t: t, axe: axeScript(t)}
 	// 50 pages, each audited twice: longer than one session's bound.
 	ctx := newChromiumFor(t, 15*time.Minute)
 	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond, WebhookAllowInsecureLocal: true})

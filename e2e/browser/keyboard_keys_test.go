@@ -3,7 +3,6 @@ package browser_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,14 +53,7 @@ func settled(t *testing.T, ctx context.Context, predicate string) bool {
 //     SNAPGLYPH_AXE, axe-core's experimental label-content-name-mismatch
 //     rule, which flagged them).
 func TestBrowserKeyboardKeys(t *testing.T) {
-	var axe string
-	if path := os.Getenv(axeEnv); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s=%s: %v", axeEnv, path, err)
-		}
-		axe = string(b)
-	}
+	axe := axeScript(t)
 	ctx := newChromium(t)
 	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond})
 	base := s.URL

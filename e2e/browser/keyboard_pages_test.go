@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,14 +74,7 @@ const afterStyle = `(function(sel){var e=document.querySelector(sel), s=getCompu
 // person and role, and the header's Tab order follows its layout. Names
 // and descriptions are read from Chromium's accessibility tree.
 func TestBrowserKeyboardPages(t *testing.T) {
-	var axe string
-	if path := os.Getenv(axeEnv); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s=%s: %v", axeEnv, path, err)
-		}
-		axe = string(b)
-	}
+	axe := axeScript(t)
 	ctx := newChromiumFor(t, 6*time.Minute)
 	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond})
 	base := s.URL

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -90,14 +89,7 @@ func axeClean(t *testing.T, ctx context.Context, axe, what string) {
 // from 320 to 1600 px, and axe-core (with SNAPGLYPH_AXE) finds nothing
 // serious.
 func TestBrowserPhoneLayout(t *testing.T) {
-	var axe string
-	if path := os.Getenv(axeEnv); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s=%s: %v", axeEnv, path, err)
-		}
-		axe = string(b)
-	}
+	axe := axeScript(t)
 	ctx := newChromiumFor(t, 8*time.Minute)
 	s := testserver.Start(t, testdb.Open(t, "sqlite"), node.Config{FlushInterval: 20 * time.Millisecond})
 	base := s.URL
