@@ -572,19 +572,16 @@ func (e QRType) Valid() bool {
 
 // Defines values for WifiContentSecurity.
 const (
-	Empty       WifiContentSecurity = ""
-	LessThannil WifiContentSecurity = "<nil>"
-	None        WifiContentSecurity = "none"
-	WEP         WifiContentSecurity = "WEP"
-	WPA         WifiContentSecurity = "WPA"
+	Empty WifiContentSecurity = ""
+	None  WifiContentSecurity = "none"
+	WEP   WifiContentSecurity = "WEP"
+	WPA   WifiContentSecurity = "WPA"
 )
 
 // Valid indicates whether the value is a known member of the WifiContentSecurity enum.
 func (e WifiContentSecurity) Valid() bool {
 	switch e {
 	case Empty:
-		return true
-	case LessThannil:
 		return true
 	case None:
 		return true
@@ -2097,9 +2094,7 @@ type WifiContent struct {
 	Ssid string `json:"ssid"`
 }
 
-// WifiContentSecurity The kind of key: `WPA` (WPA/WPA2/WPA3 personal), `WEP`, or `none` for an open network. WPA when absent, null or empty.
-//
-// Examples: WPA
+// WifiContentSecurity defines model for WifiContent.Security.
 type WifiContentSecurity string
 
 // WifiContentPatch The fields of Wi-Fi content to change, for a PATCH that keeps the type (no `type`): each as in `WifiContent`, none required. They are merged into the stored content (RFC 7396): a field sent replaces the stored one (one sent as `null` is removed, and its default applies), and a field left out is kept; the result is then checked as `WifiContent` is on create (400 naming the field otherwise). `ssid` cannot be removed: it takes no `null`. The password's rule depends on `security`, sent or stored, so it is checked on the result: a new `password` alone must suit the stored security, and `{"security":"none"}` alone is refused while a password is stored (send `"password": null` with it).
