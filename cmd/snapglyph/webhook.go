@@ -55,6 +55,9 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 			svc.Webhooks.AllowInsecureLocal = *insecure
 			w, err := svc.CreateWebhook(ctx, snapglyph.Operator, *org, *url, []string{*events})
 			if err != nil {
+				if !*insecure {
+					return insecureLocalHint(ctx, svc.Webhooks, *url, err)
+				}
 				return err
 			}
 			if *asJSON {
@@ -127,4 +130,38 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 		})
 	}
 	return snapglyph.Errorf(snapglyph.EINVALID, "unknown webhook command %q; %s", args[0], webhookUsage)
+}
+
+// insecureLocalHint adds to err, webhook create's refusal of url, what
+// permits the endpoint for local development when that is why it was
+// refused (http://, a loopback address, a host name that resolves to
+// one) and the flag would lift it: the flag, or its variable, here and
+// on serve, whose deliveries check the URL again.
+func insecureLocalHint(ctx context.Context, p service.WebhookPolicy, url string, err error) error {
+	msg := snapglyph.ErrorMessage(err)
+	if _, strict := snapglyph.ParseWebhookURL(url, false); strict != nil {
+		if snapglyph.ErrorMessage(strict) != msg {
+			return err // refused for something else (an event, say)
+		}
+		if _, local := snapglyph.ParseWebhookURL(url, true); local != nil {
+			return err // refused with the flag too (a private address)
+		}
+	} else {
+		// The URL's form is fine: was it refused for what its host
+		// resolves to, and only because that is a loopback address?
+		if strict := p.CheckURL(ctx, url); strict == nil || snapglyph.ErrorMessage(strict) != msg {
+			return err
+		}
+		p.AllowInsecureLocal = true
+		if p.CheckURL(ctx, url) != nil {
+			return err
+		}
+	}
+	const flag = "webhook-allow-insecure-local"
+	hint := fmt.Sprintf("for local development, --%s (or %s=true) permits http:// and loopback endpoints: give it here and to serve, which delivers", flag, envVar(flag))
+	if strings.Contains(msg, "serve --"+flag) {
+		// The address's refusal names serve's flag already.
+		hint = fmt.Sprintf("give webhook create --%s (or %s=true) as well", flag, envVar(flag))
+	}
+	return snapglyph.Codef(snapglyph.ErrorKind(err), snapglyph.ErrorCode(err), "%s; %s", msg, hint)
 }
