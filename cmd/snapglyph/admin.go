@@ -610,7 +610,8 @@ type keyJSON struct {
 	// roll's overlap makes a key expired).
 	Status            string     `json:"status"`
 	CreatedAt         time.Time  `json:"createdAt"`
-	CreatedBy         string     `json:"createdBy"`
+	CreatedBy         string     `json:"createdBy"`      // "user:usr_…" or "operator", as stored
+	CreatedByLabel    string     `json:"createdByLabel"` // an email or "operator (CLI)", as paused.by
 	LastUsedAt        *time.Time `json:"lastUsedAt"`
 	LastUsedIP        string     `json:"lastUsedIp,omitempty"`
 	LastUsedUserAgent string     `json:"lastUsedUserAgent,omitempty"`
@@ -629,7 +630,7 @@ type keyJSON struct {
 
 type pauseJSON struct {
 	Reason string     `json:"reason"`
-	By     string     `json:"by"`
+	By     string     `json:"by"` // a label, as createdByLabel
 	At     time.Time  `json:"at"`
 	Until  *time.Time `json:"until"` // null: until resumed
 }
@@ -687,6 +688,35 @@ func toKeyJSON(k *snapglyph.APIKey, now time.Time) keyJSON {
 	}
 	if k.ReplacedBy != "" {
 		out.ReplacedBy = &replacedByJSON{ID: k.ReplacedBy, Prefix: k.ReplacedByPrefix, OverlapEndsAt: k.OverlapEndsAt}
+	}
+	return out
+}
+
+// keyEventsScanned is how many of a key's audit events (newest first)
+// keyJSONOf reads to find its creation.
+const keyEventsScanned = 1000
+
+// keyJSONOf is toKeyJSON with createdByLabel: who created the key, as the
+// audit log and the key's page name them. When that cannot be read, it
+// says so on standard error and the label is createdBy, as on the key's
+// page: the command's change (if any) is made.
+func (e *env) keyJSONOf(ctx context.Context, svc *service.Service, k *snapglyph.APIKey, now time.Time) keyJSON {
+	out := toKeyJSON(k, now)
+	out.CreatedByLabel = k.CreatedBy
+	if k.CreatedBy == snapglyph.Operator.String() {
+		out.CreatedByLabel = snapglyph.Operator.Label
+		return out
+	}
+	events, err := svc.KeyEvents(ctx, snapglyph.Operator, k.ID, keyEventsScanned)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: who created key %s is not known (%s): createdByLabel is createdBy\n", k.ID, snapglyph.ErrorMessage(err))
+		return out
+	}
+	for _, ev := range events {
+		if ev.Action == "key.created" {
+			out.CreatedByLabel = ev.ActorLabel
+			break
+		}
 	}
 	return out
 }
@@ -796,7 +826,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			}
 			e.warnUnconfirmed(unc)
 			if *asJSON {
-				out := keyChangeJSON{keyJSON: toKeyJSON(k.APIKey, svc.Now()), UnconfirmedNodes: unc.list()}
+				out := keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k.APIKey, svc.Now()), UnconfirmedNodes: unc.list()}
 				out.Key, out.Hint = k.Secret, k.Hint
 				return e.printJSON(out)
 			}
@@ -824,7 +854,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			now := svc.Now()
 			if *asJSON {
 				for _, k := range keys {
-					if err := e.printJSON(toKeyJSON(k, now)); err != nil {
+					if err := e.printJSON(e.keyJSONOf(ctx, svc, k, now)); err != nil {
 						return err
 					}
 				}
@@ -860,7 +890,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			}
 			now := svc.Now()
 			if *asJSON {
-				return e.printJSON(toKeyJSON(k, now))
+				return e.printJSON(e.keyJSONOf(ctx, svc, k, now))
 			}
 			e.printKey(k, now)
 			return nil
@@ -910,7 +940,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			e.warnUnconfirmed(unc)
 			now := svc.Now()
 			if *asJSON {
-				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, now), UnconfirmedNodes: unc.list()})
+				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, now), UnconfirmedNodes: unc.list()})
 			}
 			if verb == "end-overlap" {
 				fmt.Fprintf(e.stdout, "key %s (%s, %s...) stopped working now; %s... replaces it\n", k.ID, k.Name, k.Prefix, k.ReplacedByPrefix)
@@ -938,7 +968,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			}
 			e.warnUnconfirmed(unc)
 			if *asJSON {
-				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, svc.Now()), UnconfirmedNodes: unc.list()})
+				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, svc.Now()), UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "key %s (%s...) is now named %s\n", k.ID, k.Prefix, k.Name)
 			return nil
@@ -994,7 +1024,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			}
 			e.warnUnconfirmed(unc)
 			if *asJSON {
-				return e.printJSON(keyChangeJSON{keyJSON: toKeyJSON(k, svc.Now()), UnconfirmedNodes: unc.list()})
+				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, svc.Now()), UnconfirmedNodes: unc.list()})
 			}
 			fmt.Fprintf(e.stdout, "key %s (%s, %s...) now has %s\n", k.ID, k.Name, k.Prefix, accessLine(k))
 			return nil
@@ -1024,7 +1054,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			e.warnUnconfirmed(unc)
 			now := svc.Now()
 			if *asJSON {
-				out := keyRollJSON{keyJSON: toKeyJSON(r.APIKey, now), Old: toKeyJSON(r.Old, now), UnconfirmedNodes: unc.list()}
+				out := keyRollJSON{keyJSON: e.keyJSONOf(ctx, svc, r.APIKey, now), Old: e.keyJSONOf(ctx, svc, r.Old, now), UnconfirmedNodes: unc.list()}
 				out.Key = r.Secret
 				return e.printJSON(out)
 			}
