@@ -99,9 +99,10 @@ func (e *env) migrate(ctx context.Context, args []string) error {
 	return db.Close()
 }
 
-// serve runs the service until ctx ends, then stops gracefully: it stops
-// accepting requests, waits for those in flight, returns unspent leases and
-// flushes buffered usage before it returns.
+// serve runs the service until ctx ends, then stops gracefully within
+// --shutdown-timeout: it stops accepting requests, waits for those in
+// flight (drainTimeout), returns unspent leases and flushes buffered usage
+// and the request log in the time left before it returns.
 func (e *env) serve(ctx context.Context, args []string) error {
 	fs := e.flagSet("serve")
 	addr := fs.envString("addr", "127.0.0.1:8080", "address to listen on")
@@ -126,7 +127,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	mailFrom := fs.envString("mail-from", "", `sender of mail, e.g. "SnapGlyph <noreply@example.com>" (with --smtp-url)`)
 	scanKeys := fs.envString("secret-scanning-keys", "", "GitHub's secret-scanning public keys: a file or an https URL (https://api.github.com/meta/public_keys/secret_scanning); turns on POST /secret-scanning/github")
 	webhookInsecure := fs.envBool("webhook-allow-insecure-local", false, "permit webhook endpoints on http:// and loopback addresses (local development and tests; other private addresses stay refused)")
-	for _, name := range []string{"flush-interval", "cache-size", "lease-block", "request-log-buffer", "request-log-interval"} {
+	shutdownTimeout := fs.envDuration("shutdown-timeout", DefaultShutdownTimeout, "how long a stop (SIGTERM) may take in all: requests in flight get up to 60% of it, then unspent allowance, buffered usage and the request log are written in what remains; what cannot be written by then is logged and counted as lost. Keep it below the orchestrator's grace period (Kubernetes: 30s)")
+	for _, name := range []string{"flush-interval", "cache-size", "lease-block", "request-log-buffer", "request-log-interval", "shutdown-timeout"} {
 		fs.must(name, positive)
 	}
 	fs.must("auth-failure-limit", func(v string) error {
@@ -293,23 +295,46 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "db", kind)
 
+	var stopBy time.Time
 	select {
 	case err = <-serveErr:
+		stopBy = time.Now().Add(*shutdownTimeout)
 	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		stopBy = time.Now().Add(*shutdownTimeout)
+		drain := drainTimeout(*shutdownTimeout)
+		log.Info("shutting down", "timeout", shutdownTimeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), drain)
 		err = httpServer.Shutdown(sctx)
 		cancel()
+		if err != nil {
+			log.Warn("requests still in flight at the end of the drain; stopping without them", "drain", drain.String())
+			err = fmt.Errorf("requests still in flight after %s (%s): %w", drain, fs.name("shutdown-timeout"), err)
+		}
 	}
 	// Requests are done: give back unspent allowance and write the
-	// buffered usage and request log (each tried for up to 10 s while
-	// the database is away; see node.Close).
-	n.Close()
+	// buffered usage and request log, tried again while the database is
+	// away until the stop's budget is spent (see node.Shutdown).
+	wctx, cancel := context.WithDeadline(context.Background(), stopBy)
+	n.Shutdown(wctx)
+	cancel()
 	log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// DefaultShutdownTimeout is serve's --shutdown-timeout: a stop fits in
+// Kubernetes' default termination grace period (30 s), with time to spare
+// for the process to exit before the kubelet's SIGKILL.
+const DefaultShutdownTimeout = 25 * time.Second
+
+// drainTimeout is how long a stop with the budget given waits for the
+// requests in flight: 60% of it (15 s of the default 25 s), so that giving
+// back allowance and writing the buffered usage and request log get the
+// rest, at least 40% (10 s), and the whole stays within the budget.
+func drainTimeout(budget time.Duration) time.Duration {
+	return budget * 3 / 5
 }
 
 // listen opens a TCP listener on addr, with an error the operator can act

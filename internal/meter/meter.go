@@ -620,13 +620,23 @@ func (m *Meter) Release(ctx context.Context) error {
 // request. A return that fails (the database is away: a restart, a
 // failover) is tried again every CloseRetry until ctx ends, as the final
 // usage flush is; only then are the units left reserved, and the error
-// says how many. A request that still comes leases only what it needs; a
-// second Close returns that too.
+// says how many. The leases ahead of need in flight are waited for until
+// ctx ends too (a database that hangs holds one for up to 10 s): then
+// they and every lease held are given up. A request that still comes
+// leases only what it needs; a second Close returns that too.
 func (m *Meter) Close(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-	m.prefetches.Wait()
+	waited := make(chan struct{})
+	go func() { m.prefetches.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		held, inFlight := m.heldLeases(), m.fetchesInFlight()
+		m.ReturnErrors.Add(held + inFlight)
+		return fmt.Errorf("meter: %d leases not returned, %d leases ahead of need still in flight: %w", held, inFlight, ctx.Err())
+	}
 	for {
 		err := m.Release(ctx)
 		if err == nil {
@@ -656,6 +666,20 @@ func (m *Meter) heldLeases() uint64 {
 				n++
 			}
 		}
+		a.mu.Unlock()
+	}
+	return n
+}
+
+// fetchesInFlight counts the leases ahead of need in flight.
+func (m *Meter) fetchesInFlight() uint64 {
+	m.mu.Lock()
+	accounts := slices.Collect(maps.Values(m.accounts))
+	m.mu.Unlock()
+	var n uint64
+	for _, a := range accounts {
+		a.mu.Lock()
+		n += uint64(a.fetches)
 		a.mu.Unlock()
 	}
 	return n

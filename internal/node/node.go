@@ -216,9 +216,9 @@ const DefaultPruneInterval = 10 * time.Minute
 // coming partitions and removes expired entries.
 const DefaultLogMaintainInterval = time.Hour
 
-// Timeouts of the background tasks. Close waits for running tasks rather
-// than cancelling them, because they give allowance back; these bound
-// that wait.
+// Timeouts of the background tasks. Shutdown waits for running tasks
+// rather than cancelling them, because they give allowance back; these
+// bound that wait (and so does the stop's deadline).
 const (
 	forgetTimeout  = 5 * time.Second
 	releaseTimeout = 10 * time.Second
@@ -465,46 +465,95 @@ func (n *Node) pruneOnce(ctx context.Context) error {
 	return errors.Join(err, err2, err3, err4, err5, err6)
 }
 
-// Close ends the background work after the last request: running tasks
-// finish (each is bounded by its timeout); unspent leases go back to the
-// database while buffered usage and request log entries are written
-// (each tried again for up to releaseTimeout while it is away), and the
-// loops stop. Failures are logged and counted.
+// Close is Shutdown with releaseTimeout.
 func (n *Node) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	n.Shutdown(ctx)
+}
+
+// Shutdown ends the background work after the last request, by ctx's
+// deadline (a stop's budget: serve's --shutdown-timeout less what the
+// drain took). Unspent leases go back to the database (after the running
+// tasks, which give leases back too) while buffered usage and request log
+// entries are written, each tried again while the database is away (a
+// restart) until the deadline less endReserve; then the loops stop. What
+// could not be written by then is given up: logged with what it held
+// (usage's API calls and credits, the log's entries) and counted
+// (snapglyph_background_errors_total{task="close"},
+// snapglyph_meter_return_errors_total), so a database that hangs does not
+// hold the stop past the deadline.
+func (n *Node) Shutdown(ctx context.Context) {
 	n.taskMu.Lock()
 	n.closing = true
 	n.taskMu.Unlock()
-	n.tasks.Wait()
+	wctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(endReserve, time.Until(deadline)/4)))
+		defer cancel()
+	}
 	// The leases go back while usage and the request log are written: the
-	// two are independent, and each tries again while the database is
-	// away (a restart) for at most releaseTimeout, at the same time, so a
-	// stop with the database gone takes that long, not twice.
+	// three are independent, and each tries again while the database is
+	// away, at the same time, so a stop with the database gone takes that
+	// long, not thrice.
 	leases := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-		defer cancel()
-		leases <- n.Meter.Close(ctx)
+		tasks := make(chan struct{})
+		go func() { n.tasks.Wait(); close(tasks) }()
+		select {
+		case <-tasks:
+		case <-wctx.Done(): // the meter gives up; stopBg below ends the tasks
+		}
+		leases <- n.Meter.Close(wctx)
 	}()
-	defer func() { n.check("close", <-leases) }()
-	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	defer cancel()
 	// Flush before cancelling the loops: a flush cancelled in the middle
 	// of its commit may have been saved and yet be put back and saved
 	// again. This one waits for a running flush, then writes the rest;
-	// the recorder's own final flush finds nothing left (or retries).
-	if n.started {
-		n.check("close", n.Recorder.Flush(ctx))
-		if n.RequestLog != nil {
-			n.check("close", n.RequestLog.Flush(ctx))
-		}
+	// the loops, when they end, write nothing more.
+	var writes sync.WaitGroup
+	writes.Go(func() { n.check("close", n.Recorder.Shutdown(wctx)) })
+	if n.RequestLog != nil {
+		writes.Go(func() { n.check("close", n.RequestLog.Shutdown(wctx)) })
 	}
+	writes.Wait()
+	// A task may hold a lease return stuck on the database: cancelling
+	// the tasks (stopBg) lets Close give up.
+	returned := n.waitUntil(wctx, leases)
 	n.stopBg()
 	if n.started {
-		n.loops.Wait()
-	} else {
-		n.Recorder.Close()
-		if n.RequestLog != nil {
-			n.RequestLog.Close(func(err error) { n.check("close", err) })
+		loops := make(chan error)
+		go func() { n.loops.Wait(); close(loops) }()
+		if !n.waitUntil(ctx, loops) {
+			n.log.Warn("background loops still running at the end of the stop's budget; not waited for")
 		}
+	}
+	if !returned && !n.waitUntil(ctx, leases) {
+		n.check("close", errors.New("meter: leases still being returned at the end of the stop's budget"))
+	}
+}
+
+// endReserve is the part of a stop's budget (at most a quarter of what
+// Shutdown is given) kept for the loops to end once the final writes are
+// done or given up: the change watcher takes this node off the nodes
+// table, trying for up to 2 s while the database hangs.
+const endReserve = 3 * time.Second
+
+// waitUntil waits for ch to yield a value (or be closed) until ctx ends;
+// an error it yields is checked as the close task's. It reports whether
+// ch did, preferring ch when both are ready.
+func (n *Node) waitUntil(ctx context.Context, ch <-chan error) bool {
+	select {
+	case err := <-ch:
+		n.check("close", err)
+		return true
+	default:
+	}
+	select {
+	case err := <-ch:
+		n.check("close", err)
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

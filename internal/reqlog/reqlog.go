@@ -97,6 +97,10 @@ type Writer struct {
 	// is ahead of this one's).
 	DroppedExpired atomic.Uint64
 	LastFlush      atomic.Int64
+
+	// shut is what Shutdown left (shutNot, shutDone, shutLost), for Run's
+	// end.
+	shut atomic.Int32
 }
 
 // New returns a writer saving to s with the default settings.
@@ -393,9 +397,10 @@ func (w *Writer) ensurePartitions(ctx context.Context, entries []snapglyph.Reque
 const WriteTimeout = 2 * time.Minute
 
 // Run writes the buffer every Interval (sooner when BatchSize entries
-// wait) until ctx ends, then writes the rest with a fresh deadline. A
-// failed write is given to report and retried after a wait that doubles
-// up to 5 s, so a database that is down is not hammered.
+// wait) until ctx ends, then writes the rest with a fresh deadline (Close)
+// unless Shutdown has made the final write already: a stop's deadline is
+// then kept. A failed write is given to report and retried after a wait
+// that doubles up to 5 s, so a database that is down is not hammered.
 func (w *Writer) Run(ctx context.Context, report func(error)) {
 	wait := w.Interval
 	t := time.NewTimer(wait)
@@ -404,7 +409,16 @@ func (w *Writer) Run(ctx context.Context, report func(error)) {
 	for {
 		select {
 		case <-ctx.Done():
-			w.Close(report)
+			switch w.shut.Load() {
+			case shutNot:
+				w.Close(report)
+			case shutDone:
+				// Requests that outlived the stop's drain recorded
+				// after the final write.
+				if n := w.Backlog(); n > 0 {
+					w.log.Error("request log: entries recorded after the final write are lost", "entries", n)
+				}
+			}
 			return
 		case <-w.kick:
 			if failing {
@@ -426,22 +440,56 @@ func (w *Writer) Run(ctx context.Context, report func(error)) {
 	}
 }
 
-// Close makes the final write, retrying for up to 10 seconds.
+// CloseTimeout is how long Close tries the final write.
+const CloseTimeout = 10 * time.Second
+
+// Close makes the final write, retrying for up to CloseTimeout; a failure
+// is given to report.
 func (w *Writer) Close(report func(error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 	defer cancel()
+	if err := w.Shutdown(ctx); err != nil {
+		report(err)
+	}
+}
+
+// What Shutdown left for Run's end (Writer.shut).
+const (
+	shutNot  = iota // no Shutdown: Run makes the final write
+	shutDone        // all was written
+	shutLost        // what was left is reported lost
+)
+
+// Shutdown makes the final write, trying again while the database is away
+// until ctx ends (a stop's deadline). The entries still buffered then are
+// lost: their number is logged and the error returned. Call it after the
+// last request; Run, when it ends, makes no final write of its own after
+// it.
+func (w *Writer) Shutdown(ctx context.Context) error {
 	for {
 		err := w.Flush(ctx)
 		if err == nil {
-			return
+			w.shut.Store(shutDone)
+			return nil
 		}
 		if ctx.Err() != nil {
-			n := w.Backlog()
-			report(errors.Join(errors.New("final request log write failed; buffered entries are lost"), err))
+			w.mu.Lock()
+			n, gaps := len(w.buf)+w.inflight, len(w.drops)
+			w.mu.Unlock()
+			if n == 0 && gaps == 0 { // the deadline came with nothing left to write
+				w.shut.Store(shutDone)
+				return nil
+			}
+			w.shut.Store(shutLost)
 			w.log.Error("request log: entries lost at stop", "entries", n)
-			return
+			return errors.Join(errors.New("final request log write failed; buffered entries are lost"), err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 }
 

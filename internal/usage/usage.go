@@ -51,6 +51,10 @@ type Recorder struct {
 	// Used can tell whether the database read raced with a flush.
 	epoch atomic.Uint64
 
+	// shut is what Shutdown left (shutNot, shutDone, shutLost), for Run's
+	// end.
+	shut atomic.Int32
+
 	// Flushes and FlushErrors count flushes, for metrics; LastFlush is
 	// the duration of the last one in nanoseconds. RowsDropped counts the
 	// rows the database refused for their data, which were dropped so as
@@ -367,7 +371,8 @@ func (r *Recorder) Backlog() int {
 const FlushTimeout = 2 * time.Minute
 
 // Run flushes every Interval until ctx ends, then flushes once more with a
-// fresh deadline so a graceful stop loses nothing.
+// fresh deadline (Close) so a graceful stop loses nothing, unless Shutdown
+// has made the final flush already: a stop's deadline is then kept.
 func (r *Recorder) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
@@ -382,25 +387,85 @@ func (r *Recorder) Run(ctx context.Context) {
 			}
 			cancel()
 		case <-ctx.Done():
-			r.Close()
+			switch r.shut.Load() {
+			case shutNot:
+				r.Close()
+			case shutDone:
+				// Requests that outlived the stop's drain recorded
+				// after the final flush.
+				if c, entries, ok := r.unwritten(); ok {
+					r.log.Error("usage recorded after the final flush is lost", "api_calls", c.APICalls, "image_credits", c.ImageCredits, "entries", entries)
+				}
+			}
 			return
 		}
 	}
 }
 
-// Close makes the final flush, retrying for up to 10 seconds.
+// CloseTimeout is how long Close tries the final flush.
+const CloseTimeout = 10 * time.Second
+
+// Close makes the final flush, retrying for up to CloseTimeout.
 func (r *Recorder) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
 	defer cancel()
+	r.Shutdown(ctx)
+}
+
+// What Shutdown left for Run's end (Recorder.shut).
+const (
+	shutNot  = iota // no Shutdown: Run makes the final flush
+	shutDone        // all was written
+	shutLost        // what was left is reported lost
+)
+
+// Shutdown makes the final flush, trying again while the database is away
+// until ctx ends (a stop's deadline). What is still buffered then is lost:
+// it is logged with its API calls and image credits, and the error
+// returned. Call it after the last request; Run, when it ends, makes no
+// final flush of its own after it.
+func (r *Recorder) Shutdown(ctx context.Context) error {
 	for {
 		err := r.Flush(ctx)
 		if err == nil {
-			return
+			r.shut.Store(shutDone)
+			return nil
 		}
 		if ctx.Err() != nil {
-			r.log.Error("final usage flush failed; buffered usage is lost", "err", err)
-			return
+			c, entries, ok := r.unwritten()
+			if !ok { // the deadline came with nothing left to write
+				r.shut.Store(shutDone)
+				return nil
+			}
+			r.shut.Store(shutLost)
+			r.log.Error("final usage flush failed; buffered usage is lost", "api_calls", c.APICalls, "image_credits", c.ImageCredits, "entries", entries, "err", err)
+			return fmt.Errorf("usage: final flush: %w", err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
+}
+
+// unwritten returns the API calls and image credits buffered and not
+// written (those recorded since the last flush, and a batch being written
+// or to be written again), and the entries they take (Backlog); ok is
+// false when nothing is left to write.
+func (r *Recorder) unwritten() (c snapglyph.Counts, entries int, ok bool) {
+	r.mu.Lock()
+	for _, b := range []*snapglyph.UsageBatch{r.pending, r.flushing} {
+		if b == nil {
+			continue
+		}
+		for _, n := range b.Orgs {
+			c.APICalls += n.APICalls
+			c.ImageCredits += n.ImageCredits
+		}
+	}
+	ok = !r.pending.Empty() || r.ips.total > 0 || r.flushing != nil
+	r.mu.Unlock()
+	return c, r.Backlog(), ok
 }
