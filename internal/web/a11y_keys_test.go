@@ -210,7 +210,7 @@ func TestKeyLinksNameWhatTheySay(t *testing.T) {
 	expectAPI(t, e, secret, http.StatusUnauthorized, "api_key_revoked")
 	e.waitLogged(org.ID, 1)
 	p := b.get("/settings/api")
-	expectContains(t, p, `">Its requests<span class="sr-only">: Zapier-Integration (`+k.Prefix+`...)</span></a>`,
+	expectContains(t, p, `">Its requests<span class="sr-only"> (Zapier-Integration, `+k.Prefix+`...)</span></a>`,
 		`">see requests<span class="sr-only"> refused for Zapier-Integration (`+k.Prefix+`...)</span></a>`)
 	expectNotContains(t, p, `aria-label="Requests of`, `aria-label="Refused requests of`)
 

@@ -264,19 +264,21 @@ func TestDialogsReturnToOpener(t *testing.T) {
 			if done == nil {
 				t.Fatalf("no Done:\n%s", snippet(p.Body))
 			}
+			inv := regexp.MustCompile(`<tr id="invitation-([^"]+)">\s*<th scope="row" data-label="Email">` + regexp.QuoteMeta(invitee)).FindStringSubmatch(p.Body)
+			if inv == nil {
+				t.Fatalf("no row for %s:\n%s", invitee, snippet(p.Body))
+			}
+			// Done says which invitation it leaves (the page then says
+			// it is pending).
 			if i < 2 {
-				if done[1] != "/settings/company#invite-member" {
-					t.Errorf("Done after invitation %d leads to %s, want Invite Member", i+1, done[1])
+				if want := "/settings/company?invited=" + inv[1] + "#invite-member"; done[1] != want {
+					t.Errorf("Done after invitation %d leads to %s, want Invite Member (%s)", i+1, done[1], want)
 				}
 				continue
 			}
 			// The last seat: no Invite Member; Done goes to the new
 			// invitation's Cancel.
-			inv := regexp.MustCompile(`<tr id="invitation-([^"]+)">\s*<th scope="row" data-label="Email">` + regexp.QuoteMeta(invitee)).FindStringSubmatch(p.Body)
-			if inv == nil {
-				t.Fatalf("no row for %s:\n%s", invitee, snippet(p.Body))
-			}
-			if want := "/settings/company#cancel-invitation-" + inv[1]; done[1] != want {
+			if want := "/settings/company?invited=" + inv[1] + "#cancel-invitation-" + inv[1]; done[1] != want {
 				t.Errorf("Done with every seat taken leads to %s, want %s", done[1], want)
 			}
 			expectContains(t, p, `<button class="btn btn-sm" id="cancel-invitation-`+inv[1]+`" type="submit">Cancel`)

@@ -302,7 +302,7 @@ func (a *app) keyRefusals(r *http.Request, orgID string, k *keyRow) *refusals {
 			f.Count += b.Total()
 		}
 	}
-	f.Link = logForm{Range: "all", Status: status}.Link("/settings/logs", "key", k.ID)
+	f.Link = logForm{Range: "all", Status: status}.Link("/settings/logs", "key", k.ID) + "#results"
 	return f
 }
 
@@ -836,12 +836,20 @@ func keyPagePath(id string) string { return "/settings/api/keys/" + url.PathEsca
 // logEntryID matches what a request's page in the Logs may be named by.
 var logEntryID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// maxFromLen bounds the address revokeFrom reads: a request's page with
+// every filter set is far shorter, so a longer one is not one of ours.
+const maxFromLen = 2048
+
 // revokeFrom names the page the revoke dialog of key id was opened from,
 // when the dialog should lead back there: the key's own page, or a
 // request's page in the Logs (with its filters). The page says so with
 // "from" (a path on this site), or else the browser with Referer. Any
-// other page, another key's page or another site is the list (""), so
-// nothing sent here leads anywhere else.
+// other page, another key's page or another site is the list (""), and
+// so is anything that is not text (bytes that are not UTF-8, a NUL, once
+// decoded too), too long, or with filters the Logs refuse: nothing sent
+// here leads anywhere else. The way back is made again from what it
+// names (the request's filters, as the Logs page writes them), so nothing
+// else sent is repeated.
 func revokeFrom(r *http.Request, id string) string {
 	from := r.URL.Query().Get("from")
 	if from == "" {
@@ -851,18 +859,29 @@ func revokeFrom(r *http.Request, id string) string {
 		}
 		from = ref.RequestURI()
 	}
+	if len(from) > maxFromLen || snapglyph.TextProblem(from) != "" {
+		return ""
+	}
 	u, err := url.Parse(from)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return ""
 	}
 	if u.Path == keyPagePath(id) {
 		return u.Path
 	}
 	if entry, ok := strings.CutPrefix(u.Path, "/settings/logs/"); ok && logEntryID.MatchString(entry) {
-		if u.RawQuery != "" {
-			return u.Path + "?" + u.RawQuery
+		if u.RawQuery == "" {
+			return u.Path
 		}
-		return u.Path
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil || snapglyph.CheckValues(q) != nil {
+			return ""
+		}
+		f := logFormOf(q)
+		if _, err := f.query("", logPageSize); err != nil {
+			return "" // a range the Logs would refuse
+		}
+		return f.Link(u.Path)
 	}
 	return ""
 }

@@ -22,6 +22,9 @@ type companyPage struct {
 	Remove      *memberRow
 	Transfer    *memberRow
 	LeakAction  string // "paused" or "revoked": what happens to a key found in public
+	// Invited is the pending invitation whose link dialog was left with
+	// Done (?invited=its id): the page says it is pending.
+	Invited *snapglyph.Invitation
 }
 
 // SeatsFull reports whether no seat is left for an invitation.
@@ -93,6 +96,13 @@ func (a *app) handleCompany(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if id := r.URL.Query().Get("invited"); id != "" {
+		for _, inv := range p.Invitations {
+			if inv.ID == id {
+				p.Invited = inv
+			}
+		}
+	}
 	a.render(w, r, http.StatusOK, "company.html", p)
 }
 
@@ -141,7 +151,7 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			p.Invite = &inviteForm{Email: email, Role: role, Error: sentence(snapglyph.ErrorMessage(err))}
-			p.Title = "Error: Invite Member"
+			p.Title = "Invite Member"
 			a.render(w, r, statusOf(err), "company.html", p)
 		default:
 			a.fail(w, r, err)

@@ -184,7 +184,7 @@ func TestKeyListLifecycle(t *testing.T) {
 		expectStatus(t, p, http.StatusOK)
 		row := func(name string) string {
 			t.Helper()
-			m := regexp.MustCompile(`(?s)<tr id="key-key_[A-Za-z0-9]+"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*(?:<span class="rolled-mark"[^>]*>↳</span> )?<a id="key-link-key_[A-Za-z0-9]+" href="/settings/api/keys/key_[A-Za-z0-9]+">`+regexp.QuoteMeta(name)+`</a>.*?</tr>`).FindAllString(p.Body, -1)
+			m := regexp.MustCompile(`(?s)<tr id="key-key_[A-Za-z0-9]+"[^>]*>\s*<th scope="row" class="key-name" data-label="Name">\s*(?:<span class="rolled-mark"[^>]*>↳</span> )?<a id="key-link-key_[A-Za-z0-9]+" href="/settings/api/keys/key_[A-Za-z0-9]+"(?: aria-labelledby="[^"]+")?>`+regexp.QuoteMeta(name)+`</a>.*?</tr>`).FindAllString(p.Body, -1)
 			if len(m) == 0 {
 				t.Fatalf("no row %q:\n%s", name, snippet(p.Body))
 			}
@@ -267,7 +267,7 @@ func TestKeyPage(t *testing.T) {
 		expectContains(t, p, "<h1>Billing</h1>", k.Prefix+"...", "Active", "operator (CLI)",
 			"<code>qr_codes:read</code>, <code>qr_codes:write</code>, <code>images:read</code>, <code>usage:read</code>", "Every address",
 			`<strong id="key-calls">`+strconv.FormatInt(calls, 10)+`</strong>`, `<strong id="key-credits">`+strconv.FormatInt(credits, 10)+`</strong>`,
-			"<code>127.0.0.1</code>", `href="/qr-codes?createdByKey=`+k.ID+`"`, "Menu", "Created API key", "<svg class=\"chart\"")
+			"<code>127.0.0.1</code>", `href="/qr-codes?createdByKey=`+k.ID+`#results"`, "Menu", "Created API key", "<svg class=\"chart\"")
 		// The chart's bars and the table by day add up to the month.
 		var sumCalls, sumCredits int64
 		for _, m := range regexp.MustCompile(`<title>\d+ Nov: (\d+) API calls</title>`).FindAllStringSubmatch(p.Body, -1) {

@@ -52,8 +52,10 @@ var logParams = []string{"key", "status", "code", "endpoint", "ip", "range", "fr
 
 // readLogForm reads the filters. From and To without a range mean a
 // custom range; with a range other than custom, query refuses them.
-func readLogForm(r *http.Request) logForm {
-	q := r.URL.Query()
+func readLogForm(r *http.Request) logForm { return logFormOf(r.URL.Query()) }
+
+// logFormOf is readLogForm for the query q.
+func logFormOf(q url.Values) logForm {
 	f := logForm{Key: q.Get("key"), Status: q.Get("status"), Code: q.Get("code"), Endpoint: q.Get("endpoint"), IP: q.Get("ip"),
 		Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Suspicious: q.Get("suspicious") == "1"}
 	for _, name := range logParams {
@@ -253,7 +255,7 @@ func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
 		flagged, _, err = a.svc.RequestLog(ctx, act, org, sq)
 		for i := range flagged {
 			if i == 5 {
-				p.MoreFlags = f.Link("/settings/logs", "suspicious", "1")
+				p.MoreFlags = f.Link("/settings/logs", "suspicious", "1") + "#results"
 				break
 			}
 			p.Flagged = append(p.Flagged, row(&flagged[i]))
@@ -277,7 +279,6 @@ func (a *app) handleLogs(w http.ResponseWriter, r *http.Request) {
 			p.Errors["key"] = p.Error
 		}
 		p.Chart, p.Flagged, p.Entries = nil, nil, nil
-		p.Title = "Error: " + p.Title
 		p.Heading = p.heading()
 		a.render(w, r, http.StatusUnprocessableEntity, "logs.html", p)
 		return
@@ -369,7 +370,9 @@ func (a *app) handleLogEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := readLogForm(r)
-	p := &logEntryPage{base: b, Entry: logRow{RequestLogEntry: *e}, Back: f.Link("/settings/logs"), BurstRefusals: snapglyph.BurstRefusals}
+	// Back to the list, filtered as it was (by the range at least): it
+	// lands on its results, as a filter does.
+	p := &logEntryPage{base: b, Entry: logRow{RequestLogEntry: *e}, Back: f.Link("/settings/logs") + "#results", BurstRefusals: snapglyph.BurstRefusals}
 	keys, err := a.svc.Keys(ctx, act, org, true)
 	if err != nil {
 		a.fail(w, r, err)
@@ -383,8 +386,8 @@ func (a *app) handleLogEntry(w http.ResponseWriter, r *http.Request) {
 	}
 	p.RefusedAs = snapglyph.InactiveKeyState(e.Code)
 	all := logForm{Range: "all"}
-	p.KeyLogs = all.Link("/settings/logs", "key", e.KeyID)
-	p.IPLogs = all.Link("/settings/logs", "ip", e.IP)
+	p.KeyLogs = all.Link("/settings/logs", "key", e.KeyID) + "#results"
+	p.IPLogs = all.Link("/settings/logs", "ip", e.IP) + "#results"
 	p.Title = "Request " + e.RequestID
 	a.render(w, r, http.StatusOK, "logs_entry.html", p)
 }

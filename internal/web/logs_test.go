@@ -79,7 +79,7 @@ func TestLogsPage(t *testing.T) {
 		api := b.get("/settings/api")
 		id1, id2 := keyID(t, api.Body, "Production-WebApp"), keyID(t, api.Body, "Zapier-Integration")
 		// Each key's row links to its requests.
-		expectContains(t, api, `href="/settings/logs?key=`+id1+`&amp;range=all"`, `aria-label="Logs of Zapier-Integration"`)
+		expectContains(t, api, `href="/settings/logs?key=`+id1+`&amp;range=all#results"`, `aria-label="Logs of Zapier-Integration"`)
 
 		var reqs []req
 		do := func(path, key, keyID, ua string) {
@@ -156,14 +156,14 @@ func TestLogsPage(t *testing.T) {
 		ep := b.get("/settings/logs/" + reqs[3].id)
 		expectStatus(t, ep, http.StatusOK)
 		expectContains(t, ep, "GET /api/v1/qr-codes/{id}", "qr_nope", "not_found", "Production-WebApp", "127.0.0.1", "=HYPERLINK", reqs[3].id,
-			`href="/settings/logs?ip=127.0.0.1&amp;range=all"`, `href="/settings/logs?key=`+id1+`&amp;range=all"`)
+			`href="/settings/logs?ip=127.0.0.1&amp;range=all#results"`, `href="/settings/logs?key=`+id1+`&amp;range=all#results"`)
 		expectContains(t, b.get("/settings/logs/"+paused), "used while it was paused")
 		// Each key's page links to its requests, a revoked key's too (what
 		// a person reads after a leak).
 		expectStatus(t, b.post("/settings/api/keys/"+id2+"/revoke", nil), http.StatusSeeOther)
 		expectContains(t, b.get("/settings/api/keys/"+id2), "Revoked on")
 		for _, id := range []string{id1, id2} {
-			expectContains(t, b.get("/settings/api/keys/"+id), `id="key-logs"`, `href="/settings/logs?key=`+id+`&amp;range=all"`)
+			expectContains(t, b.get("/settings/api/keys/"+id), `id="key-logs"`, `href="/settings/logs?key=`+id+`&amp;range=all#results"`)
 		}
 		if got := rows(b.get("/settings/logs?range=all&key=" + id2)); len(got) != 2 {
 			t.Errorf("the revoked key's logs show %d requests, want its 2", len(got))

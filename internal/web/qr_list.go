@@ -124,31 +124,44 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 			p.KeyLabel = codes[0].CreatedBy.Name + " (" + codes[0].CreatedBy.Prefix + "...)"
 		}
 	}
-	if p.Limit >= 0 {
+	total := -1 // the codes the filters match, when known
+	if p.Limit >= 0 || !p.Filtered && f.Cursor != "" {
 		if p.Used, err = a.svc.CountQRCodes(r.Context(), creator(r), b.Org.ID); err != nil {
 			a.fail(w, r, err)
 			return
 		}
+		if !p.Filtered {
+			total = p.Used
+		}
 	}
 	p.Announce = p.Filtered || f.Cursor != ""
-	p.Heading = p.heading(f)
+	p.Heading = p.heading(f, total)
 	a.render(w, r, http.StatusOK, "qrcodes.html", p)
 }
 
-// heading is the list's heading: "All QR codes"; announced, the number
-// listed and the filters in words: "2 QR codes, type Wi-Fi network". The
-// number is the whole filter's on its only page, and this page's when
-// there are more.
-func (p *qrListPage) heading(f snapglyph.QRFilter) string {
+// heading is the list's heading: "All QR codes"; announced, how many are
+// listed and the filters in words: "2 QR codes, type Wi-Fi network". A
+// count is never only this page's passed off as the filter's: with more
+// pages it says what is known, the whole list's number (unfiltered,
+// total is counted; -1 when not) or that there are more than this page,
+// and how many this page shows: "More than 20 QR codes, type Wi-Fi
+// network: the newest 20 shown, more on the next page".
+func (p *qrListPage) heading(f snapglyph.QRFilter, total int) string {
 	if !p.Announce {
 		return "All QR codes"
 	}
-	h := strconv.Itoa(len(p.Codes)) + " QR code"
-	if len(p.Codes) != 1 {
-		h += "s"
-	}
-	if p.Next != "" || p.First != "" {
-		h += " on this page"
+	n := len(p.Codes)
+	paged := p.Next != "" || p.First != ""
+	var h string
+	switch {
+	case !paged:
+		h = qrCount(n)
+	case total >= 0:
+		h = qrCount(total)
+	case p.First == "":
+		h = "More than " + qrCount(n)
+	default:
+		h = "Older QR codes"
 	}
 	parts := []string{h}
 	if f.Type != "" {
@@ -164,10 +177,28 @@ func (p *qrListPage) heading(f snapglyph.QRFilter) string {
 		parts = append(parts, "created by the API key "+key)
 	}
 	h = strings.Join(parts, ", ")
-	if p.Next != "" {
-		h += "; more on the next page"
+	switch {
+	case !paged:
+	case p.First == "":
+		h += ": the newest " + strconv.Itoa(n) + " shown, more on the next page"
+	case p.Next != "":
+		h += ": " + strconv.Itoa(n) + " shown here, more on the next page"
+	case n == 0:
+		h += ": none left"
+	case n == 1:
+		h += ": the oldest one shown here"
+	default:
+		h += ": the oldest " + strconv.Itoa(n) + " shown here"
 	}
 	return h
+}
+
+// qrCount is n QR codes, in words: "1 QR code", "20 QR codes".
+func qrCount(n int) string {
+	if n == 1 {
+		return "1 QR code"
+	}
+	return strconv.Itoa(n) + " QR codes"
 }
 
 // DeleteLink is the list's link to delete the code id: the dialog's

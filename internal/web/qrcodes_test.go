@@ -433,7 +433,7 @@ func TestQRList(t *testing.T) {
 		// but the "Created by" link filters, and the page names the key.
 		p = member.get("/qr-codes")
 		expectStatus(t, p, http.StatusOK)
-		expectContains(t, p, "Team note", `href="/qr-codes?createdByKey=`+prod.ID+`"`)
+		expectContains(t, p, "Team note", `href="/qr-codes?createdByKey=`+prod.ID+`#results"`)
 		expectNotContains(t, p, `name="createdByKey"`, "Old-Integration (")
 		p = member.get("/qr-codes?createdByKey=" + old.ID)
 		expectContains(t, p, "Old Wi-Fi", "Created by API key <strong>Old-Integration ("+old.Prefix+"...)</strong>", `type="hidden" name="createdByKey" value="`+old.ID+`"`)

@@ -208,8 +208,26 @@ func (a *app) newBase(w http.ResponseWriter, r *http.Request, title, nav string)
 	return b, nil
 }
 
-// render draws a page with the data (a struct embedding base) and status.
+// errorTitle makes the title begin with "Error: " when the page answers
+// with an error status (a refused form or filter, not found, forbidden)
+// or shows an error message (a flash after a refused action): the title
+// is the first thing a screen reader reads of a page, and a person moving
+// between tabs sees it (WCAG 2.4.2, 3.3.1).
+func (b *base) errorTitle(status int) {
+	if status < 400 && (b.Flash == nil || b.Flash.Kind != "error") {
+		return
+	}
+	if !strings.HasPrefix(b.Title, "Error: ") {
+		b.Title = "Error: " + b.Title
+	}
+}
+
+// render draws a page with the data (a pointer to a struct embedding
+// base) and status.
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	if d, ok := data.(interface{ errorTitle(int) }); ok {
+		d.errorTitle(status)
+	}
 	p := a.pages[name]
 	shell := p.shell
 	if shell == "" {

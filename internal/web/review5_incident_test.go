@@ -72,7 +72,7 @@ func TestPausedKeyRolledStaysPaused(t *testing.T) {
 
 		p = b.get("/settings/api/keys/" + id)
 		expectContains(t, p, "pill-paused", "Paused by", "leaked in public gist", "stays paused through the overlap", `id="key-refused"`,
-			"2 refused since it was paused", "key paused", `href="/settings/logs?key=`+id+`&amp;range=all&amp;status=401"`)
+			"2 refused since it was paused", "key paused", `href="/settings/logs?key=`+id+`&amp;range=all&amp;status=401#results"`)
 		expectNotContains(t, p, "Both keys work until then", "Rolled: works until")
 	})
 }
@@ -114,7 +114,7 @@ func TestRevokedKeysStayListed(t *testing.T) {
 		expectStatus(t, p, http.StatusSeeOther)
 		p = b.follow(p)
 		expectContains(t, p, "Zapier-Integration is revoked", "Create a replacement", `href="/settings/api/keys/new"`, "Review its requests",
-			`href="/settings/logs?key=`+id+`&amp;range=all"`, `<details class="revoked-keys" id="revoked-keys" open>`, "Revoked keys (1)",
+			`href="/settings/logs?key=`+id+`&amp;range=all#results"`, `<details class="revoked-keys" id="revoked-keys" open>`, "Revoked keys (1)",
 			`<a href="/settings/api/keys/`+id+`">Zapier-Integration</a>`)
 		e.advance(time.Second)
 		expectAPI(t, e, secret, http.StatusUnauthorized, "api_key_revoked")

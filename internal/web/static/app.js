@@ -112,6 +112,40 @@
     field.addEventListener("focus", function () { field.select(); });
   });
 
+  // An icon-only button's word (the stylesheet shows its title over it on
+  // keyboard focus and on hover) goes away with Escape, focus staying
+  // where it is, and comes back with the next focus or hover (WCAG
+  // 1.4.13). That Escape does nothing else: in a dialog, the next one
+  // closes it. Taken before the dialogs' own handler (capture).
+  var tips = [].slice.call(document.querySelectorAll(".icon-btn[title]"));
+  tips.forEach(function (btn) {
+    var show = function () { btn.classList.remove("tip-off"); };
+    btn.addEventListener("focus", show);
+    btn.addEventListener("mouseenter", show);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.isComposing) return;
+    var shown = tips.filter(function (btn) {
+      return !btn.classList.contains("tip-off") &&
+        (btn.matches(":hover") || btn === document.activeElement && btn.matches(":focus-visible"));
+    });
+    if (!shown.length) return;
+    shown.forEach(function (btn) { btn.classList.add("tip-off"); });
+    event.preventDefault();
+  }, true);
+
+  // A status drawn with the page (data-announce: an invitation pending,
+  // after Done) is read out: what a live region holds when the page loads
+  // is not, so its words are put in again once the page has loaded.
+  document.querySelectorAll("[role=status][data-announce]").forEach(function (status) {
+    var words = status.querySelector("span");
+    if (!words) return;
+    var text = words.textContent;
+    words.textContent = "";
+    var put = function () { setTimeout(function () { words.textContent = text; }, 250); };
+    if (document.readyState === "complete") put(); else window.addEventListener("load", put);
+  });
+
   // Where focus starts: a form sent back with errors puts it on the
   // first field in error (each is tied to its message with
   // aria-describedby); otherwise a confirmation (pause, resume, revoke…)
