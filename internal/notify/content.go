@@ -43,6 +43,11 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 		}
 		return Content{"API key " + ev.Str("keyName") + " paused", body + ". Requests with it are refused (401 api_key_paused) " + until + ".", keyLink}
 	case snapglyph.EventKeyResumed:
+		if t := ev.Time("pausedUntil"); !t.IsZero() {
+			// A timed pause that ended by itself (the background scan).
+			return Content{"API key " + ev.Str("keyName") + " resumed",
+				fmt.Sprintf("The pause of the API key %s of %s ended at its scheduled time, %s. It works again.", key, org.Name, when(t)), keyLink}
+		}
 		return Content{"API key " + ev.Str("keyName") + " resumed",
 			fmt.Sprintf("%s resumed the API key %s of %s. It works again.", by, key, org.Name), keyLink}
 	case snapglyph.EventKeyRevoked:

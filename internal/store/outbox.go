@@ -38,15 +38,17 @@ var sinks = []string{SinkNotify}
 // auditEvents are the audited actions that are also events, by the event
 // kind they emit. An action made elsewhere (a new kind of change) becomes
 // an event by being listed here; a change with data the audit log does not
-// hold calls tx.emit itself.
+// hold calls tx.emit itself. The end of a timed pause is told as a resume
+// (by AutoActor, with the pause's end as pausedUntil), once per pause.
 var auditEvents = map[string]string{
-	"key.created":    snapglyph.EventKeyCreated,
-	"key.paused":     snapglyph.EventKeyPaused,
-	"key.resumed":    snapglyph.EventKeyResumed,
-	"key.revoked":    snapglyph.EventKeyRevoked,
-	"key.rolled":     snapglyph.EventKeyRolled,
-	"key.expired":    snapglyph.EventKeyExpired,
-	"member.invited": snapglyph.EventInvitationSent,
+	"key.created":     snapglyph.EventKeyCreated,
+	"key.paused":      snapglyph.EventKeyPaused,
+	"key.resumed":     snapglyph.EventKeyResumed,
+	"key.pause_ended": snapglyph.EventKeyResumed,
+	"key.revoked":     snapglyph.EventKeyRevoked,
+	"key.rolled":      snapglyph.EventKeyRolled,
+	"key.expired":     snapglyph.EventKeyExpired,
+	"member.invited":  snapglyph.EventInvitationSent,
 }
 
 // emitAudited writes the event of an audited action, if it has one, in
@@ -57,6 +59,7 @@ func (tx *Tx) emitAudited(ctx context.Context, e *snapglyph.AuditEvent) error {
 		return nil
 	}
 	data := map[string]any{"actor": e.ActorLabel, "actorId": e.Actor}
+	var dedupe string
 	if e.Detail != "" {
 		data["detail"] = e.Detail // a pause's reason, a roll's replacement, …
 	}
@@ -85,6 +88,13 @@ func (tx *Tx) emitAudited(ctx context.Context, e *snapglyph.AuditEvent) error {
 			if !k.PausedUntil.IsZero() {
 				data["pausedUntil"] = k.PausedUntil.UTC().Format(time.RFC3339)
 			}
+		case snapglyph.EventKeyResumed:
+			if e.Action == "key.pause_ended" && !k.PausedUntil.IsZero() {
+				// The key's row still holds the pause that ended: its end
+				// names this one, for any number of nodes' scans.
+				data["pausedUntil"] = k.PausedUntil.UTC().Format(time.RFC3339)
+				dedupe = fmt.Sprintf("%s:%s:%d", kind, k.ID, ms(k.PausedUntil))
+			}
 		case snapglyph.EventKeyRolled:
 			data["newKeyId"], data["newKeyPrefix"] = k.ReplacedBy, k.ReplacedByPrefix
 			// A paused key stays paused through the overlap: the notice
@@ -108,7 +118,7 @@ func (tx *Tx) emitAudited(ctx context.Context, e *snapglyph.AuditEvent) error {
 		data["invitationId"], data["email"], data["role"] = e.TargetID, email, role
 		data["expiresAt"] = fromMS(expires).Format(time.RFC3339)
 	}
-	_, err := tx.emit(ctx, &snapglyph.Event{Kind: kind, OrgID: e.OrgID, Data: data}, "")
+	_, err := tx.emit(ctx, &snapglyph.Event{Kind: kind, OrgID: e.OrgID, Data: data}, dedupe)
 	return err
 }
 
@@ -433,15 +443,19 @@ func (d *DB) PruneOutbox(ctx context.Context, retention time.Duration) (int64, e
 var Thresholds = []int64{100, 80}
 
 // usageCrossed emits usage.threshold for each allowance of the
-// organisation whose flushed use went past a threshold with this flush:
-// used is the total after it, delta what it added. Flushes of one
-// organisation's row are serialised by the database (the row's lock), so
-// exactly one flush sees a crossing; the dedupe key makes it once a month
-// even so. Only the highest threshold crossed is told: the lower one can
-// no longer be crossed this month. An allowance requests were refused for
-// (refused: nothing was left of it) is told as at 100 %, once a month as
-// well, with the use recorded: it can stay below the limit when a node
-// stopped without handing back the allowance it held.
+// organisation whose flushed use is at a threshold of the limit in force
+// after this flush: used is the total after it, delta what it added.
+// Each threshold is told once per organisation, month, allowance and
+// limit: the dedupe key (usageDedupe) holds all four, so it is told once
+// however many nodes' flushes see it, and a limit changed during the
+// month (set-limits, a new plan) has thresholds of its own, told by the
+// first flush that records use at them: a raised limit is told again
+// when its own 80 % and 100 % are reached, and a lowered one already past
+// 80 % (or 100 %) at the next recorded request. Only the highest
+// threshold reached is told: the lower one is behind. An allowance
+// requests were refused for (refused: nothing was left of it) is told
+// as at 100 % with the use recorded: it can stay below the limit when a
+// node stopped without handing back the allowance it held.
 // The caller reads the organisation (nil: it no longer exists): a flush
 // reads all of its organisations in one query (usage.go).
 func (tx *Tx) usageCrossed(ctx context.Context, org *snapglyph.Org, period string, used, delta, refused snapglyph.Counts) error {
@@ -460,12 +474,21 @@ func (tx *Tx) usageCrossed(ctx context.Context, org *snapglyph.Org, period strin
 		if c.limit <= 0 || c.delta <= 0 && c.refused <= 0 {
 			continue
 		}
-		before := c.used - c.delta
 		for _, pct := range Thresholds {
 			mark := (c.limit*pct + 99) / 100
 			spent := pct == 100 && c.refused > 0
-			if !spent && (before >= mark || c.used < mark) {
+			if !spent && c.used < mark {
 				continue
+			}
+			// Most flushes past a threshold find it told already: look
+			// before writing (the unique key still decides between nodes).
+			dedupe := usageDedupe(orgID, period, c.name, pct, c.limit)
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM outbox_events WHERE dedupe_key = ?`, dedupe).Scan(&one)
+			if err == nil {
+				break
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
 			}
 			start, err := time.Parse("2006-01", period)
 			if err != nil {
@@ -475,13 +498,20 @@ func (tx *Tx) usageCrossed(ctx context.Context, org *snapglyph.Org, period strin
 				"counter": c.name, "percent": pct, "used": c.used, "limit": c.limit,
 				"period": period, "resetsAt": start.AddDate(0, 1, 0).Format(time.RFC3339),
 			}}
-			if _, err := tx.emit(ctx, ev, fmt.Sprintf("usage:%s:%s:%s:%d", orgID, period, c.name, pct)); err != nil {
+			if _, err := tx.emit(ctx, ev, dedupe); err != nil {
 				return err
 			}
 			break
 		}
 	}
 	return nil
+}
+
+// usageDedupe is the dedupe key of a usage threshold: once per
+// organisation, month, allowance, threshold and limit. Migration 027
+// gave the events written before the limit was part of it theirs.
+func usageDedupe(orgID, period, counter string, pct, limit int64) string {
+	return fmt.Sprintf("usage:%s:%s:%s:%d:%d", orgID, period, counter, pct, limit)
 }
 
 // TrialNotice is how long before a trial ends its organisation is told.
@@ -559,8 +589,8 @@ const KeyExpiryNotice = 7 * 24 * time.Hour
 // (any number of nodes may run it at once; a new expiry date is told
 // again), and returns how many it wrote. An expiry is written to the
 // audit log with its api_key.expired event (key.expired), and so is the
-// end of a timed pause (key.pause_ended), once each, as the scan sees
-// them. Revoked keys are left out, and
+// end of a timed pause (key.pause_ended, with its api_key.resumed
+// event), once each, as the scan sees them. Revoked keys are left out, and
 // so are rolled keys: a rolled key stops at its overlap's end (never
 // later than its expiry), which the roll told, and the key that replaced
 // it has its own expiry.
@@ -640,10 +670,12 @@ const (
 // key's expiry, the end of a timed pause.
 var AutoActor = snapglyph.Actor{Label: "SnapGlyph (automatic)"}
 
-// auditPauseEnds writes key.pause_ended for each key whose timed pause
+// auditPauseEnds writes key.pause_ended, and with it the api_key.resumed
+// event a resume sends (emitAudited), for each key whose timed pause
 // ended in the last KeyExpiryNotice and has none yet (one written at or
 // after the pause's end). The key's row lock makes nodes that scan at
-// the same moment write it once.
+// the same moment write it once; the event's dedupe key holds it to once
+// as well.
 func (d *DB) auditPauseEnds(ctx context.Context, now time.Time) error {
 	rows, err := d.query(ctx, pauseEndsQuery, ms(now.Add(-KeyExpiryNotice)), ms(now))
 	if err != nil {
