@@ -146,6 +146,18 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	return body, decodeJSON(body, v)
 }
 
+// readBody reads the request's JSON object into v (decodeBody) and, once
+// it is in, checks the key again (recheck). It answers the request
+// itself and returns false when either refuses it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, p *principal, v any) ([]byte, bool) {
+	body, err := decodeBody(w, r, v)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return body, s.recheck(w, r, p)
+}
+
 // loneSurrogateAt returns the offset of the first \u escape in b of a
 // UTF-16 surrogate that is not half of a pair (\ud83d alone, \udc00
 // first), or -1. A backslash only ever appears inside JSON strings, so b
@@ -248,9 +260,8 @@ func creatorOf(p *principal) snapglyph.Creator {
 
 func (s *Server) handleQRCreate(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req qrRequest
-	body, err := decodeBody(w, r, &req)
-	if err != nil {
-		s.writeError(w, r, err)
+	body, ok := s.readBody(w, r, p, &req)
+	if !ok {
 		return
 	}
 	var idem *snapglyph.Idempotency
@@ -316,9 +327,8 @@ func (s *Server) handleQRUpdate(w http.ResponseWriter, r *http.Request, p *princ
 		return
 	}
 	var req qrRequest
-	body, err := decodeBody(w, r, &req)
-	if err != nil {
-		s.writeError(w, r, err)
+	body, ok := s.readBody(w, r, p, &req)
+	if !ok {
 		return
 	}
 	// A change that leaves the code as stored writes nothing: it is

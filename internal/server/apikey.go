@@ -24,6 +24,9 @@ type principal struct {
 	// request after all (then the call is refunded and not recorded).
 	spent    snapglyph.Counts
 	refunded bool
+	// refused: the key was refused when checked again after the body
+	// (recheck); the request is then as one refused at once.
+	refused bool
 }
 
 // refundCall gives back the request's API call: the handler refused it
@@ -127,7 +130,8 @@ func qrGetScope(r *http.Request) snapglyph.Scope {
 // key's permissions, and charges one API call. Requests it refuses cost
 // nothing: the permission and last the monthly allowance are checked after
 // the key, the plan and the client address, so that a refused request
-// never spends a call.
+// never spends a call. A handler that reads a body checks the key again
+// once the body is in (recheck).
 func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -170,6 +174,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 			in.call = p
 		}
 		next(w, r, p)
+		if p.refused {
+			return // answered, logged and charged as refused at once (recheck)
+		}
 		spent := p.spent
 		if !p.refunded {
 			spent.APICalls++
@@ -190,6 +197,47 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
 }
+
+// recheck checks the key of a request again once its body is in, before
+// the handler writes anything: a body can take as long as the server's
+// read time-out (a client sending a byte a second), and a request that
+// began before its key was revoked or paused, or its plan lost the API,
+// would otherwise write after the command that stopped it had returned.
+// The cache is exact, so the check costs a lookup. A request it refuses
+// is answered as authenticate would have answered it (401
+// api_key_revoked, api_key_paused…, counted and logged as such, without
+// usage headers), its call is given back and no use of the key is
+// recorded; recheck then returns false and the handler returns.
+func (s *Server) recheck(w http.ResponseWriter, r *http.Request, p *principal) bool {
+	in := infoFrom(r.Context())
+	h := w.Header()
+	var usage [len(usageHeaders)][]string
+	for i, name := range usageHeaders {
+		usage[i] = h[name]
+		delete(h, name)
+	}
+	if in != nil {
+		in.call = nil // a 503 here is not refunded twice (refundFailed)
+	}
+	key, org, ok := s.authenticateAt(w, r, in, s.now())
+	if in != nil {
+		in.call = p
+	}
+	if ok {
+		for i, name := range usageHeaders {
+			h[name] = usage[i]
+		}
+		p.key, p.org = key, org
+		return true
+	}
+	s.meter.Refund(p.org, snapglyph.APICalls, 1, p.period)
+	p.refunded, p.refused = true, true
+	return false
+}
+
+// usageHeaders are the headers of a charged call (setLimitHeaders,
+// setCreditHeaders).
+var usageHeaders = [...]string{hRateLimit, hRateRemaining, hRateReset, hRateLimitPolicy, hRateLimitIETF, hCreditsLimit, hCreditsRemaining}
 
 // imageCost is what an image request costs in credits (SVG 1, PNG 10)
 // and its format; 0 for any other request (the handler refuses a bad
@@ -249,26 +297,6 @@ func (s *Server) creditsFor(w http.ResponseWriter, r *http.Request, org *snapgly
 // database is away) and then returns ok false; now is the request's time,
 // which every later check and the recorded use take.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *requestInfo) (key *snapglyph.APIKey, org *snapglyph.Org, now time.Time, ok bool) {
-	ctx := r.Context()
-	headers := r.Header.Values("Authorization")
-	if len(headers) == 0 {
-		s.authFailed(w, r, "missing", missingKey(r))
-		return nil, nil, now, false
-	}
-	if len(headers) > 1 {
-		s.authFailed(w, r, "malformed", malformedAuth("send exactly one Authorization header"))
-		return nil, nil, now, false
-	}
-	raw, err := bearerKey(headers[0])
-	if err != nil {
-		s.authFailed(w, r, "malformed", err)
-		return nil, nil, now, false
-	}
-	if err := s.watcher.Fresh(ctx); err != nil {
-		s.attribute(in, raw)
-		s.writeError(w, r, unavailable(err))
-		return nil, nil, now, false
-	}
 	// The request's one reading of the clock, taken when it arrived
 	// (requestLog), serves every check and the recorded use.
 	if in != nil {
@@ -276,11 +304,38 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *reques
 	} else {
 		now = s.now()
 	}
+	key, org, ok = s.authenticateAt(w, r, in, now)
+	return key, org, now, ok
+}
+
+// authenticateAt is authenticate with the key's state, the plan and the
+// client address checked at now.
+func (s *Server) authenticateAt(w http.ResponseWriter, r *http.Request, in *requestInfo, now time.Time) (key *snapglyph.APIKey, org *snapglyph.Org, ok bool) {
+	ctx := r.Context()
+	headers := r.Header.Values("Authorization")
+	if len(headers) == 0 {
+		s.authFailed(w, r, "missing", missingKey(r))
+		return nil, nil, false
+	}
+	if len(headers) > 1 {
+		s.authFailed(w, r, "malformed", malformedAuth("send exactly one Authorization header"))
+		return nil, nil, false
+	}
+	raw, err := bearerKey(headers[0])
+	if err != nil {
+		s.authFailed(w, r, "malformed", err)
+		return nil, nil, false
+	}
+	if err := s.watcher.Fresh(ctx); err != nil {
+		s.attribute(in, raw)
+		s.writeError(w, r, unavailable(err))
+		return nil, nil, false
+	}
 	key, org, answered, err := s.verifier.VerifyCachedAt(raw, now)
 	if !answered {
 		if wait, blocked := s.failures.Blocked(clientIP(r), now); blocked {
 			s.throttled(w, r, wait)
-			return nil, nil, now, false
+			return nil, nil, false
 		}
 		key, org, err = s.verifier.VerifyAt(ctx, raw, now)
 	}
@@ -298,21 +353,21 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, in *reques
 			s.verifyCount(outcome)
 			s.writeError(w, r, err)
 		}
-		return nil, nil, now, false
+		return nil, nil, false
 	}
 	if !org.HasAPI(now) {
 		s.verifyCount("valid")
 		s.writeError(w, r, org.ErrNotInPlan(now))
-		return nil, nil, now, false
+		return nil, nil, false
 	}
 	if len(key.AllowedIPs) > 0 {
 		if ip := clientIP(r); !snapglyph.IPAllowed(key.AllowedIPs, ip) {
 			s.verifyCount("ip_not_allowed")
 			s.writeError(w, r, key.ErrIP(ip))
-			return nil, nil, now, false
+			return nil, nil, false
 		}
 	}
-	return key, org, now, true
+	return key, org, true
 }
 
 // attribute notes, for the request log, whose request it was when its key

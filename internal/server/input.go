@@ -16,8 +16,11 @@ import (
 // checkInput refuses, with 400 invalid_request naming the parameter, a
 // request whose path values (the route's {id}…) or query parameters hold
 // a NUL character or bytes that are not UTF-8 (sent as %00, %ff…): such
-// text can never name anything and cannot be stored. It runs after
-// authentication, so like any 400 the request counts as a call.
+// text can never name anything and cannot be stored. A path value, an
+// id, is refused too for a control or invisible character (%E2%80%AE, a
+// right-to-left override; %E2%80%8B, a zero-width space): no id holds
+// one. It runs after authentication, so like any 400 the request counts
+// as a call.
 func (s *Server) checkInput(next apiHandler) apiHandler {
 	return func(w http.ResponseWriter, r *http.Request, p *principal) {
 		if err := requestText(r); err != nil {
@@ -40,11 +43,11 @@ func (s *Server) checkPublicInput(next http.Handler) http.Handler {
 	})
 }
 
-// requestText checks the request's path values and query parameters with
-// snapglyph.CheckText, then that each query parameter is one the
-// operation takes, given once.
+// requestText checks the request's path values with snapglyph.CheckID
+// and its query parameters with snapglyph.CheckText, then that each query
+// parameter is one the operation takes, given once.
 func requestText(r *http.Request) error {
-	if err := snapglyph.CheckPathValues(r.Pattern, r.PathValue); err != nil {
+	if err := snapglyph.CheckPathIDs(r.Pattern, r.PathValue); err != nil {
 		return err
 	}
 	if err := snapglyph.CheckEncoded(r.URL.RawQuery); err != nil {

@@ -1,9 +1,11 @@
 package snapglyph
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -78,6 +80,16 @@ func CheckEncoded(raw string) error {
 // such as "GET /qr-codes/{id}/edit" (value returns it, as
 // http.Request.PathValue does) and names the wildcard in the error.
 func CheckPathValues(pattern string, value func(name string) string) error {
+	return checkPathValues(pattern, value, CheckText)
+}
+
+// CheckPathIDs is CheckPathValues for a route whose wildcards are all
+// ids (the API's {id}): each value is checked with CheckID.
+func CheckPathIDs(pattern string, value func(name string) string) error {
+	return checkPathValues(pattern, value, CheckID)
+}
+
+func checkPathValues(pattern string, value func(name string) string, check func(field, s string) error) error {
 	for rest := pattern; ; {
 		i := strings.IndexByte(rest, '{')
 		if i < 0 {
@@ -92,26 +104,63 @@ func CheckPathValues(pattern string, value func(name string) string) error {
 		if name == "$" || name == "" {
 			continue
 		}
-		if err := CheckText(name, value(name)); err != nil {
+		if err := check(name, value(name)); err != nil {
 			return err
 		}
 	}
 }
 
+// IDProblem is TextProblem for an id a client sends: besides bytes that
+// are not UTF-8 and NUL, it refuses the characters Hidden names (a
+// control character, or a format character such as a right-to-left
+// override or a zero-width space). No id holds one, and one would be
+// kept in the request log, where it reorders or hides the text around
+// it. Plain ASCII without controls, every real id, is read once.
+func IDProblem(s string) string {
+	if msg := TextProblem(s); msg != "" {
+		return msg
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f {
+			for _, r := range s[i:] {
+				if Hidden(r) {
+					return fmt.Sprintf("contains a control or invisible character (U+%04X)", r)
+				}
+			}
+			break
+		}
+	}
+	return ""
+}
+
+// CheckID is CheckText with IDProblem: an EINVALID error naming field,
+// which never repeats s.
+func CheckID(field, s string) error {
+	msg := IDProblem(s)
+	if msg == "" {
+		return nil
+	}
+	return &Error{Kind: EINVALID, Code: "invalid_request", Message: field + " " + msg,
+		Fields: []FieldError{{Field: field, Message: msg}}}
+}
+
 // Storable returns s made fit to store as text: each byte that is not
-// part of valid UTF-8 becomes U+FFFD, NUL characters are dropped, and the
-// result is cut on a character boundary to at most max bytes. It is for
-// values recorded about a request, such as its user agent, which are kept
-// rather than refused. A string that is already fit is returned as is,
-// without allocating.
+// part of valid UTF-8 becomes U+FFFD, NUL characters and format
+// characters (Unicode's Cf: bidi overrides and isolates such as U+202E
+// and U+2066, zero-width spaces) are dropped, and the result is cut on a
+// character boundary to at most max bytes. It is for values recorded
+// about a request, such as its user agent, which are kept rather than
+// refused: a format character would reorder or hide the text around it
+// wherever it is shown (the request log, its exports, the dashboard). A
+// string that is already fit is returned as is, without allocating.
 func Storable(s string, max int) string {
-	if len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if len(s) <= max && storable(s) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(min(len(s), max))
 	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
-		if r == 0 {
+		if r == 0 || unicode.Is(unicode.Cf, r) {
 			continue
 		}
 		if b.Len()+utf8.RuneLen(r) > max {
@@ -120,6 +169,27 @@ func Storable(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// storable reports whether s is valid UTF-8 without NUL or format
+// characters: what Storable leaves as it is. ASCII holds no format
+// character, so only the other characters are looked up.
+func storable(s string) bool {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c == 0 {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // FormatCount writes n with a comma between each group of three digits,
