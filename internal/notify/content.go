@@ -85,9 +85,13 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 		case "revoked":
 			done = "It was revoked at once, as your organisation chose in Company settings."
 		}
+		where := "" // a report's URL that was not fit to keep is left out
+		if u := ev.Str("url"); u != "" {
+			where = " at " + u
+		}
 		return Content{"API key " + ev.Str("keyName") + " found in public",
-			fmt.Sprintf("GitHub secret scanning found the API key %s of %s in public at %s. %s Create a new key, put it where this one was used, and remove the old one from the repository and its history.",
-				key, org.Name, ev.Str("url"), done), keyLink}
+			fmt.Sprintf("GitHub secret scanning found the API key %s of %s in public%s. %s Create a new key, put it where this one was used, and remove the old one from the repository and its history.",
+				key, org.Name, where, done), keyLink}
 	case snapglyph.EventUsageThreshold:
 		what := "API calls"
 		if ev.Str("counter") == "imageCredits" {

@@ -41,6 +41,7 @@ func TestComposeEveryKind(t *testing.T) {
 		{snapglyph.EventKeyExpiring, with(map[string]any{"expiresAt": at}), "owner", []string{"expires on 1 Dec 2026", "1 Dec 2026 at 09:30 UTC"}, "/settings/api/keys/key_1"},
 		{snapglyph.EventKeyExpired, key, "owner", []string{"expired", "401 api_key_expired"}, "/settings/api/keys/key_1"},
 		{snapglyph.EventKeyLeaked, with(map[string]any{"url": "https://github.com/o/r/blob/x/.env", "action": "paused"}), "owner", []string{"found in public", "in public at https://github.com/o/r/blob/x/.env", "paused at once"}, "/settings/api/keys/key_1"},
+		{snapglyph.EventKeyLeaked, with(map[string]any{"action": "paused"}), "owner", []string{"in public. It was paused at once"}, "/settings/api/keys/key_1"},
 		{snapglyph.EventKeyLeaked, with(map[string]any{"url": "u", "action": "revoked"}), "owner", []string{"revoked at once"}, "/settings/api/keys/key_1"},
 		{snapglyph.EventUsageThreshold, map[string]any{"counter": "apiCalls", "percent": 80, "used": 8000, "limit": 10000, "resetsAt": at}, "owner", []string{"80 % of this month's API calls used", "8,000 of its 10,000 API calls"}, "/settings/api"},
 		{snapglyph.EventUsageThreshold, map[string]any{"counter": "imageCredits", "percent": 100, "used": 2000, "limit": 2000, "resetsAt": at}, "admin", []string{"All image credits of this month used", "2,000 of its 2,000 image credits", "429"}, "/settings/api"},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -22,6 +23,43 @@ const SecretScanPath = "/secret-scanning/github"
 
 // maxLeakReportBytes bounds a report's body.
 const maxLeakReportBytes = 1 << 20
+
+// Bounds of a report's url and source as they are kept and sent on.
+const (
+	maxLeakURLBytes    = 1000
+	maxLeakSourceBytes = 100
+)
+
+// leakText is a field of a leak report as it is kept and shown: made
+// storable as text recorded about a request is (snapglyph.StorableRedacted:
+// UTF-8, no NUL, keys cut, at most max bytes), without the characters
+// people's text may not hold (snapglyph.Hidden: control characters, line
+// breaks, format characters such as U+202E). They are dropped, not
+// refused: a real report is acted on whatever its text fields hold.
+func leakText(s string, max int) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if snapglyph.Hidden(r) {
+			return -1
+		}
+		return r
+	}, snapglyph.StorableRedacted(s, max)))
+}
+
+// leakURL is a report's url as it is kept: cleaned as leakText, if it is
+// then an http or https URL of at most maxLeakURLBytes; "" otherwise (a
+// cut URL would point elsewhere).
+func leakURL(s string) string {
+	if len(s) > maxLeakURLBytes {
+		return ""
+	}
+	// Room for each invalid byte's U+FFFD: nothing is cut here.
+	s = leakText(s, 3*maxLeakURLBytes)
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > maxLeakURLBytes {
+		return ""
+	}
+	return s
+}
 
 // leakFeedback is one entry of the answer GitHub's partner program
 // accepts: a label per token, named by the token's SHA-256 (never the
@@ -40,7 +78,8 @@ type leakFeedback struct {
 // report twice is refused (409 leak_report_replayed). Each token that is
 // one of our active keys is paused, or revoked as its organisation
 // chose, on every node before the answer is sent; the answer labels each
-// token true_positive or false_positive.
+// token true_positive or false_positive. The url and source are kept
+// cleaned (leakURL, leakText): a report is never refused over them.
 func (s *Server) handleSecretScan(w http.ResponseWriter, r *http.Request) {
 	if s.scanKeys == nil {
 		s.writeError(w, r, snapglyph.Errorf(snapglyph.ENOTFOUND, "secret scanning is not set up on this server (serve --secret-scanning-keys)"))
@@ -89,7 +128,7 @@ func (s *Server) handleSecretScan(w http.ResponseWriter, r *http.Request) {
 	}
 	leaks := make([]service.Leak, len(items))
 	for i, it := range items {
-		leaks[i] = service.Leak{Token: it.Token, Type: it.Type, URL: it.URL, Source: it.Source}
+		leaks[i] = service.Leak{Token: it.Token, Type: it.Type, URL: leakURL(it.URL), Source: leakText(it.Source, maxLeakSourceBytes)}
 	}
 	results, err := s.svc.ReportLeaks(r.Context(), hex.EncodeToString(digest[:]), leaks)
 	if err != nil {

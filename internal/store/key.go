@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -86,35 +87,80 @@ func (tx *Tx) insertKey(ctx context.Context, key *snapglyph.APIKey, digest snapg
 }
 
 // checkKeyName returns ECONFLICT (key_name_taken) when a live key of the
-// organisation other than exceptID is named name. Live means not revoked,
-// not replaced by a roll and not expired: a key rolled to a new one
-// passes its name on, and an expired key no longer holds one. Because
-// "expired" depends on the clock, no unique index can say it; the caller
-// holds the organisation's lock (lockOrg) so concurrent creates and
-// renames are checked one at a time.
+// organisation is named name and is not in the roll chain of the key id
+// (see rollChain). Live means working: not revoked, not expired and, for
+// a key replaced by a roll, still in its overlap. So a rolled key keeps
+// its name while it works, shared with its chain only, and gives it back
+// when its overlap ends. Because "live" depends on the clock, no unique
+// index can say it; the caller holds the organisation's lock (lockOrg)
+// so concurrent creates and renames are checked one at a time. When
+// several keys hold the name, the error names one that was not rolled if
+// there is one (a replacement, rather than the key it replaced, which
+// stops working soon).
 //
 // Names are compared as snapglyph.KeyNameFold folds them (case, dashes),
 // in Go: SQLite's lower() knows ASCII only. An organisation's live keys
 // are few.
-func (tx *Tx) checkKeyName(ctx context.Context, orgID, name, exceptID string) error {
-	rows, err := tx.Query(ctx, `SELECT name, prefix FROM api_keys WHERE org_id = ? AND id <> ? AND status <> 'revoked' AND replaced_by = ''
-		AND (expires_at = 0 OR expires_at > ?)`, orgID, exceptID, ms(tx.now))
+func (tx *Tx) checkKeyName(ctx context.Context, orgID, name, id string) error {
+	rows, err := tx.Query(ctx, `SELECT id, name, prefix FROM api_keys WHERE org_id = ? AND id <> ? AND status <> 'revoked'
+		AND (expires_at = 0 OR expires_at > ?) AND (overlap_ends_at = 0 OR overlap_ends_at > ?)
+		ORDER BY overlap_ends_at, created_at DESC, id DESC`, orgID, id, ms(tx.now), ms(tx.now))
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	type holder struct{ id, name, prefix string }
+	var holders []holder
 	want := snapglyph.KeyNameFold(name)
 	for rows.Next() {
-		var other, prefix string
-		if err := rows.Scan(&other, &prefix); err != nil {
+		var h holder
+		if err := rows.Scan(&h.id, &h.name, &h.prefix); err != nil {
+			rows.Close()
 			return err
 		}
-		if snapglyph.KeyNameFold(other) == want {
-			return snapglyph.Codef(snapglyph.ECONFLICT, "key_name_taken",
-				"another active API key of this organisation is named %q (%s...); choose another name, or rename or revoke that key first", other, prefix)
+		if snapglyph.KeyNameFold(h.name) == want {
+			holders = append(holders, h)
 		}
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil || len(holders) == 0 {
+		return err
+	}
+	chain, err := tx.rollChain(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, h := range holders {
+		if !chain[h.id] {
+			return snapglyph.Codef(snapglyph.ECONFLICT, "key_name_taken",
+				"another active API key of this organisation is named %q (%s...); choose another name, or rename or revoke that key first", h.name, h.prefix)
+		}
+	}
+	return nil
+}
+
+// rollChain returns the ids of the keys joined to the key id by rolls:
+// the key itself, the one it replaced, the one that one replaced and so
+// on, and the one that replaced it, and so on. Rolls make a line (a key
+// is rolled once), so the chain is read by following each link.
+func (tx *Tx) rollChain(ctx context.Context, id string) (map[string]bool, error) {
+	chain := map[string]bool{id: true}
+	for _, link := range []string{"replaces", "replaced_by"} {
+		for at := id; ; {
+			var next string
+			err := tx.QueryRow(ctx, `SELECT `+link+` FROM api_keys WHERE id = ?`, at).Scan(&next)
+			if errors.Is(err, sql.ErrNoRows) {
+				break
+			} else if err != nil {
+				return nil, err
+			}
+			if next == "" || chain[next] {
+				break
+			}
+			chain[next] = true
+			at = next
+		}
+	}
+	return chain, nil
 }
 
 // lockKey takes the key row's write lock for the transaction, so changes
@@ -277,8 +323,9 @@ func pauseDetail(p KeyPause) string {
 
 // RenameKey renames a key and writes the audit event (its detail is the
 // old name). Returns ENOTFOUND; ECONFLICT for a revoked key, a key that
-// already has the name, or a name another live key holds (key_name_taken;
-// only a live key is checked: an expired or replaced key holds no name).
+// already has the name, or a name another live key holds (key_name_taken,
+// see checkKeyName; a key that stopped working, expired or past its roll's
+// overlap, holds no name and is renamed without a check).
 // The name must be normalised.
 func (d *DB) RenameKey(ctx context.Context, id, name string, actor snapglyph.Actor) (*snapglyph.APIKey, error) {
 	var key *snapglyph.APIKey
@@ -294,17 +341,11 @@ func (d *DB) RenameKey(ctx context.Context, id, name string, actor snapglyph.Act
 			return snapglyph.Errorf(snapglyph.ECONFLICT, "the API key %s... is already named %q", k.Prefix, name)
 		}
 		// A key that works holds its name: one not rolled, and one rolled
-		// while its overlap lasts, which shares its name with the key
-		// that replaced it (so that key is not a conflict).
+		// while its overlap lasts, which shares its name with its roll
+		// chain only (checkKeyName).
 		if !k.IsExpired(tx.now) {
-			except := k.ID
-			if k.ReplacedBy != "" {
-				except = k.ReplacedBy
-			}
-			if k.ReplacedBy == "" || k.OverlapEndsAt.After(tx.now) {
-				if err := tx.checkKeyName(ctx, k.OrgID, name, except); err != nil {
-					return err
-				}
+			if err := tx.checkKeyName(ctx, k.OrgID, name, k.ID); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE api_keys SET name = ? WHERE id = ?`, name, id); err != nil {

@@ -86,7 +86,20 @@ func (tx *Tx) applyLeak(ctx context.Context, l Leak, again bool) (LeakVerdict, e
 		return v, err
 	}
 	url := snapglyph.Storable(l.URL, 1000)
-	reason := "found in public at " + url
+	// The reason follows a pause reason's rules: one line of visible text
+	// of at most MaxPauseReasonLen characters. A long URL is cut in it,
+	// marked "…" (the event carries it whole); one that breaks the rules
+	// is left out.
+	reason := "found in public"
+	if url != "" {
+		reason += " at "
+		reason += snapglyph.Shorten(url, snapglyph.MaxPauseReasonLen-len(reason)-1)
+	}
+	if r, err := snapglyph.NormalizePauseReason(reason); err == nil {
+		reason = r
+	} else {
+		reason = "found in public"
+	}
 	switch {
 	case action == snapglyph.LeakRevoke:
 		err = tx.writeKeyStatus(ctx, k, snapglyph.KeyRevoked, KeyPause{}, LeakActor)
@@ -95,7 +108,7 @@ func (tx *Tx) applyLeak(ctx context.Context, l Leak, again bool) (LeakVerdict, e
 		// A pause without end, with the reason, as the lifecycle's
 		// pauses are recorded. A timed pause would let the leaked key
 		// work again by itself: it becomes a pause until resumed.
-		err = tx.writeKeyStatus(ctx, k, snapglyph.KeyPaused, KeyPause{Reason: snapglyph.Storable(reason, 500)}, LeakActor)
+		err = tx.writeKeyStatus(ctx, k, snapglyph.KeyPaused, KeyPause{Reason: reason}, LeakActor)
 		v.Action = snapglyph.LeakPause
 	}
 	if err != nil {
