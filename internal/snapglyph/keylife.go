@@ -463,7 +463,10 @@ func NormalizePauseReason(s string) (string, error) {
 		return bad("the reason has %d characters; at most %d are allowed", n, MaxPauseReasonLen)
 	}
 	if msg := HiddenText(s); msg != "" {
-		return bad("the reason %s (line breaks included)", msg)
+		if strings.HasSuffix(msg, "control characters") {
+			msg += " (line breaks included)"
+		}
+		return bad("the reason %s", msg)
 	}
 	return s, nil
 }

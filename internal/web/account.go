@@ -2,9 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/service"
@@ -14,41 +18,76 @@ import (
 // maxFormBytes bounds a dashboard form body.
 const maxFormBytes = 64 << 10
 
-// parseForm reads a form body of at most maxFormBytes, and refuses one
-// that sends a field twice (but the lists of checkboxes, listFields):
-// which of the two was meant cannot be told, and taking the first would
-// act on what the sender may not have meant.
-func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	return r.ParseForm() == nil && repeatedField(r.PostForm) == ""
-}
-
 // listFields are the fields a form sends once per ticked box.
 var listFields = map[string]bool{"scope": true, "event": true, "topic": true}
 
 // repeatedField returns a field of v given more than once that is not a
 // list, or "".
 func repeatedField(v url.Values) string {
-	for name, vs := range v {
-		if len(vs) > 1 && !listFields[name] {
+	for _, name := range slices.Sorted(maps.Keys(v)) {
+		if len(v[name]) > 1 && !listFields[name] {
 			return name
 		}
 	}
 	return ""
 }
 
-// readForm parses a posted form as parseForm does; when it cannot be read
-// it answers 400 Bad request and returns false.
-func (a *app) readForm(w http.ResponseWriter, r *http.Request) bool {
-	if parseForm(w, r) {
+// unknownField returns a field of v that is not one of fields, or "".
+func unknownField(v url.Values, fields []string) string {
+	for _, name := range slices.Sorted(maps.Keys(v)) {
+		if !slices.Contains(fields, name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// readForm reads a posted form of at most maxFormBytes whose fields are
+// fields (none for a form that is only a button). It refuses a form
+// that cannot be read, saying why (formProblem); one that sends a field
+// twice (but the lists of checkboxes, listFields): which of the two was
+// meant cannot be told, and taking the first would act on what the
+// sender may not have meant; and one that sends a field the form does
+// not have: what it asks for would be dropped without a word. It then
+// answers 400 (413 for a form too large), naming the field, and returns
+// false.
+func (a *app) readForm(w http.ResponseWriter, r *http.Request, fields ...string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	status, title, msg := http.StatusBadRequest, "Bad request", ""
+	if err := r.ParseForm(); err != nil {
+		msg = formProblem(err)
+		if errors.As(err, new(*http.MaxBytesError)) {
+			status, title = http.StatusRequestEntityTooLarge, "The form is too large"
+		}
+	} else if f := repeatedField(r.PostForm); f != "" {
+		msg = "The form sends the field " + strconv.Quote(snapglyph.Shorten(f, 40)) + " more than once; send it once."
+	} else if f := unknownField(r.PostForm, fields); f != "" {
+		msg = "This form has no field " + strconv.Quote(snapglyph.Shorten(f, 40)) + "; send only its own fields."
+	} else {
 		return true
 	}
-	msg := "The form could not be read."
-	if f := repeatedField(r.PostForm); f != "" {
-		msg = "The form sends the field " + strconv.Quote(snapglyph.Shorten(f, 40)) + " more than once; send it once."
-	}
-	a.renderError(w, r, http.StatusBadRequest, "Bad request", msg)
+	a.renderError(w, r, status, title, msg)
 	return false
+}
+
+// formProblem says, in a sentence, why a form body could not be parsed:
+// what the parser (net/http, net/url) refused. Text that is not UTF-8
+// never gets here: the inputMux refuses it first, naming the field.
+func formProblem(err error) string {
+	var tooBig *http.MaxBytesError
+	var escape url.EscapeError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Sprintf("The form is larger than %d KiB, the most a form here may be. Shorten what you entered and try again.", tooBig.Limit>>10)
+	case errors.Is(err, errFormTooLarge):
+		return fmt.Sprintf("The form is larger than %d MiB, the most a form here may be.", maxQRFormBytes>>20)
+	case errors.As(err, &escape):
+		return "The form has a % that does not begin an encoded character (such as %20); a % itself must be sent encoded, as %25."
+	case strings.Contains(err.Error(), "semicolon"):
+		// net/url's "invalid semicolon separator in query" has no type.
+		return "The form has a ; between its fields; a semicolon must be sent encoded, as %3B."
+	}
+	return "The form could not be read: send it as a browser does (application/x-www-form-urlencoded, or multipart/form-data where a file is sent)."
 }
 
 // setRetryAfter sets Retry-After for an attempt refused by a throttle (a
@@ -81,7 +120,7 @@ func (a *app) handleSigninForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleSignin(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "email", "password", "next") {
 		return
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
@@ -138,7 +177,7 @@ func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusForbidden, "signup.html", &signupPage{base: b, Closed: true})
 		return
 	}
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "name", "org", "email", "password") {
 		return
 	}
 	in := service.SignUp{Name: r.PostForm.Get("name"), OrgName: r.PostForm.Get("org"), Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password")}
@@ -239,7 +278,7 @@ func (a *app) invitationError(w http.ResponseWriter, r *http.Request, err error)
 
 func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "account", "name", "password") {
 		return
 	}
 	in := service.Accept{Name: r.PostForm.Get("name"), Password: r.PostForm.Get("password"), Existing: r.PostForm.Get("account") == "existing"}
@@ -285,7 +324,7 @@ func (a *app) handleInviteAccept(w http.ResponseWriter, r *http.Request) {
 // current one is checked as a sign-in checks it, every other session
 // ends, and this one goes on with a new token.
 func (a *app) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "current_password", "new_password") {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -328,7 +367,7 @@ func (a *app) handlePasswordChange(w http.ResponseWriter, r *http.Request) {
 // person's sessions (its reference, from the profile's list), that one
 // session.
 func (a *app) handleSignOutOthers(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "session") {
 		return
 	}
 	if r.PostForm.Has("session") {

@@ -596,7 +596,7 @@ func (a *app) handleKeyNew(w http.ResponseWriter, r *http.Request) {
 // A generic name ("Key 1", "Test") is not refused, but the first time the
 // dialog comes back with a warning and a "Create anyway" button.
 func (a *app) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "nonce", "name", "confirm", "expires", "expires_on", "access", "scope", "allowed_ips") {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -714,7 +714,7 @@ func (a *app) handleKeyReveal(w http.ResponseWriter, r *http.Request) {
 // key's page with an optional reason and end ("until", a date and time
 // in UTC).
 func (a *app) handleKeyPause(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "return", "reason", "until") {
 		return
 	}
 	id := r.PathValue("id")
@@ -767,7 +767,7 @@ func returnTo(r *http.Request) string {
 }
 
 func (a *app) handleKeyResume(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "return") {
 		return
 	}
 	k, err := a.svc.ResumeKey(r.Context(), actor(r), r.PathValue("id"))
@@ -780,7 +780,7 @@ func (a *app) handleKeyResume(w http.ResponseWriter, r *http.Request) {
 
 // handleKeyEndOverlap stops a rolled key now.
 func (a *app) handleKeyEndOverlap(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "return") {
 		return
 	}
 	k, err := a.svc.EndOverlap(r.Context(), actor(r), r.PathValue("id"))

@@ -135,7 +135,7 @@ func (a *app) inviteURL(r *http.Request, token string) string {
 // this response; the invitee also gets a mail with a link of its own
 // when mail is on (see internal/notify).
 func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "email", "role") {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -178,7 +178,7 @@ func (a *app) handleInviteCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleRoleChange(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "role") {
 		return
 	}
 	email, role, err := a.svc.ChangeRole(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"), r.PostForm.Get("role"))

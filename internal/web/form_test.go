@@ -11,7 +11,7 @@ import (
 )
 
 // TestUnreadableForm: a form body over the dashboard's bound is answered
-// 400 "The form could not be read." by every action that reads a form,
+// 413 "The form is larger than 64 KiB" by every action that reads a form,
 // before anything is looked up or changed.
 func TestUnreadableForm(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
@@ -34,8 +34,8 @@ func TestUnreadableForm(t *testing.T) {
 				by = e.browser() // signed out
 			}
 			p := by.post(path, huge)
-			if p.StatusCode != http.StatusBadRequest || !strings.Contains(p.Body, "The form could not be read.") {
-				t.Errorf("POST %s with a %d KiB form: status %d, want 400 saying the form could not be read", path, 65, p.StatusCode)
+			if p.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(p.Body, "The form is larger than 64 KiB") {
+				t.Errorf("POST %s with a %d KiB form: status %d, want 413 saying the form is larger than 64 KiB", path, 65, p.StatusCode)
 			}
 		}
 	})

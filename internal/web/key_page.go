@@ -151,7 +151,7 @@ func (a *app) keyPageError(w http.ResponseWriter, r *http.Request, id, form stri
 // handleKeyRename renames a key; a name another active key holds comes
 // back as 409 with the message by the field.
 func (a *app) handleKeyRename(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "name") {
 		return
 	}
 	id := r.PathValue("id")
@@ -178,7 +178,7 @@ func (a *app) handleKeyRename(w http.ResponseWriter, r *http.Request) {
 // key has these restrictions already, or is revoked) is said on the key's
 // page, where the form is.
 func (a *app) handleKeyRestrict(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "access", "scope", "allowed_ips") {
 		return
 	}
 	id := r.PathValue("id")
@@ -241,7 +241,7 @@ func (a *app) handleKeyRollConfirm(w http.ResponseWriter, r *http.Request) {
 // form sent again cannot roll twice: the old key is rolled already
 // (409), and the new key is never shown again.
 func (a *app) handleKeyRoll(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "overlap") {
 		return
 	}
 	id := r.PathValue("id")

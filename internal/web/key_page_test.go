@@ -457,8 +457,11 @@ func TestKeyPageAccess(t *testing.T) {
 	for _, path := range []string{"/settings/api/keys/" + theirs.ID, "/settings/api/keys/" + theirs.ID + "/roll", "/settings/api/keys/key_nope"} {
 		expectStatus(t, owner.get(path), http.StatusNotFound)
 	}
+	// Each form with its own fields (a field it does not have is refused
+	// with 400 before anything is looked up).
+	forms := map[string]url.Values{"rename": {"name": {"Mine-2"}}, "roll": {"overlap": {"0s"}}, "end-overlap": nil, "pause": nil, "restrict": {"access": {"full"}}}
 	for _, path := range []string{"rename", "roll", "end-overlap", "pause", "restrict"} {
-		p := owner.post("/settings/api/keys/"+theirs.ID+"/"+path, url.Values{"name": {"Mine-2"}, "overlap": {"0s"}})
+		p := owner.post("/settings/api/keys/"+theirs.ID+"/"+path, forms[path])
 		if p.StatusCode != http.StatusNotFound {
 			t.Errorf("POST %s on another organisation's key: %d", path, p.StatusCode)
 		}
@@ -471,7 +474,7 @@ func TestKeyPageAccess(t *testing.T) {
 	expectStatus(t, member.get("/settings/api/keys/"+k.ID), http.StatusForbidden)
 	expectStatus(t, member.get("/settings/api/keys/"+k.ID+"/roll"), http.StatusForbidden)
 	for _, path := range []string{"rename", "roll", "end-overlap", "pause", "restrict"} {
-		if p := member.post("/settings/api/keys/"+k.ID+"/"+path, url.Values{"name": {"x"}, "overlap": {"0s"}}); p.StatusCode != http.StatusForbidden {
+		if p := member.post("/settings/api/keys/"+k.ID+"/"+path, forms[path]); p.StatusCode != http.StatusForbidden {
 			t.Errorf("a Member's POST %s: %d", path, p.StatusCode)
 		}
 	}

@@ -45,6 +45,10 @@ type logForm struct {
 	// Sent is set when the address names any filter or a page: the form
 	// was used, or a link to a filtered view or a later page followed.
 	Sent bool
+	// problem is why the address's filters cannot be used as sent: a
+	// filter given twice, or a value Suspicious does not take. query
+	// returns it.
+	problem error
 }
 
 // logParams are the query parameters of the Logs page.
@@ -54,12 +58,22 @@ var logParams = []string{"key", "status", "code", "endpoint", "ip", "range", "fr
 // custom range; with a range other than custom, query refuses them.
 func readLogForm(r *http.Request) logForm { return logFormOf(r.URL.Query()) }
 
-// logFormOf is readLogForm for the query q.
+// logFormOf is readLogForm for the query q. A filter given twice is
+// refused (which was meant cannot be told), as is a value of suspicious
+// other than 1; the other filters' values are checked by query and the
+// service. Other parameters are ignored: a link to the page may carry
+// some of its own (utm_source).
 func logFormOf(q url.Values) logForm {
 	f := logForm{Key: q.Get("key"), Status: q.Get("status"), Code: q.Get("code"), Endpoint: q.Get("endpoint"), IP: q.Get("ip"),
 		Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Suspicious: q.Get("suspicious") == "1"}
 	for _, name := range logParams {
 		f.Sent = f.Sent || q.Has(name)
+		if len(q[name]) > 1 && f.problem == nil {
+			f.problem = logFilterError(name, fmt.Sprintf("the address gives %q more than once; a filter takes one value", name))
+		}
+	}
+	if v := q.Get("suspicious"); v != "" && v != "1" && f.problem == nil {
+		f.problem = logFilterError("suspicious", `"suspicious" takes 1 (suspicious requests only) or nothing (every request)`)
 	}
 	if f.Range == "" {
 		f.Range = defaultLogRange
@@ -68,6 +82,12 @@ func logFormOf(q url.Values) logForm {
 		}
 	}
 	return f
+}
+
+// logFilterError refuses the filter field of the Logs' address.
+func logFilterError(field, msg string) error {
+	return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: msg,
+		Fields: []snapglyph.FieldError{{Field: field, Message: msg}}}
 }
 
 // rangeLabel names a range the page offers; "" for any other.
@@ -121,6 +141,9 @@ func (f logForm) Link(path string, extra ...string) string {
 // its dates along with any range chosen after), and Time says so.
 func (f logForm) query(cursor string, limit int) (service.LogQuery, error) {
 	q := service.LogQuery{Key: f.Key, Status: f.Status, Code: f.Code, Endpoint: f.Endpoint, IP: f.IP, Suspicious: f.Suspicious, Cursor: cursor, Limit: limit}
+	if f.problem != nil {
+		return q, f.problem
+	}
 	if f.Range == "custom" {
 		q.From, q.To = f.From, f.To
 		return q, nil

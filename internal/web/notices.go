@@ -104,7 +104,7 @@ func (a *app) mailPrefs(r *http.Request) (*mailPrefs, error) {
 // handleMailPrefs saves which notices come by mail: a checked box per
 // topic ("topic" fields); an unknown topic is refused and nothing changes.
 func (a *app) handleMailPrefs(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "topic") {
 		return
 	}
 	if err := a.svc.SetMailPreferences(r.Context(), actor(r), r.PostForm["topic"]); err != nil {
@@ -117,7 +117,7 @@ func (a *app) handleMailPrefs(w http.ResponseWriter, r *http.Request) {
 // handleLeakAction saves what happens to a key found in public: "paused"
 // or "revoked" (Owners and Admins; the service checks).
 func (a *app) handleLeakAction(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "leak_action") {
 		return
 	}
 	action := r.PostForm.Get("leak_action")

@@ -147,7 +147,7 @@ func (a *app) formFailed(w http.ResponseWriter, r *http.Request, err error) {
 			fmt.Sprintf("A logo can be at most 256 KiB (this file is over %d MiB). Go back, choose a smaller file, and try again.", maxQRFormBytes>>20))
 		return
 	}
-	a.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+	a.renderError(w, r, http.StatusBadRequest, "Bad request", formProblem(err))
 }
 
 // value returns a content field's value as sent: trimmed unless the

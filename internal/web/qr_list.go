@@ -54,6 +54,15 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	query := r.URL.Query()
+	// A filter given twice is refused, as an unknown type is: which was
+	// meant cannot be told. Other parameters are ignored (a link may
+	// carry its own, such as utm_source).
+	for _, name := range []string{"type", "createdByKey", "cursor"} {
+		if len(query[name]) > 1 {
+			redirectWith(w, r, "/qr-codes", "error", "The address gives "+strconv.Quote(name)+" more than once; showing all QR codes.")
+			return
+		}
+	}
 	f := snapglyph.QRFilter{Type: query.Get("type"), CreatedByKey: query.Get("createdByKey"), Cursor: query.Get("cursor"), Limit: qrPageSize}
 	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
 		redirectWith(w, r, "/qr-codes", "error", "There is no QR-code type "+strconv.Quote(f.Type)+"; showing all QR codes.")

@@ -25,7 +25,7 @@ import (
 func (a *app) handleQRPreview(w http.ResponseWriter, r *http.Request) {
 	f, err := readQRForm(w, r)
 	if err != nil {
-		status, msg := http.StatusBadRequest, "The form could not be read."
+		status, msg := http.StatusBadRequest, formProblem(err)
 		if errors.Is(err, errFormTooLarge) || errors.As(err, new(*http.MaxBytesError)) {
 			status = http.StatusRequestEntityTooLarge
 		} else if snapglyph.ErrorKind(err) == snapglyph.EINVALID {

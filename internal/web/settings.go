@@ -114,7 +114,7 @@ func (a *app) handleSubscriptionChange(w http.ResponseWriter, r *http.Request) {
 // handlePlanChange carries out the confirmed change: at once
 // (self-serve) or as a request to the operator.
 func (a *app) handlePlanChange(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "plan") {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -267,7 +267,7 @@ func (a *app) handleProfile(w http.ResponseWriter, r *http.Request) {
 // handleSwitchOrg moves the session to another of the user's
 // organisations, with a new token.
 func (a *app) handleSwitchOrg(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "org") {
 		return
 	}
 	s := sessionFrom(r.Context())

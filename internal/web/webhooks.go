@@ -69,7 +69,7 @@ func (a *app) handleWebhooks(w http.ResponseWriter, r *http.Request) {
 // one-time reveal (POST-redirect-GET: a reload or Back never posts the
 // form again).
 func (a *app) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
-	if !a.readForm(w, r) {
+	if !a.readForm(w, r, "nonce", "url", "event") {
 		return
 	}
 	s := sessionFrom(r.Context())
@@ -191,8 +191,12 @@ func (a *app) webhookPage(w http.ResponseWriter, r *http.Request, id string) (*w
 
 // handleWebhookAction carries out a button of an endpoint's page.
 func (a *app) handleWebhookAction(action string) http.HandlerFunc {
+	var fields []string // a button; resend names the delivery's event
+	if action == "resend" {
+		fields = []string{"event"}
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !a.readForm(w, r) {
+		if !a.readForm(w, r, fields...) {
 			return
 		}
 		s := sessionFrom(r.Context())
