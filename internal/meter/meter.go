@@ -655,34 +655,34 @@ func (m *Meter) Close(ctx context.Context) error {
 
 // heldLeases counts the pools that still hold unspent units.
 func (m *Meter) heldLeases() uint64 {
-	m.mu.Lock()
-	accounts := slices.Collect(maps.Values(m.accounts))
-	m.mu.Unlock()
 	var n uint64
-	for _, a := range accounts {
-		a.mu.Lock()
+	m.eachAccount(func(a *account) {
 		for i := range a.pools {
 			if a.pools[i].lease > 0 {
 				n++
 			}
 		}
-		a.mu.Unlock()
-	}
+	})
 	return n
 }
 
 // fetchesInFlight counts the leases ahead of need in flight.
 func (m *Meter) fetchesInFlight() uint64 {
+	var n uint64
+	m.eachAccount(func(a *account) { n += uint64(a.fetches) })
+	return n
+}
+
+// eachAccount calls fn with each account, under the account's lock.
+func (m *Meter) eachAccount(fn func(a *account)) {
 	m.mu.Lock()
 	accounts := slices.Collect(maps.Values(m.accounts))
 	m.mu.Unlock()
-	var n uint64
 	for _, a := range accounts {
 		a.mu.Lock()
-		n += uint64(a.fetches)
+		fn(a)
 		a.mu.Unlock()
 	}
-	return n
 }
 
 // closeRetry is how long Close waits before it tries again to return the

@@ -2,42 +2,14 @@ package reqlog_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/reqlog"
+	"github.com/snapglyph/snapglyph/internal/testdb"
 )
-
-// logBuffer collects JSON log records written from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// records returns the records with the message msg.
-func (l *logBuffer) records(msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		var v map[string]any
-		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == msg {
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // recordEntries records n entries of one organisation over 50 keys.
 func recordEntries(w *reqlog.Writer, n int) {
@@ -54,7 +26,7 @@ func recordEntries(w *reqlog.Writer, n int) {
 // again for 10 s more. Before, the node's write and then the loop's own
 // final write each took their 10 s.
 func TestShutdownKeepsItsDeadline(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testdb.Buffer{}
 	s := &hangingStore{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	defer close(s.release)
 	w := reqlog.New(s, slog.New(slog.NewJSONHandler(logs, nil)))
@@ -82,7 +54,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	if lost != 3000 {
 		t.Errorf("backlog %d after the failed final write, want the 3000 entries", lost)
 	}
-	if r := logs.records("request log: entries lost at stop"); len(r) != 1 || r[0]["entries"] != 3000.0 {
+	if r := logs.Records("request log: entries lost at stop"); len(r) != 1 || r[0]["entries"] != 3000.0 {
 		t.Errorf("lost entries logged as %v, want one record of 3000", r)
 	}
 
@@ -92,7 +64,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Run did not end within 2 s of its context after Shutdown: it wrote again")
 	}
-	if n := len(logs.records("request log: entries lost at stop")); n != 1 || len(reported) != 0 {
+	if n := len(logs.Records("request log: entries lost at stop")); n != 1 || len(reported) != 0 {
 		t.Errorf("the loss was logged %d times and reported %d times by Run, want once, by Shutdown", n, len(reported))
 	}
 }
@@ -102,7 +74,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 // stop's drain recorded afterwards are reported by Run's end, not lost
 // silently.
 func TestShutdownWritesEverything(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testdb.Buffer{}
 	s := &nullStore{}
 	w := reqlog.New(s, slog.New(slog.NewJSONHandler(logs, nil)))
 	w.Interval = time.Hour
@@ -119,7 +91,7 @@ func TestShutdownWritesEverything(t *testing.T) {
 	recordEntries(w, 2) // after the final write
 	cancel()
 	<-done
-	if r := logs.records("request log: entries recorded after the final write are lost"); len(r) != 1 || r[0]["entries"] != 2.0 {
+	if r := logs.Records("request log: entries recorded after the final write are lost"); len(r) != 1 || r[0]["entries"] != 2.0 {
 		t.Errorf("late entries logged as %v, want one record of 2", r)
 	}
 }

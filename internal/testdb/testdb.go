@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,19 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Records returns the JSON log records (log/slog's JSON handler) written
+// so far whose message is msg.
+func (s *Buffer) Records(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(s.String(), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == msg {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // OpenImpatient returns a new migrated SQLite database whose connections

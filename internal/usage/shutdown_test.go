@@ -2,42 +2,15 @@ package usage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
+	"github.com/snapglyph/snapglyph/internal/testdb"
 )
-
-// logBuffer collects JSON log records written from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// records returns the records with the message msg.
-func (l *logBuffer) records(msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		var v map[string]any
-		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == msg {
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // memSaver keeps what it is given.
 type memSaver struct {
@@ -70,7 +43,7 @@ func recordCalls(r *Recorder, n int) {
 // after it, does not try again for 10 s more. Before, the node's flush
 // and then the loop's own final flush each took their 10 s.
 func TestShutdownKeepsItsDeadline(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testdb.Buffer{}
 	s := &hangingSaver{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	defer close(s.release)
 	r := New(s, slog.New(slog.NewJSONHandler(logs, nil)))
@@ -90,7 +63,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	if err == nil {
 		t.Fatal("Shutdown succeeded while the database hung")
 	}
-	lost := logs.records("final usage flush failed; buffered usage is lost")
+	lost := logs.Records("final usage flush failed; buffered usage is lost")
 	if len(lost) != 1 || lost[0]["api_calls"] != 3000.0 {
 		t.Errorf("lost usage logged as %v, want one record of 3000 API calls", lost)
 	}
@@ -101,7 +74,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Run did not end within 2 s of its context after Shutdown: it flushed again")
 	}
-	if n := len(logs.records("final usage flush failed; buffered usage is lost")); n != 1 {
+	if n := len(logs.Records("final usage flush failed; buffered usage is lost")); n != 1 {
 		t.Errorf("the loss was logged %d times, want once", n)
 	}
 }
@@ -111,7 +84,7 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 // afterwards (a request that outlived it) is reported by Run's end, not
 // lost silently.
 func TestShutdownWritesEverything(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testdb.Buffer{}
 	s := &memSaver{}
 	r := New(s, slog.New(slog.NewJSONHandler(logs, nil)))
 	r.Interval = time.Hour
@@ -128,7 +101,7 @@ func TestShutdownWritesEverything(t *testing.T) {
 	recordCalls(r, 2) // after the final flush
 	cancel()
 	<-done
-	late := logs.records("usage recorded after the final flush is lost")
+	late := logs.Records("usage recorded after the final flush is lost")
 	if len(late) != 1 || late[0]["api_calls"] != 2.0 {
 		t.Errorf("late usage logged as %v, want one record of 2 API calls", late)
 	}
