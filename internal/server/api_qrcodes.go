@@ -147,15 +147,23 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 }
 
 // readBody reads the request's JSON object into v (decodeBody) and, once
-// it is in, checks the key again (recheck). It answers the request
-// itself and returns false when either refuses it.
+// it is in or its reading failed, checks the key again (recheck). The key
+// comes first: a request whose key was revoked or paused while its body
+// was being sent is answered as recheck answers it (401 api_key_revoked,
+// refunded) whatever the body holds, as it would be had the body been
+// good; only a key that still passes gets the body's 400, 413 or 415,
+// which counts as a call. It answers the request itself and returns false
+// when either refuses it.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, p *principal, v any) ([]byte, bool) {
 	body, err := decodeBody(w, r, v)
+	if !s.recheck(w, r, p) {
+		return nil, false
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	return body, s.recheck(w, r, p)
+	return body, true
 }
 
 // loneSurrogateAt returns the offset of the first \u escape in b of a

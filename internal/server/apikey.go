@@ -131,11 +131,13 @@ func qrGetScope(r *http.Request) snapglyph.Scope {
 // nothing: the permission and last the monthly allowance are checked after
 // the key, the plan and the client address, so that a refused request
 // never spends a call. A handler that reads a body checks the key again
-// once the body is in (recheck).
+// once the body is in (recheck). Each request counts once in the key
+// verifications metric, with its final outcome: a key that passes is
+// counted valid only once the handler is done, since a key refused at
+// recheck is counted as refused there.
 func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		in := infoFrom(ctx)
+		in := infoFrom(r.Context())
 		key, org, now, ok := s.authenticate(w, r, in)
 		if !ok {
 			return
@@ -148,35 +150,20 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 				return
 			}
 		}
-		s.verifyCount("valid")
-		if cost, format := imageCost(r); cost > 0 && !s.creditsFor(w, r, org, now, cost, format) {
-			return
-		}
-		calls, credits, ok, err := s.meter.ChargeCall(ctx, org)
-		if err != nil {
-			s.writeError(w, r, unavailable(err))
-			return
-		}
-		h := w.Header()
-		setLimitHeaders(h, calls, now)
-		setCreditHeaders(h, credits)
+		p, ok := s.chargeCall(w, r, key, org, now)
 		if !ok {
-			s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.APICalls, now)
-			h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
-			s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
-				"the organisation has reached its limit of %d API calls this month (%s); the allowance renews on %s",
-				calls.Limit, usedWords(calls), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
+			s.verifyCount("valid") // the key passed; the allowance refused it
 			return
 		}
-		period := calls.Period
-		p := &principal{key: key, org: org, period: period, now: now, calls: calls, credits: credits}
 		if in != nil {
 			in.call = p
 		}
 		next(w, r, p)
 		if p.refused {
-			return // answered, logged and charged as refused at once (recheck)
+			return // answered, counted, logged and charged as refused at once (recheck)
 		}
+		s.verifyCount("valid")
+		period := p.period
 		spent := p.spent
 		if !p.refunded {
 			spent.APICalls++
@@ -198,6 +185,33 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 	})
 }
 
+// chargeCall charges one API call to a request whose key passed, once the
+// image credits it needs are found to be there (creditsFor), and returns
+// its principal. It answers a request the allowance refuses (429) or the
+// meter cannot charge (503) itself and then returns ok false.
+func (s *Server) chargeCall(w http.ResponseWriter, r *http.Request, key *snapglyph.APIKey, org *snapglyph.Org, now time.Time) (p *principal, ok bool) {
+	if cost, format := imageCost(r); cost > 0 && !s.creditsFor(w, r, org, now, cost, format) {
+		return nil, false
+	}
+	calls, credits, ok, err := s.meter.ChargeCall(r.Context(), org)
+	if err != nil {
+		s.writeError(w, r, unavailable(err))
+		return nil, false
+	}
+	h := w.Header()
+	setLimitHeaders(h, calls, now)
+	setCreditHeaders(h, credits)
+	if !ok {
+		s.recorder.RecordRefusal(org.ID, calls.Period, snapglyph.APICalls, now)
+		h.Set("Retry-After", strconv.FormatInt(retryAfter(now, calls.ResetsAt), 10))
+		s.writeError(w, r, snapglyph.Codef(snapglyph.ERATELIMIT, "api_call_limit_reached",
+			"the organisation has reached its limit of %d API calls this month (%s); the allowance renews on %s",
+			calls.Limit, usedWords(calls), calls.ResetsAt.Format("2006-01-02 15:04 UTC")))
+		return nil, false
+	}
+	return &principal{key: key, org: org, period: calls.Period, now: now, calls: calls, credits: credits}, true
+}
+
 // recheck checks the key of a request again once its body is in, before
 // the handler writes anything: a body can take as long as the server's
 // read time-out (a client sending a byte a second), and a request that
@@ -207,7 +221,9 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 // is answered as authenticate would have answered it (401
 // api_key_revoked, api_key_paused…, counted and logged as such, without
 // usage headers), its call is given back and no use of the key is
-// recorded; recheck then returns false and the handler returns.
+// recorded; recheck then returns false and the handler returns. A key
+// that passes is not counted here: requireAPIKey counts it valid once
+// the handler is done, so either way the request counts once.
 func (s *Server) recheck(w http.ResponseWriter, r *http.Request, p *principal) bool {
 	in := infoFrom(r.Context())
 	h := w.Header()
@@ -328,6 +344,7 @@ func (s *Server) authenticateAt(w http.ResponseWriter, r *http.Request, in *requ
 	}
 	if err := s.watcher.Fresh(ctx); err != nil {
 		s.attribute(in, raw)
+		s.verifyCount("error") // as a key the database could not be asked about
 		s.writeError(w, r, unavailable(err))
 		return nil, nil, false
 	}

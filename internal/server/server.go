@@ -281,7 +281,9 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 			ok := true
 			if isAPIPath(r.URL.Path) && len(r.Header.Values("Authorization")) > 0 {
 				sw.info.route = NoRoute
-				_, _, _, ok = s.authenticate(sw, r2, &sw.info)
+				if _, _, _, ok = s.authenticate(sw, r2, &sw.info); ok {
+					s.verifyCount("valid") // as handleNoRoute counts it
+				}
 			}
 			if ok {
 				s.writeError(sw, r2, snapglyph.Codef(snapglyph.EURITOOLONG, "uri_too_long",
