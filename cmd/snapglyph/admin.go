@@ -11,19 +11,52 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/service"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-// printJSON writes v as one JSON line.
+// printJSON writes v as one JSON line, with the characters printable
+// escapes written as \u escapes (escapeHidden).
 func (e *env) printJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	_, err = fmt.Fprintf(e.stdout, "%s\n", escapeHidden(b))
 	return err
+}
+
+// escapeHidden writes the invisible characters of a JSON text that
+// encoding/json leaves as they are (DEL, the C1 controls such as the
+// 8-bit CSI U+009B, format characters such as U+202E) as \u escapes: the
+// line goes to a terminal as often as to a program, and a JSON reader
+// gets the same strings back. (encoding/json escapes the C0 controls, and
+// U+2028 and U+2029, itself.) Such characters only occur inside strings,
+// where an escape is valid. Text of ASCII alone is returned as it is.
+func escapeHidden(b []byte) []byte {
+	i := 0
+	for i < len(b) && b[i] < 0x7f {
+		i++
+	}
+	if i == len(b) {
+		return b
+	}
+	out := append(make([]byte, 0, len(b)+16), b[:i]...)
+	for rest := b[i:]; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if !snapglyph.Hidden(r) {
+			out = append(out, rest[:n]...)
+		} else if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = fmt.Appendf(out, "\\u%04x\\u%04x", r1, r2) // beyond U+FFFF: a surrogate pair
+		} else {
+			out = fmt.Appendf(out, "\\u%04x", r)
+		}
+		rest = rest[n:]
+	}
+	return out
 }
 
 func needArgs(pos []string, n int, usage string) error {
@@ -103,9 +136,9 @@ func (e *env) warnUnconfirmed(u *unconfirmed) {
 	switch {
 	case len(u.nodes) > 0:
 		fmt.Fprintf(e.stderr, "warning: the change is committed, but %d node(s) did not confirm it within %s: %s\n",
-			len(u.list()), service.ApplyTimeout, strings.Join(u.list(), ", "))
+			len(u.list()), service.ApplyTimeout, printable(strings.Join(u.list(), ", ")))
 	default:
-		fmt.Fprintf(e.stderr, "warning: the change is committed, but whether every node applied it is unknown: %v\n", u.failed)
+		fmt.Fprintf(e.stderr, "warning: the change is committed, but whether every node applied it is unknown: %s\n", oneLine(fmt.Sprint(u.failed)))
 	}
 }
 
@@ -169,7 +202,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 			if *asJSON {
 				return e.printJSON(out)
 			}
-			fmt.Fprintf(e.stdout, "created organisation %s (%s, plan %s), Owner %s\n", org.ID, org.Name, org.Plan, owner.Email)
+			fmt.Fprintf(e.stdout, "created organisation %s (%s, plan %s), Owner %s\n", org.ID, printable(org.Name), org.Plan, printable(owner.Email))
 			return nil
 		})
 	case "set-plan":
@@ -253,7 +286,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 				if *asJSON {
 					return e.printJSON(toPlanRequestJSON(p))
 				}
-				fmt.Fprintf(e.stdout, "refused request %s of organisation %s (%s) to change to %s\n", p.ID, p.OrgID, p.OrgName, p.Plan)
+				fmt.Fprintf(e.stdout, "refused request %s of organisation %s (%s) to change to %s\n", p.ID, p.OrgID, printable(p.OrgName), p.Plan)
 				return nil
 			}
 			list, err := svc.PlanRequests(ctx, snapglyph.Operator, *all)
@@ -277,9 +310,9 @@ func (e *env) org(ctx context.Context, args []string) error {
 			for _, p := range list {
 				status := string(p.Status)
 				if p.Note != "" {
-					status += ": " + p.Note
+					status += ": " + printable(p.Note)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.OrgID, p.OrgName, p.From, p.Plan, p.ByLabel, p.CreatedAt.Format(time.RFC3339), status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.OrgID, printable(p.OrgName), p.From, p.Plan, printable(p.ByLabel), p.CreatedAt.Format(time.RFC3339), status)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -351,7 +384,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "ID\tNAME\tPLAN\tAPI CALLS %s\tIMAGE CREDITS %s\tCREATED\n", period, period)
 			for _, o := range orgs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t%d / %d\t%s\n", o.Org.ID, o.Org.Name, planLine(o.Org),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t%d / %d\t%s\n", o.Org.ID, printable(o.Org.Name), planLine(o.Org),
 					o.Used.APICalls, o.Org.APICallLimit(), o.Used.ImageCredits, o.Org.ImageCreditLimit(), o.Org.CreatedAt.UTC().Format(time.RFC3339))
 			}
 			return tw.Flush()
@@ -379,7 +412,7 @@ func (e *env) org(ctx context.Context, args []string) error {
 					PreviousOwner string `json:"previousOwner"`
 				}{pos[0], to, from})
 			}
-			fmt.Fprintf(e.stdout, "%s is now the Owner of %s; %s is an Admin\n", to, pos[0], from)
+			fmt.Fprintf(e.stdout, "%s is now the Owner of %s; %s is an Admin\n", printable(to), printable(pos[0]), printable(from))
 			return nil
 		})
 	case "set-limits":
@@ -502,9 +535,9 @@ func (e *env) printOrg(o snapglyph.OrgUsage, owner *ownerJSON, period string, re
 	if o.Org.APICallsLimit != nil || o.Org.ImageCreditsLimit != nil {
 		limits = "set by the operator (org set-limits)"
 	}
-	fmt.Fprintf(e.stdout, "%s  %s\n", o.Org.ID, o.Org.Name)
+	fmt.Fprintf(e.stdout, "%s  %s\n", o.Org.ID, printable(o.Org.Name))
 	if owner != nil {
-		fmt.Fprintf(e.stdout, "  owner:          %s (%s)\n", owner.Email, owner.ID)
+		fmt.Fprintf(e.stdout, "  owner:          %s (%s)\n", printable(owner.Email), owner.ID)
 	}
 	fmt.Fprintf(e.stdout, "  plan:           %s, limits %s\n", planLine(o.Org), limits)
 	fmt.Fprintf(e.stdout, "  created:        %s\n", o.Org.CreatedAt.UTC().Format(time.RFC3339))
@@ -696,29 +729,39 @@ func toKeyJSON(k *snapglyph.APIKey, now time.Time) keyJSON {
 // keyJSONOf reads to find its creation.
 const keyEventsScanned = 1000
 
-// keyJSONOf is toKeyJSON with createdByLabel: who created the key, as the
-// audit log and the key's page name them. When that cannot be read, it
-// says so on standard error and the label is createdBy, as on the key's
-// page: the command's change (if any) is made.
+// keyJSONOf is toKeyJSON with createdByLabel (creatorLabel). When the
+// audit log cannot be read, it says so on standard error and the label
+// is createdBy, as on the key's page: the command's change (if any) is
+// made.
 func (e *env) keyJSONOf(ctx context.Context, svc *service.Service, k *snapglyph.APIKey, now time.Time) keyJSON {
 	out := toKeyJSON(k, now)
-	out.CreatedByLabel = k.CreatedBy
+	label, err := creatorLabel(ctx, svc, k)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: who created key %s is not known (%s): createdByLabel is createdBy\n", k.ID, oneLine(snapglyph.ErrorMessage(err)))
+	}
+	out.CreatedByLabel = label
+	return out
+}
+
+// creatorLabel is who created k as people know them, as the audit log
+// and the key's page name them: the email of the person of its
+// key.created event, or "operator (CLI)". Where neither is known (the
+// event is not among the key's newest keyEventsScanned, or the audit log
+// cannot be read, err) it is the stored createdBy, "user:usr_…".
+func creatorLabel(ctx context.Context, svc *service.Service, k *snapglyph.APIKey) (string, error) {
 	if k.CreatedBy == snapglyph.Operator.String() {
-		out.CreatedByLabel = snapglyph.Operator.Label
-		return out
+		return snapglyph.Operator.Label, nil
 	}
 	events, err := svc.KeyEvents(ctx, snapglyph.Operator, k.ID, keyEventsScanned)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "warning: who created key %s is not known (%s): createdByLabel is createdBy\n", k.ID, snapglyph.ErrorMessage(err))
-		return out
+		return k.CreatedBy, err
 	}
 	for _, ev := range events {
 		if ev.Action == "key.created" {
-			out.CreatedByLabel = ev.ActorLabel
-			break
+			return cmp.Or(ev.ActorLabel, k.CreatedBy), nil
 		}
 	}
-	return out
+	return k.CreatedBy, nil
 }
 
 // flagSet reports whether the flag was given on the command line.
@@ -784,12 +827,12 @@ func prefixed(flagName string, err error) error {
 
 // printNewKey prints a created or rolled key: the only time it is shown.
 func (e *env) printNewKey(k *service.NewKey) {
-	fmt.Fprintf(e.stdout, "%s\n\nThis is the only time the key is shown: store it now (an environment variable or a secret manager).\nid %s, name %s\n", k.Secret, k.ID, k.Name)
+	fmt.Fprintf(e.stdout, "%s\n\nThis is the only time the key is shown: store it now (an environment variable or a secret manager).\nid %s, name %s\n", k.Secret, k.ID, printable(k.Name))
 	if s := k.Settings(); s != "" {
 		fmt.Fprintf(e.stdout, "%s\n", s)
 	}
 	if k.Hint != "" {
-		fmt.Fprintln(e.stderr, "hint:", k.Hint)
+		fmt.Fprintln(e.stderr, "hint:", printable(k.Hint))
 	}
 }
 
@@ -865,9 +908,9 @@ func (e *env) key(ctx context.Context, args []string) error {
 			for _, k := range keys {
 				last := "Never"
 				if !k.LastUsedAt.IsZero() {
-					last = fmt.Sprintf("%s from %s", k.LastUsedAt.Format(time.RFC3339), k.LastUsedIP)
+					last = fmt.Sprintf("%s from %s", k.LastUsedAt.Format(time.RFC3339), printable(k.LastUsedIP))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), last,
+				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\t%s\n", k.ID, printable(k.Name), k.Prefix, k.CreatedAt.Format(time.RFC3339), last,
 					statusLine(k, now), expiresLine(k, now), accessLine(k))
 			}
 			return tw.Flush()
@@ -892,7 +935,11 @@ func (e *env) key(ctx context.Context, args []string) error {
 			if *asJSON {
 				return e.printJSON(e.keyJSONOf(ctx, svc, k, now))
 			}
-			e.printKey(k, now)
+			creator, err := creatorLabel(ctx, svc, k)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "warning: who created key %s is not known (%s): its id is shown\n", k.ID, oneLine(snapglyph.ErrorMessage(err)))
+			}
+			e.printKey(k, creator, now)
 			return nil
 		})
 	case "pause", "resume", "revoke", "end-overlap":
@@ -943,10 +990,10 @@ func (e *env) key(ctx context.Context, args []string) error {
 				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, now), UnconfirmedNodes: unc.list()})
 			}
 			if verb == "end-overlap" {
-				fmt.Fprintf(e.stdout, "key %s (%s, %s...) stopped working now; %s... replaces it\n", k.ID, k.Name, k.Prefix, k.ReplacedByPrefix)
+				fmt.Fprintf(e.stdout, "key %s (%s, %s...) stopped working now; %s... replaces it\n", k.ID, printable(k.Name), k.Prefix, k.ReplacedByPrefix)
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "key %s (%s, %s...) is now %s%s\n", k.ID, k.Name, k.Prefix, k.StateAt(now), pauseNote(k))
+			fmt.Fprintf(e.stdout, "key %s (%s, %s...) is now %s%s\n", k.ID, printable(k.Name), k.Prefix, k.StateAt(now), pauseNote(k))
 			return nil
 		})
 	case "rename":
@@ -970,7 +1017,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			if *asJSON {
 				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, svc.Now()), UnconfirmedNodes: unc.list()})
 			}
-			fmt.Fprintf(e.stdout, "key %s (%s...) is now named %s\n", k.ID, k.Prefix, k.Name)
+			fmt.Fprintf(e.stdout, "key %s (%s...) is now named %s\n", k.ID, k.Prefix, printable(k.Name))
 			return nil
 		})
 	case "restrict":
@@ -1026,7 +1073,7 @@ func (e *env) key(ctx context.Context, args []string) error {
 			if *asJSON {
 				return e.printJSON(keyChangeJSON{keyJSON: e.keyJSONOf(ctx, svc, k, svc.Now()), UnconfirmedNodes: unc.list()})
 			}
-			fmt.Fprintf(e.stdout, "key %s (%s, %s...) now has %s\n", k.ID, k.Name, k.Prefix, accessLine(k))
+			fmt.Fprintf(e.stdout, "key %s (%s, %s...) now has %s\n", k.ID, printable(k.Name), k.Prefix, accessLine(k))
 			return nil
 		})
 	case "roll":
@@ -1070,16 +1117,17 @@ func (e *env) key(ctx context.Context, args []string) error {
 	return snapglyph.Errorf(snapglyph.EINVALID, "unknown key command %q: use create, list, show, pause, resume, revoke, rename, restrict, roll or end-overlap", args[0])
 }
 
-// printKey prints one key's details for people.
-func (e *env) printKey(k *snapglyph.APIKey, now time.Time) {
+// printKey prints one key's details for people; creator is who created
+// it (creatorLabel).
+func (e *env) printKey(k *snapglyph.APIKey, creator string, now time.Time) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	row := func(label, value string) { fmt.Fprintf(tw, "%s\t%s\n", label, value) }
 	row("id", k.ID)
-	row("name", k.Name)
+	row("name", printable(k.Name))
 	row("prefix", k.Prefix+"...")
 	row("organisation", k.OrgID)
 	row("status", statusLine(k, now))
-	row("created", k.CreatedAt.Format(time.RFC3339)+" by "+k.CreatedBy)
+	row("created", k.CreatedAt.Format(time.RFC3339)+" by "+printable(creator))
 	row("expires", expiresLine(k, now))
 	row("access", accessLine(k))
 	ips := "every address"
@@ -1095,7 +1143,7 @@ func (e *env) printKey(k *snapglyph.APIKey, now time.Time) {
 	}
 	last := "never"
 	if !k.LastUsedAt.IsZero() {
-		last = fmt.Sprintf("%s from %s (%s)", k.LastUsedAt.Format(time.RFC3339), k.LastUsedIP, k.LastUsedUA)
+		last = fmt.Sprintf("%s from %s (%s)", k.LastUsedAt.Format(time.RFC3339), printable(k.LastUsedIP), printable(k.LastUsedUA))
 	}
 	row("last used", last)
 	tw.Flush()
@@ -1129,9 +1177,9 @@ func pauseNote(k *snapglyph.APIKey) string {
 	if k.Status != snapglyph.KeyPaused || k.PausedBy == "" && k.PausedReason == "" && k.PausedUntil.IsZero() {
 		return ""
 	}
-	s := " (by " + cmp.Or(k.PausedBy, "someone")
+	s := " (by " + printable(cmp.Or(k.PausedBy, "someone"))
 	if k.PausedReason != "" {
-		s += ": " + k.PausedReason
+		s += ": " + printable(k.PausedReason)
 	}
 	if !k.PausedUntil.IsZero() {
 		s += "; until " + snapglyph.FormatTime(k.PausedUntil)

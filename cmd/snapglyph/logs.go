@@ -65,8 +65,8 @@ func (e *env) logs(ctx context.Context, args []string) error {
 			}
 			n++
 			_, err := fmt.Fprintf(e.stdout, "%-24s  %-24s  %-26s  %-6s  %-24s  %-6d  %-24s  %-15s  %8.1f  %s\n",
-				entry.At.UTC().Format("2006-01-02T15:04:05.000Z"), entry.RequestID, entry.KeyID, quoteOdd(entry.Method), entry.Route,
-				entry.Status, cmp.Or(entry.Code, "-"), entry.IP, float64(entry.Duration.Microseconds())/1000,
+				entry.At.UTC().Format("2006-01-02T15:04:05.000Z"), printable(entry.RequestID), printable(entry.KeyID), quoteOdd(entry.Method), printable(entry.Route),
+				entry.Status, printable(cmp.Or(entry.Code, "-")), printable(entry.IP), float64(entry.Duration.Microseconds())/1000,
 				cmp.Or(strings.Join(entry.Flags.Names(), ","), "-"))
 			return err
 		})

@@ -32,7 +32,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -84,8 +83,8 @@ func errorText(err error) string {
 	return cutText(oneLine(snapglyph.RedactKeys(redactPasswords(msg))))
 }
 
-// oneLine joins s's lines with "; " and escapes the control characters
-// and invalid UTF-8 left, as Go quotes them.
+// oneLine joins s's lines with "; " and escapes what is left as
+// printable does.
 func oneLine(s string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
@@ -95,17 +94,47 @@ func oneLine(s string) string {
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
-		for i, r := range line {
-			switch {
-			case r == utf8.RuneError && !strings.HasPrefix(line[i:], "\ufffd"):
-				fmt.Fprintf(&b, "\\x%02x", line[i])
-			case unicode.IsControl(r):
-				q := strconv.QuoteRune(r)
-				b.WriteString(q[1 : len(q)-1])
-			default:
-				b.WriteRune(r)
-			}
+		b.WriteString(printable(line))
+	}
+	return b.String()
+}
+
+// printable returns text that came from outside the CLI (a name, an
+// email, a request's address or user agent, a reason, an error) as it
+// may be written to a terminal: each control character (ESC, BEL, CR, a
+// line feed, a tab, DEL, a C1 control such as the 8-bit CSI U+009B),
+// format character (a bidi override, a zero-width space) or other
+// invisible character (snapglyph.Hidden) is written as Go escapes it
+// (\x1b, \n, \u202e), and a byte that is not UTF-8 as \xff. An escape
+// sequence would otherwise act on the operator's terminal (retitle it,
+// clear it, hide what follows), and a line break or a CR would start a
+// line that passes for another row. The database may hold such text from
+// before the recorded values were cleaned, so it is escaped when shown,
+// whatever its origin. Plain printable ASCII, the common case, is
+// returned as it is.
+func printable(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < 0x7f {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for rest := s[i:]; rest != ""; {
+		r, n := utf8.DecodeRuneInString(rest)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", rest[0])
+		case snapglyph.Hidden(r):
+			q := strconv.QuoteRuneToASCII(r) // a blank letter too: \u3164
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(rest[:n])
 		}
+		rest = rest[n:]
 	}
 	return b.String()
 }

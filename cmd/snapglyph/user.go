@@ -51,7 +51,7 @@ func (e *env) user(ctx context.Context, args []string) error {
 					SessionsEnded int    `json:"sessionsEnded"`
 				}{u.ID, u.Email, ended})
 			}
-			fmt.Fprintf(e.stdout, "the password of %s is set; %s ended\n", u.Email, snapglyph.Plural(int64(ended), "session"))
+			fmt.Fprintf(e.stdout, "the password of %s is set; %s ended\n", printable(u.Email), snapglyph.Plural(int64(ended), "session"))
 			return nil
 		})
 	}

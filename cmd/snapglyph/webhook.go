@@ -67,7 +67,7 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 			}
 			// Said where the secret is, as for a new key (printNewKey).
 			fmt.Fprintf(e.stdout, "Created webhook %s for %s\nEvents: %s\nSigning secret: %s\n\nThis is the only time the secret is shown: store it where the receiver verifies signatures.\n",
-				w.ID, w.URL, strings.Join(w.Events, ", "), w.Secret)
+				w.ID, printable(w.URL), printable(strings.Join(w.Events, ", ")), w.Secret)
 			return nil
 		})
 	case "list":
@@ -102,7 +102,7 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 				if !w.Enabled() {
 					status = "disabled " + w.DisabledAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), status, w.CreatedAt.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.ID, printable(w.URL), printable(strings.Join(w.Events, ",")), status, w.CreatedAt.Format(time.RFC3339))
 			}
 			return tw.Flush()
 		})
@@ -125,7 +125,7 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 			if *asJSON {
 				return e.printJSON(toWebhookJSON(w))
 			}
-			fmt.Fprintf(e.stdout, "Deleted webhook %s (%s)\n", w.ID, w.URL)
+			fmt.Fprintf(e.stdout, "Deleted webhook %s (%s)\n", w.ID, printable(w.URL))
 			return nil
 		})
 	}

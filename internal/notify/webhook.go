@@ -191,7 +191,7 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	a.Duration = time.Since(start)
 	a.Status = resp.StatusCode
-	a.Response = snapglyph.Storable(string(head), snapglyph.WebhookResponseKept)
+	a.Response = snapglyph.StorableMultiline(string(head), snapglyph.WebhookResponseKept)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil

@@ -207,8 +207,9 @@ func (s *Service) startSession(ctx context.Context, userID, orgID string, c Clie
 	return &NewSession{Session: full, Token: token}, nil
 }
 
-// truncateUA makes a session's user agent storable: valid UTF-8, no NUL,
-// cut on a character boundary.
+// truncateUA makes a session's user agent storable (snapglyph.Storable):
+// valid UTF-8 without control or format characters, cut on a character
+// boundary.
 func truncateUA(ua string) string {
 	return snapglyph.Storable(ua, 512)
 }

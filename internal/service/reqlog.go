@@ -449,7 +449,12 @@ func LogCSVRecord(e *snapglyph.RequestLogEntry) []string {
 		strconv.FormatInt(j.Calls, 10), strconv.FormatInt(j.Credits, 10), strings.Join(j.Suspicious, " ")}
 }
 
+// csvCell is a cell of the CSV export of text the client sent: control
+// and format characters dropped (snapglyph.Storable; entries recorded
+// before they were dropped on the way in may hold them), and a leading
+// character a spreadsheet would read as the start of a formula escaped.
 func csvCell(s string) string {
+	s = snapglyph.Storable(s, 3*len(s)) // room for U+FFFD in place of each invalid byte
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}

@@ -478,8 +478,9 @@ func bareKey(s string) (int, int) {
 }
 
 // StorableRedacted is what is kept of a text a client sent: Storable, with
-// every key in it cut (RedactKeys) once NULs are dropped, so that none can
-// split a key. Only as much of s is read as can be kept: a key that
+// every key in it cut (RedactKeys) once control and format characters
+// (NUL, ESC, a line break, a zero-width space…) are dropped, so that none
+// can split a key. Only as much of s is read as can be kept: a key that
 // begins within the first max bytes is seen whole.
 func StorableRedacted(s string, max int) string {
 	if len(s) > max+KeyLen {

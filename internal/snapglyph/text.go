@@ -17,8 +17,11 @@ import (
 //     checked with CheckText and refused with EINVALID naming the field:
 //     the client can correct them.
 //   - Values we record about a request (its user agent, its address) are
-//     made storable with Storable: nobody is there to correct them, and a
-//     request is not refused for its user agent.
+//     made storable with Storable, or StorableMultiline for text of
+//     several lines (a webhook receiver's answer, an error): nobody is
+//     there to correct them, and a request is not refused for its user
+//     agent. Both also drop control and format characters, which would
+//     act on a terminal or hide text wherever the value is shown.
 
 // TextProblem returns what makes s unfit to store as text, or "" if it is
 // fine: it must be valid UTF-8 and hold no NUL character.
@@ -144,23 +147,54 @@ func CheckID(field, s string) error {
 		Fields: []FieldError{{Field: field, Message: msg}}}
 }
 
-// Storable returns s made fit to store as text: each byte that is not
-// part of valid UTF-8 becomes U+FFFD, NUL characters and format
-// characters (Unicode's Cf: bidi overrides and isolates such as U+202E
-// and U+2066, zero-width spaces) are dropped, and the result is cut on a
-// character boundary to at most max bytes. It is for values recorded
-// about a request, such as its user agent, which are kept rather than
-// refused: a format character would reorder or hide the text around it
-// wherever it is shown (the request log, its exports, the dashboard). A
-// string that is already fit is returned as is, without allocating.
+// Storable returns s made fit to store as one line of text: each byte
+// that is not part of valid UTF-8 becomes U+FFFD, control characters
+// (C0 U+0000–U+001F, DEL U+007F, C1 U+0080–U+009F: NUL, ESC, BEL, CR,
+// LF, tab…) and format characters (Unicode's Cf: bidi overrides and
+// isolates such as U+202E and U+2066, zero-width spaces) are dropped, and
+// the result is cut on a character boundary to at most max bytes. It is
+// for single-line values recorded about a request (its user agent, its
+// address, a path's id, a URL): they are kept rather than refused, and
+// nobody is there to correct them.
+//
+// A control character would act on the terminal of whoever reads the
+// value (an escape sequence that retitles or clears it) or start a line
+// that passes for another entry; a format character would reorder or
+// hide the text around it wherever the value is shown (the request log,
+// its exports, the dashboard, the CLI). Such characters are dropped, not
+// replaced by U+FFFD, as NUL always was: none of them shows as anything,
+// so what is left reads as the client sent it, and a key split by one is
+// whole again for RedactKeys (StorableRedacted). Bytes that are not UTF-8
+// do become U+FFFD: they were meant as some character. A string that is
+// already fit is returned as is, without allocating.
 func Storable(s string, max int) string {
-	if len(s) <= max && storable(s) {
+	return storableText(s, max, false)
+}
+
+// StorableMultiline is Storable for text recorded as several lines: a
+// webhook receiver's answer, an error, a notice's body. It keeps line
+// feeds and tabs, and makes every line break a line feed (CRLF, common in
+// HTTP answers, and a lone CR, which would move a terminal's cursor back
+// over the line it ends); every other control character and format
+// character is dropped as Storable drops it.
+func StorableMultiline(s string, max int) string {
+	return storableText(s, max, true)
+}
+
+func storableText(s string, max int, multiline bool) string {
+	if len(s) <= max && storable(s, multiline) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(min(len(s), max))
-	for _, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
-		if r == 0 || unicode.Is(unicode.Cf, r) {
+	for i, r := range s { // an invalid byte comes as utf8.RuneError, one byte wide
+		if multiline && r == '\r' {
+			if strings.HasPrefix(s[i+1:], "\n") {
+				continue // the \n that follows is the break
+			}
+			r = '\n'
+		}
+		if dropped(r, multiline) {
 			continue
 		}
 		if b.Len()+utf8.RuneLen(r) > max {
@@ -171,20 +205,35 @@ func Storable(s string, max int) string {
 	return b.String()
 }
 
-// storable reports whether s is valid UTF-8 without NUL or format
-// characters: what Storable leaves as it is. ASCII holds no format
-// character, so only the other characters are looked up.
-func storable(s string) bool {
+// dropped reports whether Storable (or, with multiline,
+// StorableMultiline) leaves r out.
+func dropped(r rune, multiline bool) bool {
+	switch {
+	case r < 0x20:
+		return !multiline || r != '\n' && r != '\t'
+	case r < 0x7f:
+		return false
+	case r <= 0x9f:
+		return true // DEL and C1
+	}
+	return unicode.Is(unicode.Cf, r)
+}
+
+// storable reports whether s is valid UTF-8 without the characters
+// Storable (or StorableMultiline) drops or changes: what it leaves as it
+// is. Printable ASCII, the common case, is read a byte at a time, and
+// only the other characters are looked up.
+func storable(s string, multiline bool) bool {
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c == 0 {
-				return false
+			if (c < 0x20 || c == 0x7f) && !(multiline && (c == '\n' || c == '\t')) {
+				return false // a CR too: it becomes \n
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || unicode.Is(unicode.Cf, r) {
+		if r == utf8.RuneError && n == 1 || dropped(r, multiline) {
 			return false
 		}
 		i += n

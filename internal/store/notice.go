@@ -58,9 +58,11 @@ func (d *DB) NoticeRecipients(ctx context.Context, orgID string) ([]*Recipient, 
 func (d *DB) AddNotices(ctx context.Context, eventID int64, notices []*snapglyph.Notice) ([]*snapglyph.Notice, error) {
 	err := d.tx(ctx, func(tx *Tx) error {
 		for _, n := range notices {
+			// A title is one line (a mail's subject, a heading); a body
+			// may quote text of several lines, such as a webhook's error.
 			_, err := tx.Exec(ctx, `INSERT INTO notices (event_id, user_id, org_id, kind, title, body, link, created_at, mail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (event_id, user_id) DO NOTHING`,
-				eventID, n.UserID, n.OrgID, n.Kind, snapglyph.Storable(n.Title, 300), snapglyph.Storable(n.Body, 2000), n.Link, ms(tx.now), n.Mail)
+				eventID, n.UserID, n.OrgID, n.Kind, snapglyph.Storable(n.Title, 300), snapglyph.StorableMultiline(n.Body, 2000), n.Link, ms(tx.now), n.Mail)
 			if err != nil {
 				return err
 			}

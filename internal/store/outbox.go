@@ -381,7 +381,7 @@ func (d *DB) Events(ctx context.Context, orgID, kind string, limit int) ([]*snap
 // another node took it).
 func (d *DB) FinishDelivery(ctx context.Context, eventID int64, sink, node, lastError string) (bool, error) {
 	res, err := d.exec(ctx, `UPDATE outbox_deliveries SET done_at = ?, locked_until = 0, last_error = ? WHERE event_id = ? AND sink = ? AND locked_by = ? AND done_at = 0`,
-		ms(d.now()), snapglyph.Storable(lastError, 1000), eventID, sink, node)
+		ms(d.now()), snapglyph.StorableMultiline(lastError, 1000), eventID, sink, node)
 	if err != nil {
 		return false, fmt.Errorf("store: finish delivery: %w", formatError(err))
 	}
@@ -393,7 +393,7 @@ func (d *DB) FinishDelivery(ctx context.Context, eventID int64, sink, node, last
 // recording why this attempt failed.
 func (d *DB) RetryDelivery(ctx context.Context, eventID int64, sink, node string, at time.Time, lastError string) error {
 	_, err := d.exec(ctx, `UPDATE outbox_deliveries SET next_at = ?, locked_until = 0, last_error = ? WHERE event_id = ? AND sink = ? AND locked_by = ? AND done_at = 0`,
-		ms(at), snapglyph.Storable(lastError, 1000), eventID, sink, node)
+		ms(at), snapglyph.StorableMultiline(lastError, 1000), eventID, sink, node)
 	if err != nil {
 		return fmt.Errorf("store: retry delivery: %w", formatError(err))
 	}

@@ -175,6 +175,9 @@ func (d *DB) EnableWebhook(ctx context.Context, w *snapglyph.Webhook, actor snap
 // it reports false, and does nothing, when the endpoint is off already
 // or gone.
 func (d *DB) DisableWebhook(ctx context.Context, id, reason string) (bool, error) {
+	// The reason is the last delivery's error, which may hold the
+	// receiver's text over several lines.
+	reason = snapglyph.StorableMultiline(reason, 1000)
 	var did bool
 	err := d.tx(ctx, func(tx *Tx) error {
 		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
@@ -184,7 +187,7 @@ func (d *DB) DisableWebhook(ctx context.Context, id, reason string) (bool, error
 			return err
 		}
 		res, err := tx.Exec(ctx, `UPDATE webhooks SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at = 0`,
-			ms(tx.now), snapglyph.Storable(reason, 1000), id)
+			ms(tx.now), reason, id)
 		if err != nil {
 			return err
 		}
@@ -197,7 +200,7 @@ func (d *DB) DisableWebhook(ctx context.Context, id, reason string) (bool, error
 			return err
 		}
 		_, err = tx.emit(ctx, &snapglyph.Event{Kind: snapglyph.EventWebhookDisabled, OrgID: w.OrgID, Data: map[string]any{
-			"webhookId": w.ID, "url": w.URL, "reason": snapglyph.Storable(reason, 1000),
+			"webhookId": w.ID, "url": w.URL, "reason": reason,
 		}}, "")
 		return err
 	})
@@ -212,7 +215,7 @@ func (d *DB) AddWebhookAttempt(ctx context.Context, a *snapglyph.WebhookAttempt)
 	err := d.queryRow(ctx, `INSERT INTO webhook_attempts (webhook_id, event_id, event_kind, attempt, at, status, duration_ms, response, error)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?) RETURNING id`,
 		a.WebhookID, a.EventID, a.Event, a.Attempt, ms(a.At), a.Status, a.Duration.Milliseconds(),
-		snapglyph.Storable(a.Response, snapglyph.WebhookResponseKept), snapglyph.Storable(a.Error, 1000), a.WebhookID).Scan(&a.ID)
+		snapglyph.StorableMultiline(a.Response, snapglyph.WebhookResponseKept), snapglyph.StorableMultiline(a.Error, 1000), a.WebhookID).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the endpoint was deleted meanwhile
 	} else if err != nil {
