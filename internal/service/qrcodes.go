@@ -521,13 +521,31 @@ func (s *Service) QRCodeMetadata(ctx context.Context, by snapglyph.Creator, orgI
 
 // QRCodes lists an organisation's QR codes, newest first.
 func (s *Service) QRCodes(ctx context.Context, by snapglyph.Creator, orgID string, f snapglyph.QRFilter) ([]*snapglyph.QRCode, string, error) {
-	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+	if err := s.authorizeQRFilter(ctx, by, orgID, f); err != nil {
 		return nil, "", err
 	}
-	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
-		return nil, "", invalidFields([]snapglyph.FieldError{{Field: "type", Message: "must be one of " + strings.Join(qr.Types, ", ")}})
-	}
 	return s.db.QRCodes(ctx, orgID, f)
+}
+
+// CountQRCodesMatching returns how many QR codes f's filters (its type
+// and creating key; not its cursor or limit) match: the whole of what
+// QRCodes pages through.
+func (s *Service) CountQRCodesMatching(ctx context.Context, by snapglyph.Creator, orgID string, f snapglyph.QRFilter) (int, error) {
+	if err := s.authorizeQRFilter(ctx, by, orgID, f); err != nil {
+		return 0, err
+	}
+	return s.db.CountQRCodesMatching(ctx, orgID, f)
+}
+
+// authorizeQRFilter is authorizeQR for a list's filters, which it checks.
+func (s *Service) authorizeQRFilter(ctx context.Context, by snapglyph.Creator, orgID string, f snapglyph.QRFilter) error {
+	if err := s.authorizeQR(ctx, by, orgID); err != nil {
+		return err
+	}
+	if f.Type != "" && !slices.Contains(qr.Types, f.Type) {
+		return invalidFields([]snapglyph.FieldError{{Field: "type", Message: "must be one of " + strings.Join(qr.Types, ", ")}})
+	}
+	return nil
 }
 
 // ValidQRCursor reports whether cursor is one a QR-code list returned.

@@ -301,25 +301,44 @@ func (d *DB) DeleteQRCode(ctx context.Context, orgID, id string, version int64) 
 
 // CountQRCodes returns how many QR codes an organisation has.
 func (d *DB) CountQRCodes(ctx context.Context, orgID string) (int, error) {
+	return d.CountQRCodesMatching(ctx, orgID, snapglyph.QRFilter{})
+}
+
+// CountQRCodesMatching returns how many of an organisation's QR codes
+// f's filters (its type and creating key; not its cursor or limit)
+// match: the whole of what QRCodes pages through.
+func (d *DB) CountQRCodesMatching(ctx context.Context, orgID string, f snapglyph.QRFilter) (int, error) {
+	where, args := qrFilterWhere(orgID, f)
 	var n int
-	err := d.queryRow(ctx, `SELECT COUNT(*) FROM qr_codes WHERE org_id = ?`, orgID).Scan(&n)
-	return n, formatError(err)
+	if err := d.queryRow(ctx, `SELECT COUNT(*) FROM qr_codes WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count qr codes: %w", formatError(err))
+	}
+	return n, nil
+}
+
+// qrFilterWhere is the condition on qr_codes, and its arguments, that
+// selects the organisation's codes f's type and creating key match: one
+// text for the list and its count, so the two cannot disagree.
+func qrFilterWhere(orgID string, f snapglyph.QRFilter) (string, []any) {
+	where := `org_id = ?`
+	args := []any{orgID}
+	if f.Type != "" {
+		where += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if f.CreatedByKey != "" {
+		where += ` AND created_by_id = ?`
+		args = append(args, f.CreatedByKey)
+	}
+	return where, args
 }
 
 // QRCodes lists an organisation's QR codes, newest first, and returns the
 // cursor of the next page ("" on the last). Returns EINVALID for a bad
 // cursor.
 func (d *DB) QRCodes(ctx context.Context, orgID string, f snapglyph.QRFilter) ([]*snapglyph.QRCode, string, error) {
-	q := `SELECT ` + qrColumns + ` FROM qr_codes WHERE org_id = ?`
-	args := []any{orgID}
-	if f.Type != "" {
-		q += ` AND type = ?`
-		args = append(args, f.Type)
-	}
-	if f.CreatedByKey != "" {
-		q += ` AND created_by_id = ?`
-		args = append(args, f.CreatedByKey)
-	}
+	where, args := qrFilterWhere(orgID, f)
+	q := `SELECT ` + qrColumns + ` FROM qr_codes WHERE ` + where
 	if f.Cursor != "" {
 		at, id, err := parseCursor(f.Cursor)
 		if err != nil {

@@ -105,10 +105,9 @@ func TestRolledKeyLinksDiffer(t *testing.T) {
 var resultsHeading = regexp.MustCompile(`<h2 id="results" tabindex="-1">([^<]*)</h2>`)
 
 // TestQRListHeadingSaysWhatItKnows: the QR list's heading, focused after
-// a filter or a page link, counts only what it knows. On one page, how
-// many the filter matches; with more pages, never this page's number as
-// if it were all: unfiltered, the whole list's number; filtered, that
-// there are more than this page; and what this page shows.
+// a filter or a page link, says how many codes the list holds (unfiltered)
+// or the filter matches, never this page's number as if it were all, and
+// with more pages what this page shows.
 func TestQRListHeadingSaysWhatItKnows(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newEnv(t, db)
@@ -153,8 +152,8 @@ func TestQRListHeadingSaysWhatItKnows(t *testing.T) {
 			want string
 		}{
 			{"one page", b.get("/qr-codes?type=wifi"), "2 QR codes, type Wi-Fi network"},
-			{"filtered, first of two pages", b.get("/qr-codes?type=url"), "More than 20 QR codes, type Website address: the newest 20 shown, more on the next page"},
-			{"filtered, the last page", b.get(next(b.get("/qr-codes?type=url"))), "Older QR codes, type Website address: the oldest one shown here"},
+			{"filtered, first of two pages", b.get("/qr-codes?type=url"), "21 QR codes, type Website address: the newest 20 shown, more on the next page"},
+			{"filtered, the last page", b.get(next(b.get("/qr-codes?type=url"))), "21 QR codes, type Website address: the oldest one shown here"},
 			{"unfiltered, the last page", b.get(next(b.get("/qr-codes"))), "23 QR codes: the oldest 3 shown here"},
 		} {
 			if got := heading(tc.p); got != tc.want {

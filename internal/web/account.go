@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -32,12 +33,28 @@ func repeatedField(v url.Values) string {
 	return ""
 }
 
-// unknownField returns a field of v that is not one of fields, or "".
-func unknownField(v url.Values, fields []string) string {
+// unknownField returns a field of v for which has is false, or "".
+func unknownField(v url.Values, has func(name string) bool) string {
 	for _, name := range slices.Sorted(maps.Keys(v)) {
-		if !slices.Contains(fields, name) {
+		if !has(name) {
 			return name
 		}
+	}
+	return ""
+}
+
+// fieldsProblem says why the fields of a form as sent (v) cannot be
+// taken, or returns "": a field sent twice (but the lists of checkboxes,
+// listFields), since which of the two was meant cannot be told; or a
+// field for which has is false, one the form does not have, since what it
+// asks for would be dropped without a word. The field is named, quoted
+// and shortened.
+func fieldsProblem(v url.Values, has func(name string) bool) string {
+	if f := repeatedField(v); f != "" {
+		return "The form sends the field " + strconv.Quote(snapglyph.Shorten(f, 40)) + " more than once; send it once."
+	}
+	if f := unknownField(v, has); f != "" {
+		return "This form has no field " + strconv.Quote(snapglyph.Shorten(f, 40)) + "; send only its own fields."
 	}
 	return ""
 }
@@ -50,20 +67,22 @@ func unknownField(v url.Values, fields []string) string {
 // sender may not have meant; and one that sends a field the form does
 // not have: what it asks for would be dropped without a word. It then
 // answers 400 (413 for a form too large), naming the field, and returns
-// false.
+// false. A body that is not urlencoded (multipart, JSON) is refused with
+// 415: ParseForm would read none of its fields, and the handler would act
+// on an empty form.
 func (a *app) readForm(w http.ResponseWriter, r *http.Request, fields ...string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	status, title, msg := http.StatusBadRequest, "Bad request", ""
-	if err := r.ParseForm(); err != nil {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if r.ContentLength != 0 && mt != "application/x-www-form-urlencoded" {
+		status, title = http.StatusUnsupportedMediaType, "The form could not be read"
+		msg = "The form could not be read: send it as a browser sends this form (application/x-www-form-urlencoded)."
+	} else if err := r.ParseForm(); err != nil {
 		msg = formProblem(err)
 		if errors.As(err, new(*http.MaxBytesError)) {
 			status, title = http.StatusRequestEntityTooLarge, "The form is too large"
 		}
-	} else if f := repeatedField(r.PostForm); f != "" {
-		msg = "The form sends the field " + strconv.Quote(snapglyph.Shorten(f, 40)) + " more than once; send it once."
-	} else if f := unknownField(r.PostForm, fields); f != "" {
-		msg = "This form has no field " + strconv.Quote(snapglyph.Shorten(f, 40)) + "; send only its own fields."
-	} else {
+	} else if msg = fieldsProblem(r.PostForm, func(name string) bool { return slices.Contains(fields, name) }); msg == "" {
 		return true
 	}
 	a.renderError(w, r, status, title, msg)
@@ -76,7 +95,10 @@ func (a *app) readForm(w http.ResponseWriter, r *http.Request, fields ...string)
 func formProblem(err error) string {
 	var tooBig *http.MaxBytesError
 	var escape url.EscapeError
+	var fields formFieldsError
 	switch {
+	case errors.As(err, &fields):
+		return string(fields)
 	case errors.As(err, &tooBig):
 		return fmt.Sprintf("The form is larger than %d KiB, the most a form here may be. Shorten what you entered and try again.", tooBig.Limit>>10)
 	case errors.Is(err, errFormTooLarge):
@@ -89,6 +111,13 @@ func formProblem(err error) string {
 	}
 	return "The form could not be read: send it as a browser does (application/x-www-form-urlencoded, or multipart/form-data where a file is sent)."
 }
+
+// formFieldsError is a form whose fields cannot be taken as sent (read
+// where readForm is not: the QR-code form); it is fieldsProblem's
+// sentence.
+type formFieldsError string
+
+func (e formFieldsError) Error() string { return string(e) }
 
 // setRetryAfter sets Retry-After for an attempt refused by a throttle (a
 // *service.ThrottledError), in whole seconds.
@@ -216,6 +245,9 @@ func (a *app) handleSignoutForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleSignout(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	if err := a.svc.SignOut(r.Context(), sessionToken(r)); err != nil {
 		a.fail(w, r, err)
 		return

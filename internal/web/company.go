@@ -169,6 +169,9 @@ func (a *app) handleInviteCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleInviteCancel(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	inv, err := a.svc.CancelInvitation(r.Context(), actor(r), sessionFrom(r.Context()).OrgID, r.PathValue("id"))
 	if err != nil {
 		a.companyActionError(w, r, err)
@@ -256,6 +259,9 @@ func (a *app) handleRemoveConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleRemove(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	s := sessionFrom(r.Context())
 	id := r.PathValue("id")
 	email, err := a.svc.RemoveMember(r.Context(), actor(r), s.OrgID, id)

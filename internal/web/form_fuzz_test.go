@@ -50,7 +50,7 @@ func FuzzQRForm(f *testing.F) {
 			r.URL.RawQuery = string(body)
 		}
 		w := httptest.NewRecorder()
-		form, err := readQRForm(w, r)
+		form, err := readQRForm(w, r, withID)
 		if err != nil {
 			return // answered by formFailed as 400 or 413
 		}

@@ -48,6 +48,9 @@ func (a *app) handleNotices(w http.ResponseWriter, r *http.Request) {
 
 // handleNoticeRead marks a notice read and goes to the place it names.
 func (a *app) handleNoticeRead(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		a.renderError(w, r, http.StatusNotFound, "Notification not found", "There is no such notification.")
@@ -69,6 +72,9 @@ func (a *app) handleNoticeRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleNoticesReadAll(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	n, err := a.svc.ReadAllNotices(r.Context(), actor(r), sessionFrom(r.Context()).OrgID)
 	if err != nil {
 		a.fail(w, r, err)

@@ -40,6 +40,9 @@ func (a *app) handleQRDeleteConfirm(w http.ResponseWriter, r *http.Request) {
 
 // handleQRDelete deletes the code and says so on the list.
 func (a *app) handleQRDelete(w http.ResponseWriter, r *http.Request) {
+	if !a.readForm(w, r) {
+		return
+	}
 	by, orgID := creator(r), sessionFrom(r.Context()).OrgID
 	q, err := a.svc.QRCode(r.Context(), by, orgID, r.PathValue("id"))
 	if err == nil {

@@ -178,7 +178,7 @@ func (a *app) handleQRNew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleQRCreate(w http.ResponseWriter, r *http.Request) {
-	f, err := readQRForm(w, r)
+	f, err := readQRForm(w, r, withoutID)
 	if err != nil {
 		a.formFailed(w, r, err)
 		return
@@ -212,7 +212,7 @@ func (a *app) handleQRUpdate(w http.ResponseWriter, r *http.Request) {
 		a.qrFail(w, r, err)
 		return
 	}
-	f, err := readQRForm(w, r)
+	f, err := readQRForm(w, r, withID)
 	if err != nil {
 		a.formFailed(w, r, err)
 		return

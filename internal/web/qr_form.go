@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -56,10 +57,39 @@ func (f *qrForm) typ() string { return f.Values.Get("type") }
 
 var errFormTooLarge = errors.New("web: form too large")
 
+// qrFormFields are the names of the fields qrcodes_form.html sends: the
+// name, the type, every type's content fields ("wifi.ssid"; without
+// scripts the form sends all types' fields, and only the chosen type's
+// are read), the design, and the logo's (the file, the box that removes
+// the saved one, and a logo carried from an earlier attempt). The edit
+// form also sends "id" (withID).
+var qrFormFields = func() map[string]bool {
+	m := map[string]bool{"name": true, "type": true, "removeLogo": true, "logoData": true, "logoName": true}
+	for name := range designLabels { // the colours, errorCorrection, margin, logo
+		m[name] = true
+	}
+	for typ, fields := range contentFields {
+		for _, cf := range fields {
+			m[typ+"."+cf.Key] = true
+		}
+	}
+	return m
+}()
+
+// Whether a QR-code form handler takes the "id" field: the edit form
+// sends it, and so its preview; the create form has none.
+const (
+	withoutID = false
+	withID    = true
+)
+
 // readQRForm reads the QR-code form from a multipart or urlencoded post,
-// or from the query of a GET.
-func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
+// or from the query of a GET. It refuses, as readForm does, a form that
+// sends a field twice or one the form does not have (a formFieldsError,
+// naming it): what it asks for would be dropped without a word.
+func readQRForm(w http.ResponseWriter, r *http.Request, takesID bool) (*qrForm, error) {
 	f := &qrForm{Values: url.Values{}}
+	var files []string // the names of the file parts
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
 	case r.Method == http.MethodGet:
@@ -84,6 +114,9 @@ func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
 			}
 			name := p.FormName()
 			if p.FileName() != "" || name == "logo" {
+				if name != "" {
+					files = append(files, name)
+				}
 				if name == "logo" && f.Logo == nil {
 					b, err := io.ReadAll(io.LimitReader(p, qr.MaxLogoBytes+1))
 					if err != nil {
@@ -122,6 +155,9 @@ func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
 	if err := snapglyph.CheckValues(f.Values); err != nil {
 		return nil, err // a multipart field that is not text
 	}
+	if err := checkQRFields(f.Values, files, takesID); err != nil {
+		return nil, err
+	}
 	f.RemoveLogo = f.Values.Get("removeLogo") != ""
 	switch {
 	case f.Logo != nil:
@@ -133,6 +169,23 @@ func readQRForm(w http.ResponseWriter, r *http.Request) (*qrForm, error) {
 		}
 	}
 	return f, nil
+}
+
+// checkQRFields refuses QR-code form fields (values, and the names of its
+// file parts) that fieldsProblem refuses.
+func checkQRFields(values url.Values, files []string, takesID bool) error {
+	sent := values
+	if len(files) > 0 {
+		sent = maps.Clone(values)
+		for _, name := range files {
+			sent[name] = append(sent[name], "")
+		}
+	}
+	has := func(name string) bool { return qrFormFields[name] || name == "id" && takesID }
+	if msg := fieldsProblem(sent, has); msg != "" {
+		return formFieldsError(msg)
+	}
+	return nil
 }
 
 // formFailed answers a form that could not be read.

@@ -143,18 +143,29 @@ func (a *app) handleQRCodes(w http.ResponseWriter, r *http.Request) {
 			total = p.Used
 		}
 	}
+	switch {
+	case !p.Filtered:
+	case next == "" && f.Cursor == "":
+		total = len(codes) // one page holds them all
+	default:
+		if total, err = a.svc.CountQRCodesMatching(r.Context(), creator(r), b.Org.ID, f); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	p.Announce = p.Filtered || f.Cursor != ""
 	p.Heading = p.heading(f, total)
 	a.render(w, r, http.StatusOK, "qrcodes.html", p)
 }
 
-// heading is the list's heading: "All QR codes"; announced, how many are
-// listed and the filters in words: "2 QR codes, type Wi-Fi network". A
-// count is never only this page's passed off as the filter's: with more
-// pages it says what is known, the whole list's number (unfiltered,
-// total is counted; -1 when not) or that there are more than this page,
-// and how many this page shows: "More than 20 QR codes, type Wi-Fi
-// network: the newest 20 shown, more on the next page".
+// heading is the list's heading: "All QR codes"; announced, how many
+// codes the filters match (or the whole list holds) and the filters in
+// words: "2 QR codes, type Wi-Fi network". With more pages it says how
+// many of them this page shows: "130 QR codes, type Website address: the
+// newest 20 shown, more on the next page". A count is never only this
+// page's passed off as the filter's: total is the count (-1 when not
+// known), and without it the heading says what is known, that there are
+// more than this page.
 func (p *qrListPage) heading(f snapglyph.QRFilter, total int) string {
 	if !p.Announce {
 		return "All QR codes"
@@ -163,10 +174,10 @@ func (p *qrListPage) heading(f snapglyph.QRFilter, total int) string {
 	paged := p.Next != "" || p.First != ""
 	var h string
 	switch {
-	case !paged:
-		h = qrCount(n)
 	case total >= 0:
 		h = qrCount(total)
+	case !paged:
+		h = qrCount(n)
 	case p.First == "":
 		h = "More than " + qrCount(n)
 	default:
@@ -202,12 +213,12 @@ func (p *qrListPage) heading(f snapglyph.QRFilter, total int) string {
 	return h
 }
 
-// qrCount is n QR codes, in words: "1 QR code", "20 QR codes".
+// qrCount is n QR codes, in words: "1 QR code", "1,000 QR codes".
 func qrCount(n int) string {
 	if n == 1 {
 		return "1 QR code"
 	}
-	return strconv.Itoa(n) + " QR codes"
+	return snapglyph.FormatCount(int64(n)) + " QR codes"
 }
 
 // DeleteLink is the list's link to delete the code id: the dialog's

@@ -23,7 +23,7 @@ import (
 // would change it (its saved logo is kept unless the form replaces or
 // removes it).
 func (a *app) handleQRPreview(w http.ResponseWriter, r *http.Request) {
-	f, err := readQRForm(w, r)
+	f, err := readQRForm(w, r, withID)
 	if err != nil {
 		status, msg := http.StatusBadRequest, formProblem(err)
 		if errors.Is(err, errFormTooLarge) || errors.As(err, new(*http.MaxBytesError)) {

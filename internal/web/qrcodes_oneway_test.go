@@ -72,7 +72,7 @@ func TestQRPreviewSaysWhatSavingSays(t *testing.T) {
 			{name: "vcard", form: func() url.Values {
 				return qrForm("Nobody", "vcard", "vcard.phones", "+1 555 123 4567\nabc", "vcard.emails", "not-an-email")
 			}},
-			{name: "type", form: func() url.Values { return qrForm("Odd", "gif", "gif.x", "y") }},
+			{name: "type", form: func() url.Values { return qrForm("Odd", "gif") }},
 			{name: "too long", form: func() url.Values {
 				return qrForm("Essay", "text", "text.text", strings.Repeat("x", 1300), "errorCorrection", "H")
 			}},
