@@ -35,7 +35,7 @@ func TestCLIKeyLifecycle(t *testing.T) {
 			t.Errorf("key create printed %v", created)
 		}
 		// People read when it expires, and how soon.
-		if out, _ := cli(t, dsn, 0, "key", "show", kid); !strings.Contains(out, snapglyph.FormatTime(exp)+" (in 29 days)") {
+		if out, _ := cli(t, dsn, 0, "key", "show", kid); !strings.Contains(out, snapglyph.FormatTime(exp)+" (in 30 days)") {
 			t.Errorf("key show says of the expiry:\n%s", out)
 		}
 		srv := serveDB(t, dsn, "--flush-interval", "200ms")

@@ -84,7 +84,7 @@ func TestBrowserKeyLifecycle(t *testing.T) {
 	if got := text(t, ctx, `tr:has(a[href^="/settings/api/keys/"]) .key-access`); got != "images:read, usage:read · IP allowlist (2)" {
 		t.Errorf("the list's access line %q", got)
 	}
-	if got := text(t, ctx, `tr.expiring td[data-label="Expires"]`); got != "Expires in 5 days" {
+	if got := text(t, ctx, `tr.expiring td[data-label="Expires"]`); got != "Expires in 6 days" {
 		t.Errorf("the key near its expiry: %q", got)
 	}
 	screenshot(t, ctx, shots, "api-keys-lifecycle-list-desktop", 1280, 900, false)

@@ -358,20 +358,24 @@ func FormatDuration(d time.Duration) string {
 	return d.String()
 }
 
-// TimeUntil is how long from now to t, rounded down to its largest unit
-// ("12 days", "5 hours", "less than a minute"), as the dashboard and the
-// CLI say when a key expires or an overlap ends.
+// TimeUntil is how long from now to t in its largest unit, rounded to
+// the nearest ("12 days", "5 hours", "less than a minute"), as the
+// dashboard and the CLI say when a key expires or an overlap ends. Rounded,
+// not cut: a key made a moment ago to last 30 days expires "in 30 days",
+// not in 29. Each unit is used while its rounded count is under the next
+// one's (59.7 minutes is "1 hour"; hours up to 47, then days).
 func TimeUntil(now, t time.Time) string {
 	d := t.Sub(now)
-	switch {
-	case d < time.Minute:
+	if d < time.Minute {
 		return "less than a minute"
-	case d < time.Hour:
-		return Plural(int64(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		return Plural(int64(d/time.Hour), "hour")
 	}
-	return Plural(int64(d/(24*time.Hour)), "day")
+	if m := (d + 30*time.Second) / time.Minute; m < 60 {
+		return Plural(int64(m), "minute")
+	}
+	if h := (d + 30*time.Minute) / time.Hour; h < 48 {
+		return Plural(int64(h), "hour")
+	}
+	return Plural(int64((d+12*time.Hour)/(24*time.Hour)), "day")
 }
 
 // Plural says n units: "1 day", "12 days".

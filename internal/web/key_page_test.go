@@ -190,10 +190,10 @@ func TestKeyListLifecycle(t *testing.T) {
 			}
 			return strings.Join(m, "\n")
 		}
-		if r := row("Yearly"); !strings.Contains(r, "Expires in 364 days") || strings.Contains(r, "pill-warn") {
+		if r := row("Yearly"); !strings.Contains(r, "Expires in 365 days") || strings.Contains(r, "pill-warn") {
 			t.Errorf("Yearly: %s", r)
 		}
-		if r := row("Soon"); !strings.Contains(r, `class="expiring"`) || !strings.Contains(r, "Expires in 2 days") || !strings.Contains(r, "pill-warn") {
+		if r := row("Soon"); !strings.Contains(r, `class="expiring"`) || !strings.Contains(r, "Expires in 3 days") || !strings.Contains(r, "pill-warn") {
 			t.Errorf("Soon: %s", r)
 		}
 		if r := row("Gone"); !strings.Contains(r, "Expired") || strings.Contains(r, `aria-label="Pause Gone"`) || strings.Contains(r, `aria-label="Re-enable Gone"`) {
