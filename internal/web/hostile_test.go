@@ -27,28 +27,26 @@ var wildcard = regexp.MustCompile(`\{([A-Za-z]+)(\.\.\.)?\}`)
 // repeat what was sent.
 func expectBadText(t *testing.T, what string, p *page, field, sent string) {
 	t.Helper()
-	if p.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("%s: status %d, want 422: %s", what, p.StatusCode, snippet(p.Body))
-		return
-	}
-	if !strings.Contains(p.Body, "“"+field+"”") {
-		t.Errorf("%s: the page does not name the field %q: %s", what, field, snippet(p.Body))
-	}
-	if len(sent) > 1 && strings.Contains(p.Body, sent) {
-		t.Errorf("%s: the page repeats the value", what)
-	}
+	expectRefusedPage(t, what, p, http.StatusUnprocessableEntity, "“"+field+"”", sent)
 }
 
 // expectBadPath checks a 400 page that names the path value (an id, as
 // the API answers it) and does not repeat what was sent.
 func expectBadPath(t *testing.T, what string, p *page, name, sent string) {
 	t.Helper()
-	if p.StatusCode != http.StatusBadRequest {
-		t.Errorf("%s: status %d, want 400: %s", what, p.StatusCode, snippet(p.Body))
+	expectRefusedPage(t, what, p, http.StatusBadRequest, "The “"+name+"” in this address", sent)
+}
+
+// expectRefusedPage checks an error page of status that says names and
+// does not repeat sent.
+func expectRefusedPage(t *testing.T, what string, p *page, status int, names, sent string) {
+	t.Helper()
+	if p.StatusCode != status {
+		t.Errorf("%s: status %d, want %d: %s", what, p.StatusCode, status, snippet(p.Body))
 		return
 	}
-	if !strings.Contains(p.Body, "The “"+name+"” in this address") {
-		t.Errorf("%s: the page does not name %q: %s", what, name, snippet(p.Body))
+	if !strings.Contains(p.Body, names) {
+		t.Errorf("%s: the page does not say %q: %s", what, names, snippet(p.Body))
 	}
 	if len(sent) > 1 && strings.Contains(p.Body, sent) {
 		t.Errorf("%s: the page repeats the value", what)
