@@ -158,11 +158,17 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		if in != nil {
 			in.call = p
 		}
+		defer func() {
+			// Counted even if the handler panics (recovered further out
+			// as a 500), unless recheck refused and counted it.
+			if !p.refused {
+				s.verifyCount("valid")
+			}
+		}()
 		next(w, r, p)
 		if p.refused {
 			return // answered, counted, logged and charged as refused at once (recheck)
 		}
-		s.verifyCount("valid")
 		period := p.period
 		spent := p.spent
 		if !p.refunded {

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -155,6 +157,37 @@ func TestKeyVerificationsCountEachRequestOnce(t *testing.T) {
 		for outcome, n := range want {
 			if got := after[outcome] - before[outcome]; got != n {
 				t.Errorf("verifications with outcome %s grew by %v, want %v (one per request sent)", outcome, got, n)
+			}
+		}
+	})
+}
+
+// TestKeyVerificationsCountPanickingRequest: a request whose handler
+// panics (a bug; net/http recovers it) still counts once, as valid: its
+// key passed.
+func TestKeyVerificationsCountPanickingRequest(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		srv := httptest.NewUnstartedServer(h.node.Server.PanickingAPI())
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the recovered panic's trace
+		srv.Start()
+		defer srv.Close()
+		before := h.verifications()
+		req, err := http.NewRequest("GET", srv.URL+"/api/v1/usage", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		after := h.verifications()
+		if got := after["valid"] - before["valid"]; got != 1 {
+			t.Errorf("valid grew by %v, want 1", got)
+		}
+		for k, v := range after {
+			if k != "valid" && v != before[k] {
+				t.Errorf("%s grew by %v, want 0", k, v-before[k])
 			}
 		}
 	})

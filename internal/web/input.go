@@ -85,12 +85,29 @@ func (a *app) badPath(w http.ResponseWriter, r *http.Request, err error) {
 		fmt.Sprintf("The “%s” in this address %s, so it names nothing here. Check the link you followed, or go back to the dashboard.", f.Field, f.Message))
 }
 
+// pageParams are the query parameters dashboard pages read (with the QR
+// form's fields, which its preview reads from a GET's query); the test
+// TestPageParamsListEveryQueryRead finds every one the package reads.
+var pageParams = map[string]bool{
+	"next": true, "revoked": true, "from": true, "invited": true, "cursor": true, "before": true,
+	"key": true, "status": true, "code": true, "endpoint": true, "ip": true, "range": true, "to": true, "suspicious": true,
+	"type": true, "createdByKey": true, "size": true, "v": true, "plan": true, "id": true,
+}
+
+// pageParam reports whether a dashboard page reads the query parameter
+// name.
+func pageParam(name string) bool { return pageParams[name] || qrFormFields[name] }
+
 // queryProblem says, in a sentence naming the parameter, why a raw query
 // cannot be read as sent, or returns "". net/url drops a pair holding a
 // raw ";" (it no longer separates parameters) or a "%" that begins no
 // escape, and says nothing: a filter typed as /settings/logs?status=401;key=x
-// would show every request as if it had been applied. The wording is the
-// API's (its checkQueryNames), with how to write the character in a value.
+// would show every request as if it had been applied. Only parameters a
+// page reads are looked at (a pair holding a ";" is one when any name in
+// it is): others are ignored whatever they hold, as a marketing link's
+// utm_source=a;b or utm_content=50%off is, so such a link still opens.
+// The wording is the API's (its checkQueryNames), with how to write the
+// character in a value.
 func queryProblem(raw string) string {
 	if !strings.ContainsAny(raw, ";%") {
 		return ""
@@ -100,6 +117,9 @@ func queryProblem(raw string) string {
 		name, errName := url.QueryUnescape(rawName)
 		if errName != nil {
 			name = rawName
+		}
+		if !readsAny(part) {
+			continue
 		}
 		_, errValue := url.QueryUnescape(rawValue)
 		what := "A parameter of this address"
@@ -114,6 +134,19 @@ func queryProblem(raw string) string {
 		}
 	}
 	return ""
+}
+
+// readsAny reports whether a page reads a parameter named in part, a
+// pair of a raw query: its own name, or with a raw ";", any name in it
+// ("status=401;key=x" names status and key).
+func readsAny(part string) bool {
+	for piece := range strings.SplitSeq(part, ";") {
+		rawName, _, _ := strings.Cut(piece, "=")
+		if name, err := url.QueryUnescape(rawName); err == nil && pageParam(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // badText draws the 422 page for a field that is not text. The page names

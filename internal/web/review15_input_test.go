@@ -146,6 +146,15 @@ func TestQueryRawSemicolonRefused(t *testing.T) {
 		expectContains(t, p, "<title>Error: Check the address")
 		expectNotContains(t, p, `id="results"`)
 		expectStatus(t, owner.get("/qr-codes?type=url&utm_source=a%3Bb%25"), http.StatusOK)
+		// A parameter no page reads is ignored whatever it holds: a
+		// marketing link still opens. One a page reads is not, even
+		// after another name in the same pair.
+		for _, q := range []string{"utm_source=newsletter;spring", "utm_content=50%off", "type=url&utm_source=a;b"} {
+			expectStatus(t, owner.get("/qr-codes?"+q), http.StatusOK)
+		}
+		p = owner.get("/settings/logs?utm_x=1;status=401")
+		expectStatus(t, p, http.StatusBadRequest)
+		expectContains(t, p, "<title>Error: Check the address")
 		p = owner.get("/settings/logs?range=all&endpoint=" + url.QueryEscape("/api/v1/qr-codes;x"))
 		expectStatus(t, p, http.StatusUnprocessableEntity) // the filter got its value, and says why it is none
 		expectContains(t, p, `&#34;/api/v1/qr-codes;x&#34; is not an API endpoint`)

@@ -1,6 +1,10 @@
 package web
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
@@ -23,5 +27,36 @@ func TestQRListHeadingCountsThousands(t *testing.T) {
 		if got := c.p.heading(f, c.total); got != c.want {
 			t.Errorf("heading(%d) = %q, want %q", c.total, got, c.want)
 		}
+	}
+}
+
+// TestPageParamsListEveryQueryRead: every query parameter the package's
+// pages read (r.URL.Query().Get, and the q/query values taken from it) is
+// in pageParams, so queryProblem refuses a raw ";" or a bad "%" in it
+// rather than let the filter drop without a word.
+func TestPageParamsListEveryQueryRead(t *testing.T) {
+	reads := regexp.MustCompile(`(?:URL\.Query\(\)|\bq|\bquery)\.Get\("([A-Za-z_.]+)"\)`)
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range reads.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !pageParam(m[1]) {
+				t.Errorf("%s reads the query parameter %q, which pageParams does not list", name, m[1])
+			}
+		}
+	}
+	if found < 20 {
+		t.Errorf("found %d reads of query parameters; the pattern no longer matches the code", found)
 	}
 }
