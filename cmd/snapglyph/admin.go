@@ -69,6 +69,18 @@ func needArgs(pos []string, n int, usage string) error {
 	return nil
 }
 
+// needFlags refuses a command whose flag of names is missing or empty,
+// naming it: "--org is required" says more than the service's "no
+// organisation has the id \"\"".
+func needFlags(fs *flags, usage string, names ...string) error {
+	for _, name := range names {
+		if fs.Lookup(name).Value.String() == "" {
+			return snapglyph.Errorf(snapglyph.EINVALID, "--%s is required: usage: snapglyph %s", name, usage)
+		}
+	}
+	return nil
+}
+
 // withService runs fn with the service on an existing database
 // (openExisting).
 func (e *env) withService(ctx context.Context, dsn string, fn func(*service.Service) error) error {
@@ -81,17 +93,25 @@ func (e *env) withService(ctx context.Context, dsn string, fn func(*service.Serv
 }
 
 // withNewService is withService for org create, the first command on a
-// new machine: a SQLite file that does not exist is made, and standard
-// error says so (a mistyped --db shows at once).
+// new machine: a SQLite file that does not exist, or SnapGlyph's tables
+// in an empty PostgreSQL schema, are made, and standard error says so (a
+// mistyped --db shows at once).
 func (e *env) withNewService(ctx context.Context, dsn string, fn func(*service.Service) error) error {
 	file := missingSQLite(dsn)
-	db, err := e.openDB(ctx, dsn)
+	made := ""
+	db, err := e.openChecked(ctx, dsn, func(schema string) error {
+		made = "in PostgreSQL schema " + quoteValue(schema)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if file != "" {
-		fmt.Fprintf(e.stderr, "made a new database at %s\n", quoteValue(file))
+		made = "at " + quoteValue(file)
+	}
+	if made != "" {
+		fmt.Fprintf(e.stderr, "made a new database %s\n", made)
 	}
 	return fn(service.New(db))
 }
@@ -183,7 +203,11 @@ func (e *env) org(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "org create --name NAME --owner-email EMAIL [--plan PLAN] [--password-stdin] [--json]"); err != nil {
+		const usage = "org create --name NAME --owner-email EMAIL [--plan PLAN] [--password-stdin] [--json]"
+		if err := needArgs(pos, 0, usage); err != nil {
+			return err
+		}
+		if err := needFlags(fs, usage, "owner-email"); err != nil {
 			return err
 		}
 		var password string
@@ -854,7 +878,11 @@ func (e *env) key(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "key create --org ORG_ID --name NAME [--expires-in DURATION | --expires-at TIME] [--scopes LIST] [--allow-ip LIST] [--json]"); err != nil {
+		const usage = "key create --org ORG_ID --name NAME [--expires-in DURATION | --expires-at TIME] [--scopes LIST] [--allow-ip LIST] [--json]"
+		if err := needArgs(pos, 0, usage); err != nil {
+			return err
+		}
+		if err := needFlags(fs, usage, "org"); err != nil {
 			return err
 		}
 		spec, err := specFlags.spec(fs, *name)
@@ -886,7 +914,11 @@ func (e *env) key(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "key list --org ORG_ID [--all] [--json]"); err != nil {
+		const usage = "key list --org ORG_ID [--all] [--json]"
+		if err := needArgs(pos, 0, usage); err != nil {
+			return err
+		}
+		if err := needFlags(fs, usage, "org"); err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {

@@ -11,8 +11,7 @@ import (
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
-const logsUsage = `logs --org ORG_ID [--key KEY_ID] [--status 401|4xx|…] [--code CODE] [--endpoint "GET /api/v1/usage"] [--ip IP]
-       [--since 1h|RFC3339] [--until …] [--suspicious] [--limit N] [--json]`
+const logsUsage = `logs --org ORG_ID [--key KEY_ID] [--status 401|4xx|…] [--code CODE] [--endpoint "GET /api/v1/usage"] [--ip IP] [--since 1h|RFC3339] [--until …] [--suspicious] [--limit N] [--json]`
 
 // logs prints an organisation's API request log, newest first: a table,
 // or one JSON object a line with --json. Entries are read and printed a
@@ -33,6 +32,16 @@ func (e *env) logs(ctx context.Context, args []string) error {
 	suspicious := fs.Bool("suspicious", false, "only suspicious requests: a key used while paused, revoked or expired, from a new address, or in a burst of refusals")
 	limit := fs.Int("limit", 100, "print at most this many entries; 0: all of them")
 	asJSON := fs.Bool("json", false, "print one JSON object a line")
+	// A filter given empty is refused, not read as no filter: a script
+	// whose key id came out empty would print every key's requests.
+	for _, name := range []string{"key", "status", "code", "endpoint", "ip", "since", "until"} {
+		fs.must(name, func(v string) error {
+			if v == "" {
+				return errors.New("empty: give a value, or leave the flag out")
+			}
+			return nil
+		})
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -40,8 +49,8 @@ func (e *env) logs(ctx context.Context, args []string) error {
 	if err := needArgs(pos, 0, logsUsage); err != nil {
 		return err
 	}
-	if *org == "" {
-		return snapglyph.Errorf(snapglyph.EINVALID, "--org is required: usage: snapglyph %s", logsUsage)
+	if err := needFlags(fs, logsUsage, "org"); err != nil {
+		return err
 	}
 	if *limit < 0 {
 		return snapglyph.Errorf(snapglyph.EINVALID, "--limit must be 0 (all) or positive, not %d", *limit)

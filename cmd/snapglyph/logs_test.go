@@ -175,10 +175,20 @@ func TestLogsCommand(t *testing.T) {
 			{[]string{"--org", orgA.ID, "--key", "key_\xff\x00"}, "key is not valid UTF-8"},
 			{[]string{"--org", orgA.ID, "--request-log-retention", "pro=0"}, "the retention of pro must be 1 to 3650 days"},
 			{[]string{"--org", orgA.ID, "extra"}, "usage: snapglyph logs"},
+			{[]string{"--org", ""}, "--org is required"},
 		} {
 			_, _, err := runLogs(t, db.DSN, tt.args...)
 			if err == nil || !strings.Contains(errorText(err), tt.want) {
 				t.Errorf("logs %q: error %v, want %q", tt.args, err, tt.want)
+			}
+		}
+		// A filter given empty is refused, not read as no filter: a
+		// script's --key "$KEY_ID" whose variable came out empty must not
+		// print every key's requests.
+		for _, flag := range []string{"--key", "--status", "--code", "--endpoint", "--ip", "--since", "--until"} {
+			out, _, err := runLogs(t, db.DSN, "--org", orgA.ID, flag, "")
+			if err == nil || out != "" || !strings.Contains(errorText(err), flag+`="": empty`) {
+				t.Errorf("logs %s \"\": %q, error %v", flag, out, err)
 			}
 		}
 		// With a shorter retention, --since goes back less far.

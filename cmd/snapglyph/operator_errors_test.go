@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,77 @@ func TestCommandsNeedTheDatabase(t *testing.T) {
 		if !strings.HasPrefix(e.Name(), "typo.db") { // and its -wal, -shm
 			t.Errorf("the directory holds %q", e.Name())
 		}
+	}
+}
+
+// TestCommandsNeedTheirFlags: a required flag left out or given empty is
+// named, not reported as the value it stands for ("no organisation has the
+// id \"\"", "\"\" is not an email address").
+func TestCommandsNeedTheirFlags(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	cli(t, db, 0, "org", "create", "--name", "Acme", "--owner-email", "o@acme.test")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"org", "create", "--name", "Beta"}, "--owner-email is required: usage: snapglyph org create"},
+		{[]string{"org", "create", "--name", "Beta", "--owner-email", ""}, "--owner-email is required"},
+		{[]string{"key", "create", "--name", "X"}, "--org is required: usage: snapglyph key create"},
+		{[]string{"key", "list", "--org", ""}, "--org is required: usage: snapglyph key list"},
+		{[]string{"webhook", "create", "--url", "https://example.com/h", "--events", "key.revoked"}, "--org is required: usage: snapglyph webhook create"},
+		{[]string{"webhook", "list"}, "--org is required: usage: snapglyph webhook list"},
+	} {
+		status, stdout, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": db}, "", tt.args...)
+		if status != 1 || stdout != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, %q, %q; want %q", tt.args, status, stdout, stderr, tt.want)
+		}
+	}
+}
+
+// TestCommandsNeedTheSchema is TestCommandsNeedTheDatabase on
+// PostgreSQL: a URL whose search_path names an empty schema (or none,
+// which puts tables in public) is refused by the commands that read or
+// change what the service holds, and nothing is made in it; a schema
+// that does not exist is named; org create makes the tables and says so.
+func TestCommandsNeedTheSchema(t *testing.T) {
+	d := testdb.Fresh(t, "postgres")
+	schema := d.DSN[strings.LastIndex(d.DSN, "search_path=")+len("search_path="):]
+	for _, args := range [][]string{
+		{"key", "revoke", "key_bJaB7lGp3UvIPiBB1iK5"},
+		{"org", "list"},
+		{"logs", "--org", "org_x"},
+	} {
+		status, stdout, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": d.DSN}, "", args...)
+		if status != 1 || stdout != "" || !strings.Contains(stderr, `no SnapGlyph database in PostgreSQL schema "`+schema+`"`) || !strings.Contains(stderr, "snapglyph migrate --db URL") {
+			t.Errorf("%q on an empty schema: exit %d, %q, %q", args, status, stdout, stderr)
+		}
+	}
+	missing := strings.Replace(d.DSN, "search_path="+schema, "search_path="+schema+"_none", 1)
+	for _, args := range [][]string{{"org", "list"}, {"migrate"}, {"org", "create", "--name", "X", "--owner-email", "x@x.test"}} {
+		status, _, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": missing}, "", args...)
+		if status != 1 || !strings.Contains(stderr, `no schema of search_path "`+schema+`_none" exists`) {
+			t.Errorf("%q on a schema that does not exist: exit %d, %q", args, status, stderr)
+		}
+	}
+	admin, err := sql.Open("pgx", os.Getenv(testdb.PostgresEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var tables int
+	if err := admin.QueryRow(`SELECT COUNT(*) FROM pg_tables WHERE schemaname = $1`, schema).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the refused commands made %d tables (%v)", tables, err)
+	}
+
+	status, _, stderr := runCLI(map[string]string{"SNAPGLYPH_DB": d.DSN}, "", "org", "create", "--name", "Acme", "--owner-email", "o@acme.test")
+	if status != 0 || !strings.Contains(stderr, `made a new database in PostgreSQL schema "`+schema+`"`) {
+		t.Errorf("org create on an empty schema: exit %d, %q", status, stderr)
+	}
+	if out, _ := cli(t, d.DSN, 0, "org", "list", "--json"); !strings.Contains(out, `"name":"Acme"`) {
+		t.Errorf("org list after org create: %q", out)
+	}
+	if _, stderr := cli(t, d.DSN, 0, "org", "create", "--name", "Beta", "--owner-email", "b@beta.test"); strings.Contains(stderr, "made a new database") {
+		t.Errorf("a second org create says %q", stderr)
 	}
 }
 

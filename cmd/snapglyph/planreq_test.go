@@ -53,6 +53,12 @@ func TestOrgRequests(t *testing.T) {
 			{[]string{"org", "requests", "--refuse", "preq_nope"}, `no plan request has the id "preq_nope"`},
 			{[]string{"org", "requests", "--reason", "why"}, "--reason goes with --refuse"},
 			{[]string{"org", "requests", "--refuse", first, "--reason", "no\x00"}, "the reason"},
+			// The Owner reads the reason on Subscription: one line of
+			// visible text, as a pause's reason.
+			{[]string{"org", "requests", "--refuse", first, "--reason", "x\x1b[31mred"}, "the reason may not contain control characters"},
+			{[]string{"org", "requests", "--refuse", first, "--reason", "no\nway"}, "(line breaks included)"},
+			{[]string{"org", "requests", "--refuse", first, "--reason", "evil\u202etxt"}, "the reason"},
+			{[]string{"org", "requests", "--refuse", first, "--reason", strings.Repeat("é", 201)}, "at most 200 are allowed"},
 			{[]string{"org", "requests", "extra"}, "usage: snapglyph org requests"},
 		} {
 			_, errOut := cli(t, db.DSN, 1, tc.args...)

@@ -53,10 +53,11 @@ func (e *env) openDB(ctx context.Context, dsn string) (*store.DB, error) {
 }
 
 // openExisting is openDB for the commands that read or change what a
-// running service holds: a SQLite file that does not exist is refused,
-// not made — a mistyped --db (or the default ./snapglyph.db in another
-// directory) made an empty database, in which "key revoke" found no
-// such key while the key stayed live.
+// running service holds: a SQLite file that does not exist, or a
+// PostgreSQL schema without SnapGlyph's tables, is refused, not made — a
+// mistyped --db (or the default ./snapglyph.db in another directory, or
+// a URL without the service's search_path) made an empty database, in
+// which "key revoke" found no such key while the key stayed live.
 func (e *env) openExisting(ctx context.Context, dsn string) (*store.DB, error) {
 	if err := store.CheckDSN(dsn); err != nil {
 		return nil, err
@@ -65,7 +66,35 @@ func (e *env) openExisting(ctx context.Context, dsn string) (*store.DB, error) {
 		return nil, snapglyph.Errorf(snapglyph.EINVALID, "no database at %s (no such file): give the file the service uses with --db or SNAPGLYPH_DB; snapglyph migrate --db %s makes a new one",
 			quoteValue(file), quoteArg(file))
 	}
-	return e.openDB(ctx, dsn)
+	return e.openChecked(ctx, dsn, func(schema string) error {
+		return snapglyph.Errorf(snapglyph.EINVALID, "no SnapGlyph database in PostgreSQL schema %s (it has no tables of SnapGlyph): give the URL the service uses, with its search_path, in --db or SNAPGLYPH_DB; snapglyph migrate --db URL makes one there",
+			quoteValue(schema))
+	})
+}
+
+// openChecked is openDB that first calls empty, on PostgreSQL, if the
+// schema tables would be made in holds none of SnapGlyph's; an error
+// from empty is returned and nothing is made.
+func (e *env) openChecked(ctx context.Context, dsn string, empty func(schema string) error) (*store.DB, error) {
+	if !store.IsPostgres(dsn) {
+		return e.openDB(ctx, dsn)
+	}
+	db, err := store.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	schema, ok, err := db.Installed(ctx)
+	if err == nil && !ok {
+		err = empty(schema)
+	}
+	if err == nil {
+		err = db.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // missingSQLite returns the SQLite file dsn names if it does not exist

@@ -48,7 +48,11 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "webhook create --org ORG_ID --url URL --events LIST [--json]"); err != nil {
+		const usage = "webhook create --org ORG_ID --url URL --events LIST [--json]"
+		if err := needArgs(pos, 0, usage); err != nil {
+			return err
+		}
+		if err := needFlags(fs, usage, "org"); err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {
@@ -79,7 +83,11 @@ func (e *env) webhook(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := needArgs(pos, 0, "webhook list --org ORG_ID [--json]"); err != nil {
+		const usage = "webhook list --org ORG_ID [--json]"
+		if err := needArgs(pos, 0, usage); err != nil {
+			return err
+		}
+		if err := needFlags(fs, usage, "org"); err != nil {
 			return err
 		}
 		return e.withService(ctx, *dsn, func(svc *service.Service) error {

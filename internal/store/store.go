@@ -265,6 +265,9 @@ func (d *DB) now() time.Time { return d.Now() }
 // SQLite every step is a write transaction (_txlock=immediate), which
 // SQLite serialises.
 func (d *DB) Migrate(ctx context.Context) error {
+	if _, _, err := d.Installed(ctx); err != nil {
+		return err
+	}
 	err := d.tx(ctx, func(tx *Tx) error {
 		if err := tx.lockMigrations(ctx); err != nil {
 			return err
@@ -287,6 +290,35 @@ func (d *DB) Migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Installed reports whether the database holds SnapGlyph's tables (it was
+// migrated) and, on PostgreSQL, the schema they are in or would be made
+// in: the first schema of search_path that exists. A search_path naming
+// no schema that exists is an error that says so (PostgreSQL's own, "no
+// schema has been selected to create in", does not name it).
+func (d *DB) Installed(ctx context.Context) (schema string, ok bool, err error) {
+	if d.dialect != postgres {
+		err = d.queryRow(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&ok)
+		if err != nil {
+			return "", false, fmt.Errorf("store: read the database's tables: %w", err)
+		}
+		return "", ok, nil
+	}
+	var current sql.NullString
+	var path string
+	if err := d.queryRow(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&current, &path); err != nil {
+		return "", false, fmt.Errorf("store: read the PostgreSQL schema: %w", err)
+	}
+	if !current.Valid {
+		return "", false, snapglyph.Errorf(snapglyph.EINVALID,
+			"PostgreSQL: no schema of search_path %q exists in this database: make it (CREATE SCHEMA …) or correct search_path in the URL", snapglyph.Storable(path, 200))
+	}
+	err = d.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations')`).Scan(&ok)
+	if err != nil {
+		return "", false, fmt.Errorf("store: read the PostgreSQL schema's tables: %w", err)
+	}
+	return current.String, ok, nil
 }
 
 // migrationLock is the PostgreSQL advisory lock held while migrating,
