@@ -55,7 +55,7 @@ func TestSecretScanLeakText(t *testing.T) {
 				if k.Status != snapglyph.KeyPaused {
 					t.Fatalf("the key is %s, want paused", k.Status)
 				}
-				if clean, err := snapglyph.NormalizePauseReason(k.PausedReason); err != nil || clean != k.PausedReason {
+				if clean, err := snapglyph.NormalizeReason(k.PausedReason); err != nil || clean != k.PausedReason {
 					t.Errorf("the stored reason %q breaks a pause reason's rules: %v", k.PausedReason, err)
 				}
 				if n := utf8.RuneCountInString(k.PausedReason); n > snapglyph.MaxPauseReasonLen || !strings.HasPrefix(k.PausedReason, "found in public") {

@@ -125,6 +125,33 @@ func TestKeyLifetimeBounds(t *testing.T) {
 	})
 }
 
+// TestKeyExpiresTenCalendarYears: an expiry and a pause's end may be up
+// to ten calendar years ahead: a date a day short of ten years is not
+// refused for the leap days that 3650 days miss.
+func TestKeyExpiresTenCalendarYears(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newLifeEnv(t, db)
+		latest := e.clock.Now().AddDate(10, 0, 0)
+		if latest.Sub(e.clock.Now()) <= snapglyph.MaxKeyLifetime {
+			t.Fatalf("the test needs leap days between %s and %s", e.clock.Now(), latest)
+		}
+		k, err := e.svc.CreateKeyWith(context.Background(), as(e.owner), e.org.ID, service.KeySpec{Name: "Decade", ExpiresAt: latest})
+		if err != nil {
+			t.Fatalf("an expiry ten calendar years ahead: %v", err)
+		}
+		if _, err := e.svc.PauseKeyWith(context.Background(), as(e.owner), k.ID, "", latest.AddDate(0, 0, -1)); err != nil {
+			t.Fatalf("a pause ending a day before ten years: %v", err)
+		}
+		if _, err := e.svc.ResumeKey(context.Background(), as(e.owner), k.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.svc.PauseKeyWith(context.Background(), as(e.owner), k.ID, "", latest.Add(time.Minute))
+		if snapglyph.ErrorKind(err) != snapglyph.EINVALID || !strings.Contains(err.Error(), "more than 10 years away (the latest is "+snapglyph.FormatTime(latest)+")") {
+			t.Errorf("a pause ending after ten years: %v", err)
+		}
+	})
+}
+
 // TestKeySpecRefused: every field of a create is refused with a clear
 // error when it is wrong, and nothing is stored.
 func TestKeySpecRefused(t *testing.T) {
@@ -141,6 +168,7 @@ func TestKeySpecRefused(t *testing.T) {
 			{service.KeySpec{Name: "A", ExpiresAt: lt0.Add(30 * time.Second)}, "at least one minute"},
 			{service.KeySpec{Name: "A", ExpiresAt: lt0.Add(-time.Hour)}, "at least one minute"},
 			{service.KeySpec{Name: "A", ExpiresAt: lt0.Add(11 * 365 * 24 * time.Hour)}, "more than 10 years"},
+			{service.KeySpec{Name: "A", ExpiresAt: lt0.AddDate(10, 0, 0).Add(time.Second)}, "(the latest is " + snapglyph.FormatTime(lt0.AddDate(10, 0, 0)) + ")"},
 			{service.KeySpec{Name: "A", ExpiresAt: lt0.Add(time.Hour), ExpiresIn: time.Hour}, "not both"},
 			{service.KeySpec{Name: "A", Scopes: 0x80}, "unknown permission"},
 			{service.KeySpec{Name: "A", AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/8")}}, "did you mean 10.0.0.0/8"},

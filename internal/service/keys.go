@@ -198,7 +198,7 @@ func (s *Service) PauseKey(ctx context.Context, actor snapglyph.Actor, keyID str
 // until resumed). Returns EINVALID, ENOTFOUND, EFORBIDDEN, ECONFLICT (a
 // revoked, expired or already paused key).
 func (s *Service) PauseKeyWith(ctx context.Context, actor snapglyph.Actor, keyID, reason string, until time.Time) (*snapglyph.APIKey, error) {
-	reason, err := snapglyph.NormalizePauseReason(reason)
+	reason, err := snapglyph.NormalizeReason(reason)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +208,9 @@ func (s *Service) PauseKeyWith(ctx context.Context, actor snapglyph.Actor, keyID
 		switch {
 		case until.Sub(now) < time.Minute:
 			return nil, snapglyph.Errorf(snapglyph.EINVALID, "the pause's end %s is not at least one minute in the future", snapglyph.FormatTime(until))
-		case until.Sub(now) > snapglyph.MaxKeyLifetime:
-			return nil, snapglyph.Errorf(snapglyph.EINVALID, "the pause's end %s is more than 10 years away; leave it out to pause until resumed", snapglyph.FormatTime(until))
+		case until.After(snapglyph.LatestAhead(now)):
+			return nil, snapglyph.Errorf(snapglyph.EINVALID, "the pause's end %s is more than 10 years away (the latest is %s); leave it out to pause until resumed",
+				snapglyph.FormatTime(until), snapglyph.FormatTime(snapglyph.LatestAhead(now)))
 		}
 	}
 	if _, err := s.Key(ctx, actor, keyID); err != nil {

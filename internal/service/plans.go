@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
@@ -258,12 +257,9 @@ func (s *Service) RefusePlanRequest(ctx context.Context, actor snapglyph.Actor, 
 	if actor.UserID != "" {
 		return nil, snapglyph.Errorf(snapglyph.EFORBIDDEN, "plan requests are refused by the operator")
 	}
-	reason = strings.TrimSpace(reason)
-	if msg := snapglyph.TextProblem(reason); msg != "" {
-		return nil, snapglyph.Errorf(snapglyph.EINVALID, "the reason %s", msg)
-	}
-	if utf8.RuneCountInString(reason) > 200 {
-		return nil, snapglyph.Errorf(snapglyph.EINVALID, "the reason must have at most 200 characters")
+	reason, err := snapglyph.NormalizeReason(reason)
+	if err != nil {
+		return nil, err
 	}
 	return s.db.ClosePlanRequest(ctx, id, "", snapglyph.PlanRequestRefused, reason, actor)
 }

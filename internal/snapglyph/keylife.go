@@ -275,12 +275,19 @@ func IPAllowed(list []netip.Prefix, ip string) bool {
 	return false
 }
 
-// Bounds of key expiry and of a roll's overlap.
+// Bounds of key expiry and of a roll's overlap. MaxKeyLifetime bounds a
+// lifetime given as a duration (3650 days); a time (an expiry date, a
+// pause's end) may be up to ten calendar years ahead (LatestAhead).
 const (
 	MinKeyLifetime = time.Minute
 	MaxKeyLifetime = 10 * 365 * 24 * time.Hour
 	MaxRollOverlap = 7 * 24 * time.Hour
 )
+
+// LatestAhead is the latest expiry or pause's end that may be chosen at
+// now: ten calendar years on (a date just under ten years away is not
+// refused for the leap days 3650 days miss).
+func LatestAhead(now time.Time) time.Time { return now.UTC().AddDate(10, 0, 0) }
 
 // ExpiryPresets are the lifetimes the dashboard offers, in days.
 var ExpiryPresets = []int{7, 30, 90, 365}
@@ -387,7 +394,7 @@ func Plural(n int64, unit string) string {
 }
 
 // CheckExpiry checks an expiry chosen at time now: at least
-// MinKeyLifetime and at most MaxKeyLifetime ahead. The zero time (never)
+// MinKeyLifetime ahead and not after LatestAhead. The zero time (never)
 // is fine.
 func CheckExpiry(expires, now time.Time) error {
 	if expires.IsZero() {
@@ -396,8 +403,9 @@ func CheckExpiry(expires, now time.Time) error {
 	switch d := expires.Sub(now); {
 	case d < MinKeyLifetime:
 		return Errorf(EINVALID, "the expiry %s is not at least one minute in the future", FormatTime(expires))
-	case d > MaxKeyLifetime:
-		return Errorf(EINVALID, "the expiry %s is more than 10 years away; leave the expiry out for a key that never expires", FormatTime(expires))
+	case d > 0 && expires.After(LatestAhead(now)):
+		return Errorf(EINVALID, "the expiry %s is more than 10 years away (the latest is %s); leave the expiry out for a key that never expires",
+			FormatTime(expires), FormatTime(LatestAhead(now)))
 	}
 	return nil
 }
@@ -446,13 +454,15 @@ func FormatTime(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05 UTC")
 }
 
-// MaxPauseReasonLen bounds a pause's reason, in characters.
+// MaxPauseReasonLen bounds a reason (a pause's, a refused plan
+// request's), in characters.
 const MaxPauseReasonLen = 200
 
-// NormalizePauseReason trims a pause's reason and checks it: valid UTF-8,
-// no control characters, at most MaxPauseReasonLen characters. "" is
-// fine (no reason given).
-func NormalizePauseReason(s string) (string, error) {
+// NormalizeReason trims a reason shown to people (why a key was paused,
+// why a plan request was refused) and checks it: valid UTF-8, one line
+// of visible text (no control or invisible characters), at most
+// MaxPauseReasonLen characters. "" is fine (no reason given).
+func NormalizeReason(s string) (string, error) {
 	// The error names its field, so a form shows it by the reason.
 	bad := func(format string, a ...any) (string, error) {
 		e := Errorf(EINVALID, format, a...)

@@ -259,8 +259,11 @@ func TestErrAtAllocs(t *testing.T) {
 
 func TestCheckExpiry(t *testing.T) {
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	// Ten calendar years ahead (three leap days more than 3650 days).
+	tenYears := time.Date(2036, 11, 15, 12, 0, 0, 0, time.UTC).Sub(now)
 	for d, ok := range map[time.Duration]bool{
-		time.Minute: true, 59 * time.Second: false, -time.Hour: false, snapglyph.MaxKeyLifetime: true, snapglyph.MaxKeyLifetime + time.Second: false,
+		time.Minute: true, 59 * time.Second: false, -time.Hour: false, snapglyph.MaxKeyLifetime: true,
+		snapglyph.MaxKeyLifetime + time.Second: true, tenYears: true, tenYears + time.Second: false,
 	} {
 		if err := snapglyph.CheckExpiry(now.Add(d), now); (err == nil) != ok {
 			t.Errorf("expiry in %v: %v", d, err)
@@ -271,16 +274,16 @@ func TestCheckExpiry(t *testing.T) {
 	}
 }
 
-func TestNormalizePauseReason(t *testing.T) {
-	if r, err := snapglyph.NormalizePauseReason("  suspicious traffic "); err != nil || r != "suspicious traffic" {
+func TestNormalizeReason(t *testing.T) {
+	if r, err := snapglyph.NormalizeReason("  suspicious traffic "); err != nil || r != "suspicious traffic" {
 		t.Errorf("%q, %v", r, err)
 	}
 	for _, in := range []string{"a\nb", "\xff", "a\x00", strings.Repeat("é", 201), "ok\u009bevil", "a\u0085b", "a\u2028b", "abc\u202eevil", "a\u200bb"} {
-		if _, err := snapglyph.NormalizePauseReason(in); err == nil {
+		if _, err := snapglyph.NormalizeReason(in); err == nil {
 			t.Errorf("%.20q accepted", in)
 		}
 	}
-	if _, err := snapglyph.NormalizePauseReason(strings.Repeat("é", 200)); err != nil {
+	if _, err := snapglyph.NormalizeReason(strings.Repeat("é", 200)); err != nil {
 		t.Errorf("200 characters refused: %v", err)
 	}
 }

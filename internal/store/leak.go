@@ -95,7 +95,7 @@ func (tx *Tx) applyLeak(ctx context.Context, l Leak, again bool) (LeakVerdict, e
 		reason += " at "
 		reason += snapglyph.Shorten(url, snapglyph.MaxPauseReasonLen-len(reason)-1)
 	}
-	if r, err := snapglyph.NormalizePauseReason(reason); err == nil {
+	if r, err := snapglyph.NormalizeReason(reason); err == nil {
 		reason = r
 	} else {
 		reason = "found in public"

@@ -86,6 +86,30 @@ type meterRow struct {
 	Percent     int    // 0–100, for the bar
 	Level       string // "", "warn" (≥ 80 %) or "full"
 	Note        string // "12% of this month's limit used"
+	// Raise says who can raise the limit once it is reached: "plan"
+	// (a higher plan has a higher one: a link to Subscription), "owner"
+	// (the same, for someone who cannot change the plan), "operator"
+	// (the limit was set for the organisation, and stays when the plan
+	// changes) or "none" (no plan has a higher one).
+	Raise string
+}
+
+// raiseBy is meterRow.Raise for a monthly limit of the page's
+// organisation: set is the operator's override (nil: the plan's), of
+// reads the limit from a plan's.
+func raiseBy(b base, set *int64, of func(snapglyph.PlanLimits) int64) string {
+	if set != nil {
+		return "operator"
+	}
+	for _, p := range snapglyph.Plans() {
+		if of(p.Limits()) > of(b.Org.Plan.Limits()) {
+			if !b.Can("subscription") {
+				return "owner"
+			}
+			return "plan"
+		}
+	}
+	return "none"
 }
 
 func newMeter(used, limit int64) meterRow {
@@ -529,6 +553,8 @@ func (a *app) apiPage(w http.ResponseWriter, r *http.Request) (*apiPage, error) 
 			Credits:  newMeter(used.ImageCredits, b.Org.ImageCreditLimit()),
 			ResetsAt: resets,
 		}
+		p.Usage.Calls.Raise = raiseBy(b, b.Org.APICallsLimit, func(l snapglyph.PlanLimits) int64 { return l.APICalls })
+		p.Usage.Credits.Raise = raiseBy(b, b.Org.ImageCreditsLimit, func(l snapglyph.PlanLimits) int64 { return l.ImageCredits })
 	}
 	return p, nil
 }

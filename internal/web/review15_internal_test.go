@@ -60,3 +60,26 @@ func TestPageParamsListEveryQueryRead(t *testing.T) {
 		t.Errorf("found %d reads of query parameters; the pattern no longer matches the code", found)
 	}
 }
+
+// TestMeterRaise: who can raise a full meter's limit, for each plan.
+func TestMeterRaise(t *testing.T) {
+	calls := func(l snapglyph.PlanLimits) int64 { return l.APICalls }
+	for _, tt := range []struct {
+		plan snapglyph.Plan
+		set  *int64
+		role snapglyph.Role
+		want string
+	}{
+		{snapglyph.PlanPro, nil, snapglyph.RoleOwner, "plan"},
+		{snapglyph.PlanTrial, nil, snapglyph.RoleOwner, "plan"},
+		{snapglyph.PlanPro, nil, snapglyph.RoleAdmin, "owner"},
+		{snapglyph.PlanMax, nil, snapglyph.RoleOwner, "none"},
+		{snapglyph.PlanMax, nil, snapglyph.RoleAdmin, "none"},
+		{snapglyph.PlanPro, new(int64), snapglyph.RoleOwner, "operator"},
+	} {
+		b := base{User: &reqSession{Session: &snapglyph.Session{Role: tt.role}}, Org: &snapglyph.Org{Plan: tt.plan}}
+		if got := raiseBy(b, tt.set, calls); got != tt.want {
+			t.Errorf("%s, override %v, %s: %q, want %q", tt.plan, tt.set != nil, tt.role, got, tt.want)
+		}
+	}
+}

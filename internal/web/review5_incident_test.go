@@ -179,28 +179,51 @@ func TestCreateDialogReview5(t *testing.T) {
 	})
 }
 
-// TestFullMeterLinksToPlan: at 100 % the meter's sentence links an Owner
-// to the Subscription page; an Admin gets no link.
+// TestFullMeterLinksToPlan: at 100 % the meter's sentence says who can
+// raise the limit: on Pro a higher plan (a link to Subscription for the
+// Owner; an Admin is told the Owner can), on Max none, and a limit the
+// operator set stays whatever the plan (it says so, with no link).
 func TestFullMeterLinksToPlan(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newEnv(t, db)
 		ctx := context.Background()
+		const link = `<a href="/settings/subscription">Change plan</a> for a higher limit`
 		org, email := e.org(snapglyph.PlanPro)
 		b := e.browser()
 		b.signIn(email)
 		secret := b.createKey("Production-WebApp")
-		calls := int64(1)
-		if err := e.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, nil); err != nil {
-			t.Fatal(err)
+		expectNotContains(t, b.get("/settings/api"), link)
+		// The plan's own 1,000 calls, used up.
+		for range snapglyph.PlanPro.Limits().APICalls {
+			e.apiGet("/api/v1/usage", secret)
 		}
-		expectNotContains(t, b.get("/settings/api"), `<a href="/settings/subscription">Change plan</a>`)
-		e.apiGet("/api/v1/usage", secret)
-		expectContains(t, b.get("/settings/api"), "Limit reached", `<a href="/settings/subscription">Change plan</a>`)
+		expectContains(t, b.get("/settings/api"), "Limit reached", link)
 		admin := e.browser()
 		admin.signIn(e.member(org, snapglyph.RoleAdmin))
 		p := admin.get("/settings/api")
-		expectContains(t, p, "Limit reached")
-		expectNotContains(t, p, `<a href="/settings/subscription">Change plan</a>`)
+		expectContains(t, p, "Limit reached", "Your organisation's Owner can change plan for a higher limit")
+		expectNotContains(t, p, link)
+
+		// A limit the operator set stays when the plan changes.
+		calls := int64(1000)
+		if err := e.svc.SetLimits(ctx, snapglyph.Operator, org.ID, &calls, nil); err != nil {
+			t.Fatal(err)
+		}
+		p = b.get("/settings/api")
+		expectContains(t, p, "Limit reached", "This limit was set for your organisation by the service's operator, who can raise it")
+		expectNotContains(t, p, link)
+
+		// On Max, the highest plan (TestMeterRaise has the others).
+		maxOrg, maxEmail := e.org(snapglyph.PlanMax)
+		credits := int64(0)
+		if err := e.svc.SetLimits(ctx, snapglyph.Operator, maxOrg.ID, nil, &credits); err != nil {
+			t.Fatal(err)
+		}
+		m := e.browser()
+		m.signIn(maxEmail)
+		p = m.get("/settings/api")
+		expectContains(t, p, "Limit reached: requests are refused until the limits refresh. This limit was set for your organisation by the service's operator")
+		expectNotContains(t, p, link)
 	})
 }
 
