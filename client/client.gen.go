@@ -722,7 +722,7 @@ type DesignInput struct {
 	// Examples: #1A1A2E
 	Foreground *string `json:"foreground,omitempty"`
 
-	// Logo A PNG or JPEG file of at most 256 KiB and 2048×2048 pixels, base64-encoded (standard alphabet, with padding), drawn in the middle of PNG images; it needs `errorCorrection` H in the same request. Null or an empty string removes the logo. QR codes with a logo render as PNG only.
+	// Logo A PNG or JPEG file of at most 256 KiB and 2048×2048 pixels, base64-encoded (standard alphabet, with padding; line breaks, as the base64 tool wraps its output every 76 characters, are ignored), drawn in the middle of PNG images; it needs `errorCorrection` H in the same request. Null or an empty string removes the logo. QR codes with a logo render as PNG only.
 	//
 	// Examples: null
 	Logo *[]byte `json:"logo,omitempty"`

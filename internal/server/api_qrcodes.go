@@ -251,6 +251,10 @@ func decodeJSON(body []byte, v any) error {
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the request has an unknown field: " + f,
 			Fields: []snapglyph.FieldError{{Field: f, Message: "is not a known field"}}}
+	case errors.Is(err, io.EOF):
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body ends inside its JSON object: send the whole object")
 	case err != nil:
 		return snapglyph.Codef(snapglyph.EINVALID, "invalid_json", "the body is not a valid JSON object: %v", err)
 	}

@@ -174,6 +174,8 @@ func TestQRCodeValidation(t *testing.T) {
 			{"inverted", "application/json", `{"name":"x","type":"url","content":{"url":"https://a.example"},"design":{"foreground":"#FFFFFF","background":"#000000"}}`, 400, "invalid_request", []string{"design.foreground"}},
 			{"malformed JSON", "application/json", `{"name":`, 400, "invalid_json", nil},
 			{"trailing data", "application/json", `{"name":"x"} {}`, 400, "invalid_json", nil},
+			{"empty body", "application/json", ``, 400, "invalid_json", nil},
+			{"white space only", "application/json", " \n\t ", 400, "invalid_json", nil},
 			{"body in UTF-16 by its charset", "application/json; charset=UTF-16", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"body in Latin-1 by its charset", "application/json;charset=latin1", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"byte-order mark", "application/json", "\ufeff" + `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_json", nil},
@@ -203,7 +205,9 @@ func TestQRCodeValidation(t *testing.T) {
 				if !slices.Equal(slices.Compact(fields), want) {
 					t.Errorf("fields %v, want %v (detail %v)", fields, want, p["detail"])
 				}
-				if want := map[string]string{"byte-order mark": "byte-order mark", "body in UTF-16 by its charset": `charset "UTF-16"`}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
+				if want := map[string]string{"byte-order mark": "byte-order mark", "body in UTF-16 by its charset": `charset "UTF-16"`,
+					"empty body": "the body is empty: send a JSON object", "white space only": "the body is empty: send a JSON object",
+					"malformed JSON": "the body ends inside its JSON object"}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
 					t.Errorf("detail %q does not say %s", p["detail"], want)
 				}
 				if tt.name == "too long for L" && strings.Contains(p["detail"].(string), "lower level") {
@@ -336,6 +340,20 @@ func TestQRCodeLogo(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("SVG after removing the logo: %d", resp.StatusCode)
+		}
+		// The base64 tool's output, wrapped every 76 characters, is
+		// taken as the document says; a logo without its padding is not.
+		logo := logoPNG(t)
+		var wrapped strings.Builder
+		for i := 0; i < len(logo); i += 76 {
+			wrapped.WriteString(logo[i:min(i+76, len(logo))] + `\n`)
+		}
+		upd = readJSON(t, h.send("PATCH", path, h.key, `{"design":{"errorCorrection":"H","logo":"`+wrapped.String()+`"}}`), 200)
+		if l, _ := upd["design"].(map[string]any)["logo"].(map[string]any); l == nil || l["contentType"] != "image/png" {
+			t.Errorf("a wrapped logo: %v", upd["design"])
+		}
+		if trimmed := strings.TrimRight(logo, "="); trimmed != logo {
+			expectProblem(t, h.send("PATCH", path, h.key, `{"design":{"errorCorrection":"H","logo":"`+trimmed+`"}}`), 400, "invalid_request")
 		}
 	})
 }

@@ -390,16 +390,24 @@ func ValidQRCursor(s string) bool {
 func parseCursor(s string) (int64, string, error) {
 	bad := &snapglyph.Error{Kind: snapglyph.EINVALID, Code: "invalid_request", Message: "the cursor is not one this API returned; start again without it",
 		Fields: []snapglyph.FieldError{{Field: "cursor", Message: "is not one this API returned (a page's nextCursor); start again without it"}}}
+	// Only what makeCursor makes is taken: a time, a QR code's id ("qr_"
+	// and letters and digits), and makeCursor's text of them exactly (a
+	// character added to a cursor, or "+5" for "5", decodes too).
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return 0, "", bad
 	}
 	atS, id, ok := strings.Cut(string(b), ":")
 	at, err := strconv.ParseInt(atS, 10, 64)
-	if !ok || err != nil || !strings.HasPrefix(id, "qr_") {
+	name, isQR := strings.CutPrefix(id, "qr_")
+	if !ok || err != nil || at < 0 || !isQR || name == "" || len(name) > 64 || strings.IndexFunc(name, notAlnum) >= 0 || makeCursor(at, id) != s {
 		return 0, "", bad
 	}
 	return at, id, nil
+}
+
+func notAlnum(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
 }
 
 // emitQR writes a QR code's event (for webhooks only: nothing is written
