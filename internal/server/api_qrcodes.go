@@ -109,6 +109,11 @@ func (q qrRequest) input() service.QRInput {
 // trailing data.
 // It returns the body as read, for the idempotency check.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
+	if ct := r.Header.Values("Content-Type"); len(ct) > 1 {
+		// Which one would be read depends on the reader: one is sent.
+		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",
+			"send exactly one Content-Type header (application/json); this request has %d", len(ct))
+	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, snapglyph.Codef(snapglyph.EUNSUPPORTED, "unsupported_media_type",

@@ -179,6 +179,7 @@ func TestQRCodeValidation(t *testing.T) {
 			{"body in UTF-16 by its charset", "application/json; charset=UTF-16", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"body in Latin-1 by its charset", "application/json;charset=latin1", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"byte-order mark", "application/json", "\ufeff" + `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 400, "invalid_json", nil},
+			{"two Content-Type headers", "application/json\napplication/json", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"wrong content type", "text/plain", `{"name":"x","type":"url","content":{"url":"https://a.example"}}`, 415, "unsupported_media_type", nil},
 			{"too large", "application/json", `{"name":"` + strings.Repeat("x", 600<<10) + `"}`, 413, "request_too_large", nil},
 			{"too long for L", "application/json", `{"name":"x","type":"email","content":{"to":"a@example.com","body":"` + strings.Repeat("é", 900) + `"},"design":{"errorCorrection":"L"}}`, 422, "content_too_long", []string{"content"}},
@@ -188,7 +189,9 @@ func TestQRCodeValidation(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				req, _ := http.NewRequest("POST", h.srv.URL+"/api/v1/qr-codes", strings.NewReader(tt.body))
 				req.Header.Set("Authorization", "Bearer "+h.key)
-				req.Header.Set("Content-Type", tt.ctype)
+				for ct := range strings.SplitSeq(tt.ctype, "\n") {
+					req.Header.Add("Content-Type", ct)
+				}
 				resp, err := h.srv.Client().Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -207,7 +210,7 @@ func TestQRCodeValidation(t *testing.T) {
 				}
 				if want := map[string]string{"byte-order mark": "byte-order mark", "body in UTF-16 by its charset": `charset "UTF-16"`,
 					"empty body": "the body is empty: send a JSON object", "white space only": "the body is empty: send a JSON object",
-					"malformed JSON": "the body ends inside its JSON object"}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
+					"malformed JSON": "the body ends inside its JSON object", "two Content-Type headers": "exactly one Content-Type header"}[tt.name]; want != "" && !strings.Contains(p["detail"].(string), want) {
 					t.Errorf("detail %q does not say %s", p["detail"], want)
 				}
 				if tt.name == "too long for L" && strings.Contains(p["detail"].(string), "lower level") {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,11 +103,18 @@ func missingKey(r *http.Request) error {
 	switch {
 	case r.Header.Get("X-API-Key") != "" || r.Header.Get("Api-Key") != "" || r.Header.Get("X-Api-Token") != "":
 		msg = "an API key was sent in an X-API-Key-style header, which is not accepted; send it as: Authorization: Bearer qr_live_…"
-	case r.URL.Query().Has("api_key") || r.URL.Query().Has("apiKey") || r.URL.Query().Has("key") || r.URL.Query().Has("access_token"):
-		msg = "an API key was sent in the URL, which is not accepted (URLs are logged and cached: revoke that key if it was a real one); send it as: Authorization: Bearer qr_live_…"
+	case slices.ContainsFunc(keyQueryParams, r.URL.Query().Has):
+		msg = keyInURL + "; send it as: Authorization: Bearer qr_live_…"
 	}
 	return snapglyph.Codef(snapglyph.EUNAUTHORIZED, "missing_api_key", "%s", msg)
 }
+
+// keyQueryParams are the query parameters other APIs take a key in; a
+// request with one is told that its key went into a URL (keyInURL),
+// with or without a key in its Authorization header.
+var keyQueryParams = []string{"api_key", "apiKey", "key", "access_token"}
+
+const keyInURL = "an API key was sent in the URL, which is not accepted (URLs are logged and cached: revoke that key if it was a real one)"
 
 // scopeFunc returns the permission a restricted key needs for a request.
 type scopeFunc func(r *http.Request) snapglyph.Scope

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,6 +107,26 @@ func TestAuthentication(t *testing.T) {
 			})
 		}
 
+		t.Run("key in the URL beside the header", func(t *testing.T) {
+			// Told that its key went into a URL, as without the header,
+			// not only that the parameter is unknown. (Another
+			// organisation: a 400 costs a call.)
+			_, key, _ := h.newOrgKey("pro")
+			for _, name := range []string{"api_key", "apiKey", "key", "access_token"} {
+				req := httptest.NewRequest("GET", "/api/v1/usage?"+name+"="+key, nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				rec := httptest.NewRecorder()
+				h.node.Handler().ServeHTTP(rec, req)
+				p := expectProblem(t, rec.Result(), 400, "invalid_request")
+				errs, _ := p["errors"].([]any)
+				if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "revoke that key if it was a real one") {
+					t.Errorf("?%s= beside the header: %v", name, p)
+				}
+				if strings.Contains(rec.Body.String(), key[8:]) {
+					t.Errorf("?%s=: the error body contains the key", name)
+				}
+			}
+		})
 		t.Run("Starter plan", func(t *testing.T) {
 			// A Starter organisation cannot create keys; one that moved
 			// to Starter keeps its keys but cannot use them.

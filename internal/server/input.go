@@ -124,6 +124,9 @@ func checkQueryNames(pattern, rawQuery string) error {
 			if len(takes) > 0 {
 				msg = "is not a parameter of this operation; it takes " + strings.Join(takes, ", ")
 			}
+			if slices.Contains(keyQueryParams, name) {
+				msg = "is not a parameter of this operation: " + keyInURL + "; the key goes in the Authorization header only"
+			}
 			fields = append(fields, snapglyph.FieldError{Field: name, Message: msg})
 		}
 	}
