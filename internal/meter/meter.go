@@ -202,14 +202,27 @@ func (m *Meter) Probe(ctx context.Context, org *snapglyph.Org, c snapglyph.Count
 func (m *Meter) chargeOrProbe(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64, probe bool) (st State, ok bool, err error) {
 	st, ok, err = m.charge(ctx, org, c, n, probe)
 	if err == nil {
-		charged := int64(0)
-		if ok && !probe {
-			charged = n
-		}
 		used, known := m.spent(ctx, org.ID)
-		m.report(&st, c, used, known, !ok, charged)
+		m.report(&st, c, used, known, !ok)
 	}
 	return st, ok, err
+}
+
+// admit tells the recorder (through Spent) of n units of the counter
+// charged (n > 0) or given back (n < 0) by a request still running, in
+// the account's lock: a request's report then counts every unit charged
+// before its own.
+func (m *Meter) admit(orgID, period string, c snapglyph.Counter, n int64) {
+	if m.Spent == nil {
+		return
+	}
+	var cs snapglyph.Counts
+	if c == snapglyph.ImageCredits {
+		cs.ImageCredits = n
+	} else {
+		cs.APICalls = n
+	}
+	m.Spent.rec.Admit(orgID, period, cs)
 }
 
 // spent returns what the organisation has spent this period, if known.
@@ -223,19 +236,20 @@ func (m *Meter) spent(ctx context.Context, orgID string) (snapglyph.Counts, bool
 }
 
 // report fills in the state's Used and Remaining: from what was spent
-// (plus charged, this request's units, not yet recorded) when known,
-// else from the meter's view. A refusal (refused) never reports more
-// remaining than could be admitted: other nodes' spending reaches the
-// database only at their next flush.
-func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, known, refused bool, charged int64) {
+// when known (what is recorded, with the units of requests still running
+// here: this request's and those charged before it, admit), else from the
+// meter's view. A refusal (refused) never reports more remaining than
+// could be admitted: other nodes' spending reaches the database only at
+// their next flush.
+func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, known, refused bool) {
 	if !known {
 		st.Used = max(st.Limit-st.Remaining, 0)
 		return
 	}
 	admissible := st.Remaining
-	st.Used = spent.APICalls + charged
+	st.Used = spent.APICalls
 	if c == snapglyph.ImageCredits {
-		st.Used = spent.ImageCredits + charged
+		st.Used = spent.ImageCredits
 	}
 	st.Remaining = max(st.Limit-st.Used, 0)
 	if refused {
@@ -266,6 +280,9 @@ func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Coun
 			a.mu.Unlock()
 			mayWait = false
 			continue
+		}
+		if ok && !probe {
+			m.admit(org.ID, st.Period, c, n)
 		}
 		a.mu.Unlock()
 		if !reclaim {
@@ -437,25 +454,24 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 		return calls, State{}, ok, err
 	}
 	used, known := m.spent(ctx, org.ID)
-	charged := int64(0)
-	if ok {
-		charged = 1
-	}
-	m.report(&calls, snapglyph.APICalls, used, known, !ok, charged)
+	m.report(&calls, snapglyph.APICalls, used, known, !ok)
 	a := m.lock(org.ID)
 	defer a.mu.Unlock()
 	period, resets := snapglyph.Period(m.Now())
 	p, err := m.poolLocked(ctx, a, org, snapglyph.ImageCredits, period)
 	if err != nil {
-		if ok && !m.refundLocked(a, calls.Period, snapglyph.APICalls, 1) {
-			a.mu.Unlock()
-			m.returnRefund(org.ID, calls.Period, snapglyph.APICalls, 1)
-			a.mu.Lock() // for the deferred Unlock
+		if ok {
+			m.admit(org.ID, calls.Period, snapglyph.APICalls, -1)
+			if !m.refundLocked(a, calls.Period, snapglyph.APICalls, 1) {
+				a.mu.Unlock()
+				m.returnRefund(org.ID, calls.Period, snapglyph.APICalls, 1)
+				a.mu.Lock() // for the deferred Unlock
+			}
 		}
 		return calls, State{}, false, err
 	}
 	credits = State{Limit: p.limit, Remaining: max(p.limit-p.reserved+p.lease, 0), ResetsAt: resets, Period: period}
-	m.report(&credits, snapglyph.ImageCredits, used, known, false, 0)
+	m.report(&credits, snapglyph.ImageCredits, used, known, false)
 	return calls, credits, ok, nil
 }
 
@@ -469,6 +485,7 @@ func (m *Meter) ChargeCall(ctx context.Context, org *snapglyph.Org) (calls, cred
 func (m *Meter) Refund(org *snapglyph.Org, c snapglyph.Counter, n int64, period string) {
 	a := m.lock(org.ID)
 	kept := m.refundLocked(a, period, c, n)
+	m.admit(org.ID, period, c, -n)
 	a.mu.Unlock()
 	if !kept {
 		m.returnRefund(org.ID, period, c, n)

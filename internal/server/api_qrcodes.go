@@ -611,9 +611,15 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		if !ok {
 			return nil, s.refuseImageCredits(w, p, credits, format, cost)
 		}
+		// Spent from the charge on: a render that panics gives them
+		// back (refundPanicked).
+		p.spent.ImageCredits += cost
+		p.creditsPeriod = credits.Period
 		img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
 		if err != nil {
 			s.meter.Refund(p.org, snapglyph.ImageCredits, cost, credits.Period)
+			p.spent.ImageCredits -= cost
+			p.creditsPeriod = ""
 			credits.Remaining += cost
 			setCreditHeaders(h, credits)
 			if snapglyph.ErrorKind(err) == snapglyph.EBUSY {
@@ -622,8 +628,6 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 			return nil, err
 		}
 		setCreditHeaders(h, credits)
-		p.spent.ImageCredits += cost
-		p.creditsPeriod = credits.Period
 		return img.Data, nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -39,6 +40,19 @@ func (s *Server) refundCall(w http.ResponseWriter, p *principal) {
 	p.calls.Used = max(p.calls.Used-1, 0)
 	p.calls.Remaining = max(p.calls.Limit-p.calls.Used, 0)
 	setLimitHeaders(w.Header(), p.calls, p.now)
+}
+
+// refundPanicked gives back what a request whose handler panicked was
+// charged and not given back: its call and its image credits.
+func (s *Server) refundPanicked(p *principal) {
+	if !p.refunded {
+		s.meter.Refund(p.org, snapglyph.APICalls, 1, p.period)
+		p.refunded = true
+	}
+	if n := p.spent.ImageCredits; n > 0 {
+		s.meter.Refund(p.org, snapglyph.ImageCredits, n, cmp.Or(p.creditsPeriod, p.period))
+		p.spent.ImageCredits = 0
+	}
 }
 
 // apiHandler serves an authenticated API request. The principal is
@@ -166,14 +180,23 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		if in != nil {
 			in.call = p
 		}
+		finished := false
 		defer func() {
-			// Counted even if the handler panics (recovered further out
-			// as a 500), unless recheck refused and counted it.
+			if !finished {
+				// The handler panicked (net/http recovers it, and the
+				// client gets no answer): what it was charged is given
+				// back, as for a 5xx, so it is neither spent nor counted
+				// as running here any longer.
+				s.refundPanicked(p)
+			}
+			// Counted even if the handler panics, unless recheck
+			// refused and counted it.
 			if !p.refused {
 				s.verifyCount("valid")
 			}
 		}()
 		next(w, r, p)
+		finished = true
 		if p.refused {
 			return // answered, counted, logged and charged as refused at once (recheck)
 		}

@@ -172,6 +172,11 @@ func TestKeyVerificationsCountPanickingRequest(t *testing.T) {
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the recovered panic's trace
 		srv.Start()
 		defer srv.Close()
+		usedCalls := func() float64 {
+			u := readJSON(t, h.get("/api/v1/usage", h.key), 200)
+			return u["apiCalls"].(map[string]any)["used"].(float64)
+		}
+		used0 := usedCalls()
 		before := h.verifications()
 		req, err := http.NewRequest("GET", srv.URL+"/api/v1/usage", nil)
 		if err != nil {
@@ -189,6 +194,12 @@ func TestKeyVerificationsCountPanickingRequest(t *testing.T) {
 			if k != "valid" && v != before[k] {
 				t.Errorf("%s grew by %v, want 0", k, v-before[k])
 			}
+		}
+		// The panicked request's call is given back, as a 5xx's: not
+		// spent, and not counted as running (the next usage request
+		// reports one call more, its own).
+		if used := usedCalls(); used != used0+1 {
+			t.Errorf("calls used %v after the panicked request, want %v", used, used0+1)
 		}
 	})
 }

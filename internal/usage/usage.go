@@ -43,6 +43,11 @@ type Recorder struct {
 	ips, flushingIPs *ipBuffer
 	// refused are the allowances this node has refused requests for.
 	refused map[refusalKey]*refusal
+	// inflight are the units charged to organisations (by id and period)
+	// by requests still running on this node: admitted, not yet recorded
+	// (Admit). Pending counts them, so that concurrent requests each see
+	// the others' units in their remaining figures.
+	inflight map[snapglyph.PeriodKey]snapglyph.Counts
 	// flushing1 holds a token while a flush runs: one flush at a time, as
 	// a lock a caller's deadline can give up waiting for (a flush stuck
 	// on a database that hangs must not hold a graceful stop forever).
@@ -68,7 +73,7 @@ type Recorder struct {
 // New returns a recorder writing to s.
 func New(s Saver, log *slog.Logger) *Recorder {
 	return &Recorder{saver: s, log: log, Interval: DefaultInterval, pending: newBatch(), ips: newIPBuffer(), refused: map[refusalKey]*refusal{},
-		flushing1: make(chan struct{}, 1)}
+		inflight: map[snapglyph.PeriodKey]snapglyph.Counts{}, flushing1: make(chan struct{}, 1)}
 }
 
 func newBatch() *snapglyph.UsageBatch {
@@ -93,6 +98,7 @@ func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use s
 		day = period + "-01"
 	}
 	r.mu.Lock()
+	r.admitLocked(orgID, period, snapglyph.Counts{APICalls: -c.APICalls, ImageCredits: -c.ImageCredits})
 	addCounts(r.pending.Orgs, snapglyph.PeriodKey{ID: orgID, Period: period}, c)
 	addCounts(r.pending.Keys, snapglyph.PeriodKey{ID: keyID, Period: period}, c)
 	addCounts(r.pending.KeyDays, snapglyph.PeriodKey{ID: keyID, Period: day}, c)
@@ -101,6 +107,41 @@ func (r *Recorder) Record(orgID, keyID, period string, c snapglyph.Counts, use s
 		r.IPsDropped.Add(1)
 	}
 	r.mu.Unlock()
+}
+
+// Admit adds c to the units of an organisation's period charged by
+// requests still running here (the meter calls it as it charges, with
+// negative counts as it gives units back); Record takes recorded units
+// off again, in the same step as it adds them to the buffer, so a unit is
+// counted by Pending exactly once from its charge on. The counts never go
+// below zero (a unit recorded that was not admitted here).
+func (r *Recorder) Admit(orgID, period string, c snapglyph.Counts) {
+	r.mu.Lock()
+	r.admitLocked(orgID, period, c)
+	r.mu.Unlock()
+}
+
+func (r *Recorder) admitLocked(orgID, period string, c snapglyph.Counts) {
+	k := snapglyph.PeriodKey{ID: orgID, Period: period}
+	n, ok := r.inflight[k]
+	if !ok && c.APICalls <= 0 && c.ImageCredits <= 0 {
+		return
+	}
+	n.APICalls = max(n.APICalls+c.APICalls, 0)
+	n.ImageCredits = max(n.ImageCredits+c.ImageCredits, 0)
+	if n == (snapglyph.Counts{}) {
+		delete(r.inflight, k)
+		return
+	}
+	r.inflight[k] = n
+}
+
+// InFlight returns the units of an organisation's period charged by
+// requests still running here.
+func (r *Recorder) InFlight(orgID, period string) snapglyph.Counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight[snapglyph.PeriodKey{ID: orgID, Period: period}]
 }
 
 // RefusalGrace is how long a node refuses an organisation's spent
@@ -167,15 +208,17 @@ func keepLatest(m map[string]snapglyph.LastUse, keyID string, use snapglyph.Last
 }
 
 // Pending returns what is buffered, not yet in the database, for an
-// organisation (or a key) in a period.
+// organisation (or a key) in a period; for an organisation, with the
+// units its requests still running here were charged (Admit).
 func (r *Recorder) Pending(id, period string) snapglyph.Counts {
 	k := snapglyph.PeriodKey{ID: id, Period: period}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.pending.Orgs[k]
 	kc := r.pending.Keys[k]
-	c.APICalls += kc.APICalls
-	c.ImageCredits += kc.ImageCredits
+	in := r.inflight[k]
+	c.APICalls += kc.APICalls + in.APICalls
+	c.ImageCredits += kc.ImageCredits + in.ImageCredits
 	if r.flushing != nil {
 		f, fk := r.flushing.Orgs[k], r.flushing.Keys[k]
 		c.APICalls += f.APICalls + fk.APICalls

@@ -130,3 +130,38 @@ func TestDroppedRowsAreLoggedAndCounted(t *testing.T) {
 		t.Fatalf("a second flush wrote %d batches (err %v); nothing was left", len(s.saved)-1, err)
 	}
 }
+
+// TestInFlight: units admitted by running requests count in Pending from
+// their charge on, exactly once: Record moves them from running to
+// buffered in one step, a refund (negative Admit) takes them off, and the
+// count never goes below zero.
+func TestInFlight(t *testing.T) {
+	r := New(&fakeSaver{}, slog.New(slog.DiscardHandler))
+	use := snapglyph.LastUse{At: time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)}
+	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: 1})
+	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: 1, ImageCredits: 10})
+	r.Admit("org_b", "2026-11", snapglyph.Counts{APICalls: 1})
+	if p := r.Pending("org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 2, ImageCredits: 10}) {
+		t.Fatalf("two running requests: pending %+v", p)
+	}
+	r.Record("org_a", "key_a", "2026-11", snapglyph.Counts{APICalls: 1, ImageCredits: 10}, use)
+	if p, in := r.Pending("org_a", "2026-11"), r.InFlight("org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 2, ImageCredits: 10}) || in != (snapglyph.Counts{APICalls: 1}) {
+		t.Fatalf("one recorded: pending %+v, in flight %+v", p, in)
+	}
+	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: -1}) // refunded
+	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: -1}) // once too often
+	if p, in := r.Pending("org_a", "2026-11"), r.InFlight("org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 1, ImageCredits: 10}) || in != (snapglyph.Counts{}) {
+		t.Fatalf("refunded: pending %+v, in flight %+v", p, in)
+	}
+	// Recorded without being admitted here: nothing goes negative.
+	r.Record("org_a", "key_a", "2026-11", snapglyph.Counts{APICalls: 1}, use)
+	if in := r.InFlight("org_a", "2026-11"); in != (snapglyph.Counts{}) {
+		t.Fatalf("in flight %+v", in)
+	}
+	if in := r.InFlight("org_b", "2026-11"); in != (snapglyph.Counts{APICalls: 1}) {
+		t.Fatalf("another organisation: in flight %+v", in)
+	}
+	if p := r.Pending("org_a", "2026-12"); p != (snapglyph.Counts{}) {
+		t.Fatalf("another period: %+v", p)
+	}
+}
