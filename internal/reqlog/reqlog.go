@@ -345,7 +345,7 @@ func (w *Writer) dropDayPastRetention(chunk []snapglyph.RequestLogEntry, now tim
 // request itself shows: a key used while not active.
 func prepare(e *snapglyph.RequestLogEntry) {
 	e.Method = snapglyph.StorableRedacted(e.Method, 16)
-	e.ResourceID = snapglyph.StorableRedacted(e.ResourceID, 128)
+	e.ResourceID = snapglyph.StorableShown(e.ResourceID, 128)
 	e.IP = snapglyph.StorableRedacted(e.IP, 64)
 	e.UserAgent = snapglyph.StorableRedacted(e.UserAgent, 256)
 	if snapglyph.InactiveKeyCodes[e.Code] {

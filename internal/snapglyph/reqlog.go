@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RequestLogEntry is one API request that named a key of an organisation,
@@ -488,6 +489,41 @@ func StorableRedacted(s string, max int) string {
 	}
 	// Each invalid byte grows into U+FFFD (three bytes): room for all.
 	return Storable(RedactKeys(Storable(s, 3*len(s))), max)
+}
+
+// StorableShown is StorableRedacted for a value a person reads to learn
+// what a client sent (a request's resource id in the request log): the
+// characters Storable drops are shown as escapes ("\u202e", "\u0000")
+// instead, so a request for "\u202ex" is not shown as one for "x". When
+// dropping them would join an API key (a key split by a zero-width space),
+// the value is kept as StorableRedacted keeps it, with the key cut: the
+// escapes would leave its two halves whole.
+func StorableShown(s string, max int) string {
+	kept := StorableRedacted(s, max)
+	if len(s) > max+KeyLen {
+		s = s[:max+KeyLen]
+	}
+	joined := Storable(s, 3*len(s))
+	if joined == s || RedactKeys(joined) != joined {
+		return kept // nothing dropped, or a key whole once they are
+	}
+	var b strings.Builder
+	for _, r := range s {
+		esc := ""
+		switch {
+		case r == utf8.RuneError:
+			esc = string(utf8.RuneError)
+		case dropped(r, false):
+			esc = fmt.Sprintf("\\u%04x", r)
+		default:
+			esc = string(r)
+		}
+		if b.Len()+len(esc) > max {
+			break
+		}
+		b.WriteString(esc)
+	}
+	return RedactKeys(b.String())
 }
 
 func isAlnumByte(c byte) bool {

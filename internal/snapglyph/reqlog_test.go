@@ -121,3 +121,35 @@ func TestParseLogTime(t *testing.T) {
 		}
 	}
 }
+
+// TestStorableShown: a resource id the request log shows keeps, as
+// escapes, the characters Storable drops (a request for "\u202ex" is not
+// shown as one for "x"), never grows past its bound nor cuts an escape in
+// two, and when dropping them would join an API key it is kept as
+// StorableRedacted keeps it: the key cut to its prefix.
+func TestStorableShown(t *testing.T) {
+	key := GenerateKey()
+	split := key[:20] + "\u200b" + key[20:]
+	for _, tt := range []struct{ in, want string }{
+		{"qr_FJ9V1pYfmsmOtK8rZPDM", "qr_FJ9V1pYfmsmOtK8rZPDM"},
+		{"\u202ex", `\u202ex`},
+		{"qr_\x00x\x1b[31m", `qr_\u0000x\u001b[31m`},
+		{"a\u200bb\u2066c", `a\u200bb\u2066c`},
+		{"bad\xffbyte", "bad\uFFFDbyte"},
+		{"menu\u202etxt", `menu\u202etxt`},
+		{split, StorableRedacted(split, 128)},
+		{key, StorableRedacted(key, 128)},
+	} {
+		if got := StorableShown(tt.in, 128); got != tt.want {
+			t.Errorf("StorableShown(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := StorableShown(split, 128); strings.Contains(got, key[8:20]) && strings.Contains(got, key[20:]) {
+		t.Errorf("a key split by a zero-width space is kept whole in %q", got)
+	}
+	long := strings.Repeat("\u202e", 100)
+	got := StorableShown(long, 128)
+	if len(got) > 128 || len(got)%6 != 0 || !strings.HasPrefix(got, `\u202e`) {
+		t.Errorf("StorableShown of 100 overrides: %d bytes, %q…", len(got), got[:min(len(got), 24)])
+	}
+}
