@@ -42,7 +42,8 @@ func checkPrinted(t *testing.T, what, out string) {
 // an attacker would, to serve: a path id with an escape sequence that
 // retitles the terminal and rings its bell, one with a line break that
 // starts a forged log line, and a user agent with an 8-bit CSI. They are
-// refused 400, recorded without the control characters, and `snapglyph
+// refused 400, recorded without the control characters (the path ids
+// show them as escapes), and `snapglyph
 // logs` and `key show` print none of them, as text or JSON; key show
 // names the key's creator by email, not by user id.
 func TestHostileRequestReachesTheOperatorAsText(t *testing.T) {
@@ -91,7 +92,9 @@ func TestHostileRequestReachesTheOperatorAsText(t *testing.T) {
 				t.Errorf("user agent recorded as %q", e.UserAgent)
 			}
 		}
-		if len(ids) != 2 || !ids["qr_]0;owned"] || !ids["qr_2026-11-15T12:00:00.000Z forged"] {
+		// The path ids show their control characters as escapes (plain
+		// text: the terminal acts on none), not dropped (StorableShown).
+		if len(ids) != 2 || !ids[`qr_\u001b]0;owned\u0007`] || !ids[`qr_\u000a2026-11-15T12:00:00.000Z forged`] {
 			t.Errorf("resource ids recorded as %v", ids)
 		}
 		out, _ = cli(t, db.DSN, 0, "logs", "--org", org.ID)
