@@ -71,6 +71,11 @@ setup() {
 
 # serve DB PORT [FLAG…] starts a node and waits for it.
 serve() {
+  # A node left running on the port would answer in its place, with
+  # another database (its keys unknown here: 401s, then 429s).
+  if curl -s -o /dev/null "http://127.0.0.1:$2/healthz"; then
+    echo "port $2 is in use by another server: stop it first" >&2; exit 1
+  fi
   SNAPGLYPH_DB=$1 "$sg" serve --addr "127.0.0.1:$2" --log-requests="$LOG_REQUESTS" "${@:3}" 2>>"$work/serve-$2.log" &
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.1; done
   echo "node on port $2 did not start"; cat "$work/serve-$2.log"; exit 1
