@@ -1,6 +1,9 @@
 package snapglyph
 
-import "crypto/rand"
+import (
+	"crypto/rand"
+	"strings"
+)
 
 // NewID returns prefix + "_" + 20 random base62 characters, e.g. "key_…".
 // IDs are safe to show and to put in URLs; they grant nothing.
@@ -20,4 +23,21 @@ func NewID(prefix string) string {
 		}
 	}
 	return string(b)
+}
+
+// IsIDOf reports whether s has the shape of an id NewID(prefix) makes:
+// the prefix, "_", and letters and digits (at most 64 of them), so that
+// an id read back from a client (in a cursor) is one the store could
+// hold.
+func IsIDOf(prefix, s string) bool {
+	rest, ok := strings.CutPrefix(s, prefix+"_")
+	if !ok || rest == "" || len(rest) > 64 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if !isBase62(rest[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -403,7 +403,7 @@ func CheckExpiry(expires, now time.Time) error {
 	switch d := expires.Sub(now); {
 	case d < MinKeyLifetime:
 		return Errorf(EINVALID, "the expiry %s is not at least one minute in the future", FormatTime(expires))
-	case d > 0 && expires.After(LatestAhead(now)):
+	case expires.After(LatestAhead(now)):
 		return Errorf(EINVALID, "the expiry %s is more than 10 years away (the latest is %s); leave the expiry out for a key that never expires",
 			FormatTime(expires), FormatTime(LatestAhead(now)))
 	}

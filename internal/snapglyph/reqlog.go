@@ -499,14 +499,15 @@ func StorableRedacted(s string, max int) string {
 // the value is kept as StorableRedacted keeps it, with the key cut: the
 // escapes would leave its two halves whole.
 func StorableShown(s string, max int) string {
-	kept := StorableRedacted(s, max)
-	if len(s) > max+KeyLen {
-		s = s[:max+KeyLen]
+	read := s
+	if len(read) > max+KeyLen {
+		read = read[:max+KeyLen]
 	}
-	joined := Storable(s, 3*len(s))
-	if joined == s || RedactKeys(joined) != joined {
-		return kept // nothing dropped, or a key whole once they are
+	joined := Storable(read, 3*len(read))
+	if joined == read || RedactKeys(joined) != joined {
+		return StorableRedacted(s, max) // nothing dropped, or a key whole once they are
 	}
+	s = read
 	var b strings.Builder
 	for _, r := range s {
 		esc := ""

@@ -399,15 +399,10 @@ func parseCursor(s string) (int64, string, error) {
 	}
 	atS, id, ok := strings.Cut(string(b), ":")
 	at, err := strconv.ParseInt(atS, 10, 64)
-	name, isQR := strings.CutPrefix(id, "qr_")
-	if !ok || err != nil || at < 0 || !isQR || name == "" || len(name) > 64 || strings.IndexFunc(name, notAlnum) >= 0 || makeCursor(at, id) != s {
+	if !ok || err != nil || at < 0 || !snapglyph.IsIDOf("qr", id) || makeCursor(at, id) != s {
 		return 0, "", bad
 	}
 	return at, id, nil
-}
-
-func notAlnum(r rune) bool {
-	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
 }
 
 // emitQR writes a QR code's event (for webhooks only: nothing is written

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
@@ -265,9 +266,6 @@ func (d *DB) now() time.Time { return d.Now() }
 // SQLite every step is a write transaction (_txlock=immediate), which
 // SQLite serialises.
 func (d *DB) Migrate(ctx context.Context) error {
-	if _, _, err := d.Installed(ctx); err != nil {
-		return err
-	}
 	err := d.tx(ctx, func(tx *Tx) error {
 		if err := tx.lockMigrations(ctx); err != nil {
 			return err
@@ -275,7 +273,9 @@ func (d *DB) Migrate(ctx context.Context) error {
 		_, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`)
 		return err
 	})
-	if err != nil {
+	if isNoSchema(err) {
+		return d.noSchema(ctx)
+	} else if err != nil {
 		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
 	dir := "migrations/" + d.dialect.name
@@ -292,33 +292,44 @@ func (d *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Installed reports whether the database holds SnapGlyph's tables (it was
-// migrated) and, on PostgreSQL, the schema they are in or would be made
-// in: the first schema of search_path that exists. A search_path naming
-// no schema that exists is an error that says so (PostgreSQL's own, "no
-// schema has been selected to create in", does not name it).
+// Installed reports, on PostgreSQL, the schema SnapGlyph's tables are in
+// or would be made in (the first schema of search_path that exists) and
+// whether they are there (it was migrated). A search_path naming no
+// schema that exists is an error that says so. On SQLite it reports
+// true: a file is told apart by whether it exists.
 func (d *DB) Installed(ctx context.Context) (schema string, ok bool, err error) {
 	if d.dialect != postgres {
-		err = d.queryRow(ctx, `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&ok)
-		if err != nil {
-			return "", false, fmt.Errorf("store: read the database's tables: %w", err)
-		}
-		return "", ok, nil
+		return "", true, nil
 	}
 	var current sql.NullString
-	var path string
-	if err := d.queryRow(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&current, &path); err != nil {
+	err = d.queryRow(ctx, `SELECT current_schema(),
+		EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations')`).Scan(&current, &ok)
+	if err != nil {
 		return "", false, fmt.Errorf("store: read the PostgreSQL schema: %w", err)
 	}
 	if !current.Valid {
-		return "", false, snapglyph.Errorf(snapglyph.EINVALID,
-			"PostgreSQL: no schema of search_path %q exists in this database: make it (CREATE SCHEMA …) or correct search_path in the URL", snapglyph.Storable(path, 200))
-	}
-	err = d.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations')`).Scan(&ok)
-	if err != nil {
-		return "", false, fmt.Errorf("store: read the PostgreSQL schema's tables: %w", err)
+		return "", false, d.noSchema(ctx)
 	}
 	return current.String, ok, nil
+}
+
+// noSchema is the error for a search_path that names no schema that
+// exists (PostgreSQL's own, "no schema has been selected to create in",
+// does not name it).
+func (d *DB) noSchema(ctx context.Context) error {
+	var path string
+	if err := d.queryRow(ctx, `SELECT current_setting('search_path')`).Scan(&path); err != nil {
+		return fmt.Errorf("store: read the PostgreSQL search_path: %w", err)
+	}
+	return snapglyph.Errorf(snapglyph.EINVALID,
+		"PostgreSQL: no schema of search_path %q exists in this database: make it (CREATE SCHEMA …) or correct search_path in the URL", snapglyph.Storable(path, 200))
+}
+
+// isNoSchema reports whether err is PostgreSQL finding no schema to
+// create a table in (SQLSTATE 3F000, invalid_schema_name).
+func isNoSchema(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "3F000"
 }
 
 // migrationLock is the PostgreSQL advisory lock held while migrating,

@@ -136,14 +136,6 @@ func (r *Recorder) admitLocked(orgID, period string, c snapglyph.Counts) {
 	r.inflight[k] = n
 }
 
-// InFlight returns the units of an organisation's period charged by
-// requests still running here.
-func (r *Recorder) InFlight(orgID, period string) snapglyph.Counts {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.inflight[snapglyph.PeriodKey{ID: orgID, Period: period}]
-}
-
 // RefusalGrace is how long a node refuses an organisation's spent
 // allowance before the organisation is told by the refusals themselves.
 // In that time every node has flushed the calls that spent it, so the

@@ -145,23 +145,31 @@ func TestInFlight(t *testing.T) {
 		t.Fatalf("two running requests: pending %+v", p)
 	}
 	r.Record("org_a", "key_a", "2026-11", snapglyph.Counts{APICalls: 1, ImageCredits: 10}, use)
-	if p, in := r.Pending("org_a", "2026-11"), r.InFlight("org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 2, ImageCredits: 10}) || in != (snapglyph.Counts{APICalls: 1}) {
+	if p, in := r.Pending("org_a", "2026-11"), inFlight(r, "org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 2, ImageCredits: 10}) || in != (snapglyph.Counts{APICalls: 1}) {
 		t.Fatalf("one recorded: pending %+v, in flight %+v", p, in)
 	}
 	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: -1}) // refunded
 	r.Admit("org_a", "2026-11", snapglyph.Counts{APICalls: -1}) // once too often
-	if p, in := r.Pending("org_a", "2026-11"), r.InFlight("org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 1, ImageCredits: 10}) || in != (snapglyph.Counts{}) {
+	if p, in := r.Pending("org_a", "2026-11"), inFlight(r, "org_a", "2026-11"); p != (snapglyph.Counts{APICalls: 1, ImageCredits: 10}) || in != (snapglyph.Counts{}) {
 		t.Fatalf("refunded: pending %+v, in flight %+v", p, in)
 	}
 	// Recorded without being admitted here: nothing goes negative.
 	r.Record("org_a", "key_a", "2026-11", snapglyph.Counts{APICalls: 1}, use)
-	if in := r.InFlight("org_a", "2026-11"); in != (snapglyph.Counts{}) {
+	if in := inFlight(r, "org_a", "2026-11"); in != (snapglyph.Counts{}) {
 		t.Fatalf("in flight %+v", in)
 	}
-	if in := r.InFlight("org_b", "2026-11"); in != (snapglyph.Counts{APICalls: 1}) {
+	if in := inFlight(r, "org_b", "2026-11"); in != (snapglyph.Counts{APICalls: 1}) {
 		t.Fatalf("another organisation: in flight %+v", in)
 	}
 	if p := r.Pending("org_a", "2026-12"); p != (snapglyph.Counts{}) {
 		t.Fatalf("another period: %+v", p)
 	}
+}
+
+// inFlight returns the units the recorder counts as running for an
+// organisation's period.
+func inFlight(r *Recorder, orgID, period string) snapglyph.Counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight[snapglyph.PeriodKey{ID: orgID, Period: period}]
 }
