@@ -88,7 +88,7 @@ func TestHostileRequestReachesTheOperatorAsText(t *testing.T) {
 				t.Fatalf("not a JSON line: %q", line)
 			}
 			ids[e.ResourceID] = true
-			if e.UserAgent != "acme-sdk/1.0 2J31m" {
+			if e.UserAgent != `acme-sdk/1.0 \u009b2J\u009b31m` {
 				t.Errorf("user agent recorded as %q", e.UserAgent)
 			}
 		}
@@ -108,7 +108,7 @@ func TestHostileRequestReachesTheOperatorAsText(t *testing.T) {
 		if !strings.Contains(out, "by owner@acme.test") || strings.Contains(out, owner.ID) {
 			t.Errorf("key show does not name the creator by email:\n%s", out)
 		}
-		if !strings.Contains(out, "(acme-sdk/1.0 2J31m)") {
+		if !strings.Contains(out, `(acme-sdk/1.0 \u009b2J\u009b31m)`) {
 			t.Errorf("key show's last use:\n%s", out)
 		}
 		out, _ = cli(t, db.DSN, 0, "key", "show", k.ID, "--json")

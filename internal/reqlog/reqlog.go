@@ -347,7 +347,7 @@ func prepare(e *snapglyph.RequestLogEntry) {
 	e.Method = snapglyph.StorableRedacted(e.Method, 16)
 	e.ResourceID = snapglyph.StorableShown(e.ResourceID, 128)
 	e.IP = snapglyph.StorableRedacted(e.IP, 64)
-	e.UserAgent = snapglyph.StorableRedacted(e.UserAgent, 256)
+	e.UserAgent = snapglyph.StorableShown(e.UserAgent, 256)
 	if snapglyph.InactiveKeyCodes[e.Code] {
 		e.Flags |= snapglyph.FlagInactiveKey
 	}

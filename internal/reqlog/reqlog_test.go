@@ -256,11 +256,11 @@ func TestWriterStoresHostileText(t *testing.T) {
 				t.Errorf("%s stored as %q", name, v)
 			}
 		}
-		if len(h.UserAgent) > store.MaxLogUserAgent || !strings.HasPrefix(h.UserAgent, "evil\uFFFDagent") || len(h.ResourceID) > store.MaxLogResourceID {
+		if len(h.UserAgent) > store.MaxLogUserAgent || !strings.HasPrefix(h.UserAgent, "evil\uFFFD\\u0000agent") || len(h.ResourceID) > store.MaxLogResourceID {
 			t.Errorf("user agent %d bytes %q…, resource id %d bytes", len(h.UserAgent), h.UserAgent[:20], len(h.ResourceID))
 		}
-		// The path id shows what was asked for: the NUL as an escape,
-		// not dropped (StorableShown).
+		// The path id and the user agent show what was sent: the NUL as
+		// an escape, not dropped (StorableShown).
 		if !strings.HasPrefix(h.ResourceID, "qr_\uFFFD(\\u0000xxx") {
 			t.Errorf("resource id stored as %.40q…", h.ResourceID)
 		}

@@ -211,7 +211,7 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		// The user agent is the client's text: kept, but made storable
 		// (valid UTF-8, no NUL, cut on a character boundary) and with any
 		// key in it cut to its prefix, as the request log keeps it.
-		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.StorableRedacted(r.UserAgent(), snapglyph.MaxLastUsedUA)}
+		use := snapglyph.LastUse{At: now, IP: snapglyph.Storable(clientIP(r), snapglyph.MaxLastUsedIP), UserAgent: snapglyph.StorableShown(r.UserAgent(), snapglyph.MaxLastUsedUA)}
 		if p.creditsPeriod != "" && p.creditsPeriod != period {
 			// The credits were charged in the next period (midnight came
 			// between the call's charge and theirs): recorded there.

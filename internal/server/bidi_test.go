@@ -56,16 +56,17 @@ func TestBidiIDsRefused(t *testing.T) {
 	})
 }
 
-// TestBidiUserAgentCleaned: a user agent holding format characters (a
-// right-to-left override, a zero-width space, an isolate) is kept without
-// them: in the request log as the CLI and the dashboard read it, in its
-// CSV export, and as the key's last use.
-func TestBidiUserAgentCleaned(t *testing.T) {
+// TestBidiUserAgentEscaped: a user agent holding format characters (a
+// right-to-left override, a zero-width space, an isolate) is kept with
+// them as escapes, so it is read as the client sent it and none acts on
+// the text around it: in the request log as the CLI and the dashboard
+// read it, in its CSV export, and as the key's last use.
+func TestBidiUserAgentEscaped(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		h := newHarness(t, db, lbConfig())
 		ctx := context.Background()
 		const ua = "bidi\u202eevil\u200b/1.0 \u2066x\u2069"
-		const want = "bidievil/1.0 x"
+		const want = `bidi\u202eevil\u200b/1.0 \u2066x\u2069`
 		resp, s := h.call("GET", "/api/v1/usage", h.key, "192.0.2.1", ua, "")
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
