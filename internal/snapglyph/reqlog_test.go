@@ -137,6 +137,7 @@ func TestStorableShown(t *testing.T) {
 		{"a\u200bb\u2066c", `a\u200bb\u2066c`},
 		{"bad\xffbyte", "bad\uFFFDbyte"},
 		{"menu\u202etxt", `menu\u202etxt`},
+		{"line1\u2028200 GET /api/v1/usage\u2029x", `line1\u2028200 GET /api/v1/usage\u2029x`},
 		{split, StorableRedacted(split, 128)},
 		{key, StorableRedacted(key, 128)},
 	} {

@@ -174,8 +174,8 @@ func Storable(s string, max int) string {
 // StorableMultiline is Storable for text recorded as several lines: a
 // webhook receiver's answer, an error, a notice's body. It keeps line
 // feeds and tabs, and makes every line break a line feed (CRLF, common in
-// HTTP answers, and a lone CR, which would move a terminal's cursor back
-// over the line it ends); every other control character and format
+// HTTP answers, a lone CR, which would move a terminal's cursor back over
+// the line it ends, and the separators U+2028 and U+2029); every other control character and format
 // character is dropped as Storable drops it.
 func StorableMultiline(s string, max int) string {
 	return storableText(s, max, true)
@@ -194,6 +194,9 @@ func storableText(s string, max int, multiline bool) string {
 			}
 			r = '\n'
 		}
+		if multiline && (r == '\u2028' || r == '\u2029') {
+			r = '\n' // a line or paragraph separator: a break as well
+		}
 		if dropped(r, multiline) {
 			continue
 		}
@@ -206,7 +209,8 @@ func storableText(s string, max int, multiline bool) string {
 }
 
 // dropped reports whether Storable (or, with multiline,
-// StorableMultiline) leaves r out.
+// StorableMultiline) leaves r out: the line and paragraph separators
+// (U+2028, U+2029) too, which break a line as a line feed does.
 func dropped(r rune, multiline bool) bool {
 	switch {
 	case r < 0x20:
@@ -216,7 +220,7 @@ func dropped(r rune, multiline bool) bool {
 	case r <= 0x9f:
 		return true // DEL and C1
 	}
-	return unicode.Is(unicode.Cf, r)
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // storable reports whether s is valid UTF-8 without the characters

@@ -19,6 +19,7 @@ func TestStorableMultiline(t *testing.T) {
 		"error: \x1b]0;owned\x07\x1b[2Jgone\u009b1m\x7f\u202e": "error: ]0;owned[2Jgone1m",
 		"nul\x00 and \xff stay storable":                       "nul and \ufffd stay storable",
 		"{\n\t\"ok\": false\n}":                                "{\n\t\"ok\": false\n}",
+		"line\u2028separated\u2029paragraph":                   "line\nseparated\nparagraph",
 	} {
 		got := StorableMultiline(in, 1000)
 		if got != want {
@@ -38,7 +39,7 @@ func TestStorableMultiline(t *testing.T) {
 // again changes nothing.
 func TestStorableProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []string{"a", "\x00", "\x1b", "\x07", "\n", "\r", "\t", "\x7f", "\u0085", "\u009b", "\u202e", "\u200b", "\xff", "\xe6\xbc", "漢", "é", " "}
+	alphabet := []string{"a", "\x00", "\x1b", "\x07", "\n", "\r", "\t", "\x7f", "\u0085", "\u009b", "\u202e", "\u200b", "\u2028", "\u2029", "\xff", "\xe6\xbc", "漢", "é", " "}
 	for i := 0; i < 2000; i++ {
 		var b strings.Builder
 		for n := rng.IntN(40); n > 0; n-- {
@@ -51,7 +52,7 @@ func TestStorableProperties(t *testing.T) {
 			keeps string
 		}{{"Storable", Storable, ""}, {"StorableMultiline", StorableMultiline, "\n\t"}} {
 			got := f.fn(in, max)
-			if len(got) > max || !utf8.ValidString(got) || hasControl(got, f.keeps) || strings.ContainsAny(got, "\u202e\u200b") {
+			if len(got) > max || !utf8.ValidString(got) || hasControl(got, f.keeps) || strings.ContainsAny(got, "\u202e\u200b\u2028\u2029") {
 				t.Fatalf("%s(%q, %d) = %q", f.name, in, max, got)
 			}
 			if again := f.fn(got, max); again != got {
