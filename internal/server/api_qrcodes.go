@@ -616,6 +616,12 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, p *principal
 		p.spent.ImageCredits += cost
 		p.creditsPeriod = credits.Period
 		img, err := s.svc.RenderQRCode(r.Context(), q, format, size)
+		if err == nil {
+			// A client that left while its image was drawn is sent
+			// nothing, so it pays nothing (credits are charged when the
+			// image is sent): 499, as writeError answers it.
+			err = r.Context().Err()
+		}
 		if err != nil {
 			s.meter.Refund(p.org, snapglyph.ImageCredits, cost, credits.Period)
 			p.spent.ImageCredits -= cost

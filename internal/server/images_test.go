@@ -3,11 +3,14 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -373,5 +376,104 @@ func TestImageHeadAsGet(t *testing.T) {
 			t.Errorf("GET without credits: %v", get.Header)
 		}
 		same(get.Header, head.Header, vary, nil)
+	})
+}
+
+// TestImageForAClientGoneIsFree: a client that leaves while its image is
+// drawn (a time-out of its own) is sent nothing and pays nothing, neither
+// the call nor the ten credits of a PNG — credits are charged when the
+// image is sent — and its request is logged as 499; a client that stays
+// pays for the same image. Both stores.
+func TestImageForAClientGoneIsFree(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.send("POST", "/api/v1/qr-codes", h.key, `{"name":"Menu","type":"url","content":{"url":"https://example.com/gone"}}`), 201)
+		path := "/api/v1/qr-codes/" + q["id"].(string) + "?format=png&size=600"
+		used := func() (calls, credits float64) {
+			t.Helper()
+			u := readJSON(t, h.send("GET", "/api/v1/usage", h.key, ""), 200)
+			return u["apiCalls"].(map[string]any)["used"].(float64), u["imageCredits"].(map[string]any)["used"].(float64)
+		}
+		calls0, credits0 := used()
+
+		// A listener of the test's own before the node, to learn when the
+		// node sees the client leave; the render waits for the test.
+		node, seen := h.node.Handler(), make(chan context.Context, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/api/v1/qr-codes/") {
+				seen <- r.Context()
+			}
+			node.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		drawing, release := make(chan struct{}), make(chan struct{})
+		h.node.Service.OnDraw(func() { close(drawing); <-release })
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		done := make(chan error, 1)
+		go func() {
+			resp, err := srv.Client().Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		wait := func(c <-chan struct{}, what string) {
+			t.Helper()
+			select {
+			case <-c:
+			case <-time.After(10 * time.Second):
+				t.Fatal(what)
+			}
+		}
+		var server context.Context
+		select {
+		case server = <-seen:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request did not reach the node")
+		}
+		wait(drawing, "the image was not drawn")
+		cancel() // the client's time-out, while its credits are spent and its image drawn
+		if err := <-done; err == nil {
+			t.Fatal("the cancelled request was answered")
+		}
+		wait(server.Done(), "the node did not see the client leave")
+		close(release)
+		h.node.Service.OnDraw(nil)
+		eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(h.logs.String(), "status=499") {
+				return fmt.Errorf("no request logged as 499:\n%s", h.logs.String())
+			}
+			return nil
+		})
+		if calls, credits := used(); calls != calls0+1 || credits != credits0 {
+			t.Errorf("after an image whose client left and a usage read: %v calls and %v credits used, %v and %v before: want one call (the read) and no credit",
+				calls, credits, calls0, credits0)
+		}
+		images := 0
+		for _, e := range logOf(t, h.cli, h.org.ID, 4) { // the create, two usage reads and the image
+			if e.Method == "GET" && e.Route != "/api/v1/usage" {
+				images++
+				if e.Status != 499 || e.Code != "client_closed_request" || e.Calls != 0 || e.Credits != 0 {
+					t.Errorf("the image's log entry: %d %s, %d calls, %d credits; want 499 client_closed_request, free", e.Status, e.Code, e.Calls, e.Credits)
+				}
+			}
+		}
+		if images != 1 {
+			t.Errorf("%d images in the log, want 1", images)
+		}
+
+		// A client that stays gets the image (drawn for the one that left)
+		// and pays for it.
+		resp := h.get(path, h.key)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		if calls, credits := used(); calls != calls0+3 || credits != credits0+10 {
+			t.Errorf("after a PNG sent: %v calls and %v credits used, %v and %v before: want 3 more calls and 10 credits", calls, credits, calls0, credits0)
+		}
 	})
 }

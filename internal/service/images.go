@@ -75,6 +75,11 @@ func newImages(o ImageOptions) *images {
 // before the service is used.
 func (s *Service) SetImageOptions(o ImageOptions) { s.images.Store(newImages(o)) }
 
+// OnDraw has f called at the start of every render, its slot held (for
+// tests: a render that takes as long as the test needs). Call it before
+// the service draws.
+func (s *Service) OnDraw(f func()) { s.images.Load().onDraw = f }
+
 // renderVersion is part of every image's key and ETag: change it when the
 // renderers' output changes, so clients and caches do not keep old images.
 const renderVersion = "1"
