@@ -160,6 +160,22 @@ func dateField(r *http.Request, name string) (time.Time, bool) {
 	return t, err == nil
 }
 
+// HasField reports whether r has a line of the field name that holds
+// something: a request whose first If-Match line is blank and whose
+// second lists a tag has a precondition, though Header.Get says "".
+func HasField(r *http.Request, name string) bool {
+	return len(fieldLines(r, name)) > 0
+}
+
+// FirstField is the first line of the field name that holds something,
+// or "".
+func FirstField(r *http.Request, name string) string {
+	if values := fieldLines(r, name); len(values) > 0 {
+		return values[0]
+	}
+	return ""
+}
+
 // fieldLines returns the lines of a field that hold something: a line
 // with nothing but whitespace is as good as absent (net/http's own
 // conditional requests treat it so).

@@ -686,7 +686,7 @@ func setValidators(h http.Header, q *snapglyph.QRCode, now time.Time) {
 // change; and If-None-Match must not list its ETag (RFC 9110 §13.1,
 // in the order of §13.2.2). Nil without any of them.
 func preconditionOf(r *http.Request) service.Precondition {
-	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" && r.Header.Get("If-Unmodified-Since") == "" {
+	if !httpx.HasField(r, "If-Match") && !httpx.HasField(r, "If-None-Match") && !httpx.HasField(r, "If-Unmodified-Since") {
 		return nil
 	}
 	return func(q *snapglyph.QRCode) error {
@@ -715,7 +715,7 @@ func readPrecondition(r *http.Request, etag string, modified time.Time, then str
 	if httpx.UnmodifiedSinceFails(r, modified) {
 		return snapglyph.Codef(snapglyph.EPRECONDITION, "precondition_failed",
 			"If-Unmodified-Since is %s, but the QR code was last changed at %s, not before it; %s",
-			snapglyph.Shorten(r.Header.Get("If-Unmodified-Since"), 40), modified.UTC().Format("2006-01-02 15:04:05.000 UTC"), then)
+			snapglyph.Shorten(httpx.FirstField(r, "If-Unmodified-Since"), 40), modified.UTC().Format("2006-01-02 15:04:05.000 UTC"), then)
 	}
 	return nil
 }

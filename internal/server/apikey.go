@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapglyph/snapglyph/internal/httpx"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
@@ -296,7 +297,7 @@ var usageHeaders = [...]string{hRateLimit, hRateRemaining, hRateReset, hRateLimi
 // and its format; 0 for any other request (the handler refuses a bad
 // format) and for a conditional one.
 func imageCost(r *http.Request) (int64, string) {
-	if r.Pattern != "GET /api/v1/qr-codes/{id}" || r.Header.Get("If-None-Match") != "" {
+	if r.Pattern != "GET /api/v1/qr-codes/{id}" || httpx.HasField(r, "If-None-Match") {
 		// A conditional request may be answered 304, which costs no
 		// credit: the handler decides.
 		return 0, ""

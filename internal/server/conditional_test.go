@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/node"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
 
@@ -327,5 +330,61 @@ func TestIfModifiedSinceSameSecond(t *testing.T) {
 		if code, _ := get(lm3); code != 304 || lm3 != start.Add(2*time.Second).Format(http.TimeFormat) {
 			t.Errorf("v3's Last-Modified %q: %d, want %s and 304", lm3, code, start.Add(2*time.Second).Format(http.TimeFormat))
 		}
+	})
+}
+
+// TestBlankFirstConditionLine: a condition sent as a blank line followed
+// by a line that holds it (curl's -H 'If-Match;' then -H 'If-Match: "v9"')
+// is the condition on its second line, as a lone blank line is no
+// condition: a stale If-Match, If-None-Match: * and a past
+// If-Unmodified-Since still refuse a PATCH or DELETE with 412, changing
+// nothing; an image whose current tag is on the second If-None-Match line
+// is answered 304, with no credit needed; and a CORS preflight whose
+// Origin comes second is still refused.
+func TestBlankFirstConditionLine(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		q := readJSON(t, h.sendH("POST", "/api/v1/qr-codes", `{"name":"Menu","type":"url","content":{"url":"https://example.com/menu"}}`), 201)
+		path := "/api/v1/qr-codes/" + q["id"].(string)
+		for _, c := range []struct {
+			method, body string
+			headers      []string
+		}{
+			{"PATCH", `{"name":"lost"}`, []string{"If-Match", "", "If-Match", `"v9"`}},
+			{"PATCH", `{"name":"lost"}`, []string{"If-None-Match", " ", "If-None-Match", "*"}},
+			{"DELETE", "", []string{"If-Unmodified-Since", "", "If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"}},
+			{"DELETE", "", []string{"If-Match", "\t", "If-Match", `"v9"`}},
+		} {
+			resp := h.sendH(c.method, path, c.body, c.headers...)
+			expectProblem(t, resp, 412, "precondition_failed")
+		}
+		got := readJSON(t, h.sendH("GET", path, ""), 200)
+		if got["name"] != "Menu" {
+			t.Errorf("after refused changes the code is named %v, want Menu", got["name"])
+		}
+		// A lone blank line is no condition: the change is made.
+		if code, body := status(h.sendH("PATCH", path, `{"name":"Kept"}`, "If-Match", " ")); code != 200 {
+			t.Errorf("PATCH with a blank If-Match: %d %s, want 200", code, body)
+		}
+
+		// The image's tag on the second line: 304, though no credit is left.
+		img := h.sendH("GET", path+"?format=svg", "")
+		etag := img.Header.Get("ETag")
+		if code, _ := status(img); code != 200 || etag == "" {
+			t.Fatalf("image: %d, ETag %q", code, etag)
+		}
+		zero := int64(0)
+		if err := h.cli.SetLimits(context.Background(), snapglyph.Operator, h.org.ID, nil, &zero); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, func() error {
+			if code, body := status(h.sendH("GET", path+"?format=svg", "", "If-None-Match", "", "If-None-Match", etag)); code != 304 {
+				return fmt.Errorf("image with its tag on the second If-None-Match line: %d %s, want 304", code, body)
+			}
+			return nil
+		})
+
+		resp := h.sendH("OPTIONS", "/api/v1/usage", "", "Origin", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "GET")
+		expectProblem(t, resp, 403, "cors_not_allowed")
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/snapglyph/snapglyph/internal/httpx"
 	"github.com/snapglyph/snapglyph/internal/snapglyph"
 )
 
@@ -57,7 +58,7 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 // charged. Without the header the answer is the 404 or 405 alone: an
 // unknown path is not turned into a 401.
 func (s *Server) answerNoRoute(w http.ResponseWriter, r *http.Request, allow []string, route string, notFound func(*http.Request) error) {
-	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+	if r.Method == http.MethodOptions && httpx.HasField(r, "Origin") && httpx.HasField(r, "Access-Control-Request-Method") {
 		// A browser asking whether a web page may call the API. API
 		// keys are secrets: a page would hand the key to everyone who
 		// opens it, so the answer is no, and says why.
