@@ -238,9 +238,18 @@ func (m *Meter) spent(ctx context.Context, orgID string) (snapglyph.Counts, bool
 // report fills in the state's Used and Remaining: from what was spent
 // when known (what is recorded, with the units of requests still running
 // here: this request's and those charged before it, admit), else from the
-// meter's view. A refusal (refused) never reports more remaining than
-// could be admitted: other nodes' spending reaches the database only at
-// their next flush.
+// meter's view. Other nodes' spending reaches the database only at their
+// next flush, so what was spent can trail what they answered by a flush
+// interval; the meter's view (st.Remaining on entry: what the database
+// had not leased at this node's last lease, and this node's lease) has
+// no such lag once leases are single units. A refusal (refused), and any
+// answer once fewer units are left than leases come in single units
+// (singleUnits), never reports more remaining than could be admitted:
+// the last units of a limit are counted down as they really go, and the
+// last request admitted says 0, on every node. Above that the figure is
+// the same on every node (to within their flushes), never a node's own
+// view of the leases, which would differ from node to node by the blocks
+// each holds.
 func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, known, refused bool) {
 	if !known {
 		st.Used = max(st.Limit-st.Remaining, 0)
@@ -252,10 +261,14 @@ func (m *Meter) report(st *State, c snapglyph.Counter, spent snapglyph.Counts, k
 		st.Used = spent.ImageCredits
 	}
 	st.Remaining = max(st.Limit-st.Used, 0)
-	if refused {
+	if refused || admissible < singleUnits {
 		st.Remaining = min(st.Remaining, admissible)
 	}
 }
+
+// singleUnits is how few units must be left, as a node last saw the
+// database, for leases to take one unit at a time (blockSize).
+const singleUnits = snapglyph.LeaseShare * snapglyph.LeaseShare
 
 // charge spends n units, or with probe only checks that it could.
 func (m *Meter) charge(ctx context.Context, org *snapglyph.Org, c snapglyph.Counter, n int64, probe bool) (st State, ok bool, err error) {
@@ -400,7 +413,7 @@ func (m *Meter) settle(ctx context.Context) error {
 // (the database sizes the real one).
 func (m *Meter) blockSize(p *pool) int64 {
 	left := p.limit - p.reserved
-	if left < snapglyph.LeaseShare*snapglyph.LeaseShare {
+	if left < singleUnits {
 		return 1
 	}
 	return min(max(left/snapglyph.LeaseShare, 1), m.MaxBlock)

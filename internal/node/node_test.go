@@ -651,3 +651,81 @@ func TestRefusedImagesCostNothingAcrossNodes(t *testing.T) {
 		t.Errorf("stored: %d calls used, %d reserved; want 1 and 1", u.Used.APICalls, u.Reserved.APICalls)
 	}
 }
+
+// TestRemainingNearTheLimitOnEveryNode: the last units of an allowance
+// are counted down as they really go on every node, though the nodes
+// that spent the rest have not written their usage yet (a flush interval
+// longer than the test): with 10,000 image credits, two nodes spend 9,900
+// on PNGs, then a third node's SVGs (a credit each) are told what is
+// truly left after each — never more, the last one admitted 0 — and
+// exactly the 100 left are admitted. Told from the recorded usage alone,
+// the third node said 9,999 left.
+func TestRemainingNearTheLimitOnEveryNode(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	cfg := node.Config{FlushInterval: time.Hour}
+	nodes := []*testNode{startNode(t, db, cfg), startNode(t, db, cfg), startNode(t, db, cfg)}
+	const credits = 10_000
+	_, key := newOrgKey(t, cli(t, db), 100_000, credits)
+	st, body, _ := send(t, "POST", nodes[0].srv.URL+"/api/v1/qr-codes", key, `{"name":"Menu","type":"text","content":{"text":"near the limit"}}`)
+	if st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	var code struct{ ID string }
+	json.Unmarshal(body, &code)
+	path := "/api/v1/qr-codes/" + code.ID
+
+	// 990 PNGs (10 credits each) over the first two nodes, 8 at a time
+	// each. Near the end a PNG may be refused while the other node holds
+	// the credits it needs (a node asks for them back at most every
+	// 100 ms): it is sent again, as a client would after its 429.
+	var wg sync.WaitGroup
+	var spent atomic.Int64
+	for w := range 16 {
+		base := nodes[1+w%2].srv.URL
+		wg.Go(func() {
+			for i := w; i < 990; i += 16 {
+				for try := 0; ; try++ {
+					st, body, _ := get(t, base, path+"?format=png&size=128", key)
+					if st == 200 {
+						break
+					}
+					if st != 429 || try == 100 {
+						t.Errorf("PNG %d: %d %s", i, st, body)
+						return
+					}
+					time.Sleep(10 * time.Millisecond) // the other node gives its credits back
+				}
+				spent.Add(10)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	left := credits - spent.Load() // 100
+
+	// The third node, one SVG at a time.
+	admitted := int64(0)
+	for range 150 {
+		st, body, h := get(t, nodes[0].srv.URL, path+"?format=svg", key)
+		if st == 429 {
+			break
+		}
+		if st != 200 {
+			t.Fatalf("SVG: %d %s", st, body)
+		}
+		admitted++
+		truly := left - admitted
+		said, err := strconv.ParseInt(h.Get("X-Image-Credits-Remaining"), 10, 64)
+		if err != nil || said > truly {
+			t.Fatalf("SVG %d: X-Image-Credits-Remaining %q, but %d are left", admitted, h.Get("X-Image-Credits-Remaining"), truly)
+		}
+	}
+	if admitted != left {
+		t.Fatalf("%d SVGs admitted with %d credits left", admitted, left)
+	}
+	if _, _, h := get(t, nodes[0].srv.URL, "/api/v1/usage", key); h.Get("X-Image-Credits-Remaining") != "0" {
+		t.Errorf("after the last credit, X-Image-Credits-Remaining %q, want 0", h.Get("X-Image-Credits-Remaining"))
+	}
+}
