@@ -168,6 +168,7 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		if !key.Scopes.Full() && scope != nil {
 			if need := scope(r); !key.Scopes.Allows(need) {
 				s.verifyCount("insufficient_scope")
+				s.setUsageHeaders(w, r, org, now)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="snapglyph", error="insufficient_scope", scope="`+need.String()+`"`)
 				s.writeError(w, r, key.ErrScope(need))
 				return
@@ -221,6 +222,24 @@ func (s *Server) requireAPIKey(scope scopeFunc, next apiHandler) http.Handler {
 		}
 		s.recorder.Record(org.ID, key.ID, period, spent, use)
 	})
+}
+
+// setUsageHeaders sets the usage headers of a request refused for what
+// its key may do (its scopes, the client's address), charging nothing: the
+// key is authenticated, and every authenticated response tells the
+// allowance. Without the meter's answer (the database away) the refusal
+// goes without them.
+func (s *Server) setUsageHeaders(w http.ResponseWriter, r *http.Request, org *snapglyph.Org, now time.Time) {
+	calls, _, err := s.meter.Probe(r.Context(), org, snapglyph.APICalls, 0)
+	if err != nil {
+		return
+	}
+	credits, _, err := s.meter.Probe(r.Context(), org, snapglyph.ImageCredits, 0)
+	if err != nil {
+		return
+	}
+	setLimitHeaders(w.Header(), calls, now)
+	setCreditHeaders(w.Header(), credits)
 }
 
 // chargeCall charges one API call to a request whose key passed, once the
@@ -418,6 +437,7 @@ func (s *Server) authenticateAt(w http.ResponseWriter, r *http.Request, in *requ
 	if len(key.AllowedIPs) > 0 {
 		if ip := clientIP(r); !snapglyph.IPAllowed(key.AllowedIPs, ip) {
 			s.verifyCount("ip_not_allowed")
+			s.setUsageHeaders(w, r, org, now)
 			s.writeError(w, r, key.ErrIP(ip))
 			return nil, nil, false
 		}

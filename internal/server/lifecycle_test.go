@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,12 @@ func TestScopes(t *testing.T) {
 				}
 				refused++
 				wa := resp.Header.Get("WWW-Authenticate")
+				// The key is authenticated: the refusal tells the
+				// allowance, as every authenticated response does.
+				if got, want := resp.Header.Get("X-RateLimit-Remaining"), strconv.FormatInt(1000-want, 10); got != want ||
+					resp.Header.Get("X-RateLimit-Limit") != "1000" || resp.Header.Get("X-Image-Credits-Limit") != "200" || resp.Header.Get("X-Image-Credits-Remaining") == "" {
+					t.Errorf("%s with %s %s: X-RateLimit-Remaining %q (want %s), headers %v", scope, op.method, op.path, got, want, resp.Header)
+				}
 				p := expectProblem(t, resp, 403, "insufficient_scope")
 				if wa != `Bearer realm="snapglyph", error="insufficient_scope", scope="`+op.scope+`"` {
 					t.Errorf("%s with %s %s: WWW-Authenticate %q", scope, op.method, op.path, wa)
@@ -207,7 +214,11 @@ func TestIPAllowlist(t *testing.T) {
 			}
 		}
 		for _, ip := range []string{"203.0.114.1", "198.51.100.8", "2001:db9::1", "10.0.0.1"} {
-			p := expectProblem(t, h.request("GET", "/api/v1/usage", k.Secret, ip, ""), 403, "ip_not_allowed")
+			resp := h.request("GET", "/api/v1/usage", k.Secret, ip, "")
+			if got, want := resp.Header.Get("X-RateLimit-Remaining"), strconv.FormatInt(1000-calls-5, 10); got != want || resp.Header.Get("X-Image-Credits-Remaining") != "200" {
+				t.Errorf("from %s: X-RateLimit-Remaining %q (want %s), X-Image-Credits-Remaining %q (want 200)", ip, got, want, resp.Header.Get("X-Image-Credits-Remaining"))
+			}
+			p := expectProblem(t, resp, 403, "ip_not_allowed")
 			d := p["detail"].(string)
 			if !strings.Contains(d, "came from "+ip) || strings.Contains(d, "203.0.113.0") || strings.Contains(d, "2001:db8::/32") || strings.Contains(d, "198.51.100.7") {
 				t.Errorf("from %s: detail %q (must show the address seen, never the list)", ip, d)
