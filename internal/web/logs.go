@@ -494,6 +494,12 @@ func (a *app) handleLogExport(format string) http.HandlerFunc {
 			return nil
 		})
 		if err != nil && !started {
+			if snapglyph.ErrorKind(err) == snapglyph.ENOTFOUND {
+				// The key filter names no key of the organisation: a bad
+				// filter, 422 as on the Logs page, not a missing page.
+				a.renderError(w, r, http.StatusUnprocessableEntity, headings[http.StatusUnprocessableEntity], sentence(snapglyph.ErrorMessage(err)))
+				return
+			}
 			a.fail(w, r, err)
 			return
 		}

@@ -319,7 +319,13 @@ func TestLogsAccessAndTenancy(t *testing.T) {
 		expectStatus(t, p, http.StatusUnprocessableEntity)
 		expectContains(t, p, "No API key has the id", "in this organisation")
 		expectNotContains(t, p, reqA)
-		expectStatus(t, bb.get("/settings/logs/export.csv?key="+kidA), http.StatusNotFound)
+		// The exports refuse it as the page does: a bad filter.
+		for _, path := range []string{"/settings/logs/export.csv?key=" + kidA, "/settings/logs/export.ndjson?key=" + kidA} {
+			p := bb.get(path)
+			expectStatus(t, p, http.StatusUnprocessableEntity)
+			expectContains(t, p, "No API key has the id", "in this organisation")
+			expectNotContains(t, p, reqA)
+		}
 
 		// A Member of A sees no link and is refused everywhere.
 		m := e.browser()
@@ -357,6 +363,7 @@ func TestLogsAccessAndTenancy(t *testing.T) {
 		}
 		expectStatus(t, a.get("/settings/logs?ip=%ff%00"), http.StatusUnprocessableEntity)
 		expectStatus(t, a.get("/settings/logs/export.csv?status=abc"), http.StatusUnprocessableEntity)
+		expectStatus(t, a.get("/settings/logs/export.ndjson?key=key_nope"), http.StatusUnprocessableEntity)
 
 		// Requests a node could not record are announced for their hours.
 		hour := e.clock.Now().Truncate(time.Hour)
