@@ -82,7 +82,10 @@ type Writer struct {
 	// graceful stop forever).
 	writing chan struct{}
 	parts   map[snapglyph.LogPartition]bool
-	known   map[snapglyph.KeyIP]bool
+	// known: the key addresses saved, with the earliest request saved
+	// of each: a later batch may still hold an earlier one (a request
+	// that took long), which the store must see.
+	known map[snapglyph.KeyIP]time.Time
 	// unsure: the last write failed, so some of the entries it gave back
 	// may be stored already (a commit whose answer was lost); they are
 	// written with SaveRequestLogAgain until a write succeeds.
@@ -107,7 +110,7 @@ type Writer struct {
 func New(s Store, log *slog.Logger) *Writer {
 	return &Writer{store: s, log: log, Retention: snapglyph.DefaultLogRetention(), Interval: DefaultInterval,
 		MaxBuffer: DefaultMaxBuffer, BatchSize: DefaultBatchSize, Now: time.Now, kick: make(chan struct{}, 1), writing: make(chan struct{}, 1),
-		parts: map[snapglyph.LogPartition]bool{}, known: map[snapglyph.KeyIP]bool{}}
+		parts: map[snapglyph.LogPartition]bool{}, known: map[snapglyph.KeyIP]time.Time{}}
 }
 
 // Record adds an entry to the buffer, or counts it as dropped when the
@@ -302,8 +305,13 @@ func (w *Writer) write(ctx context.Context, b []snapglyph.RequestLogEntry, gaps 
 		if len(w.known) > maxKnownIPs {
 			clear(w.known)
 		}
-		for _, p := range fresh {
-			w.known[p] = true
+		if len(fresh) > 0 { // only fresh pairs have entries earlier than known
+			for i := range chunk {
+				p := snapglyph.KeyIP{KeyID: chunk[i].KeyID, IP: chunk[i].IP}
+				if at, ok := w.known[p]; !ok || chunk[i].At.Before(at) {
+					w.known[p] = chunk[i].At
+				}
+			}
 		}
 		done += len(chunk)
 	}
@@ -354,13 +362,13 @@ func prepare(e *snapglyph.RequestLogEntry) {
 }
 
 // freshPairs returns the key addresses of entries this writer has not
-// saved before.
+// saved before, or saved only from later requests.
 func (w *Writer) freshPairs(entries []snapglyph.RequestLogEntry) []snapglyph.KeyIP {
 	var out []snapglyph.KeyIP
 	seen := map[snapglyph.KeyIP]bool{}
 	for i := range entries {
 		p := snapglyph.KeyIP{KeyID: entries[i].KeyID, IP: entries[i].IP}
-		if !w.known[p] && !seen[p] {
+		if at, ok := w.known[p]; (!ok || entries[i].At.Before(at)) && !seen[p] {
 			seen[p] = true
 			out = append(out, p)
 		}

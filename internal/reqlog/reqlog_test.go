@@ -230,6 +230,63 @@ func TestWritersMarkTogether(t *testing.T) {
 	})
 }
 
+// TestWritersMarkByTime: two nodes serve a new key, and the batch of the
+// node whose requests came later is written first (the other node's was
+// held up), round after round with the nodes' parts swapped. The
+// addresses are flagged new as if the batches had been written in time
+// order: the key's first address is not new, though another was written
+// first; an address's first request is the earliest, though a later one
+// was written first; and a request that took long, written after a
+// later one of its address by its own node, is that address's first.
+func TestWritersMarkByTime(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		w1, w2 := writer(db), writer(db)
+		want := map[string]snapglyph.RequestLogFlags{}
+		const newIP = snapglyph.FlagNewIP
+		for r := range 4 {
+			early, late := w1, w2
+			if r%2 == 1 {
+				early, late = w2, w1
+			}
+			key := fmt.Sprintf("key_%d", r)
+			start := t0.Add(time.Duration(r) * time.Minute)
+			rec := func(w *reqlog.Writer, ip string, after time.Duration, flags snapglyph.RequestLogFlags) {
+				e := entry("org_a", key, ip, start.Add(after), 200, "")
+				w.Record(&e)
+				want[e.RequestID] = flags
+			}
+			flush := func(w *reqlog.Writer) {
+				t.Helper()
+				if err := w.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec(early, "127.0.0.1", 0, 0)
+			rec(early, "198.51.100.3", 2*time.Second, newIP)
+			rec(early, "127.0.0.1", 3*time.Second, 0)
+			rec(late, "203.0.113.2", 50*time.Millisecond, 0) // the long request below is earlier
+			rec(late, "198.51.100.3", 4*time.Second, 0)
+			rec(late, "203.0.113.2", 5*time.Second, 0)
+			flush(late)
+			flush(early)
+			// A request from 203.0.113.2 that began before the late
+			// node's first one from it, and ended after its flush.
+			rec(late, "203.0.113.2", 20*time.Millisecond, newIP)
+			flush(late)
+		}
+		got := all(t, db, "org_a")
+		if len(got) != len(want) {
+			t.Fatalf("%d entries stored, want %d", len(got), len(want))
+		}
+		for _, e := range got {
+			if e.Flags != want[e.RequestID] {
+				t.Errorf("%s from %s at %s: flags %v, want %v", e.KeyID, e.IP, e.At.Format(time.StampMilli), e.Flags.Names(), want[e.RequestID].Names())
+			}
+		}
+	})
+}
+
 // TestWriterStoresHostileText: what a client sent (user agent, path id,
 // method) is stored as valid text without NUL, cut to its bound, and the
 // rest of the batch is saved with it.

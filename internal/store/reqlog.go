@@ -81,11 +81,18 @@ func (d *DB) EnsureRequestLogPartitions(ctx context.Context, parts []snapglyph.L
 
 // SaveRequestLog writes entries (in time order) and marks the suspicious
 // ones first: FlagNewIP on the first entry of each pair in fresh (pairs
-// the caller does not know to be recorded already) that log_key_ips did not
-// hold, unless it is the key's very first address; FlagBurst on each
+// the caller does not know to be recorded already from as early) that is
+// earlier than the pair's first use in log_key_ips, unless no address of
+// the key was used before it (the key's first address); FlagBurst on each
 // refusal (401, 403, 429) of a key from the BurstRefusals-th within a
 // clock minute, counting what is stored already. FlagInactiveKey is the
 // caller's. retention gives each entry's retention_days from its plan.
+//
+// New addresses follow the requests' times, not the order batches are
+// written in: a batch written late (another node's, or one kept through
+// an outage) may hold a pair's or a key's first request. Then the entry
+// stored as the pair's first request loses its FlagNewIP, and the entry
+// of the address that was the key's first gets it.
 //
 // The marks are made in the transaction that writes the entries, after
 // it has locked the keys concerned (PostgreSQL; SQLite's write
@@ -104,11 +111,14 @@ func (d *DB) SaveRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 		err = d.copyRequestLog(ctx, entries, retention, fresh)
 	} else {
 		err = d.tx(ctx, func(tx *Tx) error {
-			newPairs, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
+			uses, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
 			if err != nil {
 				return err
 			}
-			if err := tx.addKeyIPs(ctx, newPairs); err != nil {
+			if err := addKeyIPs(ctx, tx.exec, uses.pairs); err != nil {
+				return err
+			}
+			if err := uses.refile(ctx, tx.exec); err != nil {
 				return err
 			}
 			return tx.insertRequestLog(ctx, entries, retention)
@@ -128,14 +138,17 @@ func (d *DB) SaveRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 	// address is looked at again with the key's next request from it).
 	err = d.tx(ctx, func(tx *Tx) error {
 		dropped = dropped[:0]
-		newPairs, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
+		uses, err := d.markSuspicious(ctx, tx.queryRows, entries, fresh)
 		if err != nil {
 			return err
 		}
-		for _, p := range newPairs {
-			if err := tx.savepoint(ctx, func() error { return tx.addKeyIPs(ctx, []keyIPFirst{p}) }); err != nil && !isDataError(err) {
+		for _, p := range uses.pairs {
+			if err := tx.savepoint(ctx, func() error { return addKeyIPs(ctx, tx.exec, []keyIPFirst{p}) }); err != nil && !isDataError(err) {
 				return err
 			}
+		}
+		if err := uses.refile(ctx, tx.exec); err != nil {
+			return err
 		}
 		for i := range entries {
 			if _, err := tx.Exec(ctx, `SAVEPOINT log_row`); err != nil {
@@ -359,10 +372,36 @@ func (tx *Tx) insertRequestLog(ctx context.Context, entries []snapglyph.RequestL
 	return nil
 }
 
-func (tx *Tx) addKeyIPs(ctx context.Context, pairs []keyIPFirst) error {
+// addKeyIPs records the first uses of pairs in log_key_ips: a pair
+// recorded already keeps the earlier time.
+func addKeyIPs(ctx context.Context, exec execer, pairs []keyIPFirst) error {
 	for _, p := range pairs {
-		if _, err := tx.Exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES (?, ?, ?) ON CONFLICT (key_id, ip) DO NOTHING`,
+		if err := exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES (?, ?, ?)
+			ON CONFLICT (key_id, ip) DO UPDATE SET first_at = excluded.first_at WHERE excluded.first_at < log_key_ips.first_at`,
 			p.KeyID, snapglyph.Storable(p.IP, MaxLogIP), ms(p.at)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refile moves FlagNewIP among the stored entries as the batch's earlier
+// first uses have it (after addKeyIPs): an address that was the key's
+// first, first used at a time in demoted, is a new address now; an entry
+// in cleared is no longer its pair's first request. An entry is found by
+// its key, time and address (the key's index, one day's partition): other
+// requests of the pair in the same millisecond, if any, are changed with
+// it.
+func (u *firstUses) refile(ctx context.Context, exec execer) error {
+	for _, k := range u.demoted {
+		if err := exec(ctx, `UPDATE request_log SET flags = flags | `+strconv.Itoa(int(snapglyph.FlagNewIP))+` WHERE key_id = ? AND at = ?
+			AND ip IN (SELECT ip FROM log_key_ips WHERE key_id = ? AND first_at = ?)`, k.KeyID, ms(k.at), k.KeyID, ms(k.at)); err != nil {
+			return err
+		}
+	}
+	for _, p := range u.cleared {
+		if err := exec(ctx, `UPDATE request_log SET flags = flags & ~`+strconv.Itoa(int(snapglyph.FlagNewIP))+` WHERE key_id = ? AND at = ? AND ip = ?`,
+			p.KeyID, ms(p.at), snapglyph.Storable(p.IP, MaxLogIP)); err != nil {
 			return err
 		}
 	}
@@ -384,7 +423,7 @@ func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 			return err
 		}
 		defer tx.Rollback(context.Background())
-		pairs, err := d.markSuspicious(ctx, func(ctx context.Context, query string, args ...any) (logRows, error) {
+		uses, err := d.markSuspicious(ctx, func(ctx context.Context, query string, args ...any) (logRows, error) {
 			d.statements.Add(1)
 			rows, err := tx.Query(ctx, d.rebind(query), cleanArgs(args)...)
 			if err != nil {
@@ -395,11 +434,16 @@ func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 		if err != nil {
 			return err
 		}
-		for _, p := range pairs {
-			if _, err := tx.Exec(ctx, `INSERT INTO log_key_ips (key_id, ip, first_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, ip) DO NOTHING`,
-				p.KeyID, snapglyph.Storable(p.IP, MaxLogIP), ms(p.at)); err != nil {
-				return err
-			}
+		exec := func(ctx context.Context, query string, args ...any) error {
+			d.statements.Add(1)
+			_, err := tx.Exec(ctx, d.rebind(query), cleanArgs(args)...)
+			return err
+		}
+		if err := addKeyIPs(ctx, exec, uses.pairs); err != nil {
+			return err
+		}
+		if err := uses.refile(ctx, exec); err != nil {
+			return err
 		}
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{"request_log"}, requestLogColumnNames, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 			return requestLogValues(&entries[i], retention), nil
@@ -414,6 +458,15 @@ func (d *DB) copyRequestLog(ctx context.Context, entries []snapglyph.RequestLogE
 type keyIPFirst struct {
 	snapglyph.KeyIP
 	at time.Time
+}
+
+// firstUses is what a batch changes in the record of first uses: the
+// pairs it holds the first requests of (pairs), the stored first requests
+// they replace (cleared), and the keys whose first address it holds, with
+// the first use of the key's first address recorded before (demoted; no
+// IP).
+type firstUses struct {
+	pairs, cleared, demoted []keyIPFirst
 }
 
 // inClause returns "(?, ?, …)" for n values.
@@ -435,6 +488,15 @@ type logRows interface {
 	Close() error
 }
 
+// execer runs a statement written with "?" placeholders in the
+// transaction that writes the entries.
+type execer func(ctx context.Context, query string, args ...any) error
+
+func (tx *Tx) exec(ctx context.Context, query string, args ...any) error {
+	_, err := tx.Exec(ctx, query, args...)
+	return err
+}
+
 func (tx *Tx) queryRows(ctx context.Context, query string, args ...any) (logRows, error) {
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
@@ -452,11 +514,13 @@ func (r pgxRows) Close() error {
 }
 
 // markSuspicious sets FlagNewIP and FlagBurst on entries (see
-// SaveRequestLog) and returns the pairs of fresh that log_key_ips lacks, with
-// the time of their first entry, to be added with the entries. On
-// PostgreSQL it first locks, until the transaction ends, every key with a
-// fresh pair or a refusal among entries.
-func (d *DB) markSuspicious(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+// SaveRequestLog) and returns the first uses of fresh pairs that
+// log_key_ips lacks or holds later, with the time of their first entry,
+// to be added with the entries, and the stored entries whose FlagNewIP
+// they move (firstUses.refile). On PostgreSQL it first locks, until the
+// transaction ends, every key with a fresh pair or a refusal among
+// entries.
+func (d *DB) markSuspicious(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) (firstUses, error) {
 	for i := range entries {
 		entries[i].Flags &^= snapglyph.FlagNewIP | snapglyph.FlagBurst // computed again on a retry
 	}
@@ -471,14 +535,14 @@ func (d *DB) markSuspicious(ctx context.Context, q querier, entries []snapglyph.
 			}
 		}
 		if err := lockLogKeys(ctx, q, keys); err != nil {
-			return nil, err
+			return firstUses{}, err
 		}
 	}
-	newPairs, err := markNewIPs(ctx, q, entries, fresh)
+	uses, err := markNewIPs(ctx, q, entries, fresh)
 	if err != nil {
-		return nil, err
+		return firstUses{}, err
 	}
-	return newPairs, markBursts(ctx, q, entries)
+	return uses, markBursts(ctx, q, entries)
 }
 
 // lockLogKeys takes a transaction-scoped advisory lock per key, in the
@@ -505,9 +569,10 @@ func lockLogKeys(ctx context.Context, q querier, keys []string) error {
 	return nil
 }
 
-func markNewIPs(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) ([]keyIPFirst, error) {
+func markNewIPs(ctx context.Context, q querier, entries []snapglyph.RequestLogEntry, fresh []snapglyph.KeyIP) (firstUses, error) {
+	var out firstUses
 	if len(fresh) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	wanted := make(map[snapglyph.KeyIP]bool, len(fresh))
 	var keys, ips []string
@@ -522,67 +587,86 @@ func markNewIPs(ctx context.Context, q querier, entries []snapglyph.RequestLogEn
 	keys = slices.Compact(keys)
 	slices.Sort(ips)
 	ips = slices.Compact(ips)
-	known := map[snapglyph.KeyIP]bool{}
-	hasIPs := map[string]bool{}
+	// What log_key_ips holds: each key's earliest first use (that of its
+	// first address), and the first use of each pair.
+	keyFirst := map[string]int64{}
+	recorded := map[snapglyph.KeyIP]int64{}
 	for kc := range slices.Chunk(keys, inChunk) {
 		args := make([]any, len(kc))
 		for i, k := range kc {
 			args[i] = k
 		}
-		rows, err := q(ctx, `SELECT DISTINCT key_id FROM log_key_ips WHERE key_id IN `+inClause(len(kc)), args...)
+		rows, err := q(ctx, `SELECT key_id, MIN(first_at) FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` GROUP BY key_id`, args...)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		for rows.Next() {
 			var k string
-			if err := rows.Scan(&k); err != nil {
+			var at int64
+			if err := rows.Scan(&k, &at); err != nil {
 				rows.Close()
-				return nil, err
+				return out, err
 			}
-			hasIPs[k] = true
+			keyFirst[k] = at
 		}
 		if err := rows.Close(); err != nil {
-			return nil, err
+			return out, err
 		}
 		for ic := range slices.Chunk(ips, inChunk) {
 			a := append(slices.Clone(args), make([]any, len(ic))...)
 			for i, ip := range ic {
 				a[len(kc)+i] = ip
 			}
-			rows, err := q(ctx, `SELECT key_id, ip FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` AND ip IN `+inClause(len(ic)), a...)
+			rows, err := q(ctx, `SELECT key_id, ip, first_at FROM log_key_ips WHERE key_id IN `+inClause(len(kc))+` AND ip IN `+inClause(len(ic)), a...)
 			if err != nil {
-				return nil, err
+				return out, err
 			}
 			for rows.Next() {
 				var p snapglyph.KeyIP
-				if err := rows.Scan(&p.KeyID, &p.IP); err != nil {
+				var at int64
+				if err := rows.Scan(&p.KeyID, &p.IP, &at); err != nil {
 					rows.Close()
-					return nil, err
+					return out, err
 				}
-				known[p] = true
+				recorded[p] = at
 			}
 			if err := rows.Close(); err != nil {
-				return nil, err
+				return out, err
 			}
 		}
 	}
-	// Entries are in time order: the first entry of a new pair is the
-	// key's first request from that address. A key with no address yet
-	// keeps its first one unflagged.
-	var out []keyIPFirst
+	// Entries are in time order: the first entry of a pair is the key's
+	// first request from that address unless log_key_ips holds an
+	// earlier (or as early) one. The earliest such entry of a key is its
+	// first address if the key has none recorded earlier: it is not
+	// flagged, and the address that was the key's first is new now.
+	// Every other first request is flagged.
 	seen := map[snapglyph.KeyIP]bool{}
+	keyDone := map[string]bool{}
 	for i := range entries {
 		e := &entries[i]
 		p := snapglyph.KeyIP{KeyID: e.KeyID, IP: e.IP}
-		if !wanted[p] || known[p] || seen[p] {
+		if !wanted[p] || seen[p] {
 			continue
 		}
 		seen[p] = true
-		out = append(out, keyIPFirst{p, e.At})
-		if hasIPs[e.KeyID] {
+		at, ok := recorded[p]
+		if ok && at <= ms(e.At) {
+			continue
+		}
+		out.pairs = append(out.pairs, keyIPFirst{p, e.At})
+		if ok {
+			out.cleared = append(out.cleared, keyIPFirst{p, fromMS(at)})
+		}
+		kf, has := keyFirst[e.KeyID]
+		if !keyDone[e.KeyID] && (!has || ms(e.At) < kf) {
+			if has {
+				out.demoted = append(out.demoted, keyIPFirst{snapglyph.KeyIP{KeyID: e.KeyID}, fromMS(kf)})
+			}
+		} else {
 			e.Flags |= snapglyph.FlagNewIP
 		}
-		hasIPs[e.KeyID] = true
+		keyDone[e.KeyID] = true
 	}
 	return out, nil
 }
