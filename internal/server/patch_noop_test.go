@@ -152,6 +152,39 @@ func TestPatchContentAsStored(t *testing.T) {
 	})
 }
 
+// TestPatchContentEscapes: content is answered and stored with its
+// strings and keys written without needless escapes, so a PATCH resending
+// values the code has, escaped as a client's JSON library does (Python's
+// json.dumps escapes non-ASCII, PHP's json_encode "/"), is no change: the
+// ETag stays and the content is answered as before.
+func TestPatchContentEscapes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		h := newHarness(t, db, node.Config{})
+		created := h.sendH("POST", "/api/v1/qr-codes", `{"name":"Menu","type":"text","content":{"\u0074ext":"\u00e9A https:\/\/example.com\/menu \ud83d\ude00"}}`)
+		if code, body := status(created); code != 201 || !strings.Contains(body, `"content":{"text":"éA https://example.com/menu 😀"}`) ||
+			!strings.Contains(body, `"payload":"éA https://example.com/menu 😀"`) {
+			t.Fatalf("create: %d %s", code, body)
+		}
+		path := created.Header.Get("Location")
+		for _, b := range []string{
+			`{"content":{"text":"éA https://example.com/menu 😀"}}`,
+			`{"content":{"text":"\u00e9A https://example.com/menu \ud83d\ude00"}}`,
+			`{"content":{"text":"\u00E9A https:\/\/example.com\/menu \uD83D\uDE00"}}`,
+			`{"content":{"t\u0065xt":"\u00e9\u0041 https:\/\/example.com\/menu 😀"}}`,
+		} {
+			resp := h.sendH("PATCH", path, b, "If-Match", `"v1"`)
+			code, body := status(resp)
+			if code != 200 || resp.Header.Get("ETag") != `"v1"` || !strings.Contains(body, `"content":{"text":"éA https://example.com/menu 😀"}`) {
+				t.Fatalf("PATCH %s: %d, ETag %s: %s", b, code, resp.Header.Get("ETag"), body)
+			}
+		}
+		resp := h.sendH("PATCH", path, `{"content":{"text":"\u00e9B"}}`, "If-Match", `"v1"`)
+		if code, body := status(resp); code != 200 || resp.Header.Get("ETag") != `"v2"` || !strings.Contains(body, `"content":{"text":"éB"}`) {
+			t.Fatalf("a real change: %d, ETag %s: %s", code, resp.Header.Get("ETag"), body)
+		}
+	})
+}
+
 // TestPatchNoopRace: 20 no-op PATCHes and 20 renames of one code at once.
 // No-ops never move the version, never fail for a concurrent change, and
 // each answers a state the code really had: the version ends at 1 + the

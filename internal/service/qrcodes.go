@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -238,11 +240,14 @@ func (s *Service) updateQR(ctx context.Context, orgID, id string, in QRInput, pr
 
 // sameStored reports whether b would be stored as a is: every column
 // store.UpdateQRCode writes (name, type, content as stored, payload,
-// design, logo and its type) is equal. Content is compared as stored,
-// without the spaces (applyQR compacts it) but in the order of its keys,
-// which the JSON answered keeps. No logo and an empty one are the same.
+// design, logo and its type) is equal. Content is compared in the form
+// applyQR stores (canonicalJSON: no spaces, no needless escapes) but in
+// the order of its keys, which the JSON answered keeps. Both are brought
+// to that form, as a row stored before it kept the escapes its client
+// sent.
+// No logo and an empty one are the same.
 func sameStored(a, b *snapglyph.QRCode) bool {
-	return a.Name == b.Name && a.Type == b.Type && bytes.Equal(a.Content, b.Content) && a.Payload == b.Payload &&
+	return a.Name == b.Name && a.Type == b.Type && bytes.Equal(canonicalJSON(a.Content), canonicalJSON(b.Content)) && a.Payload == b.Payload &&
 		a.Design == b.Design && a.LogoType == b.LogoType && bytes.Equal(a.Logo, b.Logo)
 }
 
@@ -444,6 +449,73 @@ func objectMembers(raw json.RawMessage) ([]member, bool) {
 
 func isJSONNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
+// canonicalJSON returns the JSON value raw in the one form content is
+// stored in, so that the same values sent with other escapes are the
+// same content (no new version, no If-Match broken for other clients):
+// without spaces, and with every string and key decoded and written
+// again with only the escapes encoding/json needs (a quote, a backslash,
+// control characters, U+2028 and U+2029), not those a client chose
+// ("\u00e9" is stored as "é", "\/" as "/", "\u0074ext" as "text"; HTML's
+// <, > and & stay as they are). The order of an object's keys, a key
+// given twice and numbers as written are kept, as json.Compact kept them.
+// raw that is not one JSON value is returned as it is.
+func canonicalJSON(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var b bytes.Buffer
+	str := json.NewEncoder(&b)
+	str.SetEscapeHTML(false)
+	// For each object or array open, whether it is an object and how
+	// many tokens (keys and values) it has had, which tell the separator.
+	type open struct {
+		object bool
+		n      int
+	}
+	var stack []open
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return raw
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			b.WriteByte(byte(d))
+		} else {
+			if len(stack) > 0 {
+				o := &stack[len(stack)-1]
+				switch {
+				case o.object && o.n%2 == 1:
+					b.WriteByte(':')
+				case o.n > 0:
+					b.WriteByte(',')
+				}
+				o.n++
+			}
+			switch t := tok.(type) {
+			case json.Delim:
+				b.WriteByte(byte(t))
+				stack = append(stack, open{object: t == '{'})
+			case string:
+				str.Encode(t)
+				b.Truncate(b.Len() - 1) // the newline Encode ends with
+			case json.Number:
+				b.WriteString(string(t))
+			case bool:
+				b.WriteString(strconv.FormatBool(t))
+			case nil:
+				b.WriteString("null")
+			}
+		}
+		if len(stack) == 0 {
+			break
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return raw
+	}
+	return b.Bytes()
+}
+
 // nullProblem says why a create (creating) or a change refuses the field
 // sent as null.
 func nullProblem(field string, creating bool) string {
@@ -627,9 +699,7 @@ func (s *Service) applyQR(q *snapglyph.QRCode, d *qr.Design, in QRInput) ([]snap
 				errs = append(errs, snapglyph.FieldError{Field: e.Field, Message: e.Message})
 			}
 			if len(perrs) == 0 {
-				var compact bytes.Buffer
-				json.Compact(&compact, in.Content)
-				q.Type, q.Content, q.Payload = *in.Type, json.RawMessage(compact.Bytes()), payload
+				q.Type, q.Content, q.Payload = *in.Type, canonicalJSON(in.Content), payload
 			}
 		}
 	}

@@ -79,3 +79,40 @@ func BenchmarkMergeContent(b *testing.B) {
 		})
 	}
 }
+
+// TestCanonicalJSON: content is stored in one form, whatever escapes its
+// client chose: strings and keys decoded and written again with only the
+// escapes JSON needs, without spaces, in the order sent, numbers as
+// written. Anything but one JSON value is returned as it is.
+func TestCanonicalJSON(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"text":"éA"}`, `{"text":"éA"}`},
+		{`{"text":"\u00e9A"}`, `{"text":"éA"}`},
+		{`{"text":"\u00E9A"}`, `{"text":"éA"}`},
+		{`{"url":"https:\/\/example.com\/menu"}`, `{"url":"https://example.com/menu"}`},
+		{`{"\u0074ext":"b"}`, `{"text":"b"}`},
+		{`{"text":"\u0041\u0062c"}`, `{"text":"Abc"}`},
+		{`{"text":"\ud83d\ude00 and \uD83D\uDE00"}`, `{"text":"😀 and 😀"}`},
+		// HTML's characters need no escape in JSON, and get none.
+		{`{"text":"<b> & \u003ci\u003e \u0026"}`, `{"text":"<b> & <i> &"}`},
+		// The escapes JSON needs are kept, in one spelling.
+		{`{"text":"a\"b\\c\nd\u000Ae\u0022\u0001\u2028"}`, `{"text":"a\"b\\c\nd\ne\"\u0001\u2028"}`},
+		{` { "a" : [ 1 , { "b" : [ ] } , { } ] , "c" : true , "d" : null , "e" : false } `, `{"a":[1,{"b":[]},{}],"c":true,"d":null,"e":false}`},
+		{`{"margin":4.0,"n":-0,"e":1E3,"big":123456789012345678901234567890}`, `{"margin":4.0,"n":-0,"e":1E3,"big":123456789012345678901234567890}`},
+		{`{"text":"a","t\u0065xt":"b"}`, `{"text":"a","text":"b"}`},
+		{`{"address":{"c\u0069ty":"K\u00f8benhavn"},"phones":["+45\u00a01234"]}`, `{"address":{"city":"København"},"phones":["+45` + "\u00a0" + `1234"]}`},
+		{`"\u00e9"`, `"é"`},
+		{`{}`, `{}`},
+		{`{"a":`, `{"a":`},
+		{`{} {}`, `{} {}`},
+		{``, ``},
+	} {
+		got := string(canonicalJSON(json.RawMessage(c.in)))
+		if got != c.want {
+			t.Errorf("canonicalJSON(%s):\n got %s\nwant %s", c.in, got, c.want)
+		}
+		if again := string(canonicalJSON(json.RawMessage(got))); again != got {
+			t.Errorf("canonicalJSON(%s) is not its own canonical form: %s", got, again)
+		}
+	}
+}

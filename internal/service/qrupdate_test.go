@@ -213,3 +213,109 @@ func TestConcurrentChangesOfOneCodeAllLand(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateQRCodeContentEscapes: content is stored with its strings and
+// keys decoded and written again without needless escapes, so the same
+// values sent with other escapes (Python's json.dumps escapes non-ASCII,
+// PHP's json_encode "/") are no change: no new version, no qr.updated
+// event. A row stored before, with its client's escapes, is compared by
+// its values too; a real change still moves the version, and the payload
+// is the text the values spell however they were escaped.
+func TestUpdateQRCodeContentEscapes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock(t0)
+		db.Now = clock.Now
+		svc := service.New(db.DB)
+		org, owner := account(t, db, snapglyph.PlanMax)
+		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+		svc.Webhooks.AllowInsecureLocal = true
+		if _, err := svc.CreateWebhook(ctx, snapglyph.Actor{UserID: owner.ID, Label: owner.Email}, org.ID, "http://127.0.0.1:9/hook", []string{snapglyph.EventQRUpdated}); err != nil {
+			t.Fatal(err)
+		}
+		updated := func() int {
+			t.Helper()
+			evs, err := db.Events(ctx, org.ID, snapglyph.EventQRUpdated, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(evs)
+		}
+		const canonical = `{"text":"éA https://example.com/ 😀 <&>"}`
+		const payload = "éA https://example.com/ 😀 <&>"
+		saved, err := svc.CreateQRCode(ctx, by, org.ID, service.QRInput{Name: ptr("Café"), Type: ptr("text"),
+			Content: []byte(`{"\u0074ext":"\u00e9A https:\/\/example.com\/ \ud83d\ude00 \u003c&>"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(saved.Content) != canonical || saved.Payload != payload {
+			t.Fatalf("created with content %s, payload %q; want %s, %q", saved.Content, saved.Payload, canonical, payload)
+		}
+		stored, err := db.QRCode(ctx, org.ID, saved.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(stored.Content) != canonical {
+			t.Fatalf("stored content %s, want %s", stored.Content, canonical)
+		}
+
+		resends := []string{
+			canonical,
+			`{"text":"\u00e9A https://example.com/ \ud83d\ude00 <&>"}`,                   // Python's json.dumps
+			`{"text":"\u00E9A https:\/\/example.com\/ \uD83D\uDE00 \u003C\u0026\u003E"}`, // PHP's json_encode, HTML-safe
+			`{"te\u0078t":"\u00e9\u0041 https:\/\/example.com\/ 😀 <&>"}`,
+		}
+		noop := func(version int64, content string) {
+			t.Helper()
+			for _, c := range resends {
+				for _, merge := range []bool{true, false} {
+					q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Content: []byte(c), MergeContent: merge})
+					if err != nil {
+						t.Fatalf("resend %s: %v", c, err)
+					}
+					if q.Version != version || q.Payload != payload {
+						t.Fatalf("resend %s (merge %v): version %d, payload %q; want %d, %q", c, merge, q.Version, q.Payload, version, payload)
+					}
+				}
+			}
+			now, err := db.QRCode(ctx, org.ID, saved.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now.Version != version || string(now.Content) != content {
+				t.Fatalf("after the resends: version %d, content %s; want %d, %s", now.Version, now.Content, version, content)
+			}
+		}
+		noop(1, canonical)
+		if n := updated(); n != 0 {
+			t.Fatalf("%d qr.updated events for resends of the same values", n)
+		}
+
+		// A row stored with its client's escapes, as before they were
+		// dropped: the same values are still no change.
+		clock.Set(t0.Add(time.Minute))
+		const escaped = `{"text":"\u00e9A https:\/\/example.com\/ \ud83d\ude00 \u003c\u0026\u003e"}`
+		stored.Content = []byte(escaped)
+		if err := db.UpdateQRCode(ctx, stored); err != nil {
+			t.Fatal(err)
+		}
+		noop(2, escaped)
+		if n := updated(); n != 1 {
+			t.Fatalf("%d qr.updated events, want 1 (the row's own write)", n)
+		}
+
+		// A real change, escaped, moves the version and is stored without
+		// the escapes.
+		clock.Set(t0.Add(2 * time.Minute))
+		q, err := svc.UpdateQRCode(ctx, by, org.ID, saved.ID, service.QRInput{Content: []byte(`{"text":"\u00e9B"}`), MergeContent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Version != 3 || string(q.Content) != `{"text":"éB"}` || q.Payload != "éB" {
+			t.Fatalf("changed: version %d, content %s, payload %q; want 3, {\"text\":\"éB\"}, \"éB\"", q.Version, q.Content, q.Payload)
+		}
+		if n := updated(); n != 2 {
+			t.Fatalf("%d qr.updated events, want 2", n)
+		}
+	})
+}
