@@ -129,10 +129,20 @@ func (s *WebhookSink) Deliver(ctx context.Context, d *store.Delivery) error {
 		return s.DB.AddWebhookAttempt(ctx, a)
 	}
 	err = s.post(ctx, w, d, a)
-	if lerr := s.DB.AddWebhookAttempt(context.WithoutCancel(ctx), a); lerr != nil {
-		return errors.Join(err, lerr)
+	lerr := s.DB.AddWebhookAttempt(context.WithoutCancel(ctx), a)
+	if lerr != nil && err == nil {
+		// The receiver has the event: the delivery is done, and only the
+		// log's row of it is lost. Failing here would send it again (a
+		// duplicate, counted toward the endpoint's disabling). If marking
+		// the delivery done fails too, it is sent again after its lease:
+		// at-least-once.
+		if s.Log != nil {
+			s.Log.Error("webhook: delivered, but its attempt was not written to the delivery log",
+				"webhook", w.ID, "event", d.Event.ID, "attempt", a.Attempt, "err", lerr)
+		}
+		return nil
 	}
-	return err
+	return errors.Join(err, lerr)
 }
 
 // post sends one attempt and fills in what came of it.
