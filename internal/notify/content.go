@@ -132,7 +132,7 @@ func Compose(ev *snapglyph.Event, org *snapglyph.Org, role snapglyph.Role) Conte
 			fmt.Sprintf("The 14-day Pro trial of %s ended on %s. API keys are refused (403 api_not_in_plan) and Starter's limits apply until the Owner chooses a plan.", org.Name, when(t)), link}
 	case snapglyph.EventWebhookDisabled:
 		return Content{"Webhook endpoint disabled",
-			fmt.Sprintf("The webhook endpoint %s of %s failed for 3 days (%s) and was disabled: no events are sent to it. Fix the receiver, enable it again on the Webhooks page, and resend what it missed from its delivery log.",
+			fmt.Sprintf("The webhook endpoint %s of %s failed for 3 days (%s) and was disabled: no events are sent to it. Fix the receiver and enable it again on the Webhooks page. The events that failed before it was disabled are in its delivery log, where each can be resent; events that happen while it is disabled are never sent to it and are not in its log.",
 				ev.Str("url"), org.Name, ev.Str("reason")), "/settings/webhooks/" + ev.Str("webhookId")}
 	}
 	return Content{ev.Kind, fmt.Sprintf("Something happened in %s (%s).", org.Name, ev.Kind), "/qr-codes"}

@@ -50,6 +50,11 @@ func TestComposeEveryKind(t *testing.T) {
 		{snapglyph.EventTrialEnding, map[string]any{"trialEndsAt": at}, "owner", []string{"The trial ends on 1 Dec 2026"}, "/settings/subscription"},
 		{snapglyph.EventTrialEnding, map[string]any{"trialEndsAt": at}, "admin", []string{"The trial ends on 1 Dec 2026"}, "/settings/api"},
 		{snapglyph.EventTrialEnded, map[string]any{"trialEndsAt": at}, "owner", []string{"The trial has ended", "403 api_not_in_plan"}, "/settings/subscription"},
+		// What can be resent is what failed before: events while it is
+		// disabled get no delivery, so they are not in its log.
+		{snapglyph.EventWebhookDisabled, map[string]any{"webhookId": "wh_1", "url": "https://hooks.acme.test/in", "reason": "answered 503"}, "owner",
+			[]string{"Webhook endpoint disabled", "https://hooks.acme.test/in of Acme failed for 3 days (answered 503)",
+				"events that failed before it was disabled are in its delivery log", "events that happen while it is disabled are never sent to it and are not in its log"}, "/settings/webhooks/wh_1"},
 	} {
 		ev := &snapglyph.Event{Kind: c.kind, OrgID: org.ID, Data: c.data}
 		got := notify.Compose(ev, org, c.role)

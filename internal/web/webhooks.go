@@ -213,7 +213,7 @@ func (a *app) handleWebhookAction(action string) http.HandlerFunc {
 			}
 		case "enable":
 			_, err = a.svc.EnableWebhook(r.Context(), actor(r), s.OrgID, id)
-			done = "The endpoint is enabled: new events are sent to it. Resend what it missed from its log."
+			done = "The endpoint is enabled: new events are sent to it. Events that failed before it was disabled can be resent from its log; those that happened while it was disabled are not sent."
 		case "delete":
 			var wh *snapglyph.Webhook
 			if wh, err = a.svc.DeleteWebhook(r.Context(), actor(r), s.OrgID, id); err == nil {

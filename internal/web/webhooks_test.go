@@ -147,6 +147,13 @@ func TestWebhooksPage(t *testing.T) {
 		expectContains(t, p, "The event is sent again")
 		p = owner.follow(owner.post("/settings/webhooks/"+w.ID+"/resend", url.Values{"event": {"abc"}}))
 		expectContains(t, p, "Choose a delivery of the log to resend")
+		// Enabled again, it is told what can be resent: what failed
+		// before, not the events of while it was disabled.
+		if _, err := db.DisableWebhook(ctx, w.ID, "answered 503"); err != nil {
+			t.Fatal(err)
+		}
+		p = owner.follow(owner.post("/settings/webhooks/"+w.ID+"/enable", nil))
+		expectContains(t, p, "Events that failed before it was disabled can be resent from its log", "those that happened while it was disabled are not sent")
 		p = owner.follow(owner.post("/settings/webhooks/"+w.ID+"/enable", nil))
 		expectContains(t, p, "already enabled")
 		expectStatus(t, member.post("/settings/webhooks/"+w.ID+"/delete", nil), http.StatusForbidden)
