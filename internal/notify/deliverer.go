@@ -258,6 +258,15 @@ func (w *Deliverer) freed() chan struct{} {
 }
 
 func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
+	if ctx.Err() != nil {
+		// The node stopped before this delivery's turn (an earlier one of
+		// its batch held it): give the claim back without the attempt it
+		// counted, since none was made.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+		defer cancel()
+		w.DB.ReleaseDelivery(bctx, d.Event.ID, d.Sink, w.Node)
+		return
+	}
 	timeout := w.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

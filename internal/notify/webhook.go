@@ -190,6 +190,10 @@ func (s *WebhookSink) post(ctx context.Context, w *snapglyph.Webhook, d *store.D
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fail("no answer within %s", timeout)
 		}
+		if errors.Is(err, context.Canceled) {
+			// Only the node's stop cancels an attempt (it is tried again).
+			return fail("not finished: the node stopped")
+		}
 		return fail("%v", err)
 	}
 	defer resp.Body.Close()

@@ -2,11 +2,17 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snapglyph/snapglyph/internal/notify"
+	"github.com/snapglyph/snapglyph/internal/snapglyph"
 	"github.com/snapglyph/snapglyph/internal/store"
 	"github.com/snapglyph/snapglyph/internal/testdb"
 )
@@ -55,6 +61,72 @@ func TestDeliveredOnceWhenItsLogRowIsLost(t *testing.T) {
 		}
 		if logs := f.logs.String(); !strings.Contains(logs, "not written to the delivery log") || !strings.Contains(logs, "the delivery log is full") {
 			t.Errorf("the node's log does not tell of the lost row:\n%s", logs)
+		}
+	})
+}
+
+// TestStopCountsOnlyAttemptsMade: a node stopped while it sends the first
+// of an endpoint's two claimed deliveries logs that attempt as not
+// finished because the node stopped, and gives the second back unsent
+// without counting it: its first attempt, made later, is attempt 1.
+// Before, the second kept its claim's count (the log's only row of it
+// was attempt 2) and the first was logged as "context canceled".
+func TestStopCountsOnlyAttemptsMade(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		f := maxFixture(t, db)
+		ctx := context.Background()
+		arrived := make(chan struct{}, 1)
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body) // so that the client's leaving ends r's context
+			if calls.Add(1) == 1 {
+				arrived <- struct{}{}
+				<-r.Context().Done() // held until the node stops
+				return
+			}
+			fmt.Fprint(w, "ok")
+		}))
+		t.Cleanup(srv.Close)
+		w, err := f.svc.CreateWebhook(ctx, f.actor(f.owner), f.org.ID, srv.URL, []string{"qr.created"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.createQR("One")
+		f.createQR("Two")
+		evs, err := db.Events(ctx, f.org.ID, snapglyph.EventQRCreated, 10)
+		if err != nil || len(evs) != 2 {
+			t.Fatalf("events %v %v", evs, err)
+		}
+		sink := store.SinkWebhook + w.ID
+
+		d := f.hookDeliverer("n1", nil, true)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			d.RunOnce(runCtx) // claims both, sends One
+			close(done)
+		}()
+		<-arrived
+		stop()
+		<-done
+		for i, want := range []int{1, 0} {
+			s, err := db.DeliveryState(ctx, evs[i].ID, sink)
+			if err != nil || s.Attempts != want || !s.DoneAt.IsZero() {
+				t.Errorf("delivery of event %d after the stop: %+v %v, want %d attempts, not done", i+1, s, err, want)
+			}
+		}
+		as := f.attempts(w.ID)
+		if len(as) != 1 || as[0].EventID != evs[0].ID || as[0].Attempt != 1 || as[0].Status != 0 || as[0].Error != "not finished: the node stopped" {
+			t.Fatalf("log after the stop: %+v, want One's attempt 1, not finished because the node stopped", as)
+		}
+
+		f.drain(f.hookDeliverer("n2", nil, true))
+		got := map[int64][]int{}
+		for _, a := range f.attempts(w.ID) {
+			got[a.EventID] = append(got[a.EventID], a.Attempt)
+		}
+		if fmt.Sprint(got[evs[0].ID]) != "[2 1]" || fmt.Sprint(got[evs[1].ID]) != "[1]" {
+			t.Fatalf("attempts in the log: One %v, Two %v; want [2 1] and [1]", got[evs[0].ID], got[evs[1].ID])
 		}
 	})
 }

@@ -379,8 +379,9 @@ func TestWebhookResendRules(t *testing.T) {
 		}()
 		<-arrived // the delivery is being sent
 		err = f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, created)
-		if snapglyph.ErrorKind(err) != snapglyph.ECONFLICT || !strings.Contains(err.Error(), "being sent") {
-			t.Fatalf("resend during the attempt: %v, want a conflict saying it is being sent", err)
+		// The attempt's number is the one its line in the log will have.
+		if snapglyph.ErrorKind(err) != snapglyph.ECONFLICT || !strings.Contains(err.Error(), "being sent") || !strings.Contains(err.Error(), "(attempt 1)") {
+			t.Fatalf("resend during the attempt: %v, want a conflict saying its attempt 1 is being sent", err)
 		}
 		err = f.svc.ResendWebhook(ctx, f.actor(f.owner), f.org.ID, w.ID, paused)
 		if snapglyph.ErrorKind(err) != snapglyph.EINVALID || !strings.Contains(err.Error(), "api_key.paused") {
@@ -398,10 +399,14 @@ func TestWebhookResendRules(t *testing.T) {
 		if n := calls.Load(); n != 2 {
 			t.Fatalf("the endpoint was called %d times, want 2 (the delivery, then the resend)", n)
 		}
-		for _, a := range f.attempts(w.ID) {
+		as := f.attempts(w.ID)
+		for _, a := range as {
 			if a.EventID != created {
 				t.Errorf("an attempt of event %d (%s) reached the endpoint", a.EventID, a.Event)
 			}
+		}
+		if len(as) != 2 || as[1].Attempt != 1 {
+			t.Errorf("log %+v, want the attempt the resend was refused during as attempt 1", as)
 		}
 	})
 }

@@ -400,6 +400,19 @@ func (d *DB) RetryDelivery(ctx context.Context, eventID int64, sink, node string
 	return nil
 }
 
+// ReleaseDelivery gives back a claimed delivery that was not attempted
+// (the node stopped before its turn in the batch): it is due again at
+// once, and the attempt its claim counted is taken back, so the next
+// attempt has the number this one would have had.
+func (d *DB) ReleaseDelivery(ctx context.Context, eventID int64, sink, node string) error {
+	_, err := d.exec(ctx, `UPDATE outbox_deliveries SET attempts = attempts - 1, locked_until = 0 WHERE event_id = ? AND sink = ? AND locked_by = ? AND done_at = 0 AND attempts > 0`,
+		eventID, sink, node)
+	if err != nil {
+		return fmt.Errorf("store: release delivery: %w", formatError(err))
+	}
+	return nil
+}
+
 // DeliveryState is what became of one event's delivery to one sink.
 type DeliveryState struct {
 	Attempts  int

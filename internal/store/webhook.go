@@ -276,10 +276,12 @@ func (d *DB) ResendWebhookDelivery(ctx context.Context, w *snapglyph.Webhook, ev
 		if n, _ := res.RowsAffected(); n == 1 {
 			return nil
 		}
+		// The claim counted the attempt being made: attempts is its number,
+		// the one the delivery log will show.
 		var attempts int
 		switch err := tx.QueryRow(ctx, `SELECT attempts FROM outbox_deliveries WHERE event_id = ? AND sink = ?`, eventID, sink).Scan(&attempts); {
 		case err == nil:
-			return snapglyph.Errorf(snapglyph.ECONFLICT, "the event %d is being sent to the endpoint right now (attempt %d); resend it once that attempt has ended", eventID, attempts+1)
+			return snapglyph.Errorf(snapglyph.ECONFLICT, "the event %d is being sent to the endpoint right now (attempt %d); resend it once that attempt has ended", eventID, attempts)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
