@@ -383,6 +383,10 @@ var lastPeriod atomic.Pointer[periodCache]
 // operator's command line.
 type Actor struct {
 	UserID string // empty for the operator
+	// System names an actor that is neither a person nor the operator:
+	// "snapglyph" for what happens by itself (a timed pause ending),
+	// "github" for GitHub's secret scanning. Empty for the others.
+	System string
 	Label  string // email or "operator (CLI)"
 	IP     string
 	// OrgID is the organisation the actor is acting in (a dashboard
@@ -399,12 +403,16 @@ func (a Actor) ActsIn(orgID string) bool { return a.OrgID == "" || a.OrgID == or
 // Operator is the actor of CLI commands.
 var Operator = Actor{Label: "operator (CLI)"}
 
-// String returns the stored form: "user:ID" or "operator".
+// String returns the stored form (the audit log's actor, an event's
+// actorId): "user:ID", the System's name, or "operator".
 func (a Actor) String() string {
-	if a.UserID == "" {
-		return "operator"
+	switch {
+	case a.UserID != "":
+		return "user:" + a.UserID
+	case a.System != "":
+		return a.System
 	}
-	return "user:" + a.UserID
+	return "operator"
 }
 
 // AuditEvent is one entry of an organisation's audit log.
@@ -412,7 +420,7 @@ type AuditEvent struct {
 	ID         int64
 	OrgID      string
 	Action     string // "key.created", "key.paused", …
-	Actor      string // "user:usr_…" or "operator"
+	Actor      string // "user:usr_…", "operator", "snapglyph" or "github" (Actor.String)
 	ActorLabel string
 	TargetID   string
 	TargetName string

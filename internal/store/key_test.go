@@ -209,10 +209,10 @@ func TestKeyLapsesAudited(t *testing.T) {
 		}
 		clock.Set(clock.Now().Add(2 * time.Hour))
 		scan()
-		if n, e := count("key.expired"); n != 1 || e.TargetID != exp.ID || e.ActorLabel != store.AutoActor.Label || e.Detail != "expired at 2026-11-15 13:00 UTC" {
+		if n, e := count("key.expired"); n != 1 || e.TargetID != exp.ID || e.ActorLabel != store.AutoActor.Label || e.Actor != "snapglyph" || e.Detail != "expired at 2026-11-15 13:00 UTC" {
 			t.Errorf("key.expired: %d, last %+v", n, e)
 		}
-		if n, e := count("key.pause_ended"); n != 1 || e.TargetID != timed.ID || e.ActorLabel != store.AutoActor.Label ||
+		if n, e := count("key.pause_ended"); n != 1 || e.TargetID != timed.ID || e.ActorLabel != store.AutoActor.Label || e.Actor != "snapglyph" ||
 			e.Detail != `the pause until 2026-11-15 12:30 UTC (reason "deploy") ended; the key works again` {
 			t.Errorf("key.pause_ended: %d, last %+v", n, e)
 		}

@@ -27,7 +27,7 @@ type LeakVerdict struct {
 }
 
 // LeakActor is who acts on a leak report in the audit log and the notices.
-var LeakActor = snapglyph.Actor{Label: "GitHub secret scanning"}
+var LeakActor = snapglyph.Actor{System: "github", Label: "GitHub secret scanning"}
 
 // ApplyLeakReport acts on a leak report in one transaction: it records the
 // report by its digest (the SHA-256 of its body), refusing one already
@@ -130,7 +130,7 @@ func (tx *Tx) applyLeak(ctx context.Context, l Leak, again bool) (LeakVerdict, e
 	_, err = tx.emit(ctx, &snapglyph.Event{Kind: snapglyph.EventKeyLeaked, OrgID: k.OrgID, Data: map[string]any{
 		"keyId": k.ID, "keyName": k.Name, "keyPrefix": k.Prefix, "url": url, "source": snapglyph.Storable(l.Source, 100),
 		"action": v.Action, "status": string(status), "reason": reason,
-		"actor": LeakActor.Label, "actorId": "github",
+		"actor": LeakActor.Label, "actorId": LeakActor.String(),
 	}}, "")
 	return v, err
 }

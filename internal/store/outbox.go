@@ -680,8 +680,9 @@ const (
 )
 
 // AutoActor is who the audit log names for what happens by itself: a
-// key's expiry, the end of a timed pause.
-var AutoActor = snapglyph.Actor{Label: "SnapGlyph (automatic)"}
+// key's expiry, the end of a timed pause. Its id is its own ("snapglyph"),
+// not the operator's: a webhook receiver tells the two apart by actorId.
+var AutoActor = snapglyph.Actor{System: "snapglyph", Label: "SnapGlyph (automatic)"}
 
 // auditPauseEnds writes key.pause_ended, and with it the api_key.resumed
 // event a resume sends (emitAudited), for each key whose timed pause

@@ -400,11 +400,12 @@ func TestApplyLeakReport(t *testing.T) {
 			t.Errorf("change log moved from %d to %d, want one change", before, after)
 		}
 		evs, _ := db.Events(ctx, org.ID, snapglyph.EventKeyLeaked, 10)
-		if len(evs) != 1 || evs[0].Str("url") != url || evs[0].Str("action") != "paused" || evs[0].Str("keyPrefix") != k1.Prefix {
+		if len(evs) != 1 || evs[0].Str("url") != url || evs[0].Str("action") != "paused" || evs[0].Str("keyPrefix") != k1.Prefix || evs[0].Str("actorId") != "github" {
 			t.Fatalf("leak events %+v", evs)
 		}
+		// The audit log names GitHub as the event does, not the operator.
 		audit, _ := db.AuditEvents(ctx, org.ID, 0, 1)
-		if audit[0].Action != "key.leaked" || audit[0].ActorLabel != "GitHub secret scanning" {
+		if audit[0].Action != "key.leaked" || audit[0].ActorLabel != "GitHub secret scanning" || audit[0].Actor != "github" {
 			t.Errorf("audit %+v", audit[0])
 		}
 		// Replayed: refused, nothing changes even after a resume.

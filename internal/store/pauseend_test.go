@@ -70,7 +70,8 @@ func TestPauseEndTellsResume(t *testing.T) {
 			t.Fatalf("%d api_key.resumed after the pause's end, want 1", len(evs))
 		}
 		ev := evs[0]
-		if ev.Str("keyId") != k.ID || ev.Str("actor") != store.AutoActor.Label || !ev.Time("pausedUntil").Equal(first) {
+		// Its actorId is its own, not the operator's a CLI resume has.
+		if ev.Str("keyId") != k.ID || ev.Str("actor") != store.AutoActor.Label || ev.Str("actorId") != "snapglyph" || !ev.Time("pausedUntil").Equal(first) {
 			t.Errorf("api_key.resumed data %v", ev.Data)
 		}
 		if s, err := db.DeliveryState(ctx, ev.ID, store.SinkNotify); err != nil || !s.DoneAt.IsZero() {
@@ -90,7 +91,7 @@ func TestPauseEndTellsResume(t *testing.T) {
 		}
 		clock.Set(clock.Now().Add(2 * time.Hour))
 		scan()
-		if evs := resumed(); len(evs) != 2 || evs[1].Str("pausedUntil") != "" {
+		if evs := resumed(); len(evs) != 2 || evs[1].Str("pausedUntil") != "" || evs[1].Str("actorId") != "operator" {
 			t.Fatalf("after a manual resume: %d events, last %v", len(evs), evs[len(evs)-1].Data)
 		}
 		// A second timed pause's end is told again, once.
