@@ -21,29 +21,13 @@ import (
 func TestUpdateQRCodeUnchanged(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
-		clock := testdb.NewClock(t0)
-		db.Now = clock.Now
-		svc := service.New(db.DB)
-		org, owner := account(t, db, snapglyph.PlanMax)
-		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
-		svc.Webhooks.AllowInsecureLocal = true
-		if _, err := svc.CreateWebhook(ctx, snapglyph.Actor{UserID: owner.ID, Label: owner.Email}, org.ID, "http://127.0.0.1:9/hook", []string{snapglyph.EventQRUpdated}); err != nil {
-			t.Fatal(err)
-		}
+		svc, clock, org, by, updated := qrUpdateEnv(t, db)
 		logo := tintedLogo(t, 0x10)
 		saved, err := svc.CreateQRCode(ctx, by, org.ID, logoInput("menu", logo))
 		if err != nil {
 			t.Fatal(err)
 		}
 		clock.Set(t0.Add(time.Minute))
-		updated := func() int {
-			t.Helper()
-			evs, err := db.Events(ctx, org.ID, snapglyph.EventQRUpdated, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(evs)
-		}
 
 		for _, c := range []struct {
 			name string
@@ -224,23 +208,7 @@ func TestConcurrentChangesOfOneCodeAllLand(t *testing.T) {
 func TestUpdateQRCodeContentEscapes(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := context.Background()
-		clock := testdb.NewClock(t0)
-		db.Now = clock.Now
-		svc := service.New(db.DB)
-		org, owner := account(t, db, snapglyph.PlanMax)
-		by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
-		svc.Webhooks.AllowInsecureLocal = true
-		if _, err := svc.CreateWebhook(ctx, snapglyph.Actor{UserID: owner.ID, Label: owner.Email}, org.ID, "http://127.0.0.1:9/hook", []string{snapglyph.EventQRUpdated}); err != nil {
-			t.Fatal(err)
-		}
-		updated := func() int {
-			t.Helper()
-			evs, err := db.Events(ctx, org.ID, snapglyph.EventQRUpdated, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(evs)
-		}
+		svc, clock, org, by, updated := qrUpdateEnv(t, db)
 		const canonical = `{"text":"éA https://example.com/ 😀 <&>"}`
 		const payload = "éA https://example.com/ 😀 <&>"
 		saved, err := svc.CreateQRCode(ctx, by, org.ID, service.QRInput{Name: ptr("Café"), Type: ptr("text"),
@@ -318,4 +286,30 @@ func TestUpdateQRCodeContentEscapes(t *testing.T) {
 			t.Fatalf("%d qr.updated events, want 2", n)
 		}
 	})
+}
+
+// qrUpdateEnv is a Max organisation whose webhook wants qr.updated, on a
+// test clock at t0: the service, the clock, the organisation, its Owner
+// as a creator, and the count of qr.updated events recorded so far.
+func qrUpdateEnv(t *testing.T, db *testdb.DB) (*service.Service, *testdb.Clock, *snapglyph.Org, snapglyph.Creator, func() int) {
+	t.Helper()
+	ctx := context.Background()
+	clock := testdb.NewClock(t0)
+	db.Now = clock.Now
+	svc := service.New(db.DB)
+	org, owner := account(t, db, snapglyph.PlanMax)
+	by := snapglyph.Creator{Type: snapglyph.CreatorUser, ID: owner.ID, Name: owner.Email}
+	svc.Webhooks.AllowInsecureLocal = true
+	if _, err := svc.CreateWebhook(ctx, snapglyph.Actor{UserID: owner.ID, Label: owner.Email}, org.ID, "http://127.0.0.1:9/hook", []string{snapglyph.EventQRUpdated}); err != nil {
+		t.Fatal(err)
+	}
+	updated := func() int {
+		t.Helper()
+		evs, err := db.Events(ctx, org.ID, snapglyph.EventQRUpdated, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	return svc, clock, org, by, updated
 }
