@@ -42,8 +42,8 @@ func checkPrinted(t *testing.T, what, out string) {
 // an attacker would, to serve: a path id with an escape sequence that
 // retitles the terminal and rings its bell, one with a line break that
 // starts a forged log line, and a user agent with an 8-bit CSI. They are
-// refused 400, recorded without the control characters (the path ids
-// show them as escapes), and `snapglyph
+// refused 400, recorded with the control characters as escapes (the path
+// ids and the user agent: StorableShown), and `snapglyph
 // logs` and `key show` print none of them, as text or JSON; key show
 // names the key's creator by email, not by user id.
 func TestHostileRequestReachesTheOperatorAsText(t *testing.T) {

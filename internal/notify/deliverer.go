@@ -264,7 +264,10 @@ func (w *Deliverer) deliver(ctx context.Context, s Sink, d *store.Delivery) {
 		// counted, since none was made.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 		defer cancel()
-		w.DB.ReleaseDelivery(bctx, d.Event.ID, d.Sink, w.Node)
+		if err := w.DB.ReleaseDelivery(bctx, d.Event.ID, d.Sink, w.Node); err != nil {
+			// The claim lapses instead, its attempt counted.
+			w.report(s.Name(), fmt.Errorf("event %d (%s) for %s, not attempted before the stop, not given back: %w", d.Event.ID, d.Event.Kind, d.Sink, err), bctx)
+		}
 		return
 	}
 	timeout := w.Timeout

@@ -504,12 +504,14 @@ func StorableShown(s string, max int) string {
 		read = read[:max+KeyLen]
 	}
 	joined := Storable(read, 3*len(read))
-	if joined == read || RedactKeys(joined) != joined {
-		return StorableRedacted(s, max) // nothing dropped, or a key whole once they are
+	if redacted := RedactKeys(joined); joined == read || redacted != joined {
+		// Nothing dropped, or a key whole once they are: kept as
+		// StorableRedacted keeps it, from the work done already (a user
+		// agent takes this path on every API request).
+		return Storable(redacted, max)
 	}
-	s = read
 	var b strings.Builder
-	for _, r := range s {
+	for _, r := range read {
 		esc := ""
 		switch {
 		case r == utf8.RuneError:
